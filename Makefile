@@ -1,0 +1,136 @@
+# zcrelay - non-recursive GNU Makefile. See README for the targets.
+# Honours CC, CFLAGS, CPPFLAGS, LDFLAGS; our own flags are appended.
+
+-include config.mk
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+BINDIR ?= $(PREFIX)/bin
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+HAVE_LIBURING ?= 0
+
+MAJOR := 0
+VERSION := 0.1.0
+BUILD ?= build
+CC ?= cc
+CFLAGS ?= -O2 -g
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wcast-qual -Wformat=2 -Wvla -Wimplicit-fallthrough \
+	-Wno-unused-parameter
+override CFLAGS += -std=c11 -fPIC -fvisibility=hidden $(WARN) $(EXTRA_CFLAGS)
+override CPPFLAGS += -D_GNU_SOURCE -Iinclude -I. -MMD -MP
+override LDFLAGS += $(EXTRA_LDFLAGS)
+LIBS := -lpthread
+ifeq ($(HAVE_LIBURING),1)
+LIBS += -luring
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRC := $(wildcard src/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CMD_SRC := $(wildcard cmd/zcrelay/*.c)
+CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(wildcard tests/lib/*.c tests/unit/*.c tests/integration/*.c)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+STATIC := $(BUILD)/libzcrelay.a
+SHARED := $(BUILD)/libzcrelay.so.$(VERSION)
+DAEMON := $(BUILD)/zcrelay
+TESTBIN := $(BUILD)/zctest
+
+.PHONY: all check test asan ubsan tsan install uninstall clean distclean \
+	format format-check demo bench
+all: $(STATIC) $(SHARED) $(DAEMON)
+
+config.mk:
+	./configure
+
+$(BUILD)/%.o: %.c config.mk
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(SHARED): $(LIB_OBJ) src/libzcrelay.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -shared -Wl,-soname,libzcrelay.so.$(MAJOR) \
+		-Wl,--version-script=src/libzcrelay.map -Wl,-z,defs \
+		$(LDFLAGS) -o $@ $(LIB_OBJ) $(LIBS)
+	$(Q)ln -sf libzcrelay.so.$(VERSION) $(BUILD)/libzcrelay.so.$(MAJOR)
+	$(Q)ln -sf libzcrelay.so.$(MAJOR) $(BUILD)/libzcrelay.so
+
+$(DAEMON): $(CMD_OBJ) $(STATIC)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CMD_OBJ) $(STATIC) $(LIBS)
+
+$(TESTBIN): $(TEST_OBJ) $(STATIC)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS) -lcrypto
+
+$(TEST_OBJ): override CPPFLAGS += -Isrc -Itests/lib
+
+# make check [T=filter]: the whole suite, one closing summary line.
+check test: all $(TESTBIN)
+	ZC_DAEMON=$(abspath $(DAEMON)) $(TESTBIN) $(T)
+
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+asan:
+	$(MAKE) BUILD=build-asan EXTRA_CFLAGS="$(SAN)" EXTRA_LDFLAGS="$(SAN)" check
+ubsan:
+	$(MAKE) BUILD=build-ubsan EXTRA_CFLAGS="-fsanitize=undefined -fno-sanitize-recover=undefined" \
+		EXTRA_LDFLAGS="-fsanitize=undefined" check
+tsan:
+	$(MAKE) BUILD=build-tsan EXTRA_CFLAGS="-fsanitize=thread" \
+		EXTRA_LDFLAGS="-fsanitize=thread" check
+
+# make demo: a local upstream, zcrelay in front of it, a checked transfer.
+demo: all
+	./scripts/demo.sh $(abspath $(DAEMON))
+
+bench: all
+	./bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libzcrelay.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libzcrelay.so.$(MAJOR)
+	ln -sf libzcrelay.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libzcrelay.so
+	install -m 755 $(DAEMON) $(DESTDIR)$(BINDIR)/
+	install -m 644 include/zcrelay.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 man/zcrelay.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 man/libzcrelay.3 $(DESTDIR)$(MANDIR)/man3/
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+		src/zcrelay.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/zcrelay.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libzcrelay.* $(DESTDIR)$(BINDIR)/zcrelay \
+		$(DESTDIR)$(INCLUDEDIR)/zcrelay.h $(DESTDIR)$(MANDIR)/man8/zcrelay.8 \
+		$(DESTDIR)$(MANDIR)/man3/libzcrelay.3 $(DESTDIR)$(LIBDIR)/pkgconfig/zcrelay.pc
+
+FORMAT_SRC = $(wildcard include/*.h src/*.c src/*.h cmd/zcrelay/*.c cmd/zcrelay/*.h \
+	tests/lib/*.c tests/lib/*.h tests/unit/*.c tests/integration/*.c)
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRC)
+
+clean:
+	rm -rf build build-asan build-ubsan build-tsan
+distclean: clean
+	rm -f config.mk config.h
+
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,0 +1,440 @@
+/*
+ * zcrelay.h - public API of libzcrelay.
+ *
+ * libzcrelay joins pairs of connected stream sockets (TCP v4/v6, Unix, any
+ * mix) and moves bytes between them with splice(2) through pooled pipes
+ * where the kernel allows it, and with a read/write copy otherwise.
+ *
+ * Conventions:
+ *  - every function that can fail returns an int: >= 0 on success, a
+ *    negative errno value (-EINVAL, ...) on failure; zc_strerror() turns
+ *    it into text;
+ *  - handles are opaque and created with an out-parameter;
+ *  - the library never prints, never exits and never opens files on its
+ *    own: it reports through return values and a log callback;
+ *  - a struct zc_loop and everything started on it belong to the thread
+ *    that runs the loop; only zc_loop_post() and zc_loop_wake() may be
+ *    called from other threads.
+ *
+ * SIGPIPE: splice(2) into a socket has no MSG_NOSIGNAL, so a peer that
+ * went away can raise SIGPIPE. zc_loop_new(), zc_splice() and
+ * zc_transfer() set SIGPIPE to SIG_IGN if, and only if, it still has its
+ * default disposition. A handler installed by the program is kept.
+ */
+#ifndef ZCRELAY_H
+#define ZCRELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define ZC_API __attribute__((visibility("default")))
+#else
+#define ZC_API
+#endif
+
+#define ZC_VERSION_MAJOR 0
+#define ZC_VERSION_MINOR 1
+#define ZC_VERSION_PATCH 0
+
+/* Library-specific error codes, outside the errno range. */
+#define ZC_EBASE    -4096
+#define ZC_ENOURING (ZC_EBASE - 1) /* io_uring engine unavailable */
+
+/* How bytes are moved. */
+enum zc_mover {
+	ZC_MOVER_AUTO = 0, /* splice, with per-direction fallback to copy */
+	ZC_MOVER_SPLICE,   /* splice; still falls back if the kernel refuses */
+	ZC_MOVER_COPY,     /* read/write through a user-space buffer */
+};
+
+/* Which readiness/completion engine runs a loop. */
+enum zc_engine {
+	ZC_ENGINE_AUTO = 0,
+	ZC_ENGINE_EPOLL,
+	ZC_ENGINE_URING,
+};
+
+/* Why a relay ended. */
+enum zc_end {
+	ZC_END_NONE = 0, /* still running */
+	ZC_END_EOF,      /* both directions forwarded their EOF */
+	ZC_END_RESET,    /* a peer reset or failed; the other was reset */
+	ZC_END_TIMEOUT,  /* idle timeout */
+	ZC_END_ABORTED,  /* zc_relay_close() or the loop was freed */
+	ZC_END_ERROR,    /* a local error (out of memory, ...) */
+};
+
+/* Directions: A->B is index 0, B->A is index 1. */
+#define ZC_DIR_AB 0
+#define ZC_DIR_BA 1
+
+/* Log levels passed to zc_log_fn. */
+enum zc_log_level {
+	ZC_LOG_ERR = 3,
+	ZC_LOG_WARN = 4,
+	ZC_LOG_INFO = 6,
+	ZC_LOG_DEBUG = 7,
+};
+
+/* A log sink. msg has no trailing newline. Called on the loop's thread. */
+typedef void zc_log_fn(void *arg, int level, const char *msg);
+
+/* ------------------------------------------------------------------ */
+/* Relay options and statistics                                         */
+
+/* Flags for zc_splice_opts.flags. */
+#define ZC_SPLICE_F_KEEP_FDS 0x1 /* zc_relay_start: do not close the fds */
+
+/* Options of a two-way relay. Initialise with zc_splice_opts_init(). */
+struct zc_splice_opts {
+	int mover; /* enum zc_mover */
+	unsigned
+	        idle_timeout_ms; /* 0: none; no byte either way for this long */
+	unsigned flags;          /* ZC_SPLICE_F_* */
+	unsigned reserved[5];
+};
+
+/* One direction of a relay. */
+struct zc_dir_stats {
+	uint64_t bytes;   /* bytes written to the destination */
+	uint64_t spliced; /* of which moved by splice(2) */
+	uint64_t copied;  /* of which moved through a user-space buffer */
+	int fallback;     /* 0, or the -errno that made splice fall back */
+	int fin;          /* 1 once EOF was forwarded with shutdown(SHUT_WR) */
+};
+
+/* A relay's statistics. */
+struct zc_splice_stats {
+	struct zc_dir_stats dir[2]; /* [ZC_DIR_AB], [ZC_DIR_BA] */
+	int end;                    /* enum zc_end */
+	int error;                  /* 0, or -errno of the first error */
+	int mover;                  /* mover the relay was started with */
+	int engine;                 /* engine that ran it */
+	uint64_t duration_ns;       /* from start to end */
+};
+
+/* Fills *opts with the defaults (auto mover, no idle timeout). */
+ZC_API void zc_splice_opts_init(struct zc_splice_opts *opts);
+
+/*
+ * zc_splice - relay fd_a <-> fd_b until both directions are finished.
+ *
+ * Blocks the calling thread. fd_a and fd_b must be distinct, connected
+ * stream sockets (TCP v4/v6 or Unix, any mix). They are switched to
+ * O_NONBLOCK for the call and their file status flags are restored before
+ * it returns; they stay owned (and open) by the caller.
+ *
+ * The EOF of one side is forwarded with shutdown(SHUT_WR) to the other
+ * while the other direction keeps flowing. When a side resets or fails,
+ * SO_LINGER {1, 0} is set on both sockets so that the caller's close()
+ * sends a reset, and the call returns.
+ *
+ * opts may be NULL (defaults); stats may be NULL.
+ *
+ * Returns 0 when both EOFs were forwarded, or:
+ *   -ENOTSOCK        an fd is not a socket
+ *   -EBADF           an fd is not open
+ *   -EINVAL          fd_a and fd_b are the same socket, or opts is invalid
+ *   -ESOCKTNOSUPPORT a socket is not SOCK_STREAM
+ *   -ENOTCONN        a socket is not connected (or is listening)
+ *   -ETIMEDOUT       the idle timeout expired
+ *   -ECONNRESET, -EPIPE, ...  the error that ended the relay
+ *   -ENOMEM          out of memory
+ */
+ZC_API int zc_splice(int fd_a, int fd_b, const struct zc_splice_opts *opts,
+                     struct zc_splice_stats *stats);
+
+/* ------------------------------------------------------------------ */
+/* One-direction transfer                                               */
+
+/* Options of zc_transfer(). Initialise with zc_transfer_opts_init(). */
+struct zc_transfer_opts {
+	int64_t offset;           /* regular file: start offset; -1: current */
+	int64_t length;           /* bytes to move; -1: until EOF */
+	int mover;                /* enum zc_mover */
+	unsigned idle_timeout_ms; /* 0: none */
+	unsigned reserved[4];
+};
+
+/* What zc_transfer() did. */
+struct zc_transfer_stats {
+	uint64_t bytes;   /* bytes written to dst */
+	uint64_t spliced; /* of which by splice(2)/sendfile(2) */
+	uint64_t copied;  /* of which by read/write */
+	int handled;      /* 1 if the zero-copy path moved bytes */
+	int fallback;     /* 0, or the -errno that made it fall back to copy */
+	int eof;          /* 1 if src reached EOF */
+};
+
+/* Fills *opts with the defaults: offset -1, length -1, auto mover. */
+ZC_API void zc_transfer_opts_init(struct zc_transfer_opts *opts);
+
+/*
+ * zc_transfer - move bytes from src to the socket dst, blocking.
+ *
+ * src is a stream socket, a pipe or a regular file. With a regular file,
+ * opts->offset (>= 0) is where reading starts; the file position is not
+ * used or changed. With -1 the file's current position is used and
+ * advanced. The transfer ends after opts->length bytes, or at EOF when
+ * length is -1. Neither fd is closed. Sockets and pipes are switched to
+ * O_NONBLOCK during the call and restored before it returns.
+ *
+ * Returns 0 when the requested length (or EOF) was reached, or:
+ *   -EBADF      an fd is not open
+ *   -ENOTSOCK   dst is not a socket
+ *   -ENOTCONN   dst is not connected
+ *   -EINVAL     bad options, src of an unsupported type, or a file range
+ *               that extends past the end of the file
+ *   -ESPIPE     an offset was given for a source that cannot seek
+ *   -ENODATA    src reached EOF before length bytes (stats->bytes says how
+ *               many moved)
+ *   -ETIMEDOUT  idle timeout
+ *   -EPIPE, -ECONNRESET, ...  an I/O error
+ * stats (may be NULL) is filled in every case.
+ */
+ZC_API int zc_transfer(int dst, int src, const struct zc_transfer_opts *opts,
+                       struct zc_transfer_stats *stats);
+
+/* ------------------------------------------------------------------ */
+/* Event loop (non-blocking API)                                        */
+
+struct zc_loop;
+struct zc_relay;
+struct zc_listener;
+struct zc_connect;
+struct zc_timer;
+
+/* Options of a loop. Initialise with zc_loop_opts_init(). */
+struct zc_loop_opts {
+	int engine;         /* enum zc_engine */
+	unsigned pipe_size; /* bytes per splice pipe; 0: default (1 MiB,
+				capped at /proc/sys/fs/pipe-max-size) */
+	unsigned max_pipes; /* pipes in use at once; 0: default 4096 */
+	zc_log_fn *log;     /* NULL: no logging */
+	void *log_arg;
+	int log_level; /* highest level passed to log */
+	unsigned reserved[6];
+};
+
+/* Counters of one loop, read on the loop's thread. */
+struct zc_loop_stats {
+	uint64_t relays_active;
+	uint64_t relays_total;
+	uint64_t pipes_used;    /* pipes held by directions with bytes */
+	uint64_t pipes_free;    /* empty pipes cached for reuse */
+	uint64_t pipe_size;     /* bytes per pipe the pool asks for */
+	uint64_t bufs_used;     /* copy buffers held */
+	uint64_t accept_paused; /* times a listener paused on EMFILE/ENFILE */
+	uint64_t pipe_shortage; /* drains copied because no pipe could be had */
+};
+
+/* Fills *opts with the defaults. */
+ZC_API void zc_loop_opts_init(struct zc_loop_opts *opts);
+
+/*
+ * zc_loop_new - create an event loop.
+ *
+ * opts may be NULL. On success stores the loop in *out and returns 0; the
+ * caller owns it and frees it with zc_loop_free(). Returns -ENOMEM,
+ * -EMFILE, ..., or ZC_ENOURING when ZC_ENGINE_URING was asked for and
+ * io_uring cannot be used. ZC_ENGINE_AUTO never fails for lack of
+ * io_uring. The environment variable ZC_ENGINE=epoll|uring overrides
+ * ZC_ENGINE_AUTO (not an explicit choice).
+ */
+ZC_API int zc_loop_new(struct zc_loop **out, const struct zc_loop_opts *opts);
+
+/*
+ * zc_loop_run - run the loop on the calling thread until zc_loop_stop().
+ * Returns 0, or -errno if the engine failed.
+ */
+ZC_API int zc_loop_run(struct zc_loop *loop);
+
+/*
+ * zc_loop_run_once - run one iteration: wait at most timeout_ms (-1:
+ * without limit) for events, then dispatch them. Returns 0 or -errno.
+ */
+ZC_API int zc_loop_run_once(struct zc_loop *loop, int timeout_ms);
+
+/* zc_loop_stop - make zc_loop_run() return. Loop thread only. */
+ZC_API void zc_loop_stop(struct zc_loop *loop);
+
+/* A function run on a loop's thread by zc_loop_post(). */
+typedef void zc_post_fn(struct zc_loop *loop, void *arg);
+
+/*
+ * zc_loop_post - run fn(loop, arg) on the loop's thread, soon.
+ * Thread-safe: the only way for another thread to act on a loop.
+ * Returns 0 or -ENOMEM. Posts still queued when the loop is freed are
+ * dropped without being run.
+ */
+ZC_API int zc_loop_post(struct zc_loop *loop, zc_post_fn *fn, void *arg);
+
+/*
+ * zc_loop_close_relays - abort every relay running on the loop; each
+ * done callback is called with ZC_END_ABORTED. Loop thread only.
+ */
+ZC_API void zc_loop_close_relays(struct zc_loop *loop);
+
+/* Fills *st with the loop's counters. Loop thread only. */
+ZC_API void zc_loop_get_stats(struct zc_loop *loop, struct zc_loop_stats *st);
+
+/* Returns the engine the loop runs (ZC_ENGINE_EPOLL or _URING). */
+ZC_API int zc_loop_engine(const struct zc_loop *loop);
+
+/*
+ * zc_loop_free - abort every relay, stop listeners, connects and timers
+ * (their callbacks are not called, except relays' done callbacks), and
+ * free the loop. Loop thread, while the loop is not running.
+ */
+ZC_API void zc_loop_free(struct zc_loop *loop);
+
+/* ------------------------------------------------------------------ */
+/* Relays on a loop                                                     */
+
+/* Called once when a relay has ended. The fds are already closed (unless
+ * ZC_SPLICE_F_KEEP_FDS) and the relay handle is already invalid. */
+typedef void zc_relay_done_fn(void *arg, const struct zc_splice_stats *st);
+
+/*
+ * zc_relay_start - relay fd_a <-> fd_b on loop; call done(arg, stats)
+ * when it ends.
+ *
+ * Validates the fds like zc_splice() and returns the same errors. On
+ * success returns 0, stores a handle in *out (out may be NULL), makes the
+ * fds non-blocking and takes ownership of them: they are closed when the
+ * relay ends, with a reset (SO_LINGER {1, 0}) if it ended in an error,
+ * unless opts->flags has ZC_SPLICE_F_KEEP_FDS. On failure the caller
+ * still owns the fds. The handle is valid until done is called.
+ */
+ZC_API int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
+                          int fd_b, const struct zc_splice_opts *opts,
+                          zc_relay_done_fn *done, void *arg);
+
+/* zc_relay_close - abort a running relay (ZC_END_ABORTED). done is
+ * called before this returns. Loop thread only. */
+ZC_API void zc_relay_close(struct zc_relay *relay);
+
+/* Fills *st with the relay's statistics so far. Loop thread only. */
+ZC_API void zc_relay_get_stats(const struct zc_relay *relay,
+                               struct zc_splice_stats *st);
+
+/* ------------------------------------------------------------------ */
+/* Listeners, connects, timers                                          */
+
+/*
+ * Called for each accepted connection. fd is non-blocking and
+ * close-on-exec; the callee owns it. sa/salen is the peer's address.
+ */
+typedef void zc_accept_fn(void *arg, int fd, const struct sockaddr *sa,
+                          socklen_t salen);
+
+/*
+ * zc_listener_start - accept connections on the listening socket lfd.
+ *
+ * lfd must be a listening stream socket; it is made non-blocking. It stays
+ * owned by the caller, who closes it after zc_listener_stop(). When accept
+ * fails with EMFILE/ENFILE/ENOBUFS/ENOMEM the listener accepts and closes
+ * the waiting connection with a spare fd (so the client is not left
+ * hanging), logs a warning and pauses for one second.
+ * Returns 0 or -errno.
+ */
+ZC_API int zc_listener_start(struct zc_listener **out, struct zc_loop *loop,
+                             int lfd, zc_accept_fn *cb, void *arg);
+
+/* zc_listener_stop - stop accepting and free the handle. Loop thread. */
+ZC_API void zc_listener_stop(struct zc_listener *l);
+
+/* Called once with a connected non-blocking fd (>= 0, owned by the
+ * callee) or a negative errno (-ECONNREFUSED, -ETIMEDOUT, ...). */
+typedef void zc_connect_fn(void *arg, int fd_or_err);
+
+/*
+ * zc_connect_start - connect a new stream socket to sa, giving up after
+ * timeout_ms (0: no limit other than the kernel's). cb is called once
+ * from the loop, never from inside this function. Returns 0, or -errno if
+ * the attempt could not be started (cb is then not called). *out (may be
+ * NULL) is valid until cb is called.
+ */
+ZC_API int zc_connect_start(struct zc_connect **out, struct zc_loop *loop,
+                            const struct sockaddr *sa, socklen_t salen,
+                            unsigned timeout_ms, zc_connect_fn *cb, void *arg);
+
+/* zc_connect_cancel - abandon a connect; cb will not be called. */
+ZC_API void zc_connect_cancel(struct zc_connect *c);
+
+/* A one-shot timer callback; the timer handle is free to reuse. */
+typedef void zc_timer_fn(void *arg);
+
+/*
+ * zc_timer_new - create a timer on loop (not armed). Returns 0 or -ENOMEM.
+ * zc_timer_arm (re)arms it to fire once after ms milliseconds (returns 0
+ * or -ENOMEM);
+ * zc_timer_disarm stops it; zc_timer_free disarms and frees it.
+ * All on the loop's thread.
+ */
+ZC_API int zc_timer_new(struct zc_timer **out, struct zc_loop *loop,
+                        zc_timer_fn *cb, void *arg);
+ZC_API int zc_timer_arm(struct zc_timer *t, uint64_t ms);
+ZC_API void zc_timer_disarm(struct zc_timer *t);
+ZC_API void zc_timer_free(struct zc_timer *t);
+
+/* ------------------------------------------------------------------ */
+/* Addresses and sockets                                                */
+
+/* A socket address: IPv4, IPv6 or Unix (path or abstract). */
+struct zc_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+#define ZC_ADDR_NUMERIC 0x1 /* do not resolve host names */
+#define ZC_ADDR_PASSIVE 0x2 /* allow an empty host ("*" / ":8080") */
+
+/*
+ * zc_addr_parse - parse "HOST:PORT", "[V6]:PORT", "unix:/path" or
+ * "unix:@abstract" into *out. HOST is an IPv4 address, or a name resolved
+ * with getaddrinfo() unless ZC_ADDR_NUMERIC (first result wins).
+ * Returns 0, -EINVAL (malformed; nothing resolved), -ENAMETOOLONG (Unix
+ * path too long) or -EHOSTUNREACH (name did not resolve).
+ */
+ZC_API int zc_addr_parse(struct zc_addr *out, const char *s, unsigned flags);
+
+/*
+ * zc_addr_format - write a printable form of a (the same syntax
+ * zc_addr_parse reads) into buf, NUL-terminated. Returns the length, or
+ * -ENOSPC if buf is too small.
+ */
+ZC_API int zc_addr_format(const struct sockaddr *sa, socklen_t len, char *buf,
+                          size_t size);
+
+#define ZC_LISTEN_REUSEPORT 0x1 /* SO_REUSEPORT (TCP) */
+
+/*
+ * zc_listen - create a listening, non-blocking, close-on-exec stream
+ * socket bound to a. SO_REUSEADDR is always set for TCP; ZC_LISTEN_REUSEPORT
+ * adds SO_REUSEPORT. A Unix path that exists as a stale socket (nobody
+ * accepts on it) is replaced; any other existing file is -EADDRINUSE.
+ * Returns the fd or -errno.
+ */
+ZC_API int zc_listen(const struct zc_addr *a, unsigned flags, int backlog);
+
+/* ------------------------------------------------------------------ */
+/* Names and errors                                                     */
+
+/* Text for a negative errno or a ZC_E* code. Never NULL. */
+ZC_API const char *zc_strerror(int err);
+/* Short names: "splice", "copy", "auto"; "epoll", "uring"; "eof", ... */
+ZC_API const char *zc_mover_name(int mover);
+ZC_API const char *zc_engine_name(int engine);
+ZC_API const char *zc_end_name(int end);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZCRELAY_H */

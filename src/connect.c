@@ -1,0 +1,121 @@
+/*
+ * connect.c - non-blocking connect with a timeout.
+ *
+ * The callback always runs from the loop, never from inside
+ * zc_connect_start(), so a caller may start the next attempt from the
+ * callback without recursion. A connect that completes at once (Unix
+ * sockets usually do) is reported too: the socket is writable, so the
+ * first wait reports it.
+ */
+#include "compat.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "loop.h"
+#include "sock.h"
+
+struct zc_connect {
+	struct zc_owned cn_own;
+	struct zc_loop *cn_loop;
+	struct zc_io cn_io;
+	struct zc_timer cn_timer;
+	int cn_fd;
+	zc_connect_fn *cn_cb;
+	void *cn_arg;
+};
+
+static void connect_free(struct zc_connect *c, int close_fd)
+{
+	zc__io_del(c->cn_loop, &c->cn_io);
+	zc__timer_disarm(&c->cn_timer);
+	zc__loop_disown(&c->cn_own);
+	if (close_fd && c->cn_fd >= 0)
+		close(c->cn_fd);
+	free(c);
+}
+
+/* Reports fd_or_err once and frees the attempt. */
+static void connect_done(struct zc_connect *c, int fd_or_err)
+{
+	zc_connect_fn *cb = c->cn_cb;
+	void *arg = c->cn_arg;
+
+	connect_free(c, fd_or_err < 0);
+	cb(arg, fd_or_err);
+}
+
+static void connect_check(struct zc_connect *c)
+{
+	int err = zc__sock_error(c->cn_fd);
+
+	if (err == 0) {
+		/* SO_ERROR 0 and still in progress cannot happen after
+		 * EPOLLOUT; getpeername confirms we are connected. */
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+
+		if (getpeername(c->cn_fd, (struct sockaddr *)&ss, &len) == -1)
+			err = -ECONNREFUSED;
+	}
+	connect_done(c, err ? err : c->cn_fd);
+}
+
+static void connect_on_io(struct zc_io *io, unsigned ev)
+{
+	connect_check(container_of(io, struct zc_connect, cn_io));
+}
+
+static void connect_on_timeout(void *arg)
+{
+	connect_done(arg, -ETIMEDOUT);
+}
+
+static void connect_abort_owned(struct zc_owned *o)
+{
+	connect_free(container_of(o, struct zc_connect, cn_own), 1);
+}
+
+int zc_connect_start(struct zc_connect **out, struct zc_loop *loop,
+                     const struct sockaddr *sa, socklen_t salen,
+                     unsigned timeout_ms, zc_connect_fn *cb, void *arg)
+{
+	struct zc_connect *c;
+	int err;
+
+	if (!loop || !sa || !cb)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->cn_loop = loop;
+	c->cn_cb = cb;
+	c->cn_arg = arg;
+	zc__list_init(&c->cn_own.ow_node);
+	zc__timer_init(&c->cn_timer, loop, connect_on_timeout, c);
+	c->cn_fd = zc__sock_connect_start(sa, salen);
+	if (c->cn_fd < 0) {
+		err = c->cn_fd;
+		free(c);
+		return err;
+	}
+	err = zc__io_add(loop, &c->cn_io, c->cn_fd, ZC_IO_OUT, connect_on_io);
+	if (!err && timeout_ms)
+		err = zc__timer_arm_at(&c->cn_timer,
+		                       zc__loop_now(loop) +
+		                               timeout_ms * 1000000ULL);
+	if (err) {
+		connect_free(c, 1);
+		return err;
+	}
+	zc__loop_own(loop, &c->cn_own, connect_abort_owned);
+	if (out)
+		*out = c;
+	return 0;
+}
+
+void zc_connect_cancel(struct zc_connect *c)
+{
+	if (c)
+		connect_free(c, 1);
+}

@@ -1,0 +1,58 @@
+/* err.c - error texts and the names of enums. */
+#include <string.h>
+
+#include "compat.h"
+
+const char *zc_strerror(int err)
+{
+	switch (err) {
+	case 0:
+		return "success";
+	case ZC_ENOURING:
+		return "io_uring engine unavailable";
+	default:
+		break;
+	}
+	if (err < 0 && err > ZC_EBASE)
+		return strerror(-err);
+	return "unknown error";
+}
+
+const char *zc_mover_name(int mover)
+{
+	switch (mover) {
+	case ZC_MOVER_AUTO:
+		return "auto";
+	case ZC_MOVER_SPLICE:
+		return "splice";
+	case ZC_MOVER_COPY:
+		return "copy";
+	}
+	return "?";
+}
+
+const char *zc_engine_name(int engine)
+{
+	switch (engine) {
+	case ZC_ENGINE_AUTO:
+		return "auto";
+	case ZC_ENGINE_EPOLL:
+		return "epoll";
+	case ZC_ENGINE_URING:
+		return "uring";
+	}
+	return "?";
+}
+
+const char *zc_end_name(int end)
+{
+	static const char *const names[] = {
+	        [ZC_END_NONE] = "running",    [ZC_END_EOF] = "eof",
+	        [ZC_END_RESET] = "reset",     [ZC_END_TIMEOUT] = "timeout",
+	        [ZC_END_ABORTED] = "aborted", [ZC_END_ERROR] = "error",
+	};
+
+	if (end < 0 || (size_t)end >= countof(names))
+		return "?";
+	return names[end];
+}

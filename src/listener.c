@@ -1,0 +1,171 @@
+/*
+ * listener.c - accept connections on a listening socket.
+ *
+ * Level-triggered; at most LISTEN_BATCH accepts per wakeup so that a
+ * connect flood cannot starve established sessions.
+ *
+ * fd exhaustion (EMFILE/ENFILE, or ENOBUFS/ENOMEM): the pending client
+ * would otherwise keep the listener readable and spin the loop. We keep a
+ * spare fd (/dev/null): close it, accept the client and close it at once
+ * (the client sees its connection closed, not a hang), reopen the spare
+ * and stop watching for one second (libuv's trick, relayd's pause).
+ */
+#include "compat.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "loop.h"
+#include "sock.h"
+
+#define LISTEN_BATCH    64
+#define LISTEN_PAUSE_MS 1000
+
+struct zc_listener {
+	struct zc_owned l_own;
+	struct zc_loop *l_loop;
+	struct zc_io l_io;
+	struct zc_timer l_pause;
+	int l_fd;
+	int l_spare;   /* a reserved fd, or -1 */
+	int l_busy;    /* inside the accept loop */
+	int l_stopped; /* stop was asked from inside a callback */
+	zc_accept_fn *l_cb;
+	void *l_arg;
+};
+
+static void listener_free(struct zc_listener *l)
+{
+	zc__io_del(l->l_loop, &l->l_io);
+	zc__timer_disarm(&l->l_pause);
+	zc__loop_disown(&l->l_own);
+	if (l->l_spare >= 0)
+		close(l->l_spare);
+	free(l);
+}
+
+static void listener_resume(void *arg)
+{
+	struct zc_listener *l = arg;
+	int err;
+
+	if (l->l_spare < 0)
+		l->l_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	err = zc__io_add(l->l_loop, &l->l_io, l->l_fd, ZC_IO_IN, l->l_io.io_cb);
+	if (err) {
+		zc__log(l->l_loop, ZC_LOG_ERR, "listener fd %d: resume: %s",
+		        l->l_fd, zc_strerror(err));
+		zc__timer_arm_at(&l->l_pause,
+		                 zc__loop_now(l->l_loop) +
+		                         LISTEN_PAUSE_MS * 1000000ULL);
+	}
+}
+
+/* Out of fds or memory: shed the waiting client and pause. */
+static void listener_shed(struct zc_listener *l, int err)
+{
+	int fd;
+
+	if (l->l_spare >= 0) {
+		close(l->l_spare);
+		l->l_spare = -1;
+		fd = zc__sock_accept(l->l_fd, NULL, NULL);
+		if (fd >= 0)
+			close(fd);
+		l->l_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	l->l_loop->st.accept_paused++;
+	zc__log(l->l_loop, ZC_LOG_WARN,
+	        "listener fd %d: accept: %s: pausing for %d ms", l->l_fd,
+	        zc_strerror(err), LISTEN_PAUSE_MS);
+	zc__io_del(l->l_loop, &l->l_io);
+	if (zc__timer_arm_at(&l->l_pause, zc__loop_now(l->l_loop) +
+	                                          LISTEN_PAUSE_MS * 1000000ULL))
+		listener_resume(l);
+}
+
+static void listener_on_io(struct zc_io *io, unsigned ev)
+{
+	struct zc_listener *l = container_of(io, struct zc_listener, l_io);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int i, fd;
+
+	l->l_busy = 1;
+	for (i = 0; i < LISTEN_BATCH && !l->l_stopped; i++) {
+		len = sizeof(ss);
+		fd = zc__sock_accept(l->l_fd, (struct sockaddr *)&ss, &len);
+		if (fd == -EAGAIN)
+			break;
+		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS ||
+		    fd == -ENOMEM) {
+			listener_shed(l, fd);
+			break;
+		}
+		if (fd < 0) {
+			/* ECONNABORTED and the like: that client is gone. */
+			continue;
+		}
+		l->l_cb(l->l_arg, fd, (struct sockaddr *)&ss, len);
+	}
+	l->l_busy = 0;
+	if (l->l_stopped)
+		listener_free(l);
+}
+
+static void listener_abort_owned(struct zc_owned *o)
+{
+	listener_free(container_of(o, struct zc_listener, l_own));
+}
+
+int zc_listener_start(struct zc_listener **out, struct zc_loop *loop, int lfd,
+                      zc_accept_fn *cb, void *arg)
+{
+	struct zc_listener *l;
+	int acc = 0, err;
+	socklen_t len = sizeof(acc);
+
+	if (!out || !loop || !cb)
+		return -EINVAL;
+	if (getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == -1)
+		return zc__neg_errno();
+	if (!acc)
+		return -EINVAL;
+	err = zc__fd_set_nonblock(lfd, 1);
+	if (err < 0)
+		return err;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->l_loop = loop;
+	l->l_fd = lfd;
+	l->l_cb = cb;
+	l->l_arg = arg;
+	l->l_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	zc__timer_init(&l->l_pause, loop, listener_resume, l);
+	err = zc__io_add(loop, &l->l_io, lfd, ZC_IO_IN, listener_on_io);
+	if (err) {
+		if (l->l_spare >= 0)
+			close(l->l_spare);
+		free(l);
+		return err;
+	}
+	zc__loop_own(loop, &l->l_own, listener_abort_owned);
+	*out = l;
+	return 0;
+}
+
+void zc_listener_stop(struct zc_listener *l)
+{
+	if (!l)
+		return;
+	if (l->l_busy) {
+		l->l_stopped = 1;
+		zc__io_del(l->l_loop, &l->l_io);
+		return;
+	}
+	listener_free(l);
+}

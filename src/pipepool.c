@@ -1,0 +1,247 @@
+/*
+ * pipepool.c - splice pipes and copy buffers, pooled per loop.
+ *
+ * A direction takes a pipe only while it has bytes in flight and gives it
+ * back as soon as the pipe is empty, so an idle connection holds none. A
+ * pipe that still holds bytes is never reused (it is closed instead).
+ *
+ * Page budget: the kernel charges pipe buffers to the user. Past
+ * /proc/sys/fs/pipe-user-pages-soft an unprivileged user's new pipes get
+ * two pages and F_SETPIPE_SZ fails with EPERM (kernel 4.5+, fs/pipe.c
+ * too_many_pipe_buffers_soft). Processes with CAP_SYS_RESOURCE or
+ * CAP_SYS_ADMIN are exempt. So an unprivileged process enlarges only as
+ * many pipes as three quarters of the soft limit allow (the budget is
+ * per process, shared by every loop, one atomic add per pipe creation);
+ * the others keep the default size. Smaller pipes still splice; running
+ * out of pipes altogether makes that direction copy. Never an error to
+ * the client.
+ */
+#include "compat.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pipepool.h"
+
+#define PAGE         4096UL
+#define DEFAULT_PIPE (1024U * 1024U)
+
+static pthread_once_t budget_once = PTHREAD_ONCE_INIT;
+static unsigned long budget_pages; /* 0: no limit */
+static unsigned long max_pipe_size = DEFAULT_PIPE;
+static unsigned long used_pages; /* atomic */
+
+static unsigned long read_ulong(const char *path, unsigned long dflt)
+{
+	unsigned long v;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return dflt;
+	if (fscanf(f, "%lu", &v) != 1)
+		v = dflt;
+	fclose(f);
+	return v;
+}
+
+/* 1 if CapEff has CAP_SYS_ADMIN (21) or CAP_SYS_RESOURCE (24). */
+static int pipe_exempt(void)
+{
+	unsigned long long cap = 0;
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "re");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "CapEff: %llx", &cap) == 1) {
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	return found && (cap & ((1ULL << 21) | (1ULL << 24)));
+}
+
+static void budget_init(void)
+{
+	unsigned long soft, hard, lim;
+
+	max_pipe_size = read_ulong("/proc/sys/fs/pipe-max-size", DEFAULT_PIPE);
+	if (pipe_exempt())
+		return;
+	soft = read_ulong("/proc/sys/fs/pipe-user-pages-soft", 16384);
+	hard = read_ulong("/proc/sys/fs/pipe-user-pages-hard", 0);
+	lim = soft ? soft : hard;
+	if (hard && hard < lim)
+		lim = hard;
+	budget_pages = lim ? lim * 3 / 4 : 0;
+}
+
+/* Reserves pages of the budget; 1 if granted. */
+static int budget_take(unsigned long pages)
+{
+	unsigned long cur;
+
+	if (!budget_pages)
+		return 1;
+	cur = __atomic_load_n(&used_pages, __ATOMIC_RELAXED);
+	do {
+		if (cur + pages > budget_pages)
+			return 0;
+	} while (!__atomic_compare_exchange_n(&used_pages, &cur, cur + pages, 1,
+	                                      __ATOMIC_RELAXED,
+	                                      __ATOMIC_RELAXED));
+	return 1;
+}
+
+static void budget_give(unsigned long pages)
+{
+	if (budget_pages)
+		__atomic_sub_fetch(&used_pages, pages, __ATOMIC_RELAXED);
+}
+
+void zc__pipepool_init(struct zc_pipepool *pp, unsigned want, unsigned max_used)
+{
+	pthread_once(&budget_once, budget_init);
+	memset(pp, 0, sizeof(*pp));
+	if (want == 0)
+		want = DEFAULT_PIPE;
+	if (want > max_pipe_size)
+		want = (unsigned)max_pipe_size;
+	if (want < PAGE)
+		want = PAGE;
+	pp->pp_want = want;
+	pp->pp_max_used = max_used ? max_used : 4096;
+	pp->pp_max_free = 64;
+	pp->pp_pipe2 = pipe2;
+}
+
+static void pipe_destroy(struct zc_pipe *p)
+{
+	close(p->p_rfd);
+	close(p->p_wfd);
+	if (p->p_big)
+		budget_give(p->p_size / PAGE);
+	free(p);
+}
+
+/* Enlarges a new pipe if the budget allows; the size is read back. */
+static void pipe_size_up(struct zc_pipepool *pp, struct zc_pipe *p)
+{
+	unsigned long pages = pp->pp_want / PAGE;
+	int sz;
+
+	if (budget_take(pages)) {
+		if (fcntl(p->p_wfd, F_SETPIPE_SZ, (int)pp->pp_want) >= 0)
+			p->p_big = 1;
+		else
+			budget_give(pages); /* EPERM: keep the default size */
+	}
+	sz = fcntl(p->p_wfd, F_GETPIPE_SZ);
+	p->p_size = sz > 0 ? (unsigned)sz : (unsigned)PAGE;
+	if (p->p_big && p->p_size != pp->pp_want) {
+		/* The kernel rounds up to a power of two pages. */
+		budget_give(pages);
+		p->p_big = budget_take(p->p_size / PAGE) ? 1 : 0;
+	}
+}
+
+int zc__pipe_get(struct zc_pipepool *pp, struct zc_pipe **out)
+{
+	struct zc_pipe *p = pp->pp_free;
+	int fds[2];
+
+	if (p) {
+		pp->pp_free = p->p_next;
+		pp->pp_nfree--;
+		goto done;
+	}
+	if (pp->pp_nused >= pp->pp_max_used)
+		return -ENOBUFS;
+	p = malloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	if (pp->pp_pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
+		int err = zc__neg_errno();
+
+		free(p);
+		return err;
+	}
+	p->p_rfd = fds[0];
+	p->p_wfd = fds[1];
+	p->p_big = 0;
+	pipe_size_up(pp, p);
+done:
+	p->p_next = NULL;
+	pp->pp_nused++;
+	*out = p;
+	return 0;
+}
+
+void zc__pipe_put(struct zc_pipepool *pp, struct zc_pipe *p, int dirty)
+{
+	pp->pp_nused--;
+	if (dirty || pp->pp_nfree >= pp->pp_max_free) {
+		pipe_destroy(p);
+		return;
+	}
+	p->p_next = pp->pp_free;
+	pp->pp_free = p;
+	pp->pp_nfree++;
+}
+
+void zc__pipepool_fini(struct zc_pipepool *pp)
+{
+	struct zc_pipe *p;
+
+	while ((p = pp->pp_free)) {
+		pp->pp_free = p->p_next;
+		pipe_destroy(p);
+	}
+	pp->pp_nfree = 0;
+}
+
+struct zc_buf *zc__buf_get(struct zc_bufpool *bp)
+{
+	struct zc_buf *b = bp->bp_free;
+
+	if (b) {
+		bp->bp_free = b->b_next;
+		bp->bp_nfree--;
+	} else {
+		b = malloc(sizeof(*b));
+		if (!b)
+			return NULL;
+	}
+	bp->bp_nused++;
+	return b;
+}
+
+void zc__buf_put(struct zc_bufpool *bp, struct zc_buf *b)
+{
+	bp->bp_nused--;
+	if (bp->bp_nfree >= bp->bp_max_free) {
+		free(b);
+		return;
+	}
+	b->b_next = bp->bp_free;
+	bp->bp_free = b;
+	bp->bp_nfree++;
+}
+
+void zc__bufpool_fini(struct zc_bufpool *bp)
+{
+	struct zc_buf *b;
+
+	while ((b = bp->bp_free)) {
+		bp->bp_free = b->b_next;
+		free(b);
+	}
+	bp->bp_nfree = 0;
+}

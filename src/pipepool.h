@@ -1,0 +1,70 @@
+/* pipepool.h - per-loop pool of splice pipes with a page budget. */
+#ifndef ZC_PIPEPOOL_H
+#define ZC_PIPEPOOL_H
+
+#include <stddef.h>
+
+struct zc_loop;
+
+/* A pipe; rfd/wfd are O_NONBLOCK and close-on-exec. */
+struct zc_pipe {
+	int p_rfd, p_wfd;
+	unsigned p_size; /* capacity in bytes (F_GETPIPE_SZ) */
+	int p_big;       /* counted against the process page budget */
+	struct zc_pipe *p_next;
+};
+
+struct zc_pipepool {
+	struct zc_pipe *pp_free; /* empty pipes ready for reuse */
+	unsigned pp_nfree, pp_nused;
+	unsigned pp_max_free; /* cache at most this many empty pipes */
+	unsigned pp_max_used; /* hard cap on pipes in use */
+	unsigned pp_want;     /* bytes asked of F_SETPIPE_SZ */
+	int (*pp_pipe2)(int fds[2], int flags); /* seam for tests */
+};
+
+/*
+ * Initialises the pool. want is the wanted pipe size (0: 1 MiB), capped
+ * at /proc/sys/fs/pipe-max-size; max_used the hard cap (0: 4096).
+ */
+void zc__pipepool_init(struct zc_pipepool *pp, unsigned want,
+                       unsigned max_used);
+
+/*
+ * Hands out an empty pipe. Returns 0 and *out, or -EMFILE/-ENFILE (no
+ * fds), -ENOBUFS (the cap is reached), -ENOMEM. Never fails because
+ * F_SETPIPE_SZ was refused: the pipe then keeps the size it got.
+ * The caller owns the pipe until zc__pipe_put().
+ */
+int zc__pipe_get(struct zc_pipepool *pp, struct zc_pipe **out);
+
+/*
+ * Gives a pipe back. A pipe that still holds bytes (dirty != 0) is closed,
+ * never reused. The caller must not use p afterwards.
+ */
+void zc__pipe_put(struct zc_pipepool *pp, struct zc_pipe *p, int dirty);
+
+/* Closes every cached pipe (those in use stay with their owners). */
+void zc__pipepool_fini(struct zc_pipepool *pp);
+
+/* Copy buffers: the same idea for the read/write mover. */
+#define ZC_BUF_SIZE (64 * 1024)
+
+struct zc_buf {
+	struct zc_buf *b_next;
+	char b_data[ZC_BUF_SIZE];
+};
+
+struct zc_bufpool {
+	struct zc_buf *bp_free;
+	unsigned bp_nfree, bp_nused, bp_max_free;
+};
+
+/* Returns a buffer or NULL (out of memory). */
+struct zc_buf *zc__buf_get(struct zc_bufpool *bp);
+/* Returns b to the pool; the caller must not use it afterwards. */
+void zc__buf_put(struct zc_bufpool *bp, struct zc_buf *b);
+/* Frees every cached buffer. */
+void zc__bufpool_fini(struct zc_bufpool *bp);
+
+#endif

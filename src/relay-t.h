@@ -1,0 +1,63 @@
+/* relay-t.h - types of a relay session and of its two directions. */
+#ifndef ZC_RELAY_T_H
+#define ZC_RELAY_T_H
+
+#include "loop.h"
+
+/* Readiness a side has seen and not yet used up (edge-triggered). */
+#define ZC_SIDE_R 0x1 /* readable (data, EOF or error pending) */
+#define ZC_SIDE_W 0x2 /* writable */
+
+/* One socket of a relay. */
+struct zc_side {
+	int s_fd;
+	unsigned s_ready;
+	struct zc_io s_io;
+	struct zc_relay *s_relay;
+};
+
+/* Direction flags. */
+#define ZC_CONN_F_COPY      0x01 /* drain with read(), not splice() */
+#define ZC_CONN_F_PUMP_COPY 0x02 /* the pipe is emptied through the buffer */
+#define ZC_CONN_F_EOF       0x04 /* the source reached EOF */
+#define ZC_CONN_F_PIPE_FULL 0x08 /* the pipe has no free slot: wait for pump */
+
+/* Direction states; every change goes through zc__conn_set_state(). */
+enum zc_conn_state {
+	ZC_STATE_ESTABLISHED = 0, /* bytes flow */
+	ZC_STATE_DRAINING,        /* EOF seen, flushing what is held */
+	ZC_STATE_HALF_CLOSED,     /* EOF forwarded: this direction is done */
+	ZC_STATE_CLOSED,          /* the session ended */
+};
+
+/* One direction: bytes from c_src to c_dst. */
+struct zc_conn {
+	struct zc_side *c_src, *c_dst;
+	struct zc_pipe *c_pipe; /* only while bytes are in flight */
+	size_t c_inpipe;        /* bytes sitting in c_pipe, exactly */
+	struct zc_buf *c_buf;   /* only while bytes are in flight */
+	size_t c_boff, c_blen; /* unsent bytes: c_buf->b_data[c_boff..c_blen) */
+	unsigned c_flags;
+	int c_state;
+	int c_idx; /* ZC_DIR_AB or ZC_DIR_BA, for logs */
+	struct zc_dir_stats c_st;
+};
+
+/* A relay session: two sides, two directions, one teardown path. */
+struct zc_relay {
+	struct zc_owned r_own;
+	struct zc_loop *r_loop;
+	struct zc_side r_side[2];
+	struct zc_conn r_conn[2];
+	struct zc_task r_task; /* re-run after using up the budget */
+	struct zc_timer r_idle;
+	uint64_t r_start, r_last; /* ns: start, last byte moved */
+	unsigned r_idle_ms;
+	unsigned r_flags; /* ZC_SPLICE_F_* */
+	int r_mover;
+	int r_closing;
+	zc_relay_done_fn *r_done;
+	void *r_arg;
+};
+
+#endif

@@ -1,0 +1,304 @@
+/*
+ * relay.c - a relay session: two sockets, two directions, and the one
+ * teardown path, relay_close().
+ *
+ * Both sockets are watched edge-triggered for reading and writing; an
+ * event only sets readiness flags, then both directions run. A direction
+ * that used up its byte budget is run again on the next turn (a task),
+ * so one fast pair cannot starve the others.
+ */
+#include "compat.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "sock.h"
+
+#define RELAY_BUDGET_MIN (256U * 1024U)
+
+static void relay_close(struct zc_relay *r, int end, int err);
+
+static size_t relay_budget(const struct zc_relay *r)
+{
+	return ZC_MAX(2U * r->r_loop->pipes.pp_want, RELAY_BUDGET_MIN);
+}
+
+static uint64_t relay_bytes(const struct zc_relay *r)
+{
+	return r->r_conn[0].c_st.bytes + r->r_conn[1].c_st.bytes;
+}
+
+/* Which end a failure means: a peer's fault, or our own. */
+static int relay_end_for(int err)
+{
+	switch (err) {
+	case -ENOMEM:
+	case -ENOBUFS:
+	case -EIO:
+	case -EBADF:
+	case -EFAULT:
+	case -EMFILE:
+	case -ENFILE:
+		return ZC_END_ERROR;
+	default:
+		return ZC_END_RESET;
+	}
+}
+
+static void relay_run(struct zc_relay *r)
+{
+	uint64_t before = relay_bytes(r);
+	int i, rc, again = 0;
+
+	for (i = 0; i < 2; i++) {
+		rc = zc__conn_run(r->r_loop, &r->r_conn[i], relay_budget(r));
+		if (rc < 0) {
+			relay_close(r, relay_end_for(rc), rc);
+			return;
+		}
+		again |= rc;
+	}
+	if (relay_bytes(r) != before)
+		r->r_last = zc__loop_now(r->r_loop);
+	if (r->r_conn[0].c_state == ZC_STATE_HALF_CLOSED &&
+	    r->r_conn[1].c_state == ZC_STATE_HALF_CLOSED) {
+		relay_close(r, ZC_END_EOF, 0);
+		return;
+	}
+	if (again)
+		zc__task_queue(r->r_loop, &r->r_task);
+}
+
+static void relay_on_io(struct zc_io *io, unsigned ev)
+{
+	struct zc_side *s = container_of(io, struct zc_side, s_io);
+
+	if (ev & (ZC_IO_IN | ZC_IO_RDHUP | ZC_IO_ERR))
+		s->s_ready |= ZC_SIDE_R;
+	if (ev & (ZC_IO_OUT | ZC_IO_ERR))
+		s->s_ready |= ZC_SIDE_W;
+	relay_run(s->s_relay);
+}
+
+static void relay_on_task(struct zc_task *t)
+{
+	relay_run(container_of(t, struct zc_relay, r_task));
+}
+
+static void relay_on_idle(void *arg)
+{
+	struct zc_relay *r = arg;
+	uint64_t now = zc__loop_now(r->r_loop);
+	uint64_t idle = (uint64_t)r->r_idle_ms * 1000000ULL;
+
+	if (now - r->r_last >= idle) {
+		relay_close(r, ZC_END_TIMEOUT, -ETIMEDOUT);
+		return;
+	}
+	/* Bytes moved since it was armed: wait for the rest. */
+	if (zc__timer_arm_at(&r->r_idle, r->r_last + idle))
+		relay_close(r, ZC_END_ERROR, -ENOMEM);
+}
+
+static void relay_fill_stats(const struct zc_relay *r, int end, int err,
+                             struct zc_splice_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->dir[0] = r->r_conn[0].c_st;
+	st->dir[1] = r->r_conn[1].c_st;
+	st->end = end;
+	st->error = err;
+	st->mover = r->r_mover;
+	st->engine = zc_loop_engine(r->r_loop);
+	st->duration_ns = zc__clock_ns() - r->r_start;
+}
+
+/* Closes a side's fd, with a reset unless the session ended cleanly. */
+static void relay_close_side(struct zc_relay *r, struct zc_side *s, int end)
+{
+	if (end != ZC_END_EOF)
+		zc__sock_set_reset(s->s_fd);
+	if (!(r->r_flags & ZC_SPLICE_F_KEEP_FDS))
+		close(s->s_fd);
+}
+
+/*
+ * The only teardown path. Stops watching, gives back pipes and buffers,
+ * closes (or resets) the sockets, reports once, and frees the session.
+ */
+static void relay_close(struct zc_relay *r, int end, int err)
+{
+	struct zc_loop *loop = r->r_loop;
+	struct zc_splice_stats st;
+	int i;
+
+	if (r->r_closing)
+		return;
+	r->r_closing = 1;
+	for (i = 0; i < 2; i++) {
+		zc__io_del(loop, &r->r_side[i].s_io);
+		zc__conn_release(loop, &r->r_conn[i]);
+		zc__conn_set_state(loop, &r->r_conn[i], ZC_STATE_CLOSED);
+	}
+	zc__task_cancel(&r->r_task);
+	zc__timer_disarm(&r->r_idle);
+	zc__loop_disown(&r->r_own);
+	relay_fill_stats(r, end, err, &st);
+	for (i = 0; i < 2; i++)
+		relay_close_side(r, &r->r_side[i], end);
+	loop->st.relays_active--;
+	zc__log(loop, ZC_LOG_DEBUG, "relay fds %d/%d ended: %s (%s)",
+	        r->r_side[0].s_fd, r->r_side[1].s_fd, zc_end_name(end),
+	        zc_strerror(err));
+	if (r->r_done)
+		r->r_done(r->r_arg, &st);
+	free(r);
+}
+
+static void relay_abort_owned(struct zc_owned *o)
+{
+	relay_close(container_of(o, struct zc_relay, r_own), ZC_END_ABORTED,
+	            -ECONNABORTED);
+}
+
+void zc_splice_opts_init(struct zc_splice_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->mover = ZC_MOVER_AUTO;
+}
+
+/* ZC_MOVER=copy|splice in the environment overrides an "auto" mover. */
+static int relay_pick_mover(int mover)
+{
+	const char *env = getenv("ZC_MOVER");
+
+	if (mover != ZC_MOVER_AUTO || !env)
+		return mover;
+	if (strcmp(env, "copy") == 0)
+		return ZC_MOVER_COPY;
+	if (strcmp(env, "splice") == 0)
+		return ZC_MOVER_SPLICE;
+	return mover;
+}
+
+static int relay_watch(struct zc_relay *r)
+{
+	const unsigned ev = ZC_IO_IN | ZC_IO_OUT | ZC_IO_RDHUP | ZC_IO_ET;
+	int i, err;
+
+	for (i = 0; i < 2; i++) {
+		err = zc__io_add(r->r_loop, &r->r_side[i].s_io,
+		                 r->r_side[i].s_fd, ev, relay_on_io);
+		if (err) {
+			while (i-- > 0)
+				zc__io_del(r->r_loop, &r->r_side[i].s_io);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void relay_init(struct zc_relay *r, struct zc_loop *loop, int fd_a,
+                       int fd_b, const struct zc_splice_opts *opts)
+{
+	int copy;
+
+	r->r_loop = loop;
+	r->r_mover = relay_pick_mover(opts->mover);
+	r->r_flags = opts->flags;
+	r->r_idle_ms = opts->idle_timeout_ms;
+	r->r_side[0] = (struct zc_side){.s_fd = fd_a, .s_relay = r};
+	r->r_side[1] = (struct zc_side){.s_fd = fd_b, .s_relay = r};
+	copy = r->r_mover == ZC_MOVER_COPY;
+	zc__conn_init(&r->r_conn[0], ZC_DIR_AB, &r->r_side[0], &r->r_side[1],
+	              copy);
+	zc__conn_init(&r->r_conn[1], ZC_DIR_BA, &r->r_side[1], &r->r_side[0],
+	              copy);
+	zc__list_init(&r->r_task.tk_node);
+	r->r_task.tk_fn = relay_on_task;
+	zc__list_init(&r->r_own.ow_node);
+	zc__timer_init(&r->r_idle, loop, relay_on_idle, r);
+	r->r_start = zc__clock_ns();
+	r->r_last = zc__loop_now(loop);
+}
+
+int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
+                   int fd_b, const struct zc_splice_opts *opts,
+                   zc_relay_done_fn *done, void *arg)
+{
+	struct zc_splice_opts dflt;
+	struct zc_relay *r;
+	int err;
+
+	if (!loop)
+		return -EINVAL;
+	if (!opts) {
+		zc_splice_opts_init(&dflt);
+		opts = &dflt;
+	}
+	if (opts->mover < ZC_MOVER_AUTO || opts->mover > ZC_MOVER_COPY)
+		return -EINVAL;
+	err = zc__sock_check_pair(fd_a, fd_b);
+	if (err)
+		return err;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	relay_init(r, loop, fd_a, fd_b, opts);
+	r->r_done = done;
+	r->r_arg = arg;
+	if ((err = zc__fd_set_nonblock(fd_a, 1)) < 0 ||
+	    (err = zc__fd_set_nonblock(fd_b, 1)) < 0)
+		goto fail_free;
+	if (r->r_idle_ms &&
+	    (err = zc__timer_arm_at(&r->r_idle,
+	                            r->r_last + r->r_idle_ms * 1000000ULL)))
+		goto fail_free;
+	err = relay_watch(r);
+	if (err)
+		goto fail_timer;
+	zc__sock_nodelay(fd_a);
+	zc__sock_nodelay(fd_b);
+	zc__loop_own(loop, &r->r_own, relay_abort_owned);
+	loop->st.relays_active++;
+	loop->st.relays_total++;
+	if (out)
+		*out = r;
+	return 0;
+fail_timer:
+	zc__timer_disarm(&r->r_idle);
+fail_free:
+	free(r);
+	return err;
+}
+
+void zc_relay_close(struct zc_relay *relay)
+{
+	relay_close(relay, ZC_END_ABORTED, -ECONNABORTED);
+}
+
+void zc_relay_get_stats(const struct zc_relay *relay,
+                        struct zc_splice_stats *st)
+{
+	relay_fill_stats(relay, ZC_END_NONE, 0, st);
+}
+
+void zc_loop_close_relays(struct zc_loop *loop)
+{
+	struct zc_list *n;
+
+	/* Only relays: listeners and connects stay. A done callback may
+	 * close other relays, so start over after each one. */
+restart:
+	for (n = loop->owned.next; n != &loop->owned; n = n->next) {
+		struct zc_owned *o = container_of(n, struct zc_owned, ow_node);
+
+		if (o->ow_abort == relay_abort_owned) {
+			relay_abort_owned(o);
+			goto restart;
+		}
+	}
+}

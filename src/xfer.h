@@ -1,0 +1,24 @@
+/*
+ * xfer.h - data movers. A drain moves bytes from the source socket into
+ * what the direction holds (pipe or buffer); a pump moves held bytes to
+ * the destination socket. All return > 0 (bytes), 0 (EOF, drains only),
+ * -EAGAIN (would block; readiness flags updated), or -errno.
+ */
+#ifndef ZC_XFER_H
+#define ZC_XFER_H
+
+#include "relay-t.h"
+
+/* 1 if err from a first splice means "this fd pair cannot splice". */
+static inline int zc__splice_unsupported(int err)
+{
+	return err == -EINVAL || err == -ENOSYS || err == -EBADF ||
+	       err == -ENOMEM || err == -EOPNOTSUPP;
+}
+
+int zc__splice_drain(struct zc_loop *loop, struct zc_conn *c);
+int zc__splice_pump(struct zc_loop *loop, struct zc_conn *c);
+int zc__copy_drain(struct zc_loop *loop, struct zc_conn *c);
+int zc__copy_pump(struct zc_loop *loop, struct zc_conn *c);
+
+#endif

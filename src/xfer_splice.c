@@ -1,0 +1,128 @@
+/*
+ * xfer_splice.c - the splice mover: socket -> pipe -> socket.
+ *
+ * The direction knows exactly how many bytes sit in its pipe (c_inpipe),
+ * so it never asks to splice more than the room left, and a pump can
+ * never mistake an empty pipe for a full socket.
+ *
+ * The one ambiguity left: socket -> pipe returns EAGAIN both when the
+ * socket is empty and when the pipe has no free slot. Slots, not bytes,
+ * run out first when small segments arrive (a 1 MiB pipe has 256 slots,
+ * each can hold a 100-byte skb fragment). With an empty pipe EAGAIN can
+ * only mean "socket empty". With bytes in the pipe a zero-timeout poll()
+ * tells the two apart: a readable socket means the pipe is full, so the
+ * drain waits for the pump instead of waiting for an edge that has
+ * already come (edge-triggered epoll would never report it again).
+ *
+ * Lengths: each call asks for at most the pipe's free room, far below
+ * INT_MAX (a length of SIZE_MAX is negative as ssize_t and kernels from
+ * 6.8 return EINVAL, which silently turned other relays into copy relays).
+ * SPLICE_F_MORE is never set on the socket side: it can hold data back
+ * for up to 200 ms.
+ */
+#include "compat.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "conn.h"
+#include "log.h"
+#include "xfer.h"
+
+#define ZC_SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+
+/* After EAGAIN with bytes in the pipe: is the socket still readable? */
+static int splice_src_readable(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+
+	if (poll(&p, 1, 0) != 1)
+		return 0;
+	return (p.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+/* Switches the drain of c to copy for good, recording why. */
+static void splice_fallback(struct zc_loop *loop, struct zc_conn *c, int err)
+{
+	c->c_flags |= ZC_CONN_F_COPY;
+	if (!c->c_st.fallback)
+		c->c_st.fallback = err;
+	zc__log(loop, ZC_LOG_DEBUG, "dir %d: splice from fd %d: %s: copying",
+	        c->c_idx, c->c_src->s_fd, zc_strerror(err));
+}
+
+int zc__splice_drain(struct zc_loop *loop, struct zc_conn *c)
+{
+	ssize_t n;
+	size_t room;
+	int err;
+
+	if (!c->c_pipe) {
+		err = zc__pipe_get(&loop->pipes, &c->c_pipe);
+		if (err) {
+			/* No pipe to be had now: copy this round, so the
+			 * client never sees the shortage. */
+			loop->st.pipe_shortage++;
+			return zc__copy_drain(loop, c);
+		}
+	}
+	room = c->c_pipe->p_size - c->c_inpipe;
+	n = splice(c->c_src->s_fd, NULL, c->c_pipe->p_wfd, NULL, room,
+	           ZC_SPLICE_FLAGS);
+	if (n > 0) {
+		c->c_inpipe += (size_t)n;
+		return (int)n;
+	}
+	if (n == 0)
+		return 0;
+	err = zc__neg_errno();
+	if (err == -EINTR)
+		return -EAGAIN;
+	if (err == -EAGAIN) {
+		if (c->c_inpipe && splice_src_readable(c->c_src->s_fd))
+			c->c_flags |= ZC_CONN_F_PIPE_FULL;
+		else
+			c->c_src->s_ready &= ~ZC_SIDE_R;
+		return -EAGAIN;
+	}
+	if (zc__splice_unsupported(err)) {
+		splice_fallback(loop, c, err);
+		/* Bytes already in the pipe must leave before any copied. */
+		return c->c_inpipe ? -EAGAIN : zc__copy_drain(loop, c);
+	}
+	return err;
+}
+
+int zc__splice_pump(struct zc_loop *loop, struct zc_conn *c)
+{
+	ssize_t n;
+	int err;
+
+	if (c->c_flags & ZC_CONN_F_PUMP_COPY)
+		return zc__copy_pump(loop, c);
+	n = splice(c->c_pipe->p_rfd, NULL, c->c_dst->s_fd, NULL, c->c_inpipe,
+	           ZC_SPLICE_FLAGS);
+	if (n > 0) {
+		c->c_inpipe -= (size_t)n;
+		c->c_st.spliced += (uint64_t)n;
+		c->c_st.bytes += (uint64_t)n;
+		c->c_flags &= ~ZC_CONN_F_PIPE_FULL;
+		return (int)n;
+	}
+	if (n == 0)
+		return -EIO; /* the pipe is empty although we counted bytes */
+	err = zc__neg_errno();
+	if (err == -EAGAIN || err == -EINTR) {
+		c->c_dst->s_ready &= ~ZC_SIDE_W;
+		return -EAGAIN;
+	}
+	if (zc__splice_unsupported(err)) {
+		/* The destination refuses splice: empty the pipe through the
+		 * buffer from now on (read from the pipe, then send). */
+		c->c_flags |= ZC_CONN_F_PUMP_COPY;
+		splice_fallback(loop, c, err);
+		return zc__copy_pump(loop, c);
+	}
+	return err;
+}
