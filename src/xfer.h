@@ -7,6 +7,9 @@
 #ifndef ZC_XFER_H
 #define ZC_XFER_H
 
+#include <fcntl.h>
+#include <sys/types.h>
+
 #include "relay-t.h"
 
 /* 1 if err from a first splice means "this fd pair cannot splice". */
@@ -15,6 +18,10 @@ static inline int zc__splice_unsupported(int err)
 	return err == -EINVAL || err == -ENOSYS || err == -EBADF ||
 	       err == -ENOMEM || err == -EOPNOTSUPP;
 }
+
+/* splice(2), behind a pointer so tests can inject failures. */
+extern ssize_t (*zc__sys_splice)(int fd_in, loff_t *off_in, int fd_out,
+				 loff_t *off_out, size_t len, unsigned flags);
 
 int zc__splice_drain(struct zc_loop *loop, struct zc_conn *c);
 int zc__splice_pump(struct zc_loop *loop, struct zc_conn *c);
