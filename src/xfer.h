@@ -21,7 +21,7 @@ static inline int zc__splice_unsupported(int err)
 
 /* splice(2), behind a pointer so tests can inject failures. */
 extern ssize_t (*zc__sys_splice)(int fd_in, loff_t *off_in, int fd_out,
-				 loff_t *off_out, size_t len, unsigned flags);
+                                 loff_t *off_out, size_t len, unsigned flags);
 
 int zc__splice_drain(struct zc_loop *loop, struct zc_conn *c);
 int zc__splice_pump(struct zc_loop *loop, struct zc_conn *c);

@@ -33,7 +33,7 @@
 #define ZC_SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
 
 ssize_t (*zc__sys_splice)(int, loff_t *, int, loff_t *, size_t,
-			  unsigned) = splice;
+                          unsigned) = splice;
 
 /* After EAGAIN with bytes in the pipe: is the socket still readable? */
 static int splice_src_readable(int fd)
@@ -72,7 +72,7 @@ int zc__splice_drain(struct zc_loop *loop, struct zc_conn *c)
 	}
 	room = c->c_pipe->p_size - c->c_inpipe;
 	n = zc__sys_splice(c->c_src->s_fd, NULL, c->c_pipe->p_wfd, NULL, room,
-	           ZC_SPLICE_FLAGS);
+	                   ZC_SPLICE_FLAGS);
 	if (n > 0) {
 		c->c_inpipe += (size_t)n;
 		return (int)n;
@@ -104,8 +104,8 @@ int zc__splice_pump(struct zc_loop *loop, struct zc_conn *c)
 
 	if (c->c_flags & ZC_CONN_F_PUMP_COPY)
 		return zc__copy_pump(loop, c);
-	n = zc__sys_splice(c->c_pipe->p_rfd, NULL, c->c_dst->s_fd, NULL, c->c_inpipe,
-	           ZC_SPLICE_FLAGS);
+	n = zc__sys_splice(c->c_pipe->p_rfd, NULL, c->c_dst->s_fd, NULL,
+	                   c->c_inpipe, ZC_SPLICE_FLAGS);
 	if (n > 0) {
 		c->c_inpipe -= (size_t)n;
 		c->c_st.spliced += (uint64_t)n;
