@@ -1,0 +1,153 @@
+/*
+ * relay_data.c - byte-exact transfers through a relay on every data path:
+ * 256 MiB of pseudo-random bytes up, down, and both at once, checked with
+ * SHA-256, for TCPv4, TCPv6, Unix -> TCP and TCP -> Unix.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "runner.h"
+#include "tnet.h"
+
+#define MIB (1024ULL * 1024ULL)
+#define BIG (256 * MIB)
+
+/*
+ * Client (family fa) <-> relay <-> server (family fb). up bytes go from
+ * the client to the server, down bytes the other way, both at once, each
+ * followed by shutdown(SHUT_WR). Checks digests, counts, the relay's
+ * stats, and that its fds are closed.
+ */
+static int relay_xfer(const struct t_ctx *ctx, int fa, int fb, uint64_t up,
+                      uint64_t down)
+{
+	struct t_xfer cs, sr, ss, cr;
+	unsigned char want_up[T_SHA256_LEN], want_down[T_SHA256_LEN];
+	struct t_loop l;
+	struct t_done d;
+	int pa[2], pb[2];
+
+	T_SKIP_IF((fa == AF_INET6 || fb == AF_INET6) && !t_have_ipv6(),
+	          "no IPv6 loopback (::1)");
+	ASSERT_OK(t_pair(fa, pa)); /* pa[0] client, pa[1] relay side A */
+	ASSERT_OK(t_pair(fb, pb)); /* pb[0] relay side B, pb[1] server */
+	ASSERT_OK(t_loop_start(&l, ctx));
+	ASSERT_EQ(t_relay_run(&l, pa[1], pb[0], ctx->mover, 0, &d), 0);
+
+	ASSERT_OK(t_receiver_start(&sr, pb[1], 0));
+	ASSERT_OK(t_receiver_start(&cr, pa[0], 0));
+	ASSERT_OK(t_sender_start(&cs, pa[0], up, 1, T_XFER_SHUT_WR));
+	ASSERT_OK(t_sender_start(&ss, pb[1], down, 2, T_XFER_SHUT_WR));
+	ASSERT_EQ(t_xfer_join(&cs), 0);
+	ASSERT_EQ(t_xfer_join(&ss), 0);
+	ASSERT_EQ(t_xfer_join(&sr), 0);
+	ASSERT_EQ(t_xfer_join(&cr), 0);
+	ASSERT_EQ(t_done_wait(&d, 30000), 0);
+
+	t_expect_digest(1, up, want_up);
+	t_expect_digest(2, down, want_down);
+	ASSERT_EQ(sr.bytes, up);
+	ASSERT_EQ(cr.bytes, down);
+	ASSERT_TRUE(sr.eof && cr.eof);
+	ASSERT_MEMEQ(sr.digest, want_up, T_SHA256_LEN);
+	ASSERT_MEMEQ(cr.digest, want_down, T_SHA256_LEN);
+
+	ASSERT_EQ(d.calls, 1);
+	ASSERT_EQ(d.st.end, ZC_END_EOF);
+	ASSERT_EQ(d.st.error, 0);
+	ASSERT_EQ(d.st.dir[ZC_DIR_AB].bytes, up);
+	ASSERT_EQ(d.st.dir[ZC_DIR_BA].bytes, down);
+	ASSERT_EQ(d.st.dir[ZC_DIR_AB].fin, 1);
+	ASSERT_EQ(d.st.dir[ZC_DIR_BA].fin, 1);
+	for (int i = 0; i < 2; i++) {
+		const struct zc_dir_stats *s = &d.st.dir[i];
+
+		ASSERT_EQ(s->spliced + s->copied, s->bytes);
+		if (ctx->mover == ZC_MOVER_COPY) {
+			ASSERT_EQ(s->spliced, 0);
+		} else {
+			/* Sockets of these families all splice on Linux. */
+			ASSERT_EQ(s->copied, 0);
+			ASSERT_EQ(s->fallback, 0);
+		}
+	}
+	ASSERT_EQ(t_loop_stop(&l), 0);
+	/* The relay closed its sides: only ours are left. */
+	close(pa[0]);
+	close(pb[1]);
+	return T_PASS;
+}
+
+TEST_MATRIX_TIMEOUT(test_relay_tcp4_up, 300)
+{
+	return relay_xfer(ctx, AF_INET, AF_INET, BIG, 0);
+}
+
+TEST_MATRIX_TIMEOUT(test_relay_tcp4_down, 300)
+{
+	return relay_xfer(ctx, AF_INET, AF_INET, 0, BIG);
+}
+
+TEST_MATRIX_TIMEOUT(test_relay_tcp4_both, 300)
+{
+	return relay_xfer(ctx, AF_INET, AF_INET, BIG, BIG);
+}
+
+TEST_MATRIX_TIMEOUT(test_relay_tcp6_up, 300)
+{
+	return relay_xfer(ctx, AF_INET6, AF_INET6, BIG, 0);
+}
+
+TEST_MATRIX_TIMEOUT(test_relay_tcp6_down, 300)
+{
+	return relay_xfer(ctx, AF_INET6, AF_INET6, 0, BIG);
+}
+
+TEST_MATRIX_TIMEOUT(test_relay_tcp6_both, 300)
+{
+	return relay_xfer(ctx, AF_INET6, AF_INET6, BIG, BIG);
+}
+
+TEST_MATRIX_TIMEOUT(test_relay_unix_tcp_up, 300)
+{
+	return relay_xfer(ctx, AF_UNIX, AF_INET, BIG, 0);
+}
+
+TEST_MATRIX_TIMEOUT(test_relay_unix_tcp_down, 300)
+{
+	return relay_xfer(ctx, AF_UNIX, AF_INET, 0, BIG);
+}
+
+TEST_MATRIX_TIMEOUT(test_relay_unix_tcp_both, 300)
+{
+	return relay_xfer(ctx, AF_UNIX, AF_INET, BIG, BIG);
+}
+
+TEST_MATRIX_TIMEOUT(test_relay_tcp_unix_up, 300)
+{
+	return relay_xfer(ctx, AF_INET, AF_UNIX, BIG, 0);
+}
+
+TEST_MATRIX_TIMEOUT(test_relay_tcp_unix_down, 300)
+{
+	return relay_xfer(ctx, AF_INET, AF_UNIX, 0, BIG);
+}
+
+TEST_MATRIX_TIMEOUT(test_relay_tcp_unix_both, 300)
+{
+	return relay_xfer(ctx, AF_INET, AF_UNIX, BIG, BIG);
+}
+
+TEST_MATRIX(test_relay_empty_both)
+{
+	/* No byte either way: both FINs still cross and the relay ends. */
+	return relay_xfer(ctx, AF_INET, AF_INET, 0, 0);
+}
+
+TEST_MATRIX(test_relay_unix_unix_odd_sizes)
+{
+	/* Sizes that are not multiples of any buffer or pipe size. */
+	return relay_xfer(ctx, AF_UNIX, AF_UNIX, 3 * MIB + 12345, 777777);
+}
