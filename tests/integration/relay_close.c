@@ -1,0 +1,261 @@
+/*
+ * relay_close.c - how relays end: half-close both ways, resets in both
+ * directions, idle timeouts, zc_relay_close(), a server that speaks first,
+ * and a slow reader that must not make the relay buffer without bound.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "runner.h"
+#include "tnet.h"
+
+#define MIB (1024ULL * 1024ULL)
+
+/* A client <-> relay <-> server set-up on TCP. */
+struct fix {
+	struct t_loop l;
+	struct t_done d;
+	int cli, srv; /* our ends */
+};
+
+static int fix_start(struct fix *f, const struct t_ctx *ctx, unsigned idle)
+{
+	int pa[2], pb[2], err;
+
+	if ((err = t_pair(AF_INET, pa)) < 0)
+		return err;
+	if ((err = t_pair(AF_INET, pb)) < 0)
+		return err;
+	if ((err = t_loop_start(&f->l, ctx)) < 0)
+		return err;
+	err = t_relay_run(&f->l, pa[1], pb[0], ctx->mover, idle, &f->d);
+	f->cli = pa[0];
+	f->srv = pb[1];
+	return err;
+}
+
+static void fix_stop(struct fix *f)
+{
+	t_loop_stop(&f->l);
+	close(f->cli);
+	close(f->srv);
+}
+
+TEST_MATRIX(test_relay_server_speaks_first)
+{
+	static const char banner[] = "220 zcrelay test ready\r\n";
+	char buf[64];
+	struct fix f;
+
+	ASSERT_EQ(fix_start(&f, ctx, 0), 0);
+	ASSERT_OK(t_write_all(f.srv, banner, sizeof(banner) - 1));
+	ASSERT_EQ(t_read_full(f.cli, buf, sizeof(banner) - 1, 5000),
+	          (ssize_t)sizeof(banner) - 1);
+	ASSERT_MEMEQ(buf, banner, sizeof(banner) - 1);
+	ASSERT_OK(t_write_all(f.cli, "QUIT\r\n", 6));
+	ASSERT_EQ(t_read_full(f.srv, buf, 6, 5000), 6);
+	ASSERT_MEMEQ(buf, "QUIT\r\n", 6);
+	shutdown(f.srv, SHUT_WR);
+	shutdown(f.cli, SHUT_WR);
+	ASSERT_EQ(t_wait_eof(f.cli, 5000), 0);
+	ASSERT_EQ(t_wait_eof(f.srv, 5000), 0);
+	ASSERT_EQ(t_done_wait(&f.d, 5000), 0);
+	ASSERT_EQ(f.d.st.end, ZC_END_EOF);
+	fix_stop(&f);
+	return T_PASS;
+}
+
+/*
+ * One side sends its request and shuts down its write side; the other
+ * reads it to EOF and only then sends its whole answer. first_fd is the
+ * side that talks first.
+ */
+static int half_close(const struct t_ctx *ctx, int client_first)
+{
+	unsigned char want[T_SHA256_LEN];
+	struct t_xfer req_s, req_r, rsp_s, rsp_r;
+	struct fix f;
+	int a, b;
+
+	ASSERT_EQ(fix_start(&f, ctx, 0), 0);
+	a = client_first ? f.cli : f.srv;
+	b = client_first ? f.srv : f.cli;
+	ASSERT_OK(t_sender_start(&req_s, a, 1 * MIB + 7, 11, T_XFER_SHUT_WR));
+	ASSERT_OK(t_receiver_start(&req_r, b, 0));
+	ASSERT_EQ(t_xfer_join(&req_s), 0);
+	ASSERT_EQ(t_xfer_join(&req_r), 0);
+	ASSERT_TRUE(req_r.eof);
+	ASSERT_EQ(req_r.bytes, 1 * MIB + 7);
+	ASSERT_MEMEQ(req_r.digest, req_s.digest, T_SHA256_LEN);
+
+	/* The half-closed session still carries the answer. */
+	ASSERT_OK(t_sender_start(&rsp_s, b, 8 * MIB, 12, T_XFER_SHUT_WR));
+	ASSERT_OK(t_receiver_start(&rsp_r, a, 0));
+	ASSERT_EQ(t_xfer_join(&rsp_s), 0);
+	ASSERT_EQ(t_xfer_join(&rsp_r), 0);
+	t_expect_digest(12, 8 * MIB, want);
+	ASSERT_EQ(rsp_r.bytes, 8 * MIB);
+	ASSERT_MEMEQ(rsp_r.digest, want, T_SHA256_LEN);
+	ASSERT_EQ(t_done_wait(&f.d, 5000), 0);
+	ASSERT_EQ(f.d.st.end, ZC_END_EOF);
+	ASSERT_EQ(f.d.st.dir[0].fin + f.d.st.dir[1].fin, 2);
+	fix_stop(&f);
+	return T_PASS;
+}
+
+TEST_MATRIX(test_relay_half_close_client_first)
+{
+	return half_close(ctx, 1);
+}
+
+TEST_MATRIX(test_relay_half_close_server_first)
+{
+	return half_close(ctx, 0);
+}
+
+/* One side sends data then resets; the other must see a reset. */
+static int reset_from(const struct t_ctx *ctx, int from_server)
+{
+	struct t_xfer s, r;
+	struct fix f;
+	int bad, good;
+
+	ASSERT_EQ(fix_start(&f, ctx, 0), 0);
+	bad = from_server ? f.srv : f.cli;
+	good = from_server ? f.cli : f.srv;
+	ASSERT_OK(t_sender_start(&s, bad, 2 * MIB, 5, 0));
+	ASSERT_EQ(t_xfer_join(&s), 0);
+	ASSERT_OK(t_set_linger0(bad));
+	close(bad);
+	/* Whatever data arrives first, the stream must end in a reset. */
+	ASSERT_OK(t_receiver_start(&r, good, 0));
+	ASSERT_EQ(t_xfer_join_ms(&r, 10000), -ECONNRESET);
+	ASSERT_FALSE(r.eof);
+	ASSERT_EQ(t_done_wait(&f.d, 5000), 0);
+	ASSERT_EQ(f.d.calls, 1);
+	ASSERT_EQ(f.d.st.end, ZC_END_RESET);
+	ASSERT_TRUE(f.d.st.error == -ECONNRESET || f.d.st.error == -EPIPE);
+	if (from_server)
+		f.srv = -1;
+	else
+		f.cli = -1;
+	fix_stop(&f);
+	return T_PASS;
+}
+
+TEST_MATRIX(test_relay_reset_from_server)
+{
+	return reset_from(ctx, 1);
+}
+
+TEST_MATRIX(test_relay_reset_from_client)
+{
+	return reset_from(ctx, 0);
+}
+
+TEST_MATRIX(test_relay_idle_timeout)
+{
+	uint64_t t0 = t_now_ms();
+	struct fix f;
+
+	ASSERT_EQ(fix_start(&f, ctx, 200), 0);
+	ASSERT_EQ(t_done_wait(&f.d, 5000), 0);
+	ASSERT_GE(t_now_ms() - t0, 190);
+	ASSERT_EQ(f.d.st.end, ZC_END_TIMEOUT);
+	ASSERT_EQ(f.d.st.error, -ETIMEDOUT);
+	/* An abort, not a clean end: both peers see a reset. */
+	ASSERT_EQ(t_wait_eof(f.cli, 2000), -ECONNRESET);
+	ASSERT_EQ(t_wait_eof(f.srv, 2000), -ECONNRESET);
+	fix_stop(&f);
+	return T_PASS;
+}
+
+TEST_MATRIX(test_relay_idle_timeout_reset_by_traffic)
+{
+	struct zc_splice_stats st;
+	struct fix f;
+	char c;
+	int i;
+
+	ASSERT_EQ(fix_start(&f, ctx, 300), 0);
+	for (i = 0; i < 12; i++) { /* 1.2 s of one byte every 100 ms */
+		ASSERT_OK(t_write_all(f.cli, "x", 1));
+		ASSERT_EQ(t_read_full(f.srv, &c, 1, 2000), 1);
+		t_sleep_ms(100);
+	}
+	ASSERT_EQ(t_relay_stats(&f.l, &f.d, &st), 0); /* still running */
+	ASSERT_EQ(st.dir[ZC_DIR_AB].bytes, 12);
+	ASSERT_EQ(t_done_wait(&f.d, 5000), 0); /* then idle: it ends */
+	ASSERT_EQ(f.d.st.end, ZC_END_TIMEOUT);
+	fix_stop(&f);
+	return T_PASS;
+}
+
+TEST_MATRIX(test_relay_close_api_mid_transfer)
+{
+	struct t_xfer s, r;
+	struct fix f;
+
+	ASSERT_EQ(fix_start(&f, ctx, 0), 0);
+	/* Nobody reads: the transfer is stuck mid-way when we close. */
+	ASSERT_OK(t_sender_start(&s, f.cli, 64 * MIB, 3, 0));
+	t_sleep_ms(200);
+	ASSERT_EQ(t_relay_close(&f.l, &f.d), 0);
+	ASSERT_EQ(f.d.calls, 1);
+	ASSERT_EQ(f.d.st.end, ZC_END_ABORTED);
+	ASSERT_GT(f.d.st.dir[ZC_DIR_AB].bytes, 0);
+	ASSERT_OK(t_receiver_start(&r, f.srv, 0));
+	ASSERT_EQ(t_xfer_join_ms(&r, 10000), -ECONNRESET);
+	ASSERT_LT(t_xfer_join_ms(&s, 10000), 0); /* the sender failed too */
+	ASSERT_EQ(t_relay_close(&f.l, &f.d), -ESRCH);
+	fix_stop(&f);
+	return T_PASS;
+}
+
+static void read_stats(struct zc_loop *loop, void *arg)
+{
+	zc_loop_get_stats(loop, arg);
+}
+
+TEST_MATRIX_TIMEOUT(test_relay_slow_reader_bounded, 180)
+{
+	const uint64_t total = 512 * MIB;
+	unsigned char want[T_SHA256_LEN];
+	struct zc_loop_stats ls;
+	struct t_xfer s, r;
+	uint64_t sent1;
+	struct fix f;
+
+	ASSERT_EQ(fix_start(&f, ctx, 0), 0);
+	ASSERT_OK(t_sender_start(&s, f.cli, total, 9, T_XFER_SHUT_WR));
+	/* The server reads nothing for a while: the writer must stall. */
+	t_sleep_ms(500);
+	sent1 = __atomic_load_n(&s.bytes, __ATOMIC_RELAXED);
+	t_sleep_ms(500);
+	/* Stalled: no progress while nobody reads... */
+	ASSERT_EQ(__atomic_load_n(&s.bytes, __ATOMIC_RELAXED), sent1);
+	/* ...after at most socket buffers plus one pipe or buffer. */
+	ASSERT_LT(sent1, 64 * MIB);
+	ASSERT_OK(t_loop_call(&f.l, read_stats, &ls));
+	ASSERT_LE(ls.pipes_used, 1);
+	ASSERT_LE(ls.bufs_used, 1);
+	t_log("stalled after %llu bytes; pipes %llu bufs %llu",
+	      (unsigned long long)sent1, (unsigned long long)ls.pipes_used,
+	      (unsigned long long)ls.bufs_used);
+
+	/* A slow consumer: 64 KiB reads with pauses, then full speed. */
+	ASSERT_OK(t_receiver_start_paced(&r, f.srv, 0, 64 * 1024, 200));
+	ASSERT_EQ(t_xfer_join(&s), 0);
+	ASSERT_EQ(t_xfer_join(&r), 0);
+	t_expect_digest(9, total, want);
+	ASSERT_EQ(r.bytes, total);
+	ASSERT_MEMEQ(r.digest, want, T_SHA256_LEN);
+	shutdown(f.srv, SHUT_WR);
+	ASSERT_EQ(t_done_wait(&f.d, 10000), 0);
+	ASSERT_EQ(f.d.st.end, ZC_END_EOF);
+	fix_stop(&f);
+	return T_PASS;
+}
