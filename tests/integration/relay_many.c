@@ -17,6 +17,7 @@
 #include "tnet.h"
 
 #define CHUNK 16384
+#define MIB   (1024ULL * 1024ULL)
 
 /* One of our two ends of a relayed connection, driven by poll(). */
 struct end {
@@ -180,7 +181,7 @@ TEST_MATRIX_TIMEOUT(test_relay_1000_concurrent, 240)
 {
 	struct zc_loop_stats st;
 	struct t_loop l;
-	uint64_t copied;
+	uint64_t copied = 0;
 
 	ASSERT_OK(t_loop_start(&l, ctx));
 	ASSERT_EQ(many(&l, ctx->mover, 1000, 96 * 1024, 64 * 1024, &copied),
@@ -198,25 +199,56 @@ TEST_MATRIX_TIMEOUT(test_relay_1000_concurrent, 240)
 
 TEST_MATRIX(test_relay_pipe_cap_copies_without_loss)
 {
+	unsigned char w1[T_SHA256_LEN], w2[T_SHA256_LEN];
+	struct t_xfer s1, r1, s2, r2;
 	struct zc_loop_opts o;
 	struct zc_loop_stats st;
 	struct t_loop l;
-	uint64_t copied;
+	struct t_done d1, d2;
+	int a1[2], b1[2], a2[2], b2[2];
 
 	T_SKIP_IF(ctx->mover == ZC_MOVER_COPY, "copy mover uses no pipes");
 	zc_loop_opts_init(&o);
 	o.engine = ctx->engine;
-	o.max_pipes = 1; /* 40 directions share one pipe */
-	o.pipe_size = 65536;
+	o.max_pipes = 1;
 	ASSERT_OK(t_loop_start_opts(&l, &o));
-	ASSERT_EQ(many(&l, ctx->mover, 20, 4 << 20, 2 << 20, &copied), T_PASS);
+	ASSERT_OK(t_pair(AF_INET, a1));
+	ASSERT_OK(t_pair(AF_INET, b1));
+	ASSERT_OK(t_pair(AF_INET, a2));
+	ASSERT_OK(t_pair(AF_INET, b2));
+	ASSERT_EQ(t_relay_run(&l, a1[1], b1[0], ctx->mover, 0, &d1), 0);
+	ASSERT_EQ(t_relay_run(&l, a2[1], b2[0], ctx->mover, 0, &d2), 0);
+	/* Relay 1's reader sleeps: its direction keeps the only pipe. */
+	ASSERT_OK(t_sender_start(&s1, a1[0], 64 * MIB, 61, T_XFER_SHUT_WR));
+	t_sleep_ms(300);
 	ASSERT_OK(t_loop_stats(&l, &st));
-	t_log("copied %llu bytes, %llu drains without a pipe",
-	      (unsigned long long)copied, (unsigned long long)st.pipe_shortage);
+	ASSERT_EQ(st.pipes_used, 1);
+	/* Relay 2 must copy, and lose nothing. */
+	ASSERT_OK(t_receiver_start(&r2, b2[1], 0));
+	ASSERT_OK(t_sender_start(&s2, a2[0], 8 * MIB + 1, 62, T_XFER_SHUT_WR));
+	ASSERT_EQ(t_xfer_join(&s2), 0);
+	ASSERT_EQ(t_xfer_join(&r2), 0);
+	ASSERT_OK(t_receiver_start(&r1, b1[1], 0));
+	ASSERT_EQ(t_xfer_join(&s1), 0);
+	ASSERT_EQ(t_xfer_join(&r1), 0);
+	t_expect_digest(61, 64 * MIB, w1);
+	t_expect_digest(62, 8 * MIB + 1, w2);
+	ASSERT_MEMEQ(r1.digest, w1, T_SHA256_LEN);
+	ASSERT_MEMEQ(r2.digest, w2, T_SHA256_LEN);
+	shutdown(b1[1], SHUT_WR);
+	shutdown(b2[1], SHUT_WR);
+	ASSERT_EQ(t_done_wait(&d1, 5000), 0);
+	ASSERT_EQ(t_done_wait(&d2, 5000), 0);
+	ASSERT_OK(t_loop_stats(&l, &st));
 	ASSERT_GT(st.pipe_shortage, 0);
-	ASSERT_GT(copied, 0);
+	ASSERT_EQ(d2.st.dir[ZC_DIR_AB].copied, 8 * MIB + 1);
+	ASSERT_EQ(d1.st.dir[ZC_DIR_AB].spliced, 64 * MIB);
 	ASSERT_EQ(st.pipes_used, 0);
 	ASSERT_EQ(t_loop_stop(&l), 0);
+	close(a1[0]);
+	close(b1[1]);
+	close(a2[0]);
+	close(b2[1]);
 	return T_PASS;
 }
 
