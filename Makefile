@@ -23,9 +23,6 @@ override CFLAGS += -std=c11 -fPIC -fvisibility=hidden $(WARN) $(EXTRA_CFLAGS)
 override CPPFLAGS += -D_GNU_SOURCE -Iinclude -I. -MMD -MP
 override LDFLAGS += $(EXTRA_LDFLAGS)
 LIBS := -lpthread
-ifeq ($(HAVE_LIBURING),1)
-LIBS += -luring
-endif
 
 ifeq ($(V),1)
 Q :=

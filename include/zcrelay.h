@@ -10,11 +10,13 @@
  *    negative errno value (-EINVAL, ...) on failure; zc_strerror() turns
  *    it into text;
  *  - handles are opaque and created with an out-parameter;
- *  - the library never prints, never exits and never opens files on its
- *    own: it reports through return values and a log callback;
+ *  - the library never prints and never exits: it reports through return
+ *    values and a log callback (it reads /proc/sys/fs/pipe-* and
+ *    /proc/self/status once, for the pipe budget, and each listener keeps
+ *    a spare fd on /dev/null);
  *  - a struct zc_loop and everything started on it belong to the thread
- *    that runs the loop; only zc_loop_post() and zc_loop_wake() may be
- *    called from other threads.
+ *    that runs the loop; only zc_loop_post() may be called from other
+ *    threads.
  *
  * SIGPIPE: splice(2) into a socket has no MSG_NOSIGNAL, so a peer that
  * went away can raise SIGPIPE. zc_loop_new(), zc_splice() and
@@ -128,14 +130,16 @@ ZC_API void zc_splice_opts_init(struct zc_splice_opts *opts);
  * Blocks the calling thread. fd_a and fd_b must be distinct, connected
  * stream sockets (TCP v4/v6 or Unix, any mix). They are switched to
  * O_NONBLOCK for the call and their file status flags are restored before
- * it returns; they stay owned (and open) by the caller.
+ * it returns; they stay owned (and open) by the caller. TCP_NODELAY is set
+ * on TCP sockets (a relay must not add Nagle delays) and stays set.
  *
  * The EOF of one side is forwarded with shutdown(SHUT_WR) to the other
  * while the other direction keeps flowing. When a side resets or fails,
  * SO_LINGER {1, 0} is set on both sockets so that the caller's close()
  * sends a reset, and the call returns.
  *
- * opts may be NULL (defaults); stats may be NULL.
+ * opts may be NULL (defaults); stats may be NULL, and is zeroed first, so
+ * it is valid (all zero) when the call fails before relaying.
  *
  * Returns 0 when both EOFs were forwarded, or:
  *   -ENOTSOCK        an fd is not a socket
@@ -244,8 +248,7 @@ ZC_API void zc_loop_opts_init(struct zc_loop_opts *opts);
  * caller owns it and frees it with zc_loop_free(). Returns -ENOMEM,
  * -EMFILE, ..., or ZC_ENOURING when ZC_ENGINE_URING was asked for and
  * io_uring cannot be used. ZC_ENGINE_AUTO never fails for lack of
- * io_uring. The environment variable ZC_ENGINE=epoll|uring overrides
- * ZC_ENGINE_AUTO (not an explicit choice).
+ * io_uring (the io_uring engine is not built yet: auto means epoll).
  */
 ZC_API int zc_loop_new(struct zc_loop **out, const struct zc_loop_opts *opts);
 
@@ -288,9 +291,10 @@ ZC_API void zc_loop_get_stats(struct zc_loop *loop, struct zc_loop_stats *st);
 ZC_API int zc_loop_engine(const struct zc_loop *loop);
 
 /*
- * zc_loop_free - abort every relay, stop listeners, connects and timers
- * (their callbacks are not called, except relays' done callbacks), and
- * free the loop. Loop thread, while the loop is not running.
+ * zc_loop_free - abort every relay (its done callback runs), stop and free
+ * listeners and connect attempts (their callbacks do not run; their
+ * handles become invalid), and free the loop. Timers from zc_timer_new()
+ * must be freed before. Loop thread, while the loop is not running.
  */
 ZC_API void zc_loop_free(struct zc_loop *loop);
 
@@ -307,10 +311,13 @@ typedef void zc_relay_done_fn(void *arg, const struct zc_splice_stats *st);
  *
  * Validates the fds like zc_splice() and returns the same errors. On
  * success returns 0, stores a handle in *out (out may be NULL), makes the
- * fds non-blocking and takes ownership of them: they are closed when the
- * relay ends, with a reset (SO_LINGER {1, 0}) if it ended in an error,
- * unless opts->flags has ZC_SPLICE_F_KEEP_FDS. On failure the caller
- * still owns the fds. The handle is valid until done is called.
+ * fds non-blocking, sets TCP_NODELAY on TCP sockets, and takes ownership
+ * of them: they are closed when the relay ends. Unless it ended with
+ * ZC_END_EOF (a reset, a timeout, an abort, an error), SO_LINGER {1, 0} is
+ * set first so that both peers see a reset, never a clean end. With
+ * ZC_SPLICE_F_KEEP_FDS the fds are not closed (SO_LINGER is still set on
+ * an abnormal end). On failure the caller still owns the fds, with their
+ * flags unchanged. The handle is valid until done is called.
  */
 ZC_API int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
                           int fd_b, const struct zc_splice_opts *opts,
@@ -376,7 +383,7 @@ typedef void zc_timer_fn(void *arg);
  * zc_timer_arm (re)arms it to fire once after ms milliseconds (returns 0
  * or -ENOMEM);
  * zc_timer_disarm stops it; zc_timer_free disarms and frees it.
- * All on the loop's thread.
+ * All on the loop's thread. Free every timer before its loop.
  */
 ZC_API int zc_timer_new(struct zc_timer **out, struct zc_loop *loop,
                         zc_timer_fn *cb, void *arg);
@@ -407,8 +414,9 @@ ZC_API int zc_addr_parse(struct zc_addr *out, const char *s, unsigned flags);
 
 /*
  * zc_addr_format - write a printable form of a (the same syntax
- * zc_addr_parse reads) into buf, NUL-terminated. Returns the length, or
- * -ENOSPC if buf is too small.
+ * zc_addr_parse reads; an unnamed Unix socket, such as a connecting
+ * client's, prints as "unix:") into buf, NUL-terminated. Returns the
+ * length, or -ENOSPC if buf is too small.
  */
 ZC_API int zc_addr_format(const struct sockaddr *sa, socklen_t len, char *buf,
                           size_t size);

@@ -88,6 +88,7 @@ int zc_connect_start(struct zc_connect **out, struct zc_loop *loop,
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	loop->now = zc__clock_ns(); /* the deadline counts from now */
 	c->cn_loop = loop;
 	c->cn_cb = cb;
 	c->cn_arg = arg;

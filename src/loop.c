@@ -155,10 +155,12 @@ static int loop_pick_engine(struct zc_loop *loop, int engine)
 {
 	const char *env = getenv("ZC_ENGINE");
 
-	if (engine == ZC_ENGINE_AUTO && env && strcmp(env, "uring") == 0)
-		engine = ZC_ENGINE_URING;
 	if (engine == ZC_ENGINE_URING)
 		return ZC_ENOURING; /* the io_uring engine is not built yet */
+	if (env && strcmp(env, "uring") == 0)
+		zc__log(loop, ZC_LOG_INFO,
+		        "ZC_ENGINE=uring: io_uring engine unavailable, using "
+		        "epoll");
 	loop->ops = &zc__epoll_ops;
 	return 0;
 }
@@ -241,6 +243,7 @@ int zc_loop_run_once(struct zc_loop *loop, int timeout_ms)
 {
 	int err;
 
+	loop->stop = 0; /* a stop asked during this turn ends zc_loop_run */
 	loop_run_tasks(loop);
 	err = loop->ops->wait(loop, loop_timeout(loop, timeout_ms));
 	loop->now = zc__clock_ns();
@@ -252,9 +255,9 @@ int zc_loop_run(struct zc_loop *loop)
 {
 	int err = 0;
 
-	loop->stop = 0;
-	while (!loop->stop && !err)
+	do {
 		err = zc_loop_run_once(loop, -1);
+	} while (!loop->stop && !err);
 	return err;
 }
 

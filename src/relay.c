@@ -75,7 +75,14 @@ static void relay_run(struct zc_relay *r)
 static void relay_on_io(struct zc_io *io, unsigned ev)
 {
 	struct zc_side *s = container_of(io, struct zc_side, s_io);
+	int err;
 
+	/* A reset on a side no direction is using any more (its EOF was
+	 * forwarded, the other way is quiet) would go unnoticed: check. */
+	if ((ev & ZC_IO_ERR) && (err = zc__sock_error(s->s_fd)) < 0) {
+		relay_close(s->s_relay, relay_end_for(err), err);
+		return;
+	}
 	if (ev & (ZC_IO_IN | ZC_IO_RDHUP | ZC_IO_ERR))
 		s->s_ready |= ZC_SIDE_R;
 	if (ev & (ZC_IO_OUT | ZC_IO_ERR))
@@ -231,7 +238,7 @@ int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
 {
 	struct zc_splice_opts dflt;
 	struct zc_relay *r;
-	int err;
+	int err, fl_a = -1, fl_b = -1;
 
 	if (!loop)
 		return -EINVAL;
@@ -247,11 +254,12 @@ int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
+	loop->now = zc__clock_ns(); /* may be called after an idle spell */
 	relay_init(r, loop, fd_a, fd_b, opts);
 	r->r_done = done;
 	r->r_arg = arg;
-	if ((err = zc__fd_set_nonblock(fd_a, 1)) < 0 ||
-	    (err = zc__fd_set_nonblock(fd_b, 1)) < 0)
+	if ((err = fl_a = zc__fd_set_nonblock(fd_a, 1)) < 0 ||
+	    (err = fl_b = zc__fd_set_nonblock(fd_b, 1)) < 0)
 		goto fail_free;
 	if (r->r_idle_ms &&
 	    (err = zc__timer_arm_at(&r->r_idle,
@@ -271,6 +279,9 @@ int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
 fail_timer:
 	zc__timer_disarm(&r->r_idle);
 fail_free:
+	zc__fd_restore_flags(fd_a,
+	                     fl_a); /* the caller keeps them as they were */
+	zc__fd_restore_flags(fd_b, fl_b);
 	free(r);
 	return err;
 }

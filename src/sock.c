@@ -154,12 +154,14 @@ static int listen_unix_unlink_stale(const struct sockaddr_un *sun,
 		return errno == ENOENT ? 0 : zc__neg_errno();
 	if (!S_ISSOCK(st.st_mode))
 		return -EADDRINUSE;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a live server with a full backlog answers EAGAIN
+	 * at once instead of making us wait. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		return zc__neg_errno();
 	err = connect(fd, (const struct sockaddr *)sun, len) == -1 ? errno : 0;
 	close(fd);
-	if (err == 0)
+	if (err == 0 || err == EAGAIN)
 		return -EADDRINUSE; /* somebody is listening there */
 	if (err != ECONNREFUSED)
 		return -err;

@@ -47,6 +47,8 @@ int zc_splice(int fd_a, int fd_b, const struct zc_splice_opts *opts,
 	else
 		zc_splice_opts_init(&o);
 	o.flags |= ZC_SPLICE_F_KEEP_FDS;
+	if (stats)
+		memset(stats, 0, sizeof(*stats));
 	err = zc__sock_check_pair(fd_a, fd_b);
 	if (err)
 		return err;

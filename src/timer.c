@@ -142,7 +142,8 @@ int zc_timer_new(struct zc_timer **out, struct zc_loop *loop, zc_timer_fn *cb,
 
 int zc_timer_arm(struct zc_timer *t, uint64_t ms)
 {
-	return zc__timer_arm_at(t, zc__loop_now(t->t_loop) + ms * 1000000ULL);
+	t->t_loop->now = zc__clock_ns();
+	return zc__timer_arm_at(t, t->t_loop->now + ms * 1000000ULL);
 }
 
 void zc_timer_disarm(struct zc_timer *t)

@@ -34,9 +34,9 @@ struct xfer {
 	int copy;    /* 1: read/write */
 	int use_off; /* 1: file read at off, position untouched */
 	off_t off;
-	uint64_t left; /* UINT64_MAX: until EOF */
-	int idle_ms;   /* -1: none */
-	int pfd[2];    /* private pipe (socket source) */
+	uint64_t limit; /* bytes to write to dst; UINT64_MAX: until EOF */
+	int idle_ms;    /* -1: none */
+	int pfd[2];     /* private pipe (socket source) */
 	size_t inpipe;
 	struct zc_transfer_stats *st;
 	char buf[ZC_BUF_SIZE];
@@ -90,9 +90,18 @@ static int xfer_send_all(struct xfer *x, const char *buf, size_t len)
 	return 0;
 }
 
+static uint64_t xfer_left(const struct xfer *x)
+{
+	return x->limit == UINT64_MAX ? UINT64_MAX : x->limit - x->st->bytes;
+}
+
 static size_t xfer_want(const struct xfer *x, size_t cap)
 {
-	return x->left < cap ? (size_t)x->left : cap;
+	/* Counted from what reached dst, so bytes flushed after a fallback
+	 * are never sent twice or past the limit. */
+	uint64_t left = xfer_left(x);
+
+	return left < cap ? (size_t)left : cap;
 }
 
 /* One read/write step. Returns bytes moved, 0 at EOF, or -errno. */
@@ -148,8 +157,8 @@ static int xfer_pump(struct xfer *x, int rfd, size_t len)
 	int err;
 
 	for (;;) {
-		n = splice(rfd, NULL, x->dst, NULL, len,
-		           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		n = zc__sys_splice(rfd, NULL, x->dst, NULL, len,
+		                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			x->st->spliced += (uint64_t)n;
 			x->st->bytes += (uint64_t)n;
@@ -182,9 +191,9 @@ static int xfer_drain(struct xfer *x)
 	int err;
 
 	for (;;) {
-		n = splice(x->src, NULL, x->pfd[1], NULL,
-		           xfer_want(x, XFER_CHUNK),
-		           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		n = zc__sys_splice(x->src, NULL, x->pfd[1], NULL,
+		                   xfer_want(x, XFER_CHUNK),
+		                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n >= 0)
 			return (int)n;
 		if (errno == EINTR)
@@ -245,7 +254,7 @@ static int xfer_run(struct xfer *x)
 {
 	int n;
 
-	while (x->left) {
+	while (xfer_left(x)) {
 		n = x->copy ? xfer_copy_step(x) : xfer_zc_step(x);
 		if (!x->copy && n < 0 && zc__splice_unsupported(n)) {
 			/* Nothing was moved by the failed call. */
@@ -260,10 +269,8 @@ static int xfer_run(struct xfer *x)
 			return n;
 		if (n == 0) {
 			x->st->eof = 1;
-			return x->left == UINT64_MAX ? 0 : -ENODATA;
+			return x->limit == UINT64_MAX ? 0 : -ENODATA;
 		}
-		if (x->left != UINT64_MAX)
-			x->left -= (uint64_t)n;
 	}
 	return 0;
 }
@@ -312,7 +319,7 @@ static int xfer_setup(struct xfer *x, int dst, int src,
 	x->src = src;
 	x->pfd[0] = x->pfd[1] = -1;
 	x->copy = o->mover == ZC_MOVER_COPY;
-	x->left = o->length < 0 ? UINT64_MAX : (uint64_t)o->length;
+	x->limit = o->length < 0 ? UINT64_MAX : (uint64_t)o->length;
 	x->idle_ms = o->idle_timeout_ms ? (int)ZC_MIN(o->idle_timeout_ms,
 	                                              (unsigned)INT32_MAX)
 	                                : -1;

@@ -71,8 +71,10 @@ int zc__splice_drain(struct zc_loop *loop, struct zc_conn *c)
 		}
 	}
 	room = c->c_pipe->p_size - c->c_inpipe;
-	n = zc__sys_splice(c->c_src->s_fd, NULL, c->c_pipe->p_wfd, NULL, room,
-	                   ZC_SPLICE_FLAGS);
+	do {
+		n = zc__sys_splice(c->c_src->s_fd, NULL, c->c_pipe->p_wfd, NULL,
+		                   room, ZC_SPLICE_FLAGS);
+	} while (n == -1 && errno == EINTR);
 	if (n > 0) {
 		c->c_inpipe += (size_t)n;
 		return (int)n;
@@ -80,8 +82,6 @@ int zc__splice_drain(struct zc_loop *loop, struct zc_conn *c)
 	if (n == 0)
 		return 0;
 	err = zc__neg_errno();
-	if (err == -EINTR)
-		return -EAGAIN;
 	if (err == -EAGAIN) {
 		if (c->c_inpipe && splice_src_readable(c->c_src->s_fd))
 			c->c_flags |= ZC_CONN_F_PIPE_FULL;
@@ -104,8 +104,10 @@ int zc__splice_pump(struct zc_loop *loop, struct zc_conn *c)
 
 	if (c->c_flags & ZC_CONN_F_PUMP_COPY)
 		return zc__copy_pump(loop, c);
-	n = zc__sys_splice(c->c_pipe->p_rfd, NULL, c->c_dst->s_fd, NULL,
-	                   c->c_inpipe, ZC_SPLICE_FLAGS);
+	do {
+		n = zc__sys_splice(c->c_pipe->p_rfd, NULL, c->c_dst->s_fd, NULL,
+		                   c->c_inpipe, ZC_SPLICE_FLAGS);
+	} while (n == -1 && errno == EINTR);
 	if (n > 0) {
 		c->c_inpipe -= (size_t)n;
 		c->c_st.spliced += (uint64_t)n;
@@ -116,7 +118,7 @@ int zc__splice_pump(struct zc_loop *loop, struct zc_conn *c)
 	if (n == 0)
 		return -EIO; /* the pipe is empty although we counted bytes */
 	err = zc__neg_errno();
-	if (err == -EAGAIN || err == -EINTR) {
+	if (err == -EAGAIN) {
 		c->c_dst->s_ready &= ~ZC_SIDE_W;
 		return -EAGAIN;
 	}

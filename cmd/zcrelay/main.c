@@ -23,12 +23,39 @@ static int shared_lfd = -1; /* the Unix listener, closed at exit */
 
 /* Listening sockets: one per worker with SO_REUSEPORT for TCP (the
  * kernel spreads connections), one shared by all for Unix sockets. */
+/*
+ * SO_REUSEPORT would let a second zcrelay (same user) silently share our
+ * port. A plain bind first fails with EADDRINUSE if anybody holds it.
+ */
+static int check_port_free(void)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&conf.listen.ss;
+	int fd, err = 0, one = 1;
+
+	if (sa->sa_family == AF_UNIX)
+		return 0;
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	/* SO_REUSEADDR: TIME_WAIT left by a previous run is no conflict. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, sa, conf.listen.len) == -1)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 static int open_listeners(void)
 {
 	int is_unix = conf.listen.ss.ss_family == AF_UNIX;
 	unsigned i;
-	int fd = -1;
+	int fd = check_port_free();
 
+	if (fd < 0) {
+		zcr_log(ZC_LOG_ERR, "listen %s: %s", conf.listen_str,
+		        zc_strerror(fd));
+		return -1;
+	}
 	for (i = 0; i < conf.workers; i++) {
 		if (!is_unix || i == 0)
 			fd = zc_listen(&conf.listen,

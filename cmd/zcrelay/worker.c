@@ -8,6 +8,7 @@
  * -> one log line.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,17 @@ static double session_secs(const struct zcr_session *s)
 	       (double)(now.tv_nsec - s->t0.tv_nsec) / 1e9;
 }
 
+/* "ECONNRESET" for -ECONNRESET: no spaces, so log lines stay key=value. */
+static const char *err_name(int err)
+{
+	const char *n;
+
+	if (err == 0)
+		return "";
+	n = err < 0 ? strerrorname_np(-err) : NULL;
+	return n ? n : "EUNKNOWN";
+}
+
 static void session_done(void *arg, const struct zc_splice_stats *st)
 {
 	struct zcr_session *s = arg;
@@ -93,10 +105,9 @@ static void session_done(void *arg, const struct zc_splice_stats *st)
 		        (unsigned long long)(up->spliced + down->spliced),
 		        (unsigned long long)(up->copied + down->copied),
 		        session_secs(s), zc_end_name(st->end),
-		        st->error ? " error=" : "",
-		        st->error ? zc_strerror(st->error) : "",
+		        st->error ? " error=" : "", err_name(st->error),
 		        zc_engine_name(st->engine), zc_mover_name(st->mover),
-		        fb ? " fallback=" : "", fb ? zc_strerror(fb) : "");
+		        fb ? " fallback=" : "", err_name(fb));
 	session_free(s);
 }
 
@@ -210,9 +221,13 @@ void *zcr_worker_main(void *arg)
 	struct zcr_worker *w = arg;
 	int err = zc_loop_run(w->loop);
 
-	if (err)
-		zcr_log(ZC_LOG_ERR, "worker=%d loop: %s", w->id,
+	if (err) {
+		/* Its listener would keep taking a share of the clients and
+		 * leave them hanging: stop the whole daemon instead. */
+		zcr_log(ZC_LOG_ERR, "worker=%d loop: %s: shutting down", w->id,
 		        zc_strerror(err));
+		kill(getpid(), SIGTERM);
+	}
 	return NULL;
 }
 

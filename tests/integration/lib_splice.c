@@ -231,3 +231,61 @@ TEST_MATRIX(test_zc_splice_reset_and_timeout)
 	close(pb[1]);
 	return T_PASS;
 }
+
+static void done_flag(void *arg, const struct zc_splice_stats *st)
+{
+	*(int *)arg = st->end;
+}
+
+/* A relay started outside any callback, after the loop sat idle, counts
+ * its idle timeout from its start, not from the loop's last turn. */
+TEST(test_relay_idle_timeout_counts_from_start)
+{
+	struct zc_splice_opts o;
+	struct zc_loop *loop;
+	int pa[2], pb[2], end = ZC_END_NONE;
+	uint64_t t0;
+
+	ASSERT_OK(t_pair(AF_INET, pa));
+	ASSERT_OK(t_pair(AF_INET, pb));
+	ASSERT_EQ(zc_loop_new(&loop, NULL), 0);
+	ASSERT_EQ(zc_loop_run_once(loop, 0), 0);
+	t_sleep_ms(1200);
+	zc_splice_opts_init(&o);
+	o.idle_timeout_ms = 1000;
+	ASSERT_EQ(zc_relay_start(NULL, loop, pa[1], pb[0], &o, done_flag, &end),
+	          0);
+	t0 = t_now_ms();
+	while (t_now_ms() - t0 < 500)
+		ASSERT_EQ(zc_loop_run_once(loop, 100), 0);
+	ASSERT_EQ(end, ZC_END_NONE);
+	while (end == ZC_END_NONE && t_now_ms() - t0 < 3000)
+		ASSERT_EQ(zc_loop_run_once(loop, 100), 0);
+	ASSERT_EQ(end, ZC_END_TIMEOUT);
+	ASSERT_GE(t_now_ms() - t0, 900);
+	zc_loop_free(loop);
+	close(pa[0]);
+	close(pb[1]);
+	return T_PASS;
+}
+
+static void stop_now(struct zc_loop *loop, void *arg)
+{
+	zc_loop_stop(loop);
+}
+
+/* After zc_loop_stop, run_once waits again instead of spinning. */
+TEST(test_loop_run_once_waits_after_stop)
+{
+	struct zc_loop *loop;
+	uint64_t t0;
+
+	ASSERT_EQ(zc_loop_new(&loop, NULL), 0);
+	ASSERT_EQ(zc_loop_post(loop, stop_now, NULL), 0);
+	ASSERT_EQ(zc_loop_run(loop), 0);
+	t0 = t_now_ms();
+	ASSERT_EQ(zc_loop_run_once(loop, 200), 0);
+	ASSERT_GE(t_now_ms() - t0, 150);
+	zc_loop_free(loop);
+	return T_PASS;
+}

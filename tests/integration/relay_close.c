@@ -259,3 +259,29 @@ TEST_MATRIX_TIMEOUT(test_relay_slow_reader_bounded, 180)
 	fix_stop(&f);
 	return T_PASS;
 }
+
+/* The client's EOF was forwarded, the upstream is quiet, then the client
+ * resets: the upstream must be reset too, not left waiting. */
+TEST_MATRIX(test_relay_reset_after_half_close)
+{
+	struct fix f;
+	char buf[4];
+
+	ASSERT_EQ(fix_start(&f, ctx, 0), 0);
+	ASSERT_OK(t_write_all(f.cli, "req", 3));
+	shutdown(f.cli, SHUT_WR);
+	ASSERT_EQ(t_read_full(f.srv, buf, 3, 5000), 3);
+	ASSERT_EQ(t_wait_eof(f.srv, 5000), 0);
+	ASSERT_OK(t_set_linger0(f.cli));
+	close(f.cli);
+	f.cli = -1;
+	ASSERT_EQ(t_done_wait(&f.d, 5000), 0);
+	ASSERT_EQ(f.d.st.end, ZC_END_RESET);
+	/* The kernel reports EPIPE for a reset in CLOSE_WAIT. */
+	ASSERT_TRUE(f.d.st.error == -ECONNRESET || f.d.st.error == -EPIPE);
+	/* The server already read our FIN, so reads say EOF; its next write
+	 * must fail: the relay reset it rather than leave it hanging. */
+	ASSERT_LT(t_write_all(f.srv, "resp", 4), 0);
+	fix_stop(&f);
+	return T_PASS;
+}

@@ -125,3 +125,37 @@ TEST_MATRIX(test_fallback_ebadf_both)
 	inject(EBADF, 3, 2);
 	return run(ctx, 1);
 }
+
+/* zc_transfer with a length: splice refused on the pump with a chunk in
+ * the private pipe. The chunk is flushed by copy and counted, so exactly
+ * length bytes arrive. */
+TEST(test_fallback_transfer_limit_exact)
+{
+	unsigned char want[T_SHA256_LEN];
+	struct zc_transfer_opts o;
+	struct zc_transfer_stats st;
+	struct t_xfer w, r;
+	int src[2], dst[2];
+
+	ASSERT_OK(t_pair(AF_INET, src));
+	ASSERT_OK(t_pair(AF_INET, dst));
+	ASSERT_OK(t_sender_start(&w, src[0], 8 * MIB, 71, T_XFER_SHUT_WR));
+	ASSERT_OK(t_receiver_start(&r, dst[1], 0));
+	inject(EINVAL, -1, 3);
+	zc_transfer_opts_init(&o);
+	o.length = 5 * MIB + 3;
+	ASSERT_EQ(zc_transfer(dst[0], src[1], &o, &st), 0);
+	shutdown(dst[0], SHUT_WR);
+	ASSERT_EQ(t_xfer_join(&r), 0);
+	ASSERT_EQ(st.fallback, -EINVAL);
+	ASSERT_EQ(st.bytes, 5 * MIB + 3);
+	ASSERT_EQ(r.bytes, 5 * MIB + 3);
+	t_expect_digest(71, 5 * MIB + 3, want);
+	ASSERT_MEMEQ(r.digest, want, T_SHA256_LEN);
+	close(src[1]); /* the sender sees the rest refused */
+	t_xfer_join(&w);
+	close(src[0]);
+	close(dst[0]);
+	close(dst[1]);
+	return T_PASS;
+}
