@@ -33,8 +33,8 @@ struct zcr_worker {
 	pthread_t th;
 	const struct zcr_conf *conf;
 	struct zc_loop *loop;
-	int lfd; /* listening socket (shared for Unix) */
-	int lfd_shared;
+	int lfd;         /* listening socket (shared for Unix) */
+	int *lfd_shared; /* Unix: workers still watching lfd */
 	struct zc_listener *lst;
 	unsigned rr;     /* next upstream, round-robin */
 	unsigned active; /* sessions connecting or relaying */

@@ -19,7 +19,7 @@
 
 static struct zcr_conf conf;
 static struct zcr_worker *workers;
-static int shared_lfd = -1; /* the Unix listener, closed at exit */
+static int shared_users; /* workers watching the shared Unix listener */
 
 /* Listening sockets: one per worker with SO_REUSEPORT for TCP (the
  * kernel spreads connections), one shared by all for Unix sockets. */
@@ -66,9 +66,8 @@ static int open_listeners(void)
 			return -1;
 		}
 		workers[i].lfd = fd;
-		workers[i].lfd_shared = is_unix;
-		if (is_unix)
-			shared_lfd = fd;
+		workers[i].lfd_shared = is_unix ? &shared_users : NULL;
+		shared_users += is_unix;
 	}
 	return 0;
 }
@@ -203,8 +202,6 @@ int main(int argc, char **argv)
 	        conf.listen_str, conf.nups, conf.workers,
 	        zc_mover_name(conf.mover));
 	run_until_stopped(&set);
-	if (workers[0].lfd_shared)
-		close(shared_lfd);
 	zcr_log(ZC_LOG_INFO, "stopped");
 	return 0;
 }

@@ -240,8 +240,12 @@ static void worker_on_drain(struct zc_loop *loop, void *arg)
 	w->draining = 1;
 	zc_listener_stop(w->lst);
 	w->lst = NULL;
-	if (!w->lfd_shared)
-		close(w->lfd); /* new clients are refused, not queued */
+	/* Close the listening socket so new clients are refused, not
+	 * queued. A shared (Unix) one only when no worker watches it any
+	 * more: closing an fd another epoll still holds is a race. */
+	if (!w->lfd_shared ||
+	    __atomic_sub_fetch(w->lfd_shared, 1, __ATOMIC_ACQ_REL) == 0)
+		close(w->lfd);
 	w->lfd = -1;
 	worker_maybe_stop(w);
 }
