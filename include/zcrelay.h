@@ -92,6 +92,10 @@ typedef void zc_log_fn(void *arg, int level, const char *msg);
 
 /* Flags for zc_splice_opts.flags. */
 #define ZC_SPLICE_F_KEEP_FDS 0x1 /* zc_relay_start: do not close the fds */
+/* zc_relay_start: skip the socket checks (6 system calls): the caller
+ * vouches that both are distinct, connected stream sockets, e.g. fresh
+ * from zc_listener_start and zc_connect_start. */
+#define ZC_SPLICE_F_TRUSTED 0x2
 
 /* Options of a two-way relay. Initialise with zc_splice_opts_init(). */
 struct zc_splice_opts {
