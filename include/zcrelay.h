@@ -240,6 +240,7 @@ struct zc_loop_stats {
 	uint64_t bufs_used;     /* copy buffers held */
 	uint64_t accept_paused; /* times a listener paused on EMFILE/ENFILE */
 	uint64_t pipe_shortage; /* drains copied because no pipe could be had */
+	uint64_t pipes_small;   /* pipes created smaller than asked (budget) */
 };
 
 /* Fills *opts with the defaults. */

@@ -47,7 +47,7 @@ static void connect_done(struct zc_connect *c, int fd_or_err)
 
 static void connect_check(struct zc_connect *c)
 {
-		/* Writable with no pending error: the connect completed (a failed
+	/* Writable with no pending error: the connect completed (a failed
 	 * one always leaves SO_ERROR set). */
 	int err = zc__sock_error(c->cn_fd);
 

@@ -278,6 +278,7 @@ void zc_loop_get_stats(struct zc_loop *loop, struct zc_loop_stats *st)
 	st->pipes_free = loop->pipes.pp_nfree;
 	st->pipe_size = loop->pipes.pp_want;
 	st->bufs_used = loop->bufs.bp_nused;
+	st->pipes_small = loop->pipes.pp_nsmall;
 }
 
 void zc_loop_free(struct zc_loop *loop)

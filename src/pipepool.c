@@ -145,6 +145,8 @@ static void pipe_size_up(struct zc_pipepool *pp, struct zc_pipe *p)
 	}
 	sz = fcntl(p->p_wfd, F_GETPIPE_SZ);
 	p->p_size = sz > 0 ? (unsigned)sz : (unsigned)PAGE;
+	if (p->p_size < pp->pp_want)
+		pp->pp_nsmall++;
 	if (p->p_big && p->p_size != pp->pp_want) {
 		/* The kernel rounds up to a power of two pages. */
 		budget_give(pages);

@@ -17,9 +17,10 @@ struct zc_pipe {
 struct zc_pipepool {
 	struct zc_pipe *pp_free; /* empty pipes ready for reuse */
 	unsigned pp_nfree, pp_nused;
-	unsigned pp_max_free; /* cache at most this many empty pipes */
-	unsigned pp_max_used; /* hard cap on pipes in use */
-	unsigned pp_want;     /* bytes asked of F_SETPIPE_SZ */
+	unsigned long pp_nsmall; /* created smaller than pp_want */
+	unsigned pp_max_free;    /* cache at most this many empty pipes */
+	unsigned pp_max_used;    /* hard cap on pipes in use */
+	unsigned pp_want;        /* bytes asked of F_SETPIPE_SZ */
 	int (*pp_pipe2)(int fds[2], int flags); /* seam for tests */
 };
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <grp.h>
 #include <sys/socket.h>
 
 #include <openssl/evp.h>
@@ -17,7 +18,9 @@
 #include "tnet.h"
 
 #define CHUNK 16384
-#define MIB   (1024ULL * 1024ULL)
+
+static int unix_ok = 1; /* Unix sockets in t_tmpdir() usable */
+#define MIB (1024ULL * 1024ULL)
 
 /* One of our two ends of a relayed connection, driven by poll(). */
 struct end {
@@ -152,7 +155,8 @@ static int many(struct t_loop *l, int mover, size_t n, uint64_t up_base,
 
 	ASSERT_TRUE(e && d);
 	for (i = 0; i < n; i++) {
-		ASSERT_OK(t_pair(i % 3 == 2 ? AF_UNIX : AF_INET, pa));
+		ASSERT_OK(
+		        t_pair(i % 3 == 2 && unix_ok ? AF_UNIX : AF_INET, pa));
 		ASSERT_OK(t_pair(AF_INET, pb));
 		ASSERT_EQ(t_relay_run(l, pa[1], pb[0], mover, 0, &d[i]), 0);
 		ASSERT_OK(end_init(&e[2 * i], pa[0], up_base + i * 13, i + 1));
@@ -249,6 +253,77 @@ TEST_MATRIX(test_relay_pipe_cap_copies_without_loss)
 	close(b1[1]);
 	close(a2[0]);
 	close(b2[1]);
+	return T_PASS;
+}
+
+/* Drops root for good: the pipe budget of a plain user applies. */
+static int drop_root(void)
+{
+	if (geteuid() != 0)
+		return 0;
+	if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+	    setresuid(65534, 65534, 65534))
+		return -errno;
+	unix_ok = 0; /* the test's temp dir is root's */
+	return 0;
+}
+
+/*
+ * As an unprivileged user the kernel gives 1 MiB pipes only up to
+ * pipe-user-pages-soft (the library enlarges at most 3/4 of it); past
+ * that, pipes keep a smaller size. 120 relays whose readers stall hold
+ * 120 pipes at once; then all must finish byte-exact: smaller pipes or
+ * copies, never an error.
+ */
+#define NB 120
+
+TEST_MATRIX_TIMEOUT(test_relay_unprivileged_pipe_budget, 240)
+{
+	static struct t_xfer s[NB], r[NB];
+	static struct t_done d[NB];
+	unsigned char want[T_SHA256_LEN];
+	struct zc_loop_stats st;
+	struct t_loop l;
+	int i, pa[2], pb[2], cli[NB], srv[NB];
+
+	T_SKIP_IF(ctx->mover == ZC_MOVER_COPY, "copy mover uses no pipes");
+	ASSERT_EQ(drop_root(), 0);
+	ASSERT_OK(t_loop_start(&l, ctx));
+	for (i = 0; i < NB; i++) {
+		ASSERT_OK(t_pair(AF_INET, pa));
+		ASSERT_OK(t_pair(AF_INET, pb));
+		ASSERT_EQ(t_relay_run(&l, pa[1], pb[0], ctx->mover, 0, &d[i]),
+		          0);
+		cli[i] = pa[0];
+		srv[i] = pb[1];
+		ASSERT_OK(t_sender_start(&s[i], cli[i], 4 * MIB, 500 + i,
+		                         T_XFER_SHUT_WR));
+	}
+	t_sleep_ms(1000); /* nobody reads: every direction holds its pipe */
+	ASSERT_OK(t_loop_stats(&l, &st));
+	t_log("uid %d: %llu pipes in use, %llu created smaller than asked",
+	      (int)geteuid(), (unsigned long long)st.pipes_used,
+	      (unsigned long long)st.pipes_small);
+	ASSERT_GE(st.pipes_used + st.pipe_shortage, NB / 2);
+	if (geteuid() != 0)
+		ASSERT_GT(st.pipes_small, 0);
+	for (i = 0; i < NB; i++)
+		ASSERT_OK(t_receiver_start(&r[i], srv[i], 0));
+	for (i = 0; i < NB; i++) {
+		ASSERT_EQ(t_xfer_join(&s[i]), 0);
+		ASSERT_EQ(t_xfer_join(&r[i]), 0);
+		t_expect_digest(500 + i, 4 * MIB, want);
+		ASSERT_EQ(r[i].bytes, 4 * MIB);
+		ASSERT_MEMEQ(r[i].digest, want, T_SHA256_LEN);
+		shutdown(srv[i], SHUT_WR);
+		ASSERT_EQ(t_done_wait(&d[i], 5000), 0);
+		ASSERT_EQ(d[i].st.end, ZC_END_EOF);
+		close(cli[i]);
+		close(srv[i]);
+	}
+	ASSERT_OK(t_loop_stats(&l, &st));
+	ASSERT_EQ(st.pipes_used, 0);
+	ASSERT_EQ(t_loop_stop(&l), 0);
 	return T_PASS;
 }
 
