@@ -1,0 +1,434 @@
+/*
+ * daemon_signals.c - stopping the daemon: SIGTERM/SIGINT when idle, the
+ * graceful drain of open sessions (no new ones, the old ones finish),
+ * --drain-timeout, and a second signal that cuts the drain short.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "runner.h"
+#include "tnet.h"
+
+#define NO_DAEMON "ZC_DAEMON not set"
+
+/* ------------------------------------------------------------------ */
+/* Helpers (each daemon_*.c file keeps its own small copy)              */
+
+struct dargs {
+	const char *v[48];
+	char str[8][160];
+	int n, nstr;
+};
+
+static void dargs_add(struct dargs *a, const char *s)
+{
+	if (a->n < (int)(sizeof(a->v) / sizeof(a->v[0])) - 1)
+		a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+static void dargs_addr(struct dargs *a, const char *opt,
+                       const struct zc_addr *addr)
+{
+	char *s = a->str[a->nstr++ % 8];
+
+	if (t_addr_str(addr, s, sizeof(a->str[0])) < 0)
+		snprintf(s, sizeof(a->str[0]), "?");
+	dargs_add(a, opt);
+	dargs_add(a, s);
+}
+
+/* --listen la [--upstream ua], and the data path of ctx. */
+static void dargs_init(struct dargs *a, const struct t_ctx *ctx,
+                       const struct zc_addr *la, const struct zc_addr *ua)
+{
+	memset(a, 0, sizeof(*a));
+	dargs_addr(a, "--listen", la);
+	if (ua)
+		dargs_addr(a, "--upstream", ua);
+	dargs_add(a, "--mover");
+	dargs_add(a, ctx->mover == ZC_MOVER_COPY ? "copy" : "splice");
+	if (ctx->engine == ZC_ENGINE_EPOLL) {
+		dargs_add(a, "--engine");
+		dargs_add(a, "epoll");
+	}
+}
+
+/*
+ * Starts the daemon; returns once it listens on la and has logged that
+ * its workers run, so that everything it opens at startup is open.
+ */
+static int daemon_up(struct t_daemon *d, const struct dargs *a,
+                     const struct zc_addr *la)
+{
+	uint64_t end = t_now_ms() + 5000;
+	char *log;
+	int up = 0;
+
+	ASSERT_OK(t_daemon_start(d, a->v));
+	ASSERT_OK(t_daemon_ready(d, la, 5000));
+	while (!up && t_now_ms() < end) {
+		log = t_daemon_log(d);
+		up = log && strstr(log, " info listening on ");
+		free(log);
+		if (!up)
+			t_sleep_ms(5);
+	}
+	ASSERT_TRUE(up);
+	return T_PASS;
+}
+
+/* Lines of the daemon's log containing a and (if not NULL) b. */
+static int log_count(const struct t_daemon *d, const char *a, const char *b)
+{
+	char *log = t_daemon_log(d), *line, *save = NULL;
+	int n = 0;
+
+	if (!log)
+		return 0;
+	for (line = strtok_r(log, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		if (strstr(line, a) && (!b || strstr(line, b)))
+			n++;
+	free(log);
+	return n;
+}
+
+static int wait_log_count(const struct t_daemon *d, const char *a,
+                          const char *b, int n, int timeout_ms)
+{
+	uint64_t end = t_now_ms() + (uint64_t)timeout_ms;
+	int got;
+
+	while ((got = log_count(d, a, b)) < n && t_now_ms() < end)
+		t_sleep_ms(10);
+	return got;
+}
+
+static int is_closed(int r)
+{
+	return r == 0 || r == -ECONNRESET || r == -EPIPE;
+}
+
+/* Waits at most timeout_ms until nothing listens on a any more.
+ * Returns 0 or -ETIMEDOUT. */
+static int wait_unlisten(const struct zc_addr *a, int timeout_ms)
+{
+	uint64_t end = t_now_ms() + (uint64_t)timeout_ms;
+
+	while (t_wait_listen(a, 0) == 0) {
+		if (t_now_ms() >= end)
+			return -ETIMEDOUT;
+		t_sleep_ms(10);
+	}
+	return 0;
+}
+
+/* A session c <-> u through the daemon, proven end to end. */
+static int open_session(const struct zc_addr *la, int ulfd, int *c, int *u)
+{
+	char ch;
+
+	*c = t_connect(la);
+	ASSERT_OK(*c);
+	*u = t_accept_ms(ulfd, 5000);
+	ASSERT_OK(*u);
+	ASSERT_OK(t_write_all(*c, "1", 1));
+	ASSERT_EQ(t_read_full(*u, &ch, 1, 2000), 1);
+	ASSERT_OK(t_write_all(*u, "2", 1));
+	ASSERT_EQ(t_read_full(*c, &ch, 1, 2000), 1);
+	return T_PASS;
+}
+
+/* Listen address kinds: AF_INET, AF_UNIX (a path) or this. */
+#define ABSTRACT (-1)
+
+/* A fresh address of the kind for the daemon, and an upstream
+ * listener. */
+static int addrs(int kind, struct zc_addr *la, int *ulfd, struct zc_addr *ua)
+{
+	char name[64];
+
+	if (kind == ABSTRACT) {
+		snprintf(name, sizeof(name), "unix:@zctest-%d-sig",
+		         (int)getpid());
+		ASSERT_OK(zc_addr_parse(la, name, ZC_ADDR_PASSIVE));
+	} else {
+		ASSERT_OK(t_free_addr(kind, la));
+	}
+	*ulfd = t_listen(AF_INET, ua);
+	ASSERT_OK(*ulfd);
+	return T_PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* No sessions                                                          */
+
+/* SIGTERM or SIGINT on an idle daemon: exit 0 within 2 s. A Unix
+ * listener's socket file is removed. */
+static int stop_idle(int family, int sig)
+{
+	const struct t_ctx ctx = {ZC_MOVER_AUTO, ZC_ENGINE_AUTO, NULL};
+	const struct sockaddr_un *sun;
+	struct t_daemon d;
+	struct zc_addr la, ua;
+	struct dargs a;
+	struct stat st;
+	uint64_t t0;
+	int ulfd, rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	rc = addrs(family, &la, &ulfd, &ua);
+	if (rc)
+		return rc;
+	dargs_init(&a, &ctx, &la, &ua);
+	rc = daemon_up(&d, &a, &la);
+	if (rc)
+		return rc;
+	t0 = t_now_ms();
+	ASSERT_EQ(kill(d.pid, sig), 0);
+	ASSERT_EQ(t_daemon_wait(&d, 2000), 0);
+	ASSERT_LE(t_now_ms() - t0, 2000);
+	ASSERT_EQ(log_count(&d, "stopped", NULL), 1);
+	ASSERT_ERR(t_wait_listen(&la, 0), -ETIMEDOUT);
+	if (family == AF_UNIX) {
+		sun = (const struct sockaddr_un *)&la.ss;
+		ASSERT_EQ(lstat(sun->sun_path, &st), -1);
+		ASSERT_EQ(errno, ENOENT);
+	}
+	/* the upstream never saw a connection */
+	ASSERT_ERR(t_accept_ms(ulfd, 0), -ETIMEDOUT);
+	close(ulfd);
+	t_cleanup_unix(&la);
+	return T_PASS;
+}
+
+TEST(test_daemon_sigterm_idle)
+{
+	return stop_idle(AF_INET, SIGTERM);
+}
+
+TEST(test_daemon_sigint_idle)
+{
+	return stop_idle(AF_INET, SIGINT);
+}
+
+TEST(test_daemon_sigterm_idle_unix)
+{
+	return stop_idle(AF_UNIX, SIGTERM);
+}
+
+/* ------------------------------------------------------------------ */
+/* Graceful drain                                                       */
+
+#define DRAIN_LEN (1u << 20)
+
+/*
+ * Waits until the draining daemon has given up its listening address:
+ * no socket listens on the TCP port or abstract name any more; for a
+ * Unix path, the socket file is gone (connects then fail with ENOENT
+ * even if the socket itself is still open).
+ */
+static int wait_listener_gone(const struct zc_addr *la, int kind)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)&la->ss;
+	uint64_t end = t_now_ms() + 2000;
+	struct stat st;
+
+	if (kind != AF_UNIX)
+		return wait_unlisten(la, 2000);
+	while (lstat(sun->sun_path, &st) == 0) {
+		if (t_now_ms() >= end)
+			return -ETIMEDOUT;
+		t_sleep_ms(10);
+	}
+	return 0;
+}
+
+/*
+ * One open, idle session, then SIGTERM: the listener goes away and new
+ * clients are refused (or closed at once, never relayed), while the old
+ * session still carries 1 MiB each way and ends with a FIN both ways.
+ * Then, and only then, the daemon exits 0.
+ */
+static int drain_case(const struct t_ctx *ctx, int kind)
+{
+	unsigned char want_up[T_SHA256_LEN], want_down[T_SHA256_LEN];
+	struct t_xfer tx_up, rx_up, tx_down, rx_down;
+	struct t_daemon d;
+	struct zc_addr la, ua;
+	struct dargs a;
+	int ulfd, rc, c, u, fd, r;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	rc = addrs(kind, &la, &ulfd, &ua);
+	if (rc)
+		return rc;
+	dargs_init(&a, ctx, &la, &ua);
+	dargs_add(&a, "--workers");
+	dargs_add(&a, "2");
+	rc = daemon_up(&d, &a, &la);
+	if (rc)
+		return rc;
+	rc = open_session(&la, ulfd, &c, &u);
+	if (rc)
+		return rc;
+
+	ASSERT_EQ(kill(d.pid, SIGTERM), 0);
+	ASSERT_EQ(wait_log_count(&d, "draining", NULL, 1, 2000), 1);
+	rc = wait_listener_gone(&la, kind);
+	if (rc)
+		return t_fail(__FILE__, __LINE__,
+		              "still listening 2 s after SIGTERM");
+	/* a new client is turned away and never reaches the upstream */
+	fd = t_connect(&la);
+	if (fd >= 0) {
+		r = t_wait_eof(fd, 1000);
+		close(fd);
+		if (!is_closed(r))
+			return t_fail(__FILE__, __LINE__,
+			              "new client during drain: connected, "
+			              "and still open after 1 s (t_wait_eof "
+			              "= %d)",
+			              r);
+	}
+	ASSERT_ERR(t_accept_ms(ulfd, 200), -ETIMEDOUT);
+	ASSERT_ERR(t_daemon_wait(&d, 0), -ETIMEDOUT);
+
+	/* the open session works both ways, then ends cleanly */
+	ASSERT_OK(t_receiver_start(&rx_up, u, 0));
+	ASSERT_OK(t_receiver_start(&rx_down, c, 0));
+	ASSERT_OK(t_sender_start(&tx_up, c, DRAIN_LEN, 31, 0));
+	ASSERT_OK(t_sender_start(&tx_down, u, DRAIN_LEN, 32, 0));
+	ASSERT_OK(t_xfer_join_ms(&tx_up, 10000));
+	ASSERT_OK(t_xfer_join_ms(&tx_down, 10000));
+	/* all sent and nothing closed yet: the daemon must still be up */
+	ASSERT_ERR(t_daemon_wait(&d, 100), -ETIMEDOUT);
+	ASSERT_EQ(shutdown(c, SHUT_WR), 0);
+	ASSERT_EQ(shutdown(u, SHUT_WR), 0);
+	ASSERT_OK(t_xfer_join_ms(&rx_up, 10000));
+	ASSERT_OK(t_xfer_join_ms(&rx_down, 10000));
+	t_expect_digest(31, DRAIN_LEN, want_up);
+	t_expect_digest(32, DRAIN_LEN, want_down);
+	ASSERT_EQ(rx_up.bytes, DRAIN_LEN);
+	ASSERT_TRUE(rx_up.eof);
+	ASSERT_MEMEQ(rx_up.digest, want_up, T_SHA256_LEN);
+	ASSERT_EQ(rx_down.bytes, DRAIN_LEN);
+	ASSERT_TRUE(rx_down.eof);
+	ASSERT_MEMEQ(rx_down.digest, want_down, T_SHA256_LEN);
+	close(c);
+	close(u);
+
+	ASSERT_EQ(t_daemon_wait(&d, 2000), 0);
+	ASSERT_EQ(log_count(&d, " session ", " end=eof"), 1);
+	ASSERT_EQ(log_count(&d, "aborting", NULL), 0);
+	close(ulfd);
+	t_cleanup_unix(&la);
+	return T_PASS;
+}
+
+TEST_MATRIX(test_daemon_sigterm_drain)
+{
+	return drain_case(ctx, AF_INET);
+}
+
+TEST_MATRIX(test_daemon_sigterm_drain_unix)
+{
+	return drain_case(ctx, AF_UNIX);
+}
+
+TEST_MATRIX(test_daemon_sigterm_drain_abstract)
+{
+	return drain_case(ctx, ABSTRACT);
+}
+
+/*
+ * --drain-timeout 300 and a session that never ends: the daemon aborts
+ * it at the deadline and exits 0 within about 2 s; both peers see the
+ * connection end.
+ */
+TEST_MATRIX(test_daemon_drain_timeout)
+{
+	struct t_daemon d;
+	struct zc_addr la, ua;
+	struct dargs a;
+	uint64_t t0, ms;
+	int ulfd, rc, c, u, r;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	rc = addrs(AF_INET, &la, &ulfd, &ua);
+	if (rc)
+		return rc;
+	dargs_init(&a, ctx, &la, &ua);
+	dargs_add(&a, "--drain-timeout");
+	dargs_add(&a, "300");
+	rc = daemon_up(&d, &a, &la);
+	if (rc)
+		return rc;
+	rc = open_session(&la, ulfd, &c, &u);
+	if (rc)
+		return rc;
+	t0 = t_now_ms();
+	ASSERT_EQ(kill(d.pid, SIGTERM), 0);
+	r = t_wait_eof(c, 3000);
+	ms = t_now_ms() - t0;
+	if (!is_closed(r))
+		return t_fail(__FILE__, __LINE__,
+		              "client: t_wait_eof = %d after %llu ms", r,
+		              (unsigned long long)ms);
+	ASSERT_GE(ms, 250); /* the drain did wait */
+	ASSERT_TRUE(is_closed(t_wait_eof(u, 1000)));
+	ASSERT_EQ(t_daemon_wait(&d, 2000), 0);
+	ASSERT_LE(t_now_ms() - t0, 2000);
+	ASSERT_EQ(log_count(&d, "drain deadline", NULL), 1);
+	ASSERT_EQ(log_count(&d, " session ", " end=aborted"), 1);
+	close(c);
+	close(u);
+	close(ulfd);
+	return T_PASS;
+}
+
+/* A second SIGTERM during a long drain aborts the sessions at once. */
+TEST_MATRIX(test_daemon_second_signal_aborts)
+{
+	struct t_daemon d;
+	struct zc_addr la, ua;
+	struct dargs a;
+	uint64_t t0;
+	int ulfd, rc, c, u;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	rc = addrs(AF_INET, &la, &ulfd, &ua);
+	if (rc)
+		return rc;
+	dargs_init(&a, ctx, &la, &ua);
+	dargs_add(&a, "--drain-timeout");
+	dargs_add(&a, "60000");
+	rc = daemon_up(&d, &a, &la);
+	if (rc)
+		return rc;
+	rc = open_session(&la, ulfd, &c, &u);
+	if (rc)
+		return rc;
+	ASSERT_EQ(kill(d.pid, SIGTERM), 0);
+	ASSERT_EQ(wait_log_count(&d, "draining", NULL, 1, 2000), 1);
+	ASSERT_ERR(t_daemon_wait(&d, 200), -ETIMEDOUT);
+	t0 = t_now_ms();
+	ASSERT_EQ(kill(d.pid, SIGTERM), 0);
+	ASSERT_EQ(t_daemon_wait(&d, 2000), 0);
+	ASSERT_LE(t_now_ms() - t0, 2000);
+	ASSERT_TRUE(is_closed(t_wait_eof(c, 1000)));
+	ASSERT_TRUE(is_closed(t_wait_eof(u, 1000)));
+	ASSERT_EQ(log_count(&d, "second signal", NULL), 1);
+	close(c);
+	close(u);
+	close(ulfd);
+	return T_PASS;
+}
