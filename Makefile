@@ -23,6 +23,9 @@ override CFLAGS += -std=c11 -fPIC -fvisibility=hidden $(WARN) $(EXTRA_CFLAGS)
 override CPPFLAGS += -D_GNU_SOURCE -Iinclude -I. -MMD -MP
 override LDFLAGS += $(EXTRA_LDFLAGS)
 LIBS := -lpthread
+ifeq ($(HAVE_LIBURING),1)
+LIBS += -luring
+endif
 
 ifeq ($(V),1)
 Q :=
@@ -110,7 +113,7 @@ install: all
 	install -m 644 include/zcrelay.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 man/zcrelay.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 man/libzcrelay.3 $(DESTDIR)$(MANDIR)/man3/
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|; s|@URING@|$(if $(filter 1,$(HAVE_LIBURING)),-luring,)|' \
 		src/zcrelay.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/zcrelay.pc
 
 uninstall:

@@ -151,18 +151,31 @@ void zc_loop_opts_init(struct zc_loop_opts *opts)
 	opts->log_level = ZC_LOG_INFO;
 }
 
-static int loop_pick_engine(struct zc_loop *loop, int engine)
+/*
+ * Picks and starts the backend. Auto means epoll until io_uring has been
+ * measured better (docs/benchmarks.md); ZC_ENGINE=uring in the
+ * environment makes auto try io_uring first. An explicit io_uring choice
+ * fails with ZC_ENOURING when the kernel refuses it; auto never fails for
+ * that reason.
+ */
+static int loop_start_engine(struct zc_loop *loop, int engine)
 {
 	const char *env = getenv("ZC_ENGINE");
+	int err;
 
-	if (engine == ZC_ENGINE_URING)
-		return ZC_ENOURING; /* the io_uring engine is not built yet */
-	if (env && strcmp(env, "uring") == 0)
-		zc__log(loop, ZC_LOG_INFO,
-		        "ZC_ENGINE=uring: io_uring engine unavailable, using "
-		        "epoll");
+	if (engine == ZC_ENGINE_AUTO && env && strcmp(env, "uring") == 0) {
+		loop->ops = &zc__uring_ops;
+		if (loop->ops->init(loop) == 0)
+			return 0;
+		zc__log(loop, ZC_LOG_INFO, "ZC_ENGINE=uring: using epoll");
+	}
+	if (engine == ZC_ENGINE_URING) {
+		loop->ops = &zc__uring_ops;
+		err = loop->ops->init(loop);
+		return err ? ZC_ENOURING : 0;
+	}
 	loop->ops = &zc__epoll_ops;
-	return 0;
+	return loop->ops->init(loop);
 }
 
 int zc_loop_new(struct zc_loop **out, const struct zc_loop_opts *opts)
@@ -194,10 +207,7 @@ int zc_loop_new(struct zc_loop **out, const struct zc_loop_opts *opts)
 	loop->post_tail = &loop->post_head;
 	loop->post_fd = -1;
 	loop->now = zc__clock_ns();
-	err = loop_pick_engine(loop, opts->engine);
-	if (err)
-		goto fail_free;
-	err = loop->ops->init(loop);
+	err = loop_start_engine(loop, opts->engine);
 	if (err)
 		goto fail_free;
 	loop->post_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

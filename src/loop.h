@@ -27,6 +27,7 @@ struct zc_io {
 	int io_fd;
 	unsigned io_events; /* what the backend watches for; 0: not added */
 	zc_io_fn *io_cb;
+	void *io_op; /* backend state (io_uring: the poll request) */
 };
 
 /* A backend: epoll now, io_uring later. Installed per loop at run time. */
@@ -39,6 +40,9 @@ struct zc_loop_ops {
 	void (*io_del)(struct zc_loop *loop, struct zc_io *io);
 	/* Waits up to timeout_ms (-1: no limit) and dispatches events. */
 	int (*wait)(struct zc_loop *loop, int timeout_ms);
+	/* Optional: hands queued requests to the kernel now (io_uring
+	 * holds a closed socket open until its poll removal is submitted). */
+	void (*flush)(struct zc_loop *loop);
 };
 
 /* Work to redo on the next turn (a relay that used up its budget). */
@@ -82,6 +86,10 @@ struct zc_loop {
 };
 
 extern const struct zc_loop_ops zc__epoll_ops;
+extern const struct zc_loop_ops zc__uring_ops;
+
+/* Tests: a negative errno makes the next io_uring set-up fail with it. */
+extern int zc__uring_inject_err;
 
 /* Returns the loop's cached monotonic time in ns. */
 static inline uint64_t zc__loop_now(const struct zc_loop *loop)
@@ -104,6 +112,13 @@ void zc__loop_own(struct zc_loop *loop, struct zc_owned *o,
                   void (*abort_fn)(struct zc_owned *o));
 /* Unties o; harmless if it is not tied. */
 void zc__loop_disown(struct zc_owned *o);
+
+/* Makes queued backend requests take effect now (see ops.flush). */
+static inline void zc__loop_flush(struct zc_loop *loop)
+{
+	if (loop->ops->flush)
+		loop->ops->flush(loop);
+}
 
 /* Queues t to run on the next turn (once, however often it is queued). */
 void zc__task_queue(struct zc_loop *loop, struct zc_task *t);

@@ -156,6 +156,9 @@ static void relay_close(struct zc_relay *r, int end, int err)
 	relay_fill_stats(r, end, err, &st);
 	for (i = 0; i < 2; i++)
 		relay_close_side(r, &r->r_side[i], end);
+	/* With io_uring the sockets are released (FIN or RST sent) only when
+	 * the poll removals reach the kernel: before done says they are. */
+	zc__loop_flush(loop);
 	loop->st.relays_active--;
 	zc__log(loop, ZC_LOG_DEBUG, "relay fds %d/%d ended: %s (%s)",
 	        r->r_side[0].s_fd, r->r_side[1].s_fd, zc_end_name(end),

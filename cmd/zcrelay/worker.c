@@ -139,7 +139,7 @@ static void session_on_connect(void *arg, int fd)
 	}
 	zc_splice_opts_init(&o);
 	o.mover = c->mover;
-		o.idle_timeout_ms = c->idle_ms;
+	o.idle_timeout_ms = c->idle_ms;
 	o.flags = ZC_SPLICE_F_TRUSTED; /* from our accept and connect */
 	err = zc_relay_start(NULL, s->w->loop, s->cfd, fd, &o, session_done, s);
 	if (err) {

@@ -59,9 +59,9 @@ static void dargs_init(struct dargs *a, const struct t_ctx *ctx,
 	dargs_addr(a, "--upstream", ua);
 	dargs_add(a, "--mover");
 	dargs_add(a, ctx->mover == ZC_MOVER_COPY ? "copy" : "splice");
-	if (ctx->engine == ZC_ENGINE_EPOLL) {
+	if (ctx->engine != ZC_ENGINE_AUTO) {
 		dargs_add(a, "--engine");
-		dargs_add(a, "epoll");
+		dargs_add(a, zc_engine_name(ctx->engine));
 	}
 }
 

@@ -1,0 +1,344 @@
+/*
+ * loop_uring.c - the io_uring backend: readiness through multishot
+ * POLL_ADD, then the movers' own non-blocking splice()/recv()/send().
+ *
+ * Why poll and not IORING_OP_SPLICE: an io_uring splice is always punted
+ * to io-wq worker threads (kernel-facts.md: two iou-wrk threads per
+ * process, 0.60 vs 0.45 relay CPU s/GiB). Multishot poll keeps the data
+ * path identical to epoll's and removes every epoll_ctl() system call:
+ * arming and disarming are SQEs, submitted in one batch per turn.
+ *
+ * Lifetime: an SQE's user_data must stay valid until its last CQE (the
+ * one without IORING_CQE_F_MORE). So each watched fd gets a small request
+ * object owned by the backend. io_del() detaches it from its zc_io and
+ * cancels it; the owner may free the zc_io at once, the request is freed
+ * when its last CQE is reaped. Stale CQEs of a detached request are
+ * dropped. Edge-triggered watchers are multishot polls (EPOLLET
+ * semantics, like epoll); level-triggered ones are one-shot polls re-armed
+ * after each event.
+ *
+ * Ring set-up: SINGLE_ISSUER | COOP_TASKRUN | TASKRUN_FLAG where the
+ * kernel takes them (6.0+), fewer flags otherwise. SINGLE_ISSUER binds the
+ * ring to the thread that creates it unless it starts disabled
+ * (R_DISABLED): then the thread that enables it is the issuer. The daemon
+ * creates its loops on the main thread and runs them on workers, so the
+ * ring is enabled by the first wait(), on the loop's thread. Not
+ * DEFER_TASKRUN: it cannot be combined with that hand-over.
+ */
+#include "compat.h"
+#include "config.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#include "log.h"
+#include "loop.h"
+
+int zc__uring_inject_err;
+
+#if ZC_HAVE_LIBURING
+#include <liburing.h>
+
+#define UR_ENTRIES 1024
+
+struct ur_req {
+	struct zc_list node; /* on ur->reqs, for fini */
+	struct zc_io *io;    /* NULL once detached */
+	int armed;           /* a final CQE is still to come */
+};
+
+struct ur {
+	struct io_uring ring;
+	struct zc_list reqs;
+	int disabled; /* R_DISABLED: enable on the loop thread's first wait */
+	struct ur_req *cur; /* being dispatched: ur_dispatch frees it */
+};
+
+static unsigned ur_mask(unsigned ev)
+{
+	unsigned m = 0;
+
+	if (ev & ZC_IO_IN)
+		m |= POLLIN;
+	if (ev & ZC_IO_OUT)
+		m |= POLLOUT;
+	if (ev & ZC_IO_RDHUP)
+		m |= POLLRDHUP;
+	return m;
+}
+
+static int ur_setup(struct io_uring *ring, int *disabled)
+{
+	static const unsigned flag_sets[] = {
+	        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_R_DISABLED |
+	                IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+	        IORING_SETUP_COOP_TASKRUN,
+	        0,
+	};
+	struct io_uring_params p;
+	size_t i;
+	int err = -EINVAL;
+
+	if (zc__uring_inject_err)
+		return zc__uring_inject_err;
+	for (i = 0; i < countof(flag_sets) && err == -EINVAL; i++) {
+		memset(&p, 0, sizeof(p));
+		p.flags = flag_sets[i] | IORING_SETUP_CQSIZE;
+		p.cq_entries = UR_ENTRIES * 8;
+		err = io_uring_queue_init_params(UR_ENTRIES, ring, &p);
+	}
+	if (err)
+		return err;
+	*disabled = (p.flags & IORING_SETUP_R_DISABLED) != 0;
+	/* Multishot poll is 5.13; CQE_SKIP (5.17) is a feature bit that
+	 * proves a kernel at least that new. NODROP keeps CQEs on overflow. */
+	if (!(p.features & IORING_FEAT_CQE_SKIP) ||
+	    !(p.features & IORING_FEAT_NODROP)) {
+		io_uring_queue_exit(ring);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static int ur_init(struct zc_loop *loop)
+{
+	struct ur *ur = calloc(1, sizeof(*ur));
+	int err;
+
+	if (!ur)
+		return -ENOMEM;
+	err = ur_setup(&ur->ring, &ur->disabled);
+	if (err) {
+		free(ur);
+		zc__log(loop, ZC_LOG_INFO, "io_uring unavailable: %s",
+		        zc_strerror(err));
+		return err;
+	}
+	zc__list_init(&ur->reqs);
+	loop->backend = ur;
+	return 0;
+}
+
+static void ur_fini(struct zc_loop *loop)
+{
+	struct ur *ur = loop->backend;
+
+	/* The ring's exit cancels every request; then free their objects. */
+	io_uring_queue_exit(&ur->ring);
+	while (!zc__list_empty(&ur->reqs)) {
+		struct ur_req *r =
+		        container_of(ur->reqs.next, struct ur_req, node);
+
+		zc__list_del(&r->node);
+		free(r);
+	}
+	free(ur);
+	loop->backend = NULL;
+}
+
+/* An SQE, submitting the batch first if the queue is full. */
+static struct io_uring_sqe *ur_sqe(struct ur *ur)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ur->ring);
+
+	if (!sqe && !ur->disabled) {
+		io_uring_submit(&ur->ring);
+		sqe = io_uring_get_sqe(&ur->ring);
+	}
+	return sqe;
+}
+
+static int ur_arm(struct ur *ur, struct ur_req *r, int fd, unsigned ev)
+{
+	struct io_uring_sqe *sqe = ur_sqe(ur);
+
+	if (!sqe)
+		return -EBUSY;
+	/* Multishot polls are edge-triggered only (LEVEL | MULTI is EINVAL).
+	 * A level-triggered watcher gets a one-shot poll, re-armed after
+	 * each event: still ready then, it fires again at once. */
+	if (ev & ZC_IO_ET)
+		io_uring_prep_poll_multishot(sqe, fd, ur_mask(ev));
+	else
+		io_uring_prep_poll_add(sqe, fd, ur_mask(ev));
+	io_uring_sqe_set_data(sqe, r);
+	r->armed = 1;
+	return 0;
+}
+
+static int ur_add(struct zc_loop *loop, struct zc_io *io, unsigned ev)
+{
+	struct ur *ur = loop->backend;
+	struct ur_req *r = calloc(1, sizeof(*r));
+	int err;
+
+	if (!r)
+		return -ENOMEM;
+	r->io = io;
+	err = ur_arm(ur, r, io->io_fd, ev);
+	if (err) {
+		free(r);
+		return err;
+	}
+	zc__list_add_tail(&ur->reqs, &r->node);
+	io->io_op = r;
+	return 0;
+}
+
+static void ur_del(struct zc_loop *loop, struct zc_io *io)
+{
+	struct ur *ur = loop->backend;
+	struct ur_req *r = io->io_op;
+	struct io_uring_sqe *sqe;
+
+	io->io_op = NULL;
+	if (!r)
+		return;
+	r->io = NULL;
+	if (!r->armed) {
+		/* Its last CQE is in: free it, unless that CQE is being
+		 * dispatched right now (the callback detached it). */
+		if (r != ur->cur) {
+			zc__list_del(&r->node);
+			free(r);
+		}
+		return;
+	}
+	sqe = ur_sqe(ur);
+	if (!sqe)
+		return; /* its final CQE comes when the fd's last ref goes */
+	io_uring_prep_poll_remove(sqe, (__u64)(uintptr_t)r);
+	io_uring_sqe_set_data(sqe, NULL);
+	/* The remove's own CQE is of no interest. */
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+static int ur_mod(struct zc_loop *loop, struct zc_io *io, unsigned ev)
+{
+	ur_del(loop, io);
+	return ur_add(loop, io, ev);
+}
+
+static void ur_dispatch(struct zc_loop *loop, struct io_uring_cqe *cqe)
+{
+	struct ur *ur = loop->backend;
+	struct ur_req *r = io_uring_cqe_get_data(cqe);
+	unsigned ev = 0;
+	struct zc_io *io;
+
+	if (!r)
+		return; /* a poll remove that failed: nothing to do */
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		r->armed = 0;
+	io = r->io;
+	if (io && cqe->res > 0) {
+		if (cqe->res & POLLIN)
+			ev |= ZC_IO_IN;
+		if (cqe->res & POLLOUT)
+			ev |= ZC_IO_OUT;
+		if (cqe->res & POLLRDHUP)
+			ev |= ZC_IO_RDHUP;
+		if (cqe->res & (POLLERR | POLLHUP))
+			ev |= ZC_IO_ERR;
+		ur->cur = r;
+		io->io_cb(io, ev); /* may detach r, or free io */
+		ur->cur = NULL;
+	}
+	if (r->armed)
+		return;
+	if (r->io && cqe->res < 0) {
+		/* The poll itself failed: tell the owner, never re-arm into a
+		 * loop of failures. */
+		zc__log(loop, ZC_LOG_ERR, "fd %d: poll: %s", r->io->io_fd,
+		        zc_strerror(cqe->res));
+		io = r->io;
+		io->io_op = NULL;
+		zc__list_del(&r->node);
+		free(r);
+		io->io_cb(io, ZC_IO_ERR); /* r is gone: io_del is a no-op */
+		return;
+	}
+	if (r->io) {
+		/* The kernel ended the multishot (overflow, error): re-arm. */
+		if (ur_arm(ur, r, r->io->io_fd, r->io->io_events) == 0)
+			return;
+		zc__log(loop, ZC_LOG_ERR, "fd %d: cannot re-arm poll",
+		        r->io->io_fd);
+		r->io->io_op = NULL;
+	}
+	zc__list_del(&r->node);
+	free(r);
+}
+
+static int ur_wait(struct zc_loop *loop, int timeout_ms)
+{
+	struct ur *ur = loop->backend;
+	struct __kernel_timespec ts;
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	int err;
+
+	if (ur->disabled) {
+		/* liburing 2.3 declares io_uring_enable_rings() but does not
+		 * export it: register directly. */
+		if (syscall(__NR_io_uring_register, ur->ring.ring_fd,
+		            IORING_REGISTER_ENABLE_RINGS, NULL, 0) == -1)
+			return zc__neg_errno();
+		ur->disabled = 0;
+	}
+	if (timeout_ms == 0) {
+		err = io_uring_submit(&ur->ring);
+	} else {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000LL;
+		err = io_uring_submit_and_wait_timeout(
+		        &ur->ring, &cqe, 1, timeout_ms < 0 ? NULL : &ts, NULL);
+	}
+	if (err < 0 && err != -ETIME && err != -EINTR && err != -EAGAIN &&
+	    err != -EBUSY)
+		return err;
+	loop->now = zc__clock_ns();
+	io_uring_for_each_cqe (&ur->ring, head, cqe) {
+		ur_dispatch(loop, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&ur->ring, n);
+	return 0;
+}
+
+static void ur_flush(struct zc_loop *loop)
+{
+	struct ur *ur = loop->backend;
+
+	if (!ur->disabled && io_uring_sq_ready(&ur->ring))
+		io_uring_submit(&ur->ring);
+}
+
+const struct zc_loop_ops zc__uring_ops = {
+        .engine = ZC_ENGINE_URING,
+        .init = ur_init,
+        .fini = ur_fini,
+        .flush = ur_flush,
+        .io_add = ur_add,
+        .io_mod = ur_mod,
+        .io_del = ur_del,
+        .wait = ur_wait,
+};
+
+#else /* !ZC_HAVE_LIBURING */
+
+static int ur_init(struct zc_loop *loop)
+{
+	zc__log(loop, ZC_LOG_INFO, "io_uring: built without liburing");
+	return -ENOSYS;
+}
+
+const struct zc_loop_ops zc__uring_ops = {
+        .engine = ZC_ENGINE_URING,
+        .init = ur_init,
+};
+
+#endif
