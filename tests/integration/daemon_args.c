@@ -5,6 +5,7 @@
  * --version.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -376,4 +377,49 @@ TEST(test_daemon_start_unix_no_dir)
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	snprintf(la, sizeof(la), "unix:%s/no/such/dir/s", t_tmpdir());
 	return expect_exit(argv, 1, subs);
+}
+
+/* Writes v to /proc/sys/kernel/io_uring_disabled; returns the old value
+ * (>= 0) or -errno. */
+static int uring_sysctl(int v)
+{
+	const char *path = "/proc/sys/kernel/io_uring_disabled";
+	char buf[8] = "";
+	int fd, old;
+
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (read(fd, buf, sizeof(buf) - 1) <= 0) {
+		close(fd);
+		return -EIO;
+	}
+	old = atoi(buf);
+	snprintf(buf, sizeof(buf), "%d\n", v);
+	if (pwrite(fd, buf, strlen(buf), 0) < 0) {
+		old = -errno;
+	}
+	close(fd);
+	return old;
+}
+
+/*
+ * io_uring disabled by the administrator: --engine uring fails at start
+ * with a clear message (exit 1); ZC_ENGINE=uring with auto falls back.
+ */
+TEST(test_daemon_engine_uring_disabled)
+{
+	const char *const argv[] = {"--listen",    "127.0.0.1:0", "--upstream",
+	                            "127.0.0.1:9", "--engine",    "uring",
+	                            NULL};
+	const char *const subs[] = {"io_uring engine unavailable", NULL};
+	int old, rc;
+
+	T_SKIP_IF(!t_daemon_path(), "ZC_DAEMON not set");
+	old = uring_sysctl(2);
+	T_SKIP_IF(old < 0, "cannot set kernel.io_uring_disabled: %s",
+	          strerror(-old));
+	rc = expect_exit(argv, 1, subs);
+	ASSERT_EQ(uring_sysctl(old), 2);
+	return rc;
 }

@@ -1,0 +1,70 @@
+/* unit/loop_engine.c - engine selection and the io_uring fallback. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "runner.h"
+#include "loop.h"
+
+static struct zc_loop *new_loop(int engine, int *err)
+{
+	struct zc_loop_opts o;
+	struct zc_loop *loop = NULL;
+
+	zc_loop_opts_init(&o);
+	o.engine = engine;
+	*err = zc_loop_new(&loop, &o);
+	return loop;
+}
+
+TEST(test_engine_uring_refused_is_enouring)
+{
+	struct zc_loop *loop;
+	int err;
+
+	/* As if kernel.io_uring_disabled or seccomp said EPERM. */
+	zc__uring_inject_err = -EPERM;
+	loop = new_loop(ZC_ENGINE_URING, &err);
+	ASSERT_EQ(err, ZC_ENOURING);
+	ASSERT_TRUE(loop == NULL);
+	zc__uring_inject_err = -ENOSYS; /* no io_uring in the kernel */
+	loop = new_loop(ZC_ENGINE_URING, &err);
+	ASSERT_EQ(err, ZC_ENOURING);
+	ASSERT_STREQ(zc_strerror(ZC_ENOURING), "io_uring engine unavailable");
+	return T_PASS;
+}
+
+TEST(test_engine_auto_falls_back_to_epoll)
+{
+	struct zc_loop *loop;
+	int err;
+
+	zc__uring_inject_err = -EPERM;
+	setenv("ZC_ENGINE", "uring", 1);
+	loop = new_loop(ZC_ENGINE_AUTO, &err);
+	ASSERT_EQ(err, 0);
+	ASSERT_EQ(zc_loop_engine(loop), ZC_ENGINE_EPOLL);
+	zc_loop_free(loop);
+	/* Without the failure, the same asks get io_uring. */
+	zc__uring_inject_err = 0;
+	loop = new_loop(ZC_ENGINE_AUTO, &err);
+	T_SKIP_IF(err == 0 && zc_loop_engine(loop) == ZC_ENGINE_EPOLL &&
+	                  (zc_loop_free(loop), 1),
+	          "io_uring unavailable on this kernel");
+	ASSERT_EQ(err, 0);
+	ASSERT_EQ(zc_loop_engine(loop), ZC_ENGINE_URING);
+	zc_loop_free(loop);
+	unsetenv("ZC_ENGINE");
+	loop = new_loop(ZC_ENGINE_AUTO, &err);
+	ASSERT_EQ(zc_loop_engine(loop), ZC_ENGINE_EPOLL);
+	zc_loop_free(loop);
+	return T_PASS;
+}
+
+TEST(test_engine_bad_value)
+{
+	int err;
+
+	ASSERT_TRUE(new_loop(7, &err) == NULL);
+	ASSERT_EQ(err, -EINVAL);
+	return T_PASS;
+}
