@@ -65,6 +65,12 @@ TEST_TIMEOUT(test_listener_sheds_on_emfile_then_resumes, 30)
 	ASSERT_OK(setrlimit(RLIMIT_NOFILE, &rl));
 	c = t_connect(&addr); /* takes one */
 	ASSERT_OK(c);
+	/* Its accept must be over (and its fd closed) before we fill the
+	 * table, or that fd's slot frees up behind our back. */
+	for (int w = 0;
+	     w < 500 && !__atomic_load_n(&a.accepted, __ATOMIC_SEQ_CST); w++)
+		t_sleep_ms(10);
+	ASSERT_EQ(__atomic_load_n(&a.accepted, __ATOMIC_SEQ_CST), 1);
 	while (n < 64 && (fill[n] = dup(0)) >= 0)
 		n++;
 	ASSERT_EQ(errno, EMFILE);
