@@ -1,0 +1,3 @@
+module zcrelay.bench/tools
+
+go 1.19
