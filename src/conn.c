@@ -35,14 +35,27 @@ void zc__conn_set_state(struct zc_loop *loop, struct zc_conn *c, int state)
 	c->c_state = state;
 }
 
+/*
+ * The auto mover starts a direction in copy mode and promotes it to
+ * splice once a single read fills the whole buffer: small exchanges
+ * (requests, handshakes, keystrokes) cost one recv and one send, cheaper
+ * than two splices and a pipe, and bulk transfers splice. The switch
+ * happens only when the buffer is empty, so byte order is kept.
+ */
 void zc__conn_init(struct zc_conn *c, int idx, struct zc_side *src,
-                   struct zc_side *dst, int copy)
+                   struct zc_side *dst, int mover)
 {
+	unsigned flags = 0;
+
+	if (mover == ZC_MOVER_COPY)
+		flags = ZC_CONN_F_COPY;
+	else if (mover == ZC_MOVER_AUTO)
+		flags = ZC_CONN_F_COPY | ZC_CONN_F_PROBE;
 	*c = (struct zc_conn){
 	        .c_src = src,
 	        .c_dst = dst,
 	        .c_idx = idx,
-	        .c_flags = copy ? ZC_CONN_F_COPY : 0,
+	        .c_flags = flags,
 	        .c_state = ZC_STATE_ESTABLISHED,
 	};
 }
@@ -101,9 +114,17 @@ static int conn_pump(struct zc_loop *loop, struct zc_conn *c)
 
 static int conn_drain(struct zc_loop *loop, struct zc_conn *c)
 {
-	if (c->c_flags & ZC_CONN_F_COPY)
-		return zc__copy_drain(loop, c);
-	return zc__splice_drain(loop, c);
+	int n;
+
+	if (!(c->c_flags & ZC_CONN_F_COPY))
+		return zc__splice_drain(loop, c);
+	n = zc__copy_drain(loop, c);
+	if (n == ZC_BUF_SIZE && (c->c_flags & ZC_CONN_F_PROBE)) {
+		/* A full buffer: a bulk stream. Splice from the next read. */
+		c->c_flags &= ~(ZC_CONN_F_COPY | ZC_CONN_F_PROBE);
+		zc__log(loop, ZC_LOG_DEBUG, "dir %d: bulk: splicing", c->c_idx);
+	}
+	return n;
 }
 
 /* Source EOF and nothing held: forward the FIN. */

@@ -4,9 +4,9 @@
 
 #include "relay-t.h"
 
-/* Initialises direction idx from src to dst; copy selects the copy mover. */
+/* Initialises direction idx from src to dst with mover (enum zc_mover). */
 void zc__conn_init(struct zc_conn *c, int idx, struct zc_side *src,
-                   struct zc_side *dst, int copy);
+                   struct zc_side *dst, int mover);
 
 /*
  * Moves bytes while the sockets are ready, at most about budget bytes.

@@ -50,6 +50,8 @@ struct ur_req {
 	int armed;           /* a final CQE is still to come */
 };
 
+_Static_assert(offsetof(struct ur_req, node) == 0, "node must come first");
+
 struct ur {
 	struct io_uring ring;
 	struct zc_list reqs;
@@ -122,23 +124,6 @@ static int ur_init(struct zc_loop *loop)
 	return 0;
 }
 
-static void ur_fini(struct zc_loop *loop)
-{
-	struct ur *ur = loop->backend;
-
-	/* The ring's exit cancels every request; then free their objects. */
-	io_uring_queue_exit(&ur->ring);
-	while (!zc__list_empty(&ur->reqs)) {
-		struct ur_req *r =
-		        container_of(ur->reqs.next, struct ur_req, node);
-
-		zc__list_del(&r->node);
-		free(r);
-	}
-	free(ur);
-	loop->backend = NULL;
-}
-
 /* An SQE, submitting the batch first if the queue is full. */
 static struct io_uring_sqe *ur_sqe(struct ur *ur)
 {
@@ -149,6 +134,73 @@ static struct io_uring_sqe *ur_sqe(struct ur *ur)
 		sqe = io_uring_get_sqe(&ur->ring);
 	}
 	return sqe;
+}
+
+/* 1 while some request still waits for its final CQE. */
+static int ur_any_armed(const struct ur *ur)
+{
+	const struct zc_list *n;
+
+	for (n = ur->reqs.next; n != &ur->reqs; n = n->next) {
+		const struct ur_req *r = (const void *)n; /* node is first */
+
+		if (r->armed)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Cancels every poll and reaps the CQEs before the ring goes. The kernel
+ * holds a polled socket open until its poll ends, and a ring torn down
+ * with polls pending releases them later from a workqueue: a listening
+ * socket would outlive the process for a moment, and a restarted daemon
+ * could find its port still taken. Loop thread (the ring's issuer).
+ */
+static void ur_cancel_all(struct ur *ur)
+{
+	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 100000000};
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int tries;
+
+	if (ur->disabled || !ur_any_armed(ur))
+		return;
+	sqe = ur_sqe(ur);
+	if (!sqe)
+		return;
+	io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
+	io_uring_sqe_set_data(sqe, NULL);
+	if (io_uring_submit(&ur->ring) < 0)
+		return; /* not the issuer thread: leave it to the kernel */
+	for (tries = 0; tries < 20 && ur_any_armed(ur); tries++) {
+		if (io_uring_wait_cqe_timeout(&ur->ring, &cqe, &ts) != 0)
+			continue;
+		do {
+			struct ur_req *r = io_uring_cqe_get_data(cqe);
+
+			if (r && !(cqe->flags & IORING_CQE_F_MORE))
+				r->armed = 0;
+			io_uring_cqe_seen(&ur->ring, cqe);
+		} while (io_uring_peek_cqe(&ur->ring, &cqe) == 0);
+	}
+}
+
+static void ur_fini(struct zc_loop *loop)
+{
+	struct ur *ur = loop->backend;
+
+	ur_cancel_all(ur);
+	io_uring_queue_exit(&ur->ring);
+	while (!zc__list_empty(&ur->reqs)) {
+		struct ur_req *r =
+		        container_of(ur->reqs.next, struct ur_req, node);
+
+		zc__list_del(&r->node);
+		free(r);
+	}
+	free(ur);
+	loop->backend = NULL;
 }
 
 static int ur_arm(struct ur *ur, struct ur_req *r, int fd, unsigned ev)

@@ -21,6 +21,7 @@ struct zc_side {
 #define ZC_CONN_F_PUMP_COPY 0x02 /* the pipe is emptied through the buffer */
 #define ZC_CONN_F_EOF       0x04 /* the source reached EOF */
 #define ZC_CONN_F_PIPE_FULL 0x08 /* the pipe has no free slot: wait for pump */
+#define ZC_CONN_F_PROBE     0x10 /* auto: copy until a read fills the buffer */
 
 /* Direction states; every change goes through zc__conn_set_state(). */
 enum zc_conn_state {

@@ -214,19 +214,16 @@ static int relay_watch(struct zc_relay *r)
 static void relay_init(struct zc_relay *r, struct zc_loop *loop, int fd_a,
                        int fd_b, const struct zc_splice_opts *opts)
 {
-	int copy;
-
 	r->r_loop = loop;
 	r->r_mover = relay_pick_mover(opts->mover);
 	r->r_flags = opts->flags;
 	r->r_idle_ms = opts->idle_timeout_ms;
 	r->r_side[0] = (struct zc_side){.s_fd = fd_a, .s_relay = r};
 	r->r_side[1] = (struct zc_side){.s_fd = fd_b, .s_relay = r};
-	copy = r->r_mover == ZC_MOVER_COPY;
 	zc__conn_init(&r->r_conn[0], ZC_DIR_AB, &r->r_side[0], &r->r_side[1],
-	              copy);
+	              r->r_mover);
 	zc__conn_init(&r->r_conn[1], ZC_DIR_BA, &r->r_side[1], &r->r_side[0],
-	              copy);
+	              r->r_mover);
 	zc__list_init(&r->r_task.tk_node);
 	r->r_task.tk_fn = relay_on_task;
 	zc__list_init(&r->r_own.ow_node);

@@ -49,6 +49,7 @@ static int splice_src_readable(int fd)
 static void splice_fallback(struct zc_loop *loop, struct zc_conn *c, int err)
 {
 	c->c_flags |= ZC_CONN_F_COPY;
+	c->c_flags &= ~ZC_CONN_F_PROBE; /* for good: never promote again */
 	if (!c->c_st.fallback)
 		c->c_st.fallback = err;
 	zc__log(loop, ZC_LOG_DEBUG, "dir %d: splice from fd %d: %s: copying",

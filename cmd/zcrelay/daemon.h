@@ -39,7 +39,8 @@ struct zcr_worker {
 	unsigned rr;     /* next upstream, round-robin */
 	unsigned active; /* sessions connecting or relaying */
 	int draining;
-	int joined;                     /* main thread: thread joined */
+	int joined;         /* main thread: thread joined */
+	pthread_mutex_t mu; /* guards loop against posts after exit */
 	struct zcr_session *connecting; /* sessions waiting on connect */
 };
 
@@ -63,7 +64,5 @@ void *zcr_worker_main(void *arg);
 void zcr_worker_drain(struct zcr_worker *w);
 /* From another thread: abort every session now. */
 void zcr_worker_abort(struct zcr_worker *w);
-/* After the thread has ended: free the loop. */
-void zcr_worker_fini(struct zcr_worker *w);
 
 #endif

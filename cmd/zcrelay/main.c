@@ -169,7 +169,6 @@ static void run_until_stopped(const sigset_t *set)
 			if (workers[i].joined)
 				continue;
 			if (pthread_tryjoin_np(workers[i].th, NULL) == 0) {
-				zcr_worker_fini(&workers[i]);
 				workers[i].joined = 1;
 				left--;
 			}

@@ -206,6 +206,7 @@ int zcr_worker_init(struct zcr_worker *w)
 	lo.log_arg = w;
 	lo.log_level = w->conf->log_level;
 	w->rr = (unsigned)w->id; /* spread the first picks of the workers */
+	pthread_mutex_init(&w->mu, NULL);
 	err = zc_loop_new(&w->loop, &lo);
 	if (err)
 		return err;
@@ -220,6 +221,7 @@ int zcr_worker_init(struct zcr_worker *w)
 void *zcr_worker_main(void *arg)
 {
 	struct zcr_worker *w = arg;
+	struct zc_loop *loop;
 	int err = zc_loop_run(w->loop);
 
 	if (err) {
@@ -229,6 +231,14 @@ void *zcr_worker_main(void *arg)
 		        zc_strerror(err));
 		kill(getpid(), SIGTERM);
 	}
+	/* Free the loop here, on its own thread: an io_uring loop can only
+	 * cancel its polls (and so release its sockets at once) from the
+	 * thread that ran it. Posts from main check w->loop under the lock. */
+	pthread_mutex_lock(&w->mu);
+	loop = w->loop;
+	w->loop = NULL;
+	pthread_mutex_unlock(&w->mu);
+	zc_loop_free(loop);
 	return NULL;
 }
 
@@ -268,20 +278,26 @@ static void worker_on_abort(struct zc_loop *loop, void *arg)
 	worker_maybe_stop(w);
 }
 
+/* Posts fn to the worker's loop unless the worker has already ended. */
+static void worker_post(struct zcr_worker *w, zc_post_fn *fn, const char *what)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->loop)
+		err = zc_loop_post(w->loop, fn, w);
+	pthread_mutex_unlock(&w->mu);
+	if (err)
+		zcr_log(ZC_LOG_ERR, "worker=%d: cannot post %s: %s", w->id,
+		        what, zc_strerror(err));
+}
+
 void zcr_worker_drain(struct zcr_worker *w)
 {
-	if (zc_loop_post(w->loop, worker_on_drain, w))
-		zcr_log(ZC_LOG_ERR, "worker=%d: cannot post drain", w->id);
+	worker_post(w, worker_on_drain, "drain");
 }
 
 void zcr_worker_abort(struct zcr_worker *w)
 {
-	if (zc_loop_post(w->loop, worker_on_abort, w))
-		zcr_log(ZC_LOG_ERR, "worker=%d: cannot post abort", w->id);
-}
-
-void zcr_worker_fini(struct zcr_worker *w)
-{
-	zc_loop_free(w->loop);
-	w->loop = NULL;
+	worker_post(w, worker_on_abort, "abort");
 }

@@ -151,3 +151,56 @@ TEST_MATRIX(test_relay_unix_unix_odd_sizes)
 	/* Sizes that are not multiples of any buffer or pipe size. */
 	return relay_xfer(ctx, AF_UNIX, AF_UNIX, 3 * MIB + 12345, 777777);
 }
+
+/*
+ * The auto mover: small exchanges are copied (one recv, one send), and a
+ * direction that fills a whole read buffer switches to splice for the
+ * rest, without losing or reordering a byte.
+ */
+TEST_MATRIX(test_relay_auto_mover_small_copied_bulk_spliced)
+{
+	unsigned char want[T_SHA256_LEN];
+	struct zc_splice_stats st;
+	struct t_xfer s, r;
+	struct t_loop l;
+	struct t_done d;
+	int pa[2], pb[2], i;
+	char buf[64];
+
+	T_SKIP_IF(ctx->mover == ZC_MOVER_COPY,
+	          "auto is tested once per engine, on the splice variant");
+	ASSERT_OK(t_pair(AF_INET, pa));
+	ASSERT_OK(t_pair(AF_INET, pb));
+	ASSERT_OK(t_loop_start(&l, ctx));
+	ASSERT_EQ(t_relay_run(&l, pa[1], pb[0], ZC_MOVER_AUTO, 0, &d), 0);
+	for (i = 0; i < 50; i++) { /* request/response, 64 bytes each */
+		memset(buf, 'a' + i % 26, sizeof(buf));
+		ASSERT_OK(t_write_all(pa[0], buf, sizeof(buf)));
+		ASSERT_EQ(t_read_full(pb[1], buf, sizeof(buf), 5000), 64);
+		ASSERT_EQ(buf[0], 'a' + i % 26);
+		ASSERT_OK(t_write_all(pb[1], buf, sizeof(buf)));
+		ASSERT_EQ(t_read_full(pa[0], buf, sizeof(buf), 5000), 64);
+	}
+	ASSERT_EQ(t_relay_stats(&l, &d, &st), 0);
+	ASSERT_EQ(st.dir[0].copied, 50 * 64);
+	ASSERT_EQ(st.dir[0].spliced + st.dir[1].spliced, 0);
+	/* Now a bulk upload: it must end up spliced. */
+	ASSERT_OK(t_receiver_start(&r, pb[1], 0));
+	ASSERT_OK(t_sender_start(&s, pa[0], 64 * MIB, 81, T_XFER_SHUT_WR));
+	ASSERT_EQ(t_xfer_join(&s), 0);
+	ASSERT_EQ(t_xfer_join(&r), 0);
+	t_expect_digest(81, 64 * MIB, want);
+	ASSERT_MEMEQ(r.digest, want, T_SHA256_LEN);
+	shutdown(pb[1], SHUT_WR);
+	ASSERT_EQ(t_done_wait(&d, 10000), 0);
+	ASSERT_EQ(d.st.end, ZC_END_EOF);
+	ASSERT_EQ(d.st.dir[0].bytes, 50 * 64 + 64 * MIB);
+	t_log("auto: %llu bytes copied, %llu spliced",
+	      (unsigned long long)d.st.dir[0].copied,
+	      (unsigned long long)d.st.dir[0].spliced);
+	ASSERT_GT(d.st.dir[0].spliced, 60 * MIB);
+	ASSERT_EQ(t_loop_stop(&l), 0);
+	close(pa[0]);
+	close(pb[1]);
+	return T_PASS;
+}
