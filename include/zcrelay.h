@@ -50,7 +50,7 @@ extern "C" {
 
 /* How bytes are moved. */
 enum zc_mover {
-	ZC_MOVER_AUTO = 0, /* splice, with per-direction fallback to copy */
+	ZC_MOVER_AUTO = 0, /* copy; splice once a read fills the buffer */
 	ZC_MOVER_SPLICE,   /* splice; still falls back if the kernel refuses */
 	ZC_MOVER_COPY,     /* read/write through a user-space buffer */
 };
@@ -252,8 +252,9 @@ ZC_API void zc_loop_opts_init(struct zc_loop_opts *opts);
  * opts may be NULL. On success stores the loop in *out and returns 0; the
  * caller owns it and frees it with zc_loop_free(). Returns -ENOMEM,
  * -EMFILE, ..., or ZC_ENOURING when ZC_ENGINE_URING was asked for and
- * io_uring cannot be used. ZC_ENGINE_AUTO never fails for lack of
- * io_uring (the io_uring engine is not built yet: auto means epoll).
+ * io_uring cannot be used. ZC_ENGINE_AUTO uses io_uring where the kernel
+ * allows it and epoll otherwise (never failing for lack of io_uring); the
+ * environment variable ZC_ENGINE=epoll makes it use epoll.
  */
 ZC_API int zc_loop_new(struct zc_loop **out, const struct zc_loop_opts *opts);
 
