@@ -391,3 +391,41 @@ TEST_MATRIX(test_relay_idle_sessions_hold_nothing)
 	free(c);
 	return T_PASS;
 }
+
+/*
+ * Sessions torn down while bytes are in flight, over and over: the client
+ * writes and resets at once, the server closes without reading. Nothing
+ * may leak (the runner checks fds; the loop's pipe and buffer counts
+ * must return to zero) and every relay must report exactly once.
+ */
+TEST_MATRIX_TIMEOUT(test_relay_churn_close_in_flight, 240)
+{
+	static char junk[96 * 1024];
+	struct zc_loop_stats st;
+	struct t_loop l;
+	struct t_done d;
+	int i, pa[2], pb[2];
+
+	ASSERT_OK(t_loop_start(&l, ctx));
+	for (i = 0; i < 2000; i++) {
+		ASSERT_OK(t_pair(AF_INET, pa));
+		ASSERT_OK(t_pair(i % 2 ? AF_UNIX : AF_INET, pb));
+		ASSERT_EQ(t_relay_run(&l, pa[1], pb[0], ctx->mover, 0, &d), 0);
+		/* Some bytes on their way, then a reset or a plain close. */
+		ASSERT_EQ(send(pa[0], junk, sizeof(junk),
+		               MSG_NOSIGNAL | MSG_DONTWAIT) > 0,
+		          1);
+		if (i % 3 == 0)
+			ASSERT_OK(t_set_linger0(pa[0]));
+		close(pa[0]);
+		close(pb[1]); /* unread bytes: the server's close resets */
+		ASSERT_EQ(t_done_wait(&d, 10000), 0);
+		ASSERT_EQ(d.calls, 1);
+	}
+	ASSERT_OK(t_loop_stats(&l, &st));
+	ASSERT_EQ(st.relays_active, 0);
+	ASSERT_EQ(st.pipes_used, 0);
+	ASSERT_EQ(st.bufs_used, 0);
+	ASSERT_EQ(t_loop_stop(&l), 0);
+	return T_PASS;
+}
