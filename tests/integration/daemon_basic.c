@@ -15,12 +15,13 @@
 #include <unistd.h>
 
 #include "runner.h"
+#include "tdaemon.h"
 #include "tnet.h"
 
 #define NO_DAEMON "ZC_DAEMON not set"
 
 /* ------------------------------------------------------------------ */
-/* Helpers (each daemon_*.c file keeps its own small copy)              */
+/* Helpers (the shared ones are in tests/lib/tdaemon.c)                */
 
 /* Fails unless the NUL-terminated s contains sub. */
 #define ASSERT_HAS(s, sub)                                                     \
@@ -30,72 +31,6 @@
 			return t_fail(__FILE__, __LINE__,                      \
 			              "\"%s\" not in \"%s\"", t_sub_, t_s_);   \
 	} while (0)
-
-/* A daemon command line under construction. */
-struct dargs {
-	const char *v[48];
-	char str[8][160];
-	int n, nstr;
-};
-
-static void dargs_add(struct dargs *a, const char *s)
-{
-	if (a->n < (int)(sizeof(a->v) / sizeof(a->v[0])) - 1)
-		a->v[a->n++] = s;
-	a->v[a->n] = NULL;
-}
-
-/* Adds opt and the printed form of addr. */
-static void dargs_addr(struct dargs *a, const char *opt,
-                       const struct zc_addr *addr)
-{
-	char *s = a->str[a->nstr++ % 8];
-
-	if (t_addr_str(addr, s, sizeof(a->str[0])) < 0)
-		snprintf(s, sizeof(a->str[0]), "?");
-	dargs_add(a, opt);
-	dargs_add(a, s);
-}
-
-/* --listen la --upstream ua, and the data path of ctx. */
-static void dargs_init(struct dargs *a, const struct t_ctx *ctx,
-                       const struct zc_addr *la, const struct zc_addr *ua)
-{
-	memset(a, 0, sizeof(*a));
-	dargs_addr(a, "--listen", la);
-	if (ua)
-		dargs_addr(a, "--upstream", ua);
-	dargs_add(a, "--mover");
-	dargs_add(a, ctx->mover == ZC_MOVER_COPY ? "copy" : "splice");
-	if (ctx->engine != ZC_ENGINE_AUTO) {
-		dargs_add(a, "--engine");
-		dargs_add(a, zc_engine_name(ctx->engine));
-	}
-}
-
-/*
- * Starts the daemon; returns once it listens on la and has logged that
- * its workers run, so that everything it opens at startup is open.
- */
-static int daemon_up(struct t_daemon *d, const struct dargs *a,
-                     const struct zc_addr *la)
-{
-	uint64_t end = t_now_ms() + 5000;
-	char *log;
-	int up = 0;
-
-	ASSERT_OK(t_daemon_start(d, a->v));
-	ASSERT_OK(t_daemon_ready(d, la, 5000));
-	while (!up && t_now_ms() < end) {
-		log = t_daemon_log(d);
-		up = log && strstr(log, " info listening on ");
-		free(log);
-		if (!up)
-			t_sleep_ms(5);
-	}
-	ASSERT_TRUE(up);
-	return T_PASS;
-}
 
 /* SIGTERM with no session left: the daemon must exit 0 promptly. */
 static int daemon_down(struct t_daemon *d)
@@ -164,12 +99,6 @@ static void conn2_close(struct conn2 *p)
 	close(p->u);
 }
 
-/* t_wait_eof's answer for a closed connection: EOF or a reset. */
-static int is_closed(int r)
-{
-	return r == 0 || r == -ECONNRESET || r == -EPIPE;
-}
-
 /* ------------------------------------------------------------------ */
 /* Byte-exact transfers, both ways at once                              */
 
@@ -188,15 +117,15 @@ static int xfer_both(const struct t_ctx *ctx, const struct zc_addr *la,
 	char line[1024], up[64];
 	struct t_daemon d;
 	struct zc_addr ua;
-	struct dargs a;
+	struct t_dargs a;
 	struct conn2 p;
 	int ulfd, rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	ulfd = t_listen(ufam, &ua);
 	ASSERT_OK(ulfd);
-	dargs_init(&a, ctx, la, &ua);
-	rc = daemon_up(&d, &a, la);
+	t_dargs_init(&a, ctx, la, &ua);
+	rc = t_daemon_up(&d, &a, la);
 	if (rc)
 		return rc;
 	rc = conn2_open(&p, la, ulfd);
@@ -298,16 +227,16 @@ static int setup_inet(const struct t_ctx *ctx, struct t_daemon *d,
                       struct zc_addr *la, int *ulfd, const char *const extra[])
 {
 	struct zc_addr ua;
-	struct dargs a;
+	struct t_dargs a;
 	int i;
 
 	ASSERT_OK(t_free_addr(AF_INET, la));
 	*ulfd = t_listen(AF_INET, &ua);
 	ASSERT_OK(*ulfd);
-	dargs_init(&a, ctx, la, &ua);
+	t_dargs_init(&a, ctx, la, &ua);
 	for (i = 0; extra && extra[i]; i++)
-		dargs_add(&a, extra[i]);
-	return daemon_up(d, &a, la);
+		t_dargs_add(&a, extra[i]);
+	return t_daemon_up(d, &a, la);
 }
 
 /* The upstream sends a banner as soon as it accepts; the client reads
@@ -544,14 +473,14 @@ TEST_MATRIX(test_daemon_idle_timeout_closes)
 		return rc;
 	r = t_wait_eof(p.c, 3000);
 	dt = t_now_ms() - t0;
-	if (!is_closed(r))
+	if (!t_is_closed(r))
 		return t_fail(__FILE__, __LINE__,
 		              "client: t_wait_eof = %d (%s) after %llu ms", r,
 		              r < 0 ? strerror(-r) : "data",
 		              (unsigned long long)dt);
 	ASSERT_GE(dt, 250);
 	ASSERT_LE(dt, 2000);
-	ASSERT_TRUE(is_closed(t_wait_eof(p.u, 1000)));
+	ASSERT_TRUE(t_is_closed(t_wait_eof(p.u, 1000)));
 	conn2_close(&p);
 	close(ulfd);
 	rc = session_line(&d, line, sizeof(line));
@@ -592,7 +521,7 @@ TEST_MATRIX(test_daemon_idle_timeout_active_survives)
 	ASSERT_EQ(t_read_full(p.c, &c, 1, 1000), 1);
 	ASSERT_EQ(c, 'z');
 	/* and then it times out once idle */
-	ASSERT_TRUE(is_closed(t_wait_eof(p.c, 3000)));
+	ASSERT_TRUE(t_is_closed(t_wait_eof(p.c, 3000)));
 	conn2_close(&p);
 	close(ulfd);
 	rc = session_line(&d, line, sizeof(line));

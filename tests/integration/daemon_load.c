@@ -20,100 +20,13 @@
 #include <openssl/evp.h>
 
 #include "runner.h"
+#include "tdaemon.h"
 #include "tnet.h"
 
 #define NO_DAEMON "ZC_DAEMON not set"
 
 /* ------------------------------------------------------------------ */
-/* Helpers (each daemon_*.c file keeps its own small copy)              */
-
-struct dargs {
-	const char *v[48];
-	char str[8][160];
-	int n, nstr;
-};
-
-static void dargs_add(struct dargs *a, const char *s)
-{
-	if (a->n < (int)(sizeof(a->v) / sizeof(a->v[0])) - 1)
-		a->v[a->n++] = s;
-	a->v[a->n] = NULL;
-}
-
-static void dargs_addr(struct dargs *a, const char *opt,
-                       const struct zc_addr *addr)
-{
-	char *s = a->str[a->nstr++ % 8];
-
-	if (t_addr_str(addr, s, sizeof(a->str[0])) < 0)
-		snprintf(s, sizeof(a->str[0]), "?");
-	dargs_add(a, opt);
-	dargs_add(a, s);
-}
-
-static void dargs_init(struct dargs *a, const struct t_ctx *ctx,
-                       const struct zc_addr *la, const struct zc_addr *ua)
-{
-	memset(a, 0, sizeof(*a));
-	dargs_addr(a, "--listen", la);
-	dargs_addr(a, "--upstream", ua);
-	dargs_add(a, "--mover");
-	dargs_add(a, ctx->mover == ZC_MOVER_COPY ? "copy" : "splice");
-	if (ctx->engine != ZC_ENGINE_AUTO) {
-		dargs_add(a, "--engine");
-		dargs_add(a, zc_engine_name(ctx->engine));
-	}
-}
-
-/*
- * Starts the daemon; returns once it listens on la and has logged that
- * its workers run, so that everything it opens at startup is open.
- */
-static int daemon_up(struct t_daemon *d, const struct dargs *a,
-                     const struct zc_addr *la)
-{
-	uint64_t end = t_now_ms() + 5000;
-	char *log;
-	int up = 0;
-
-	ASSERT_OK(t_daemon_start(d, a->v));
-	ASSERT_OK(t_daemon_ready(d, la, 5000));
-	while (!up && t_now_ms() < end) {
-		log = t_daemon_log(d);
-		up = log && strstr(log, " info listening on ");
-		free(log);
-		if (!up)
-			t_sleep_ms(5);
-	}
-	ASSERT_TRUE(up);
-	return T_PASS;
-}
-
-static int log_count(const struct t_daemon *d, const char *a, const char *b)
-{
-	char *log = t_daemon_log(d), *line, *save = NULL;
-	int n = 0;
-
-	if (!log)
-		return 0;
-	for (line = strtok_r(log, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		if (strstr(line, a) && (!b || strstr(line, b)))
-			n++;
-	free(log);
-	return n;
-}
-
-static int wait_log_count(const struct t_daemon *d, const char *a,
-                          const char *b, int n, int timeout_ms)
-{
-	uint64_t end = t_now_ms() + (uint64_t)timeout_ms;
-	int got;
-
-	while ((got = log_count(d, a, b)) < n && t_now_ms() < end)
-		t_sleep_ms(10);
-	return got;
-}
+/* Helpers (the shared ones are in tests/lib/tdaemon.c)                */
 
 /* The daemon's open fds: all of them to *all, pipes to *pipes. Returns
  * 0 or -errno. */
@@ -399,7 +312,7 @@ TEST_MATRIX_TIMEOUT(test_daemon_many_sessions, 120)
 	const int workers = 2, max_cached_pipe_fds = 64 * 2 * workers;
 	struct t_daemon d;
 	struct zc_addr la, ua;
-	struct dargs a;
+	struct t_dargs a;
 	struct load *L;
 	int ulfd, rc, i, idle_all, idle_pipes, all, pipes;
 	uint64_t t0;
@@ -412,10 +325,10 @@ TEST_MATRIX_TIMEOUT(test_daemon_many_sessions, 120)
 	ASSERT_OK(t_free_addr(AF_INET, &la));
 	ulfd = t_listen(AF_INET, &ua);
 	ASSERT_OK(ulfd);
-	dargs_init(&a, ctx, &la, &ua);
-	dargs_add(&a, "--workers");
-	dargs_add(&a, "2");
-	rc = daemon_up(&d, &a, &la);
+	t_dargs_init(&a, ctx, &la, &ua);
+	t_dargs_add(&a, "--workers");
+	t_dargs_add(&a, "2");
+	rc = t_daemon_up(&d, &a, &la);
 	if (rc)
 		return rc;
 	ASSERT_OK(daemon_fds(&d, &idle_all, &idle_pipes));
@@ -432,9 +345,9 @@ TEST_MATRIX_TIMEOUT(test_daemon_many_sessions, 120)
 		ASSERT_EQ(L->seen[i], 1);
 	t_log("%d sessions x %u KiB in %llu ms", NCONN, PER >> 10,
 	      (unsigned long long)(t_now_ms() - t0));
-	ASSERT_EQ(wait_log_count(&d, " session ", " end=eof", NCONN, 10000),
+	ASSERT_EQ(t_wait_log_count(&d, " session ", " end=eof", NCONN, 10000),
 	          NCONN);
-	ASSERT_EQ(log_count(&d, " session ", NULL), NCONN);
+	ASSERT_EQ(t_log_count(&d, " session ", NULL), NCONN);
 
 	rc = wait_fds(&d, idle_all - 2, idle_all + 2, 5000, &all, &pipes);
 	if (rc)
@@ -463,7 +376,7 @@ TEST_MATRIX(test_daemon_idle_sessions_hold_no_pipes)
 	enum { N = 50, MAX_CACHED_PIPE_FDS = 64 * 2 };
 	struct t_daemon d;
 	struct zc_addr la, ua;
-	struct dargs a;
+	struct t_dargs a;
 	int c[N], u[N];
 	int ulfd, rc, i, idle_all, idle_pipes, all, pipes;
 	char ch;
@@ -472,10 +385,10 @@ TEST_MATRIX(test_daemon_idle_sessions_hold_no_pipes)
 	ASSERT_OK(t_free_addr(AF_INET, &la));
 	ulfd = t_listen(AF_INET, &ua);
 	ASSERT_OK(ulfd);
-	dargs_init(&a, ctx, &la, &ua);
-	dargs_add(&a, "--workers");
-	dargs_add(&a, "1");
-	rc = daemon_up(&d, &a, &la);
+	t_dargs_init(&a, ctx, &la, &ua);
+	t_dargs_add(&a, "--workers");
+	t_dargs_add(&a, "1");
+	rc = t_daemon_up(&d, &a, &la);
 	if (rc)
 		return rc;
 	ASSERT_OK(daemon_fds(&d, &idle_all, &idle_pipes));
@@ -515,7 +428,7 @@ TEST_MATRIX(test_daemon_idle_sessions_hold_no_pipes)
 		close(u[i]);
 	}
 	close(ulfd);
-	ASSERT_EQ(wait_log_count(&d, " session ", " end=eof", N, 5000), N);
+	ASSERT_EQ(t_wait_log_count(&d, " session ", " end=eof", N, 5000), N);
 	ASSERT_EQ(t_daemon_stop(&d, SIGTERM), 0);
 	return T_PASS;
 }

@@ -14,108 +14,13 @@
 #include <unistd.h>
 
 #include "runner.h"
+#include "tdaemon.h"
 #include "tnet.h"
 
 #define NO_DAEMON "ZC_DAEMON not set"
 
 /* ------------------------------------------------------------------ */
-/* Helpers (each daemon_*.c file keeps its own small copy)              */
-
-struct dargs {
-	const char *v[48];
-	char str[8][160];
-	int n, nstr;
-};
-
-static void dargs_add(struct dargs *a, const char *s)
-{
-	if (a->n < (int)(sizeof(a->v) / sizeof(a->v[0])) - 1)
-		a->v[a->n++] = s;
-	a->v[a->n] = NULL;
-}
-
-static void dargs_addr(struct dargs *a, const char *opt,
-                       const struct zc_addr *addr)
-{
-	char *s = a->str[a->nstr++ % 8];
-
-	if (t_addr_str(addr, s, sizeof(a->str[0])) < 0)
-		snprintf(s, sizeof(a->str[0]), "?");
-	dargs_add(a, opt);
-	dargs_add(a, s);
-}
-
-/* --listen la [--upstream ua], and the data path of ctx. */
-static void dargs_init(struct dargs *a, const struct t_ctx *ctx,
-                       const struct zc_addr *la, const struct zc_addr *ua)
-{
-	memset(a, 0, sizeof(*a));
-	dargs_addr(a, "--listen", la);
-	if (ua)
-		dargs_addr(a, "--upstream", ua);
-	dargs_add(a, "--mover");
-	dargs_add(a, ctx->mover == ZC_MOVER_COPY ? "copy" : "splice");
-	if (ctx->engine != ZC_ENGINE_AUTO) {
-		dargs_add(a, "--engine");
-		dargs_add(a, zc_engine_name(ctx->engine));
-	}
-}
-
-/*
- * Starts the daemon; returns once it listens on la and has logged that
- * its workers run, so that everything it opens at startup is open.
- */
-static int daemon_up(struct t_daemon *d, const struct dargs *a,
-                     const struct zc_addr *la)
-{
-	uint64_t end = t_now_ms() + 5000;
-	char *log;
-	int up = 0;
-
-	ASSERT_OK(t_daemon_start(d, a->v));
-	ASSERT_OK(t_daemon_ready(d, la, 5000));
-	while (!up && t_now_ms() < end) {
-		log = t_daemon_log(d);
-		up = log && strstr(log, " info listening on ");
-		free(log);
-		if (!up)
-			t_sleep_ms(5);
-	}
-	ASSERT_TRUE(up);
-	return T_PASS;
-}
-
-/* Lines of the daemon's log containing a and (if not NULL) b. */
-static int log_count(const struct t_daemon *d, const char *a, const char *b)
-{
-	char *log = t_daemon_log(d), *line, *save = NULL;
-	int n = 0;
-
-	if (!log)
-		return 0;
-	for (line = strtok_r(log, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		if (strstr(line, a) && (!b || strstr(line, b)))
-			n++;
-	free(log);
-	return n;
-}
-
-static int wait_log_count(const struct t_daemon *d, const char *a,
-                          const char *b, int n, int timeout_ms)
-{
-	uint64_t end = t_now_ms() + (uint64_t)timeout_ms;
-	int got;
-
-	while ((got = log_count(d, a, b)) < n && t_now_ms() < end)
-		t_sleep_ms(10);
-	return got;
-}
-
-static int is_closed(int r)
-{
-	return r == 0 || r == -ECONNRESET || r == -EPIPE;
-}
+/* Helpers (the shared ones are in tests/lib/tdaemon.c)                */
 
 /* Waits at most timeout_ms until nothing listens on a any more.
  * Returns 0 or -ETIMEDOUT. */
@@ -179,7 +84,7 @@ static int stop_idle(int family, int sig)
 	const struct sockaddr_un *sun;
 	struct t_daemon d;
 	struct zc_addr la, ua;
-	struct dargs a;
+	struct t_dargs a;
 	struct stat st;
 	uint64_t t0;
 	int ulfd, rc;
@@ -188,15 +93,15 @@ static int stop_idle(int family, int sig)
 	rc = addrs(family, &la, &ulfd, &ua);
 	if (rc)
 		return rc;
-	dargs_init(&a, &ctx, &la, &ua);
-	rc = daemon_up(&d, &a, &la);
+	t_dargs_init(&a, &ctx, &la, &ua);
+	rc = t_daemon_up(&d, &a, &la);
 	if (rc)
 		return rc;
 	t0 = t_now_ms();
 	ASSERT_EQ(kill(d.pid, sig), 0);
 	ASSERT_EQ(t_daemon_wait(&d, 2000), 0);
 	ASSERT_LE(t_now_ms() - t0, 2000);
-	ASSERT_EQ(log_count(&d, "stopped", NULL), 1);
+	ASSERT_EQ(t_log_count(&d, "stopped", NULL), 1);
 	ASSERT_ERR(t_wait_listen(&la, 0), -ETIMEDOUT);
 	if (family == AF_UNIX) {
 		sun = (const struct sockaddr_un *)&la.ss;
@@ -264,17 +169,17 @@ static int drain_case(const struct t_ctx *ctx, int kind)
 	struct t_xfer tx_up, rx_up, tx_down, rx_down;
 	struct t_daemon d;
 	struct zc_addr la, ua;
-	struct dargs a;
+	struct t_dargs a;
 	int ulfd, rc, c, u, fd, r;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	rc = addrs(kind, &la, &ulfd, &ua);
 	if (rc)
 		return rc;
-	dargs_init(&a, ctx, &la, &ua);
-	dargs_add(&a, "--workers");
-	dargs_add(&a, "2");
-	rc = daemon_up(&d, &a, &la);
+	t_dargs_init(&a, ctx, &la, &ua);
+	t_dargs_add(&a, "--workers");
+	t_dargs_add(&a, "2");
+	rc = t_daemon_up(&d, &a, &la);
 	if (rc)
 		return rc;
 	rc = open_session(&la, ulfd, &c, &u);
@@ -282,7 +187,7 @@ static int drain_case(const struct t_ctx *ctx, int kind)
 		return rc;
 
 	ASSERT_EQ(kill(d.pid, SIGTERM), 0);
-	ASSERT_EQ(wait_log_count(&d, "draining", NULL, 1, 2000), 1);
+	ASSERT_EQ(t_wait_log_count(&d, "draining", NULL, 1, 2000), 1);
 	rc = wait_listener_gone(&la, kind);
 	if (rc)
 		return t_fail(__FILE__, __LINE__,
@@ -292,7 +197,7 @@ static int drain_case(const struct t_ctx *ctx, int kind)
 	if (fd >= 0) {
 		r = t_wait_eof(fd, 1000);
 		close(fd);
-		if (!is_closed(r))
+		if (!t_is_closed(r))
 			return t_fail(__FILE__, __LINE__,
 			              "new client during drain: connected, "
 			              "and still open after 1 s (t_wait_eof "
@@ -327,8 +232,8 @@ static int drain_case(const struct t_ctx *ctx, int kind)
 	close(u);
 
 	ASSERT_EQ(t_daemon_wait(&d, 2000), 0);
-	ASSERT_EQ(log_count(&d, " session ", " end=eof"), 1);
-	ASSERT_EQ(log_count(&d, "aborting", NULL), 0);
+	ASSERT_EQ(t_log_count(&d, " session ", " end=eof"), 1);
+	ASSERT_EQ(t_log_count(&d, "aborting", NULL), 0);
 	close(ulfd);
 	t_cleanup_unix(&la);
 	return T_PASS;
@@ -358,7 +263,7 @@ TEST_MATRIX(test_daemon_drain_timeout)
 {
 	struct t_daemon d;
 	struct zc_addr la, ua;
-	struct dargs a;
+	struct t_dargs a;
 	uint64_t t0, ms;
 	int ulfd, rc, c, u, r;
 
@@ -366,10 +271,10 @@ TEST_MATRIX(test_daemon_drain_timeout)
 	rc = addrs(AF_INET, &la, &ulfd, &ua);
 	if (rc)
 		return rc;
-	dargs_init(&a, ctx, &la, &ua);
-	dargs_add(&a, "--drain-timeout");
-	dargs_add(&a, "300");
-	rc = daemon_up(&d, &a, &la);
+	t_dargs_init(&a, ctx, &la, &ua);
+	t_dargs_add(&a, "--drain-timeout");
+	t_dargs_add(&a, "300");
+	rc = t_daemon_up(&d, &a, &la);
 	if (rc)
 		return rc;
 	rc = open_session(&la, ulfd, &c, &u);
@@ -379,16 +284,16 @@ TEST_MATRIX(test_daemon_drain_timeout)
 	ASSERT_EQ(kill(d.pid, SIGTERM), 0);
 	r = t_wait_eof(c, 3000);
 	ms = t_now_ms() - t0;
-	if (!is_closed(r))
+	if (!t_is_closed(r))
 		return t_fail(__FILE__, __LINE__,
 		              "client: t_wait_eof = %d after %llu ms", r,
 		              (unsigned long long)ms);
 	ASSERT_GE(ms, 250); /* the drain did wait */
-	ASSERT_TRUE(is_closed(t_wait_eof(u, 1000)));
+	ASSERT_TRUE(t_is_closed(t_wait_eof(u, 1000)));
 	ASSERT_EQ(t_daemon_wait(&d, 2000), 0);
 	ASSERT_LE(t_now_ms() - t0, 2000);
-	ASSERT_EQ(log_count(&d, "drain deadline", NULL), 1);
-	ASSERT_EQ(log_count(&d, " session ", " end=aborted"), 1);
+	ASSERT_EQ(t_log_count(&d, "drain deadline", NULL), 1);
+	ASSERT_EQ(t_log_count(&d, " session ", " end=aborted"), 1);
 	close(c);
 	close(u);
 	close(ulfd);
@@ -400,7 +305,7 @@ TEST_MATRIX(test_daemon_second_signal_aborts)
 {
 	struct t_daemon d;
 	struct zc_addr la, ua;
-	struct dargs a;
+	struct t_dargs a;
 	uint64_t t0;
 	int ulfd, rc, c, u;
 
@@ -408,25 +313,25 @@ TEST_MATRIX(test_daemon_second_signal_aborts)
 	rc = addrs(AF_INET, &la, &ulfd, &ua);
 	if (rc)
 		return rc;
-	dargs_init(&a, ctx, &la, &ua);
-	dargs_add(&a, "--drain-timeout");
-	dargs_add(&a, "60000");
-	rc = daemon_up(&d, &a, &la);
+	t_dargs_init(&a, ctx, &la, &ua);
+	t_dargs_add(&a, "--drain-timeout");
+	t_dargs_add(&a, "60000");
+	rc = t_daemon_up(&d, &a, &la);
 	if (rc)
 		return rc;
 	rc = open_session(&la, ulfd, &c, &u);
 	if (rc)
 		return rc;
 	ASSERT_EQ(kill(d.pid, SIGTERM), 0);
-	ASSERT_EQ(wait_log_count(&d, "draining", NULL, 1, 2000), 1);
+	ASSERT_EQ(t_wait_log_count(&d, "draining", NULL, 1, 2000), 1);
 	ASSERT_ERR(t_daemon_wait(&d, 200), -ETIMEDOUT);
 	t0 = t_now_ms();
 	ASSERT_EQ(kill(d.pid, SIGTERM), 0);
 	ASSERT_EQ(t_daemon_wait(&d, 2000), 0);
 	ASSERT_LE(t_now_ms() - t0, 2000);
-	ASSERT_TRUE(is_closed(t_wait_eof(c, 1000)));
-	ASSERT_TRUE(is_closed(t_wait_eof(u, 1000)));
-	ASSERT_EQ(log_count(&d, "second signal", NULL), 1);
+	ASSERT_TRUE(t_is_closed(t_wait_eof(c, 1000)));
+	ASSERT_TRUE(t_is_closed(t_wait_eof(u, 1000)));
+	ASSERT_EQ(t_log_count(&d, "second signal", NULL), 1);
 	close(c);
 	close(u);
 	close(ulfd);

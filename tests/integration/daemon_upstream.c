@@ -15,68 +15,13 @@
 #include <unistd.h>
 
 #include "runner.h"
+#include "tdaemon.h"
 #include "tnet.h"
 
 #define NO_DAEMON "ZC_DAEMON not set"
 
 /* ------------------------------------------------------------------ */
-/* Helpers (each daemon_*.c file keeps its own small copy)              */
-
-struct dargs {
-	const char *v[48];
-	char str[8][160];
-	int n, nstr;
-};
-
-static void dargs_add(struct dargs *a, const char *s)
-{
-	if (a->n < (int)(sizeof(a->v) / sizeof(a->v[0])) - 1)
-		a->v[a->n++] = s;
-	a->v[a->n] = NULL;
-}
-
-/* Adds opt and the printed form of addr; returns that form. */
-static const char *dargs_addr(struct dargs *a, const char *opt,
-                              const struct zc_addr *addr)
-{
-	char *s = a->str[a->nstr++ % 8];
-
-	if (t_addr_str(addr, s, sizeof(a->str[0])) < 0)
-		snprintf(s, sizeof(a->str[0]), "?");
-	dargs_add(a, opt);
-	dargs_add(a, s);
-	return s;
-}
-
-static void dargs_init(struct dargs *a, const struct zc_addr *la)
-{
-	memset(a, 0, sizeof(*a));
-	dargs_addr(a, "--listen", la);
-}
-
-/*
- * Starts the daemon; returns once it listens on la and has logged that
- * its workers run, so that everything it opens at startup is open.
- */
-static int daemon_up(struct t_daemon *d, const struct dargs *a,
-                     const struct zc_addr *la)
-{
-	uint64_t end = t_now_ms() + 5000;
-	char *log;
-	int up = 0;
-
-	ASSERT_OK(t_daemon_start(d, a->v));
-	ASSERT_OK(t_daemon_ready(d, la, 5000));
-	while (!up && t_now_ms() < end) {
-		log = t_daemon_log(d);
-		up = log && strstr(log, " info listening on ");
-		free(log);
-		if (!up)
-			t_sleep_ms(5);
-	}
-	ASSERT_TRUE(up);
-	return T_PASS;
-}
+/* Helpers (the shared ones are in tests/lib/tdaemon.c)                */
 
 /* The daemon still runs, then exits 0 on SIGTERM. */
 static int daemon_down(struct t_daemon *d)
@@ -84,40 +29,6 @@ static int daemon_down(struct t_daemon *d)
 	ASSERT_ERR(t_daemon_wait(d, 0), -ETIMEDOUT);
 	ASSERT_EQ(t_daemon_stop(d, SIGTERM), 0);
 	return T_PASS;
-}
-
-/* Lines of the daemon's log containing a and (if not NULL) b. */
-static int log_count(const struct t_daemon *d, const char *a, const char *b)
-{
-	char *log = t_daemon_log(d), *line, *save = NULL;
-	int n = 0;
-
-	if (!log)
-		return 0;
-	for (line = strtok_r(log, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		if (strstr(line, a) && (!b || strstr(line, b)))
-			n++;
-	free(log);
-	return n;
-}
-
-/* Waits at most timeout_ms until log_count(d, a, b) >= n; returns the
- * last count. */
-static int wait_log_count(const struct t_daemon *d, const char *a,
-                          const char *b, int n, int timeout_ms)
-{
-	uint64_t end = t_now_ms() + (uint64_t)timeout_ms;
-	int got;
-
-	while ((got = log_count(d, a, b)) < n && t_now_ms() < end)
-		t_sleep_ms(10);
-	return got;
-}
-
-static int is_closed(int r)
-{
-	return r == 0 || r == -ECONNRESET || r == -EPIPE;
 }
 
 /* A byte each way over an end-to-end connection c <-> u, then both
@@ -154,7 +65,7 @@ static int expect_client_closed(const struct zc_addr *la, int max_ms,
 	r = t_wait_eof(c, max_ms + 1000);
 	*ms = t_now_ms() - t0;
 	close(c);
-	if (!is_closed(r))
+	if (!t_is_closed(r))
 		return t_fail(
 		        __FILE__, __LINE__,
 		        "client not closed: t_wait_eof = %d after %llu ms", r,
@@ -172,7 +83,7 @@ TEST(test_daemon_upstream_refused)
 {
 	struct t_daemon d;
 	struct zc_addr la, ua;
-	struct dargs a;
+	struct t_dargs a;
 	char line[256];
 	const char *us;
 	uint64_t ms;
@@ -181,22 +92,22 @@ TEST(test_daemon_upstream_refused)
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	ASSERT_OK(t_free_addr(AF_INET, &la));
 	ASSERT_OK(t_free_addr(AF_INET, &ua)); /* nobody listens there */
-	dargs_init(&a, &la);
-	us = dargs_addr(&a, "--upstream", &ua);
-	rc = daemon_up(&d, &a, &la);
+	t_dargs_listen(&a, &la);
+	us = t_dargs_addr(&a, "--upstream", &ua);
+	rc = t_daemon_up(&d, &a, &la);
 	if (rc)
 		return rc;
 	for (i = 1; i <= 3; i++) {
 		rc = expect_client_closed(&la, 2000, &ms);
 		if (rc)
 			return rc;
-		ASSERT_EQ(wait_log_count(&d, "no upstream reachable",
-		                         strerror(ECONNREFUSED), i, 2000),
+		ASSERT_EQ(t_wait_log_count(&d, "no upstream reachable",
+		                           strerror(ECONNREFUSED), i, 2000),
 		          i);
 	}
 	snprintf(line, sizeof(line), "upstream %s: connect: %s", us,
 	         strerror(ECONNREFUSED));
-	ASSERT_EQ(log_count(&d, line, NULL), 3);
+	ASSERT_EQ(t_log_count(&d, line, NULL), 3);
 	return daemon_down(&d);
 }
 
@@ -206,7 +117,7 @@ TEST(test_daemon_upstream_all_fail)
 {
 	struct t_daemon d;
 	struct zc_addr la, u1, u2;
-	struct dargs a;
+	struct t_dargs a;
 	char l1[256], l2[256];
 	const char *s1, *s2;
 	uint64_t ms;
@@ -216,23 +127,23 @@ TEST(test_daemon_upstream_all_fail)
 	ASSERT_OK(t_free_addr(AF_INET, &la));
 	ASSERT_OK(t_free_addr(AF_INET, &u1));
 	ASSERT_OK(t_free_addr(AF_UNIX, &u2));
-	dargs_init(&a, &la);
-	s1 = dargs_addr(&a, "--upstream", &u1);
-	s2 = dargs_addr(&a, "--upstream", &u2);
-	dargs_add(&a, "--workers");
-	dargs_add(&a, "1");
-	rc = daemon_up(&d, &a, &la);
+	t_dargs_listen(&a, &la);
+	s1 = t_dargs_addr(&a, "--upstream", &u1);
+	s2 = t_dargs_addr(&a, "--upstream", &u2);
+	t_dargs_add(&a, "--workers");
+	t_dargs_add(&a, "1");
+	rc = t_daemon_up(&d, &a, &la);
 	if (rc)
 		return rc;
 	rc = expect_client_closed(&la, 2000, &ms);
 	if (rc)
 		return rc;
-	ASSERT_EQ(wait_log_count(&d, "no upstream reachable", NULL, 1, 2000),
+	ASSERT_EQ(t_wait_log_count(&d, "no upstream reachable", NULL, 1, 2000),
 	          1);
 	snprintf(l1, sizeof(l1), "upstream %s: connect: ", s1);
 	snprintf(l2, sizeof(l2), "upstream %s: connect: ", s2);
-	ASSERT_EQ(log_count(&d, l1, NULL), 1);
-	ASSERT_EQ(log_count(&d, l2, NULL), 1);
+	ASSERT_EQ(t_log_count(&d, l1, NULL), 1);
+	ASSERT_EQ(t_log_count(&d, l2, NULL), 1);
 	return daemon_down(&d);
 }
 
@@ -242,7 +153,7 @@ TEST(test_daemon_upstream_retry_next)
 {
 	struct t_daemon d;
 	struct zc_addr la, dead, ua;
-	struct dargs a;
+	struct t_dargs a;
 	char line[256];
 	const char *ds, *us;
 	int ulfd, rc, i, c, u;
@@ -252,12 +163,12 @@ TEST(test_daemon_upstream_retry_next)
 	ASSERT_OK(t_free_addr(AF_INET, &dead));
 	ulfd = t_listen(AF_INET, &ua);
 	ASSERT_OK(ulfd);
-	dargs_init(&a, &la);
-	ds = dargs_addr(&a, "--upstream", &dead);
-	us = dargs_addr(&a, "--upstream", &ua);
-	dargs_add(&a, "--workers");
-	dargs_add(&a, "1");
-	rc = daemon_up(&d, &a, &la);
+	t_dargs_listen(&a, &la);
+	ds = t_dargs_addr(&a, "--upstream", &dead);
+	us = t_dargs_addr(&a, "--upstream", &ua);
+	t_dargs_add(&a, "--workers");
+	t_dargs_add(&a, "1");
+	rc = t_daemon_up(&d, &a, &la);
 	if (rc)
 		return rc;
 	for (i = 0; i < 6; i++) {
@@ -271,13 +182,13 @@ TEST(test_daemon_upstream_retry_next)
 	}
 	close(ulfd);
 	snprintf(line, sizeof(line), "upstream=%s ", us);
-	ASSERT_EQ(wait_log_count(&d, " end=eof", line, 6, 2000), 6);
+	ASSERT_EQ(t_wait_log_count(&d, " end=eof", line, 6, 2000), 6);
 	/* one worker, round-robin: every second connection tried the dead
 	 * one first */
 	snprintf(line, sizeof(line), "upstream %s: connect: %s", ds,
 	         strerror(ECONNREFUSED));
-	ASSERT_EQ(log_count(&d, line, NULL), 3);
-	ASSERT_EQ(log_count(&d, "no upstream reachable", NULL), 0);
+	ASSERT_EQ(t_log_count(&d, line, NULL), 3);
+	ASSERT_EQ(t_log_count(&d, "no upstream reachable", NULL), 0);
 	return daemon_down(&d);
 }
 
@@ -387,7 +298,7 @@ TEST(test_daemon_upstream_connect_timeout)
 	struct blackhole b;
 	struct t_daemon d;
 	struct zc_addr la;
-	struct dargs a;
+	struct t_dargs a;
 	char line[256];
 	const char *bs;
 	uint64_t ms;
@@ -398,22 +309,22 @@ TEST(test_daemon_upstream_connect_timeout)
 	if (rc)
 		return rc;
 	ASSERT_OK(t_free_addr(AF_INET, &la));
-	dargs_init(&a, &la);
-	bs = dargs_addr(&a, "--upstream", &b.a);
-	dargs_add(&a, "--connect-timeout");
-	dargs_add(&a, "300");
-	rc = daemon_up(&d, &a, &la);
+	t_dargs_listen(&a, &la);
+	bs = t_dargs_addr(&a, "--upstream", &b.a);
+	t_dargs_add(&a, "--connect-timeout");
+	t_dargs_add(&a, "300");
+	rc = t_daemon_up(&d, &a, &la);
 	if (rc)
 		return rc;
 	rc = expect_client_closed(&la, 2000, &ms);
 	if (rc)
 		return rc;
 	ASSERT_GE(ms, 250); /* it did wait for the upstream */
-	ASSERT_EQ(wait_log_count(&d, "no upstream reachable", NULL, 1, 2000),
+	ASSERT_EQ(t_wait_log_count(&d, "no upstream reachable", NULL, 1, 2000),
 	          1);
 	snprintf(line, sizeof(line), "upstream %s: connect: %s", bs,
 	         strerror(ETIMEDOUT));
-	ASSERT_EQ(log_count(&d, line, NULL), 1);
+	ASSERT_EQ(t_log_count(&d, line, NULL), 1);
 	rc = daemon_down(&d);
 	blackhole_close(&b);
 	return rc;
@@ -427,7 +338,7 @@ TEST(test_daemon_upstream_timeout_then_next)
 	struct blackhole b;
 	struct t_daemon d;
 	struct zc_addr la, ua;
-	struct dargs a;
+	struct t_dargs a;
 	char line[256];
 	const char *bs, *us;
 	uint64_t t0, ms;
@@ -440,14 +351,14 @@ TEST(test_daemon_upstream_timeout_then_next)
 	ASSERT_OK(t_free_addr(AF_INET, &la));
 	ulfd = t_listen(AF_INET, &ua);
 	ASSERT_OK(ulfd);
-	dargs_init(&a, &la);
-	bs = dargs_addr(&a, "--upstream", &b.a);
-	us = dargs_addr(&a, "--upstream", &ua);
-	dargs_add(&a, "--connect-timeout");
-	dargs_add(&a, "300");
-	dargs_add(&a, "--workers");
-	dargs_add(&a, "1");
-	rc = daemon_up(&d, &a, &la);
+	t_dargs_listen(&a, &la);
+	bs = t_dargs_addr(&a, "--upstream", &b.a);
+	us = t_dargs_addr(&a, "--upstream", &ua);
+	t_dargs_add(&a, "--connect-timeout");
+	t_dargs_add(&a, "300");
+	t_dargs_add(&a, "--workers");
+	t_dargs_add(&a, "1");
+	rc = t_daemon_up(&d, &a, &la);
 	if (rc)
 		return rc;
 
@@ -476,10 +387,10 @@ TEST(test_daemon_upstream_timeout_then_next)
 	close(ulfd);
 
 	snprintf(line, sizeof(line), "upstream=%s ", us);
-	ASSERT_EQ(wait_log_count(&d, " end=eof", line, 2, 2000), 2);
+	ASSERT_EQ(t_wait_log_count(&d, " end=eof", line, 2, 2000), 2);
 	snprintf(line, sizeof(line), "upstream %s: connect: %s", bs,
 	         strerror(ETIMEDOUT));
-	ASSERT_EQ(log_count(&d, line, NULL), 1);
+	ASSERT_EQ(t_log_count(&d, line, NULL), 1);
 	rc = daemon_down(&d);
 	blackhole_close(&b);
 	return rc;
@@ -494,22 +405,22 @@ TEST(test_daemon_upstream_round_robin)
 {
 	struct t_daemon d;
 	struct zc_addr la, ua[2];
-	struct dargs a;
+	struct t_dargs a;
 	struct pollfd p[2];
 	int lfd[2], got[2] = {0, 0};
 	int rc, i, k, n, c, u, prev = -1;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	ASSERT_OK(t_free_addr(AF_INET, &la));
-	dargs_init(&a, &la);
+	t_dargs_listen(&a, &la);
 	for (k = 0; k < 2; k++) {
 		lfd[k] = t_listen(AF_INET, &ua[k]);
 		ASSERT_OK(lfd[k]);
-		dargs_addr(&a, "--upstream", &ua[k]);
+		t_dargs_addr(&a, "--upstream", &ua[k]);
 	}
-	dargs_add(&a, "--workers");
-	dargs_add(&a, "1");
-	rc = daemon_up(&d, &a, &la);
+	t_dargs_add(&a, "--workers");
+	t_dargs_add(&a, "1");
+	rc = t_daemon_up(&d, &a, &la);
 	if (rc)
 		return rc;
 	for (i = 0; i < 6; i++) {
@@ -537,7 +448,7 @@ TEST(test_daemon_upstream_round_robin)
 	/* nothing else arrived anywhere */
 	ASSERT_ERR(t_accept_ms(lfd[0], 100), -ETIMEDOUT);
 	ASSERT_ERR(t_accept_ms(lfd[1], 0), -ETIMEDOUT);
-	ASSERT_EQ(wait_log_count(&d, " end=eof", NULL, 6, 2000), 6);
+	ASSERT_EQ(t_wait_log_count(&d, " end=eof", NULL, 6, 2000), 6);
 	close(lfd[0]);
 	close(lfd[1]);
 	return daemon_down(&d);
