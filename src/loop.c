@@ -162,22 +162,19 @@ void zc_loop_opts_init(struct zc_loop_opts *opts)
 static int loop_start_engine(struct zc_loop *loop, int engine)
 {
 	const char *env = getenv("ZC_ENGINE");
+	int auto_uring =
+	        engine == ZC_ENGINE_AUTO && !(env && strcmp(env, "epoll") == 0);
 	int err;
 
-	if (engine == ZC_ENGINE_AUTO && !(env && strcmp(env, "epoll") == 0)) {
+	if (engine == ZC_ENGINE_URING || auto_uring) {
 		loop->ops = &zc__uring_ops;
 		err = loop->ops->init(loop);
 		if (err == 0)
 			return 0;
-		zc__log(loop, ZC_LOG_INFO,
-		        "io_uring unavailable (%s): using "
-		        "epoll",
+		if (engine == ZC_ENGINE_URING)
+			return ZC_ENOURING;
+		zc__log(loop, ZC_LOG_INFO, "io_uring unavailable (%s): epoll",
 		        zc_strerror(err));
-	}
-	if (engine == ZC_ENGINE_URING) {
-		loop->ops = &zc__uring_ops;
-		err = loop->ops->init(loop);
-		return err ? ZC_ENOURING : 0;
 	}
 	loop->ops = &zc__epoll_ops;
 	return loop->ops->init(loop);

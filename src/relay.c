@@ -279,8 +279,8 @@ int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
 fail_timer:
 	zc__timer_disarm(&r->r_idle);
 fail_free:
-	zc__fd_restore_flags(fd_a,
-	                     fl_a); /* the caller keeps them as they were */
+	/* The caller keeps the fds, with their flags as they were. */
+	zc__fd_restore_flags(fd_a, fl_a);
 	zc__fd_restore_flags(fd_b, fl_b);
 	free(r);
 	return err;
