@@ -58,7 +58,8 @@ int t_listen(int family, struct zc_addr *out);
 
 /*
  * t_free_addr - an address of family nobody listens on yet, for a daemon
- * to bind: a TCP port that was free a moment ago (bound then closed), or
+ * to bind: a TCP port below the ephemeral range that was free a moment
+ * ago (bound then closed), or
  * a path in a new directory (no file). Returns 0 or -errno.
  */
 int t_free_addr(int family, struct zc_addr *out);
