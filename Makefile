@@ -37,6 +37,9 @@ LIB_SRC := $(wildcard src/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CMD_SRC := $(wildcard cmd/zcrelay/*.c)
 CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
+# The daemon's modules without main(): unit tests link them too.
+CMD_LIB_OBJ := $(filter-out $(BUILD)/cmd/zcrelay/main.o,$(CMD_OBJ))
+CMD_LIBS := -lconfig
 TEST_SRC := $(wildcard tests/lib/*.c tests/unit/*.c tests/integration/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
@@ -71,13 +74,14 @@ $(SHARED): $(LIB_OBJ) src/libzcrelay.map
 
 $(DAEMON): $(CMD_OBJ) $(STATIC)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CMD_OBJ) $(STATIC) $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CMD_OBJ) $(STATIC) $(LIBS) $(CMD_LIBS)
 
-$(TESTBIN): $(TEST_OBJ) $(STATIC)
+$(TESTBIN): $(TEST_OBJ) $(CMD_LIB_OBJ) $(STATIC)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS) -lcrypto
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(CMD_LIB_OBJ) \
+		$(STATIC) $(LIBS) $(CMD_LIBS) -lcrypto
 
-$(TEST_OBJ): override CPPFLAGS += -Isrc -Itests/lib
+$(TEST_OBJ): override CPPFLAGS += -Isrc -Itests/lib -Icmd/zcrelay
 
 # make check [T=filter]: the whole suite, one closing summary line.
 check test: all $(TESTBIN)
