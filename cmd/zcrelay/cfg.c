@@ -1,0 +1,572 @@
+/*
+ * cfg.c - building and checking a configuration (struct zcr_cfg), and
+ * the registry of counters that survive reloads.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+#include "cfg.h"
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct zcr_stats *reg_head;
+
+static int cfg_err(char *err, size_t errlen, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* Formats a message into err; returns -1. */
+static int cfg_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Finds or creates the stats object for key; NULL when out of memory. */
+static struct zcr_stats *stats_get(const char *key)
+{
+	struct zcr_stats *st;
+
+	pthread_mutex_lock(&reg_lock);
+	for (st = reg_head; st; st = st->next)
+		if (strcmp(st->key, key) == 0)
+			break;
+	if (!st) {
+		st = calloc(1, sizeof(*st));
+		if (st) {
+			snprintf(st->key, sizeof(st->key), "%s", key);
+			st->next = reg_head;
+			reg_head = st;
+		}
+	}
+	if (st)
+		st->refs++;
+	pthread_mutex_unlock(&reg_lock);
+	return st;
+}
+
+static void stats_put(struct zcr_stats *st)
+{
+	struct zcr_stats **pp;
+
+	if (!st)
+		return;
+	pthread_mutex_lock(&reg_lock);
+	if (--st->refs == 0) {
+		for (pp = &reg_head; *pp != st; pp = &(*pp)->next)
+			;
+		*pp = st->next;
+		free(st);
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void zcr_stats_fallback(struct zcr_stats *st, int err)
+{
+	int i, cur;
+
+	for (i = 0; i < ZCR_NFALLBACK; i++) {
+		cur = __atomic_load_n(&st->fallback[i].err, __ATOMIC_ACQUIRE);
+		if (cur == 0) {
+			int zero = 0;
+
+			if (!__atomic_compare_exchange_n(
+			            &st->fallback[i].err, &zero, err, 0,
+			            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				cur = zero;
+			else
+				cur = err;
+		}
+		if (cur == err) {
+			zcr_add(&st->fallback[i].n, 1);
+			return;
+		}
+	}
+	/* More distinct reasons than slots: count them under the last. */
+	zcr_add(&st->fallback[ZCR_NFALLBACK - 1].n, 1);
+}
+
+int zcr_upstream_healthy(const struct zcr_upstream *u, uint64_t now_ms)
+{
+	return !__atomic_load_n(&u->st->check_down, __ATOMIC_RELAXED) &&
+	       now_ms >= zcr_get(&u->st->down_until);
+}
+
+uint64_t zcr_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+struct zcr_cfg *zcr_cfg_new(void)
+{
+	struct zcr_cfg *c = calloc(1, sizeof(*c));
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!c)
+		return NULL;
+	c->refs = 1;
+	c->workers = n > 0 ? (unsigned)n : 1;
+	c->engine = ZC_ENGINE_AUTO;
+	c->drain_ms = 30000;
+	c->log_level = ZC_LOG_INFO;
+	c->log_format = ZCR_LOGF_TEXT;
+	c->log_sessions = 1;
+	return c;
+}
+
+void zcr_cfg_ref(struct zcr_cfg *c)
+{
+	__atomic_fetch_add(&c->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void route_free(struct zcr_route *r)
+{
+	unsigned i;
+
+	for (i = 0; i < r->nups; i++)
+		stats_put(r->ups[i].st);
+	stats_put(r->st);
+	free(r->listen);
+	free(r->ups);
+	free(r->trusted);
+}
+
+void zcr_cfg_unref(struct zcr_cfg *c)
+{
+	unsigned i;
+
+	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	for (i = 0; i < c->nroutes; i++)
+		route_free(&c->routes[i]);
+	free(c->routes);
+	free(c->path);
+	free(c->log_file);
+	free(c->user);
+	free(c->group);
+	free(c->pid_file);
+	free(c);
+}
+
+static void route_defaults(struct zcr_route *r, const char *name)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->balance = ZCR_BAL_ROUNDROBIN;
+	r->mover = ZC_MOVER_AUTO;
+	r->connect_ms = 5000;
+	r->proxy_timeout_ms = 3000;
+	r->fail_max = 3;
+	r->cooldown_ms = 10000;
+	r->check_timeout_ms = 2000;
+	r->rise = 2;
+	r->fall = 3;
+}
+
+static int name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= ZCR_NAME_MAX)
+		return 0;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                 "0123456789_-.") == n;
+}
+
+struct zcr_route *zcr_route_add(struct zcr_cfg *c, const char *name,
+                                char *err, size_t errlen)
+{
+	struct zcr_route *r;
+	unsigned i;
+
+	if (!name_ok(name)) {
+		cfg_err(err, errlen,
+		        "route name '%s': use 1-%d letters, digits, '_', '-' "
+		        "or '.'",
+		        name, ZCR_NAME_MAX - 1);
+		return NULL;
+	}
+	for (i = 0; i < c->nroutes; i++)
+		if (strcmp(c->routes[i].name, name) == 0) {
+			cfg_err(err, errlen, "route '%s' defined twice", name);
+			return NULL;
+		}
+	if (c->nroutes == ZCR_MAX_ROUTES) {
+		cfg_err(err, errlen, "more than %d routes", ZCR_MAX_ROUTES);
+		return NULL;
+	}
+	r = realloc(c->routes, (c->nroutes + 1) * sizeof(*r));
+	if (!r) {
+		cfg_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->routes = r;
+	r = &c->routes[c->nroutes++];
+	route_defaults(r, name);
+	return r;
+}
+
+/* Splits "HOST:LO-HI" into "HOST:LO" and hi; *hi = 0 without a range. */
+static int split_range(const char *spec, char *first, size_t cap,
+                       unsigned *hi, char *err, size_t errlen)
+{
+	const char *colon = strrchr(spec, ':');
+	const char *dash = colon ? strchr(colon, '-') : NULL;
+	char *end;
+	unsigned long v;
+
+	*hi = 0;
+	if (strlen(spec) >= cap)
+		return cfg_err(err, errlen, "address '%s' is too long", spec);
+	snprintf(first, cap, "%s", spec);
+	if (strncmp(spec, "unix:", 5) == 0 || !dash)
+		return 0;
+	errno = 0;
+	v = strtoul(dash + 1, &end, 10);
+	if (dash[1] < '0' || dash[1] > '9' || *end || errno || v > 65535 ||
+	    v == 0)
+		return cfg_err(err, errlen, "bad port range in '%s'", spec);
+	first[dash - spec] = '\0';
+	*hi = (unsigned)v;
+	return 0;
+}
+
+static int listen_push(struct zcr_route *r, const struct zc_addr *a,
+                       const char *str, char *err, size_t errlen)
+{
+	struct zcr_listen *l;
+
+	if (r->nlisten == ZCR_MAX_LISTENERS)
+		return cfg_err(err, errlen, "more than %d listeners in a route",
+		               ZCR_MAX_LISTENERS);
+	l = realloc(r->listen, (r->nlisten + 1) * sizeof(*l));
+	if (!l)
+		return cfg_err(err, errlen, "out of memory");
+	r->listen = l;
+	l = &r->listen[r->nlisten++];
+	memset(l, 0, sizeof(*l));
+	l->addr = *a;
+	l->mode = 0660;
+	snprintf(l->str, sizeof(l->str), "%s", str);
+	return 0;
+}
+
+static void addr_set_port(struct zc_addr *a, unsigned port)
+{
+	if (a->ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)port);
+	else if (a->ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&a->ss)->sin6_port =
+		        htons((uint16_t)port);
+}
+
+static unsigned addr_port(const struct zc_addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+	if (a->ss.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+	return 0;
+}
+
+int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,
+                     size_t errlen)
+{
+	char first[ZCR_ADDR_STR], str[ZCR_ADDR_STR];
+	struct zc_addr a;
+	unsigned hi, lo, p;
+	int rc;
+
+	if (split_range(spec, first, sizeof(first), &hi, err, errlen))
+		return -1;
+	rc = zc_addr_parse(&a, first, ZC_ADDR_PASSIVE);
+	if (rc)
+		return cfg_err(err, errlen, "listen '%s': %s", spec,
+		               zc_strerror(rc));
+	if (!hi)
+		return listen_push(r, &a, spec, err, errlen);
+	lo = addr_port(&a);
+	if (lo == 0 || lo > hi)
+		return cfg_err(err, errlen, "listen '%s': empty port range",
+		               spec);
+	for (p = lo; p <= hi; p++) {
+		addr_set_port(&a, p);
+		if (zc_addr_format((const struct sockaddr *)&a.ss, a.len, str,
+		                   sizeof(str)) < 0)
+			return cfg_err(err, errlen, "listen '%s': bad address",
+			               spec);
+		if (listen_push(r, &a, str, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+int zcr_route_upstream(struct zcr_route *r, const char *spec,
+                       unsigned weight, char *err, size_t errlen)
+{
+	struct zcr_upstream *u;
+	struct zc_addr a;
+	int rc;
+
+	if (r->nups == ZCR_MAX_UPSTREAMS)
+		return cfg_err(err, errlen, "more than %d upstreams in a route",
+		               ZCR_MAX_UPSTREAMS);
+	if (weight < 1 || weight > 1000)
+		return cfg_err(err, errlen,
+		               "upstream '%s': weight %u is not in 1..1000",
+		               spec, weight);
+	if (strlen(spec) >= ZCR_ADDR_STR)
+		return cfg_err(err, errlen, "upstream '%s' is too long", spec);
+	for (rc = 0; rc < (int)r->nups; rc++)
+		if (strcmp(r->ups[rc].str, spec) == 0)
+			return cfg_err(err, errlen,
+			               "upstream '%s' appears twice", spec);
+	rc = zc_addr_parse(&a, spec, 0);
+	if (rc)
+		return cfg_err(err, errlen, "upstream '%s': %s", spec,
+		               zc_strerror(rc));
+	u = realloc(r->ups, (r->nups + 1) * sizeof(*u));
+	if (!u)
+		return cfg_err(err, errlen, "out of memory");
+	r->ups = u;
+	u = &r->ups[r->nups++];
+	memset(u, 0, sizeof(*u));
+	u->addr = a;
+	u->weight = weight;
+	r->weight_sum += weight;
+	snprintf(u->str, sizeof(u->str), "%s", spec);
+	return 0;
+}
+
+int zcr_route_trust(struct zcr_route *r, const char *spec, char *err,
+                    size_t errlen)
+{
+	struct zcr_cidr c = {0};
+	char host[64];
+	const char *slash = strchr(spec, '/');
+	size_t n = slash ? (size_t)(slash - spec) : strlen(spec);
+	unsigned long bits;
+	char *end;
+	struct zcr_cidr *t;
+
+	if (n == 0 || n >= sizeof(host))
+		return cfg_err(err, errlen, "trusted '%s': bad address", spec);
+	memcpy(host, spec, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, c.addr) == 1)
+		c.family = AF_INET;
+	else if (inet_pton(AF_INET6, host, c.addr) == 1)
+		c.family = AF_INET6;
+	else
+		return cfg_err(err, errlen,
+		               "trusted '%s': not an IPv4 or IPv6 address",
+		               spec);
+	bits = c.family == AF_INET ? 32 : 128;
+	if (slash) {
+		unsigned long max = bits;
+
+		errno = 0;
+		bits = strtoul(slash + 1, &end, 10);
+		if (slash[1] < '0' || slash[1] > '9' || *end || errno ||
+		    bits > max)
+			return cfg_err(err, errlen,
+			               "trusted '%s': prefix length is not in "
+			               "0..%lu",
+			               spec, max);
+	}
+	c.bits = (unsigned)bits;
+	t = realloc(r->trusted, (r->ntrusted + 1) * sizeof(*t));
+	if (!t)
+		return cfg_err(err, errlen, "out of memory");
+	r->trusted = t;
+	r->trusted[r->ntrusted++] = c;
+	return 0;
+}
+
+static int prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	unsigned full = bits / 8, rest = bits % 8;
+	uint8_t mask;
+
+	if (memcmp(a, b, full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	mask = (uint8_t)(0xff << (8 - rest));
+	return (a[full] & mask) == (b[full] & mask);
+}
+
+/* The address of sa as 16 bytes (IPv4 mapped into IPv6 kept as v4). */
+static int sa_bytes(const struct sockaddr *sa, uint8_t out[16])
+{
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0,    0,
+	                                     0, 0, 0, 0, 0xff, 0xff};
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa->sa_family == AF_INET) {
+		memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return AF_INET;
+	}
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	if (memcmp(s6->sin6_addr.s6_addr, v4mapped, 12) == 0) {
+		memcpy(out, s6->sin6_addr.s6_addr + 12, 4);
+		return AF_INET;
+	}
+	memcpy(out, s6->sin6_addr.s6_addr, 16);
+	return AF_INET6;
+}
+
+int zcr_route_trusts(const struct zcr_route *r, const struct sockaddr *sa)
+{
+	uint8_t b[16];
+	int fam = sa_bytes(sa, b);
+	unsigned i;
+
+	for (i = 0; fam && i < r->ntrusted; i++)
+		if (r->trusted[i].family == fam &&
+		    prefix_match(r->trusted[i].addr, b, r->trusted[i].bits))
+			return 1;
+	return 0;
+}
+
+static int parse_word(const char *s, const char *const *words, int n,
+                      int *out)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(s, words[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	return -1;
+}
+
+int zcr_parse_mover(const char *s, int *out, char *err, size_t errlen)
+{
+	static const char *const w[] = {"auto", "splice", "copy"};
+	static const int v[] = {ZC_MOVER_AUTO, ZC_MOVER_SPLICE, ZC_MOVER_COPY};
+	int i;
+
+	if (parse_word(s, w, 3, &i))
+		return cfg_err(err, errlen,
+		               "mover '%s' is not auto, splice or copy", s);
+	*out = v[i];
+	return 0;
+}
+
+int zcr_parse_engine(const char *s, int *out, char *err, size_t errlen)
+{
+	static const char *const w[] = {"auto", "epoll", "uring"};
+	static const int v[] = {ZC_ENGINE_AUTO, ZC_ENGINE_EPOLL,
+	                        ZC_ENGINE_URING};
+	int i;
+
+	if (parse_word(s, w, 3, &i))
+		return cfg_err(err, errlen,
+		               "engine '%s' is not auto, epoll or uring", s);
+	*out = v[i];
+	return 0;
+}
+
+int zcr_parse_balance(const char *s, int *out, char *err, size_t errlen)
+{
+	static const char *const w[] = {"roundrobin", "leastconn", "source"};
+
+	if (parse_word(s, w, 3, out))
+		return cfg_err(err, errlen,
+		               "balance '%s' is not roundrobin, leastconn or "
+		               "source",
+		               s);
+	return 0;
+}
+
+static int same_addr(const struct zc_addr *a, const struct zc_addr *b)
+{
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+/* No address is listened on twice, within or across routes. */
+static int check_listeners(const struct zcr_cfg *c, char *err, size_t errlen)
+{
+	unsigned i, j, k, l;
+
+	for (i = 0; i < c->nroutes; i++)
+		for (j = 0; j < c->routes[i].nlisten; j++)
+			for (k = i; k < c->nroutes; k++)
+				for (l = k == i ? j + 1 : 0;
+				     l < c->routes[k].nlisten; l++)
+					if (same_addr(&c->routes[i].listen[j].addr,
+					              &c->routes[k].listen[l].addr))
+						return cfg_err(
+						        err, errlen,
+						        "listen '%s' appears "
+						        "twice (routes '%s' and "
+						        "'%s')",
+						        c->routes[i].listen[j].str,
+						        c->routes[i].name,
+						        c->routes[k].name);
+	return 0;
+}
+
+static int attach_stats(struct zcr_route *r, char *err, size_t errlen)
+{
+	char key[sizeof(((struct zcr_stats *)0)->key)];
+	unsigned i;
+
+	snprintf(key, sizeof(key), "%s", r->name);
+	r->st = stats_get(key);
+	for (i = 0; r->st && i < r->nups; i++) {
+		snprintf(key, sizeof(key), "%s/%s", r->name, r->ups[i].str);
+		r->ups[i].st = stats_get(key);
+		if (!r->ups[i].st)
+			break;
+	}
+	if (!r->st || i < r->nups)
+		return cfg_err(err, errlen, "out of memory");
+	return 0;
+}
+
+int zcr_cfg_finish(struct zcr_cfg *c, char *err, size_t errlen)
+{
+	unsigned i;
+
+	if (c->nroutes == 0)
+		return cfg_err(err, errlen, "no route defined");
+	for (i = 0; i < c->nroutes; i++) {
+		struct zcr_route *r = &c->routes[i];
+
+		if (r->nlisten == 0)
+			return cfg_err(err, errlen,
+			               "route '%s' has no listener", r->name);
+		if (r->nups == 0)
+			return cfg_err(err, errlen,
+			               "route '%s' has no upstream", r->name);
+		if (r->proxy_accept && r->ntrusted == 0)
+			return cfg_err(err, errlen,
+			               "route '%s' accepts PROXY headers but "
+			               "trusts no sender",
+			               r->name);
+	}
+	if (check_listeners(c, err, errlen))
+		return -1;
+	for (i = 0; i < c->nroutes; i++)
+		if (attach_stats(&c->routes[i], err, errlen))
+			return -1;
+	return 0;
+}

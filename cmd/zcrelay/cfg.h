@@ -1,0 +1,191 @@
+/*
+ * cfg.h - the daemon's configuration: global settings and routes, built
+ * from the command line (one route) or a config file (any number).
+ *
+ * A loaded struct zcr_cfg is immutable and reference counted: workers
+ * and sessions hold the generation they started with, a reload installs
+ * a new one. Counters and health state live in struct zcr_stats objects
+ * that are matched by name across generations, so a reload neither
+ * resets the metrics nor forgets that an upstream is down.
+ */
+#ifndef ZCRELAY_CFG_H
+#define ZCRELAY_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "zcrelay.h"
+
+#define ZCR_ADDR_STR      128
+#define ZCR_NAME_MAX      64
+#define ZCR_MAX_UPSTREAMS 256
+#define ZCR_MAX_LISTENERS 4096 /* per route, after port ranges */
+#define ZCR_MAX_ROUTES    256
+#define ZCR_ERR_MAX       256
+#define ZCR_NFALLBACK     8 /* distinct splice fallback reasons counted */
+
+enum zcr_balance {
+	ZCR_BAL_ROUNDROBIN = 0,
+	ZCR_BAL_LEASTCONN,
+	ZCR_BAL_SOURCE,
+};
+
+enum zcr_log_format {
+	ZCR_LOGF_TEXT = 0,
+	ZCR_LOGF_JSON,
+};
+
+/* Counters that outlive a configuration generation. All fields are
+ * updated with __atomic builtins (relaxed) from any worker. */
+struct zcr_stats {
+	struct zcr_stats *next; /* registry list */
+	int refs;               /* registry lock */
+	char key[ZCR_NAME_MAX + ZCR_ADDR_STR + 2];
+	uint64_t active, total;
+	uint64_t bytes_in, bytes_out; /* client->upstream, upstream->client */
+	uint64_t spliced, copied;
+	uint64_t connect_fail, connect_timeout;
+	uint64_t rej_maxconn, rej_client, rej_proxy, no_upstream;
+	uint64_t timeout_idle, timeout_halfclose, timeout_proxy;
+	struct {
+		int err; /* -errno; 0: free slot */
+		uint64_t n;
+	} fallback[ZCR_NFALLBACK];
+	/* Upstream health. */
+	unsigned fails;        /* consecutive failed connects (passive) */
+	uint64_t down_until;   /* passive ejection: ms, CLOCK_MONOTONIC */
+	int check_down;        /* active checks say down */
+	unsigned check_streak; /* checks in a row against the state */
+};
+
+/* A CIDR block for trusted PROXY senders. */
+struct zcr_cidr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	unsigned bits;
+};
+
+struct zcr_listen {
+	char str[ZCR_ADDR_STR]; /* as configured (one port of a range) */
+	struct zc_addr addr;
+	unsigned mode; /* Unix path sockets: file mode (default 0660) */
+};
+
+struct zcr_upstream {
+	char str[ZCR_ADDR_STR]; /* as configured, HOST:PORT */
+	struct zc_addr addr;    /* resolved when the config was loaded */
+	unsigned weight;        /* 1..1000, default 1 */
+	struct zcr_stats *st;
+};
+
+struct zcr_route {
+	char name[ZCR_NAME_MAX];
+	struct zcr_listen *listen;
+	unsigned nlisten;
+	struct zcr_upstream *ups;
+	unsigned nups;
+	uint64_t weight_sum;
+	int balance; /* enum zcr_balance */
+	int mover;   /* enum zc_mover */
+	unsigned connect_ms, idle_ms, halfclose_ms; /* 0: none (not connect) */
+	unsigned max_conns, max_per_client;         /* 0: no limit */
+	int proxy_send;                             /* 0, 1 or 2 */
+	int proxy_accept;                           /* 1: header required */
+	struct zcr_cidr *trusted;
+	unsigned ntrusted;
+	unsigned proxy_timeout_ms;
+	unsigned fail_max, cooldown_ms; /* passive health; fail_max 0: off */
+	unsigned check_ms;              /* active checks; 0: off */
+	unsigned check_timeout_ms, rise, fall;
+	struct zcr_stats *st;
+};
+
+struct zcr_cfg {
+	int refs;
+	char *path; /* config file; NULL: command line */
+	struct zcr_route *routes;
+	unsigned nroutes;
+	unsigned workers;
+	int engine; /* enum zc_engine */
+	unsigned drain_ms, pipe_size, max_pipes;
+	int log_level; /* enum zc_log_level */
+	int log_format;
+	int log_sessions;
+	char *log_file; /* NULL: stderr */
+	char *user, *group;
+	char *pid_file;
+	char admin_str[ZCR_ADDR_STR]; /* "" : no admin listener */
+	struct zc_addr admin;
+};
+
+/* A new configuration with the defaults and no route, refs 1; NULL when
+ * out of memory. */
+struct zcr_cfg *zcr_cfg_new(void);
+/* Takes a reference. Any thread. */
+void zcr_cfg_ref(struct zcr_cfg *c);
+/* Drops a reference; the last one frees c and releases its stats. */
+void zcr_cfg_unref(struct zcr_cfg *c);
+
+/* Appends a route named name with the defaults. Returns it, or NULL with
+ * a message in err (duplicate name, too many routes, out of memory). */
+struct zcr_route *zcr_route_add(struct zcr_cfg *c, const char *name,
+                                char *err, size_t errlen);
+/* Adds listeners: ADDR, or HOST:LO-HI for a port range. Returns 0, or -1
+ * with a message in err. */
+int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,
+                     size_t errlen);
+/* Adds an upstream (host names resolved now). Returns 0 or -1 + err. */
+int zcr_route_upstream(struct zcr_route *r, const char *spec,
+                       unsigned weight, char *err, size_t errlen);
+/* Adds a trusted PROXY sender: ADDR or ADDR/BITS. Returns 0 or -1 + err. */
+int zcr_route_trust(struct zcr_route *r, const char *spec, char *err,
+                    size_t errlen);
+
+/* Value parsers shared by the command line and the config file; each
+ * returns 0 or -1 with a message in err. */
+int zcr_parse_mover(const char *s, int *out, char *err, size_t errlen);
+int zcr_parse_engine(const char *s, int *out, char *err, size_t errlen);
+int zcr_parse_balance(const char *s, int *out, char *err, size_t errlen);
+
+/*
+ * Checks what single settings cannot: every route has listeners and
+ * upstreams, no address is listened on twice. Then attaches the stats
+ * objects: those of a route or upstream with the same name in a live
+ * generation are shared, so counters and health survive a reload.
+ * Returns 0, or -1 with a message in err.
+ */
+int zcr_cfg_finish(struct zcr_cfg *c, char *err, size_t errlen);
+
+/* Does the trusted list of r contain sa? 1 or 0. */
+int zcr_route_trusts(const struct zcr_route *r, const struct sockaddr *sa);
+
+/*
+ * Loads a config file. On success *out is a finished configuration
+ * (refs 1) and 0 is returned. On failure every error is printed to
+ * stderr as "FILE:LINE: message" and -1 is returned.
+ */
+int zcr_cfg_load(const char *path, struct zcr_cfg **out);
+
+/* Is u eligible for new sessions at now_ms (CLOCK_MONOTONIC ms)? Not
+ * while ejected by passive health or marked down by active checks. */
+int zcr_upstream_healthy(const struct zcr_upstream *u, uint64_t now_ms);
+/* CLOCK_MONOTONIC in ms. */
+uint64_t zcr_now_ms(void);
+
+/* Counts a splice fallback reason (-errno) in st. */
+void zcr_stats_fallback(struct zcr_stats *st, int err);
+
+/* Adds v to *p atomically (relaxed). */
+static inline void zcr_add(uint64_t *p, uint64_t v)
+{
+	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+
+/* Reads *p atomically (relaxed). */
+static inline uint64_t zcr_get(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+#endif
