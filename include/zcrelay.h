@@ -70,6 +70,7 @@ enum zc_end {
 	ZC_END_TIMEOUT,  /* idle timeout */
 	ZC_END_ABORTED,  /* zc_relay_close() or the loop was freed */
 	ZC_END_ERROR,    /* a local error (out of memory, ...) */
+	ZC_END_HALF_TIMEOUT, /* half-closed timeout (one EOF, then quiet) */
 };
 
 /* Directions: A->B is index 0, B->A is index 1. */
@@ -103,7 +104,10 @@ struct zc_splice_opts {
 	unsigned
 	        idle_timeout_ms; /* 0: none; no byte either way for this long */
 	unsigned flags;          /* ZC_SPLICE_F_* */
-	unsigned reserved[5];
+	/* 0: none. Once one direction has forwarded its EOF, end the relay
+	 * if the other moves no byte for this long (ZC_END_HALF_TIMEOUT). */
+	unsigned halfclose_timeout_ms;
+	unsigned reserved[4];
 };
 
 /* One direction of a relay. */

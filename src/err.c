@@ -50,6 +50,7 @@ const char *zc_end_name(int end)
 	        [ZC_END_NONE] = "running",    [ZC_END_EOF] = "eof",
 	        [ZC_END_RESET] = "reset",     [ZC_END_TIMEOUT] = "timeout",
 	        [ZC_END_ABORTED] = "aborted", [ZC_END_ERROR] = "error",
+	        [ZC_END_HALF_TIMEOUT] = "halfclose-timeout",
 	};
 
 	if (end < 0 || (size_t)end >= countof(names))

@@ -54,6 +54,8 @@ struct zc_relay {
 	struct zc_timer r_idle;
 	uint64_t r_start, r_last; /* ns: start, last byte moved */
 	unsigned r_idle_ms;
+	unsigned r_half_ms; /* half-closed timeout; 0: none */
+	int r_half;         /* the idle timer now runs the half-closed one */
 	unsigned r_flags; /* ZC_SPLICE_F_* */
 	int r_mover;
 	int r_closing;

@@ -48,6 +48,26 @@ static int relay_end_for(int err)
 	}
 }
 
+/* The quiet time that ends the relay now, in ns; 0: none. */
+static uint64_t relay_quiet_limit(const struct zc_relay *r)
+{
+	unsigned ms = r->r_idle_ms;
+
+	if (r->r_half && r->r_half_ms && (!ms || r->r_half_ms < ms))
+		ms = r->r_half_ms;
+	return (uint64_t)ms * 1000000ULL;
+}
+
+/* One direction is done: the half-closed timeout (if any) starts. */
+static int relay_half_start(struct zc_relay *r)
+{
+	r->r_half = 1;
+	if (!r->r_half_ms)
+		return 0;
+	return zc__timer_arm_at(&r->r_idle,
+	                        r->r_last + relay_quiet_limit(r));
+}
+
 static void relay_run(struct zc_relay *r)
 {
 	uint64_t before = relay_bytes(r);
@@ -66,6 +86,12 @@ static void relay_run(struct zc_relay *r)
 	if (r->r_conn[0].c_state == ZC_STATE_HALF_CLOSED &&
 	    r->r_conn[1].c_state == ZC_STATE_HALF_CLOSED) {
 		relay_close(r, ZC_END_EOF, 0);
+		return;
+	}
+	if (!r->r_half && (r->r_conn[0].c_state == ZC_STATE_HALF_CLOSED ||
+	                   r->r_conn[1].c_state == ZC_STATE_HALF_CLOSED) &&
+	    relay_half_start(r)) {
+		relay_close(r, ZC_END_ERROR, -ENOMEM);
 		return;
 	}
 	if (again)
@@ -99,10 +125,13 @@ static void relay_on_idle(void *arg)
 {
 	struct zc_relay *r = arg;
 	uint64_t now = zc__loop_now(r->r_loop);
-	uint64_t idle = (uint64_t)r->r_idle_ms * 1000000ULL;
+	uint64_t idle = relay_quiet_limit(r);
 
 	if (now - r->r_last >= idle) {
-		relay_close(r, ZC_END_TIMEOUT, -ETIMEDOUT);
+		if (r->r_half && idle == (uint64_t)r->r_half_ms * 1000000ULL)
+			relay_close(r, ZC_END_HALF_TIMEOUT, -ETIMEDOUT);
+		else
+			relay_close(r, ZC_END_TIMEOUT, -ETIMEDOUT);
 		return;
 	}
 	/* Bytes moved since it was armed: wait for the rest. */
@@ -218,6 +247,7 @@ static void relay_init(struct zc_relay *r, struct zc_loop *loop, int fd_a,
 	r->r_mover = relay_pick_mover(opts->mover);
 	r->r_flags = opts->flags;
 	r->r_idle_ms = opts->idle_timeout_ms;
+	r->r_half_ms = opts->halfclose_timeout_ms;
 	r->r_side[0] = (struct zc_side){.s_fd = fd_a, .s_relay = r};
 	r->r_side[1] = (struct zc_side){.s_fd = fd_b, .s_relay = r};
 	zc__conn_init(&r->r_conn[0], ZC_DIR_AB, &r->r_side[0], &r->r_side[1],

@@ -194,6 +194,77 @@ TEST_MATRIX(test_relay_idle_timeout_reset_by_traffic)
 	return T_PASS;
 }
 
+/* Starts the fixture with a half-closed timeout of half_ms, no idle. */
+static int fix_start_half(struct fix *f, const struct t_ctx *ctx,
+                          unsigned half_ms)
+{
+	struct zc_splice_opts o;
+	int pa[2], pb[2], err;
+
+	if ((err = t_pair(AF_INET, pa)) < 0 || (err = t_pair(AF_INET, pb)) < 0)
+		return err;
+	if ((err = t_loop_start(&f->l, ctx)) < 0)
+		return err;
+	zc_splice_opts_init(&o);
+	o.mover = ctx->mover;
+	o.halfclose_timeout_ms = half_ms;
+	err = t_relay_run_opts(&f->l, pa[1], pb[0], &o, &f->d);
+	f->cli = pa[0];
+	f->srv = pb[1];
+	return err;
+}
+
+/* The client half-closes; the server keeps its side open but silent: the
+ * half-closed timeout ends the relay, and says so. Before the EOF, the
+ * same quiet time is no reason to end. */
+TEST_MATRIX(test_relay_halfclose_timeout)
+{
+	struct zc_splice_stats st;
+	struct fix f;
+	uint64_t t0;
+	char c;
+
+	ASSERT_EQ(fix_start_half(&f, ctx, 300), 0);
+	t_sleep_ms(600); /* quiet but both open: not half-closed */
+	ASSERT_EQ(t_relay_stats(&f.l, &f.d, &st), 0);
+	ASSERT_OK(t_write_all(f.srv, "r", 1));
+	ASSERT_EQ(t_read_full(f.cli, &c, 1, 2000), 1);
+	ASSERT_OK(shutdown(f.cli, SHUT_WR));
+	ASSERT_EQ(t_wait_eof(f.srv, 2000), 0);
+	t0 = t_now_ms();
+	ASSERT_EQ(t_done_wait(&f.d, 5000), 0);
+	ASSERT_GE(t_now_ms() - t0, 250);
+	ASSERT_EQ(f.d.st.end, ZC_END_HALF_TIMEOUT);
+	ASSERT_EQ(f.d.st.error, -ETIMEDOUT);
+	ASSERT_STREQ(zc_end_name(f.d.st.end), "halfclose-timeout");
+	fix_stop(&f);
+	return T_PASS;
+}
+
+/* Bytes still flowing the other way keep a half-closed relay alive; it
+ * ends cleanly when that side closes too. */
+TEST_MATRIX(test_relay_halfclose_timeout_reset_by_traffic)
+{
+	struct fix f;
+	char c;
+	int i;
+
+	ASSERT_EQ(fix_start_half(&f, ctx, 300), 0);
+	ASSERT_OK(shutdown(f.cli, SHUT_WR));
+	ASSERT_EQ(t_wait_eof(f.srv, 2000), 0);
+	for (i = 0; i < 10; i++) { /* 1 s of one byte every 100 ms */
+		ASSERT_OK(t_write_all(f.srv, "x", 1));
+		ASSERT_EQ(t_read_full(f.cli, &c, 1, 2000), 1);
+		t_sleep_ms(100);
+	}
+	ASSERT_OK(shutdown(f.srv, SHUT_WR));
+	ASSERT_EQ(t_done_wait(&f.d, 5000), 0);
+	ASSERT_EQ(f.d.st.end, ZC_END_EOF);
+	ASSERT_EQ(f.d.st.dir[ZC_DIR_BA].bytes, 10);
+	fix_stop(&f);
+	return T_PASS;
+}
+
 TEST_MATRIX(test_relay_close_api_mid_transfer)
 {
 	struct t_xfer s, r;
