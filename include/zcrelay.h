@@ -64,12 +64,12 @@ enum zc_engine {
 
 /* Why a relay ended. */
 enum zc_end {
-	ZC_END_NONE = 0, /* still running */
-	ZC_END_EOF,      /* both directions forwarded their EOF */
-	ZC_END_RESET,    /* a peer reset or failed; the other was reset */
-	ZC_END_TIMEOUT,  /* idle timeout */
-	ZC_END_ABORTED,  /* zc_relay_close() or the loop was freed */
-	ZC_END_ERROR,    /* a local error (out of memory, ...) */
+	ZC_END_NONE = 0,     /* still running */
+	ZC_END_EOF,          /* both directions forwarded their EOF */
+	ZC_END_RESET,        /* a peer reset or failed; the other was reset */
+	ZC_END_TIMEOUT,      /* idle timeout */
+	ZC_END_ABORTED,      /* zc_relay_close() or the loop was freed */
+	ZC_END_ERROR,        /* a local error (out of memory, ...) */
 	ZC_END_HALF_TIMEOUT, /* half-closed timeout (one EOF, then quiet) */
 };
 
@@ -400,6 +400,30 @@ ZC_API int zc_timer_new(struct zc_timer **out, struct zc_loop *loop,
 ZC_API int zc_timer_arm(struct zc_timer *t, uint64_t ms);
 ZC_API void zc_timer_disarm(struct zc_timer *t);
 ZC_API void zc_timer_free(struct zc_timer *t);
+
+/* Events of a watcher. */
+#define ZC_WATCH_IN  0x1 /* readable (or EOF) */
+#define ZC_WATCH_OUT 0x2 /* writable */
+#define ZC_WATCH_ERR 0x4 /* reported only: error, hang-up or peer EOF */
+
+struct zc_watch;
+
+/* A watcher callback: events holds ZC_WATCH_* bits. */
+typedef void zc_watch_fn(void *arg, unsigned events);
+
+/*
+ * zc_watch_start - call cb whenever fd is ready for events (ZC_WATCH_IN
+ * and/or ZC_WATCH_OUT), level-triggered: as long as it stays ready. The
+ * fd stays the caller's (never closed). Returns 0, -EINVAL, -ENOMEM, or
+ * the engine's error (e.g. -EEXIST if fd is already watched).
+ * zc_watch_set changes the events (0 or -errno). zc_watch_stop stops
+ * watching and frees w; it may be called from w's own callback.
+ * All on the loop's thread. Stop every watcher before freeing its loop.
+ */
+ZC_API int zc_watch_start(struct zc_watch **out, struct zc_loop *loop, int fd,
+                          unsigned events, zc_watch_fn *cb, void *arg);
+ZC_API int zc_watch_set(struct zc_watch *w, unsigned events);
+ZC_API void zc_watch_stop(struct zc_watch *w);
 
 /* ------------------------------------------------------------------ */
 /* Addresses and sockets                                                */

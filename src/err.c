@@ -47,9 +47,12 @@ const char *zc_engine_name(int engine)
 const char *zc_end_name(int end)
 {
 	static const char *const names[] = {
-	        [ZC_END_NONE] = "running",    [ZC_END_EOF] = "eof",
-	        [ZC_END_RESET] = "reset",     [ZC_END_TIMEOUT] = "timeout",
-	        [ZC_END_ABORTED] = "aborted", [ZC_END_ERROR] = "error",
+	        [ZC_END_NONE] = "running",
+	        [ZC_END_EOF] = "eof",
+	        [ZC_END_RESET] = "reset",
+	        [ZC_END_TIMEOUT] = "timeout",
+	        [ZC_END_ABORTED] = "aborted",
+	        [ZC_END_ERROR] = "error",
 	        [ZC_END_HALF_TIMEOUT] = "halfclose-timeout",
 	};
 

@@ -64,8 +64,7 @@ static int relay_half_start(struct zc_relay *r)
 	r->r_half = 1;
 	if (!r->r_half_ms)
 		return 0;
-	return zc__timer_arm_at(&r->r_idle,
-	                        r->r_last + relay_quiet_limit(r));
+	return zc__timer_arm_at(&r->r_idle, r->r_last + relay_quiet_limit(r));
 }
 
 static void relay_run(struct zc_relay *r)
@@ -88,8 +87,9 @@ static void relay_run(struct zc_relay *r)
 		relay_close(r, ZC_END_EOF, 0);
 		return;
 	}
-	if (!r->r_half && (r->r_conn[0].c_state == ZC_STATE_HALF_CLOSED ||
-	                   r->r_conn[1].c_state == ZC_STATE_HALF_CLOSED) &&
+	if (!r->r_half &&
+	    (r->r_conn[0].c_state == ZC_STATE_HALF_CLOSED ||
+	     r->r_conn[1].c_state == ZC_STATE_HALF_CLOSED) &&
 	    relay_half_start(r)) {
 		relay_close(r, ZC_END_ERROR, -ENOMEM);
 		return;

@@ -187,8 +187,8 @@ static int name_ok(const char *s)
 	                 "0123456789_-.") == n;
 }
 
-struct zcr_route *zcr_route_add(struct zcr_cfg *c, const char *name,
-                                char *err, size_t errlen)
+struct zcr_route *zcr_route_add(struct zcr_cfg *c, const char *name, char *err,
+                                size_t errlen)
 {
 	struct zcr_route *r;
 	unsigned i;
@@ -221,8 +221,8 @@ struct zcr_route *zcr_route_add(struct zcr_cfg *c, const char *name,
 }
 
 /* Splits "HOST:LO-HI" into "HOST:LO" and hi; *hi = 0 without a range. */
-static int split_range(const char *spec, char *first, size_t cap,
-                       unsigned *hi, char *err, size_t errlen)
+static int split_range(const char *spec, char *first, size_t cap, unsigned *hi,
+                       char *err, size_t errlen)
 {
 	const char *colon = strrchr(spec, ':');
 	const char *dash = colon ? strchr(colon, '-') : NULL;
@@ -268,7 +268,8 @@ static int listen_push(struct zcr_route *r, const struct zc_addr *a,
 static void addr_set_port(struct zc_addr *a, unsigned port)
 {
 	if (a->ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)port);
+		((struct sockaddr_in *)&a->ss)->sin_port =
+		        htons((uint16_t)port);
 	else if (a->ss.ss_family == AF_INET6)
 		((struct sockaddr_in6 *)&a->ss)->sin6_port =
 		        htons((uint16_t)port);
@@ -315,8 +316,8 @@ int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,
 	return 0;
 }
 
-int zcr_route_upstream(struct zcr_route *r, const char *spec,
-                       unsigned weight, char *err, size_t errlen)
+int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
+                       char *err, size_t errlen)
 {
 	struct zcr_upstream *u;
 	struct zc_addr a;
@@ -444,8 +445,7 @@ int zcr_route_trusts(const struct zcr_route *r, const struct sockaddr *sa)
 	return 0;
 }
 
-static int parse_word(const char *s, const char *const *words, int n,
-                      int *out)
+static int parse_word(const char *s, const char *const *words, int n, int *out)
 {
 	int i;
 
@@ -511,14 +511,21 @@ static int check_listeners(const struct zcr_cfg *c, char *err, size_t errlen)
 			for (k = i; k < c->nroutes; k++)
 				for (l = k == i ? j + 1 : 0;
 				     l < c->routes[k].nlisten; l++)
-					if (same_addr(&c->routes[i].listen[j].addr,
-					              &c->routes[k].listen[l].addr))
+					if (same_addr(&c->routes[i]
+					                       .listen[j]
+					                       .addr,
+					              &c->routes[k]
+					                       .listen[l]
+					                       .addr))
 						return cfg_err(
 						        err, errlen,
 						        "listen '%s' appears "
-						        "twice (routes '%s' and "
+						        "twice (routes '%s' "
+						        "and "
 						        "'%s')",
-						        c->routes[i].listen[j].str,
+						        c->routes[i]
+						                .listen[j]
+						                .str,
 						        c->routes[i].name,
 						        c->routes[k].name);
 	return 0;

@@ -86,8 +86,8 @@ struct zcr_route {
 	struct zcr_upstream *ups;
 	unsigned nups;
 	uint64_t weight_sum;
-	int balance; /* enum zcr_balance */
-	int mover;   /* enum zc_mover */
+	int balance;                                /* enum zcr_balance */
+	int mover;                                  /* enum zc_mover */
 	unsigned connect_ms, idle_ms, halfclose_ms; /* 0: none (not connect) */
 	unsigned max_conns, max_per_client;         /* 0: no limit */
 	int proxy_send;                             /* 0, 1 or 2 */
@@ -129,15 +129,15 @@ void zcr_cfg_unref(struct zcr_cfg *c);
 
 /* Appends a route named name with the defaults. Returns it, or NULL with
  * a message in err (duplicate name, too many routes, out of memory). */
-struct zcr_route *zcr_route_add(struct zcr_cfg *c, const char *name,
-                                char *err, size_t errlen);
+struct zcr_route *zcr_route_add(struct zcr_cfg *c, const char *name, char *err,
+                                size_t errlen);
 /* Adds listeners: ADDR, or HOST:LO-HI for a port range. Returns 0, or -1
  * with a message in err. */
 int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,
                      size_t errlen);
 /* Adds an upstream (host names resolved now). Returns 0 or -1 + err. */
-int zcr_route_upstream(struct zcr_route *r, const char *spec,
-                       unsigned weight, char *err, size_t errlen);
+int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
+                       char *err, size_t errlen);
 /* Adds a trusted PROXY sender: ADDR or ADDR/BITS. Returns 0 or -1 + err. */
 int zcr_route_trust(struct zcr_route *r, const char *spec, char *err,
                     size_t errlen);
