@@ -296,7 +296,7 @@ int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,
 		return -1;
 	rc = zc_addr_parse(&a, first, ZC_ADDR_PASSIVE);
 	if (rc)
-		return cfg_err(err, errlen, "listen '%s': %s", spec,
+		return cfg_err(err, errlen, "bad address '%s': %s", spec,
 		               zc_strerror(rc));
 	if (!hi)
 		return listen_push(r, &a, spec, err, errlen);
@@ -338,7 +338,7 @@ int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
 			               "upstream '%s' appears twice", spec);
 	rc = zc_addr_parse(&a, spec, 0);
 	if (rc)
-		return cfg_err(err, errlen, "upstream '%s': %s", spec,
+		return cfg_err(err, errlen, "bad address '%s': %s", spec,
 		               zc_strerror(rc));
 	u = realloc(r->ups, (r->nups + 1) * sizeof(*u));
 	if (!u)

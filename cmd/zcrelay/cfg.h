@@ -52,6 +52,7 @@ struct zcr_stats {
 		int err; /* -errno; 0: free slot */
 		uint64_t n;
 	} fallback[ZCR_NFALLBACK];
+	uint64_t rr; /* route: round-robin position */
 	/* Upstream health. */
 	unsigned fails;        /* consecutive failed connects (passive) */
 	uint64_t down_until;   /* passive ejection: ms, CLOCK_MONOTONIC */

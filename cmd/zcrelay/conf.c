@@ -1,4 +1,7 @@
-/* conf.c - the command line: options into struct zcr_conf. */
+/*
+ * conf.c - the command line: options into struct zcr_opts and, without
+ * -c, a configuration with one route ("default").
+ */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -11,59 +14,93 @@
 #include "daemon.h"
 
 static const char usage[] =
-        "usage: zcrelay --listen ADDR --upstream ADDR [--upstream ADDR ...]\n"
-        "               [options]\n"
+        "usage: zcrelay --listen ADDR --upstream ADDR [...] [options]\n"
+        "       zcrelay -c FILE [-n] [-q] [-v]\n"
         "\n"
-        "Relays every connection accepted on ADDR to one of the upstreams,\n"
-        "moving bytes with splice(2) where the kernel allows it.\n"
+        "Relays every connection accepted on a listener to one of the\n"
+        "upstreams, moving bytes with splice(2) where the kernel allows "
+        "it.\n"
         "\n"
-        "ADDR is HOST:PORT, [V6]:PORT, unix:/path or unix:@abstract.\n"
+        "ADDR is HOST:PORT, [V6]:PORT, unix:/path or unix:@abstract; a "
+        "listener\n"
+        "may give a port range, HOST:LO-HI.\n"
         "\n"
-        "  -l, --listen ADDR          address to accept connections on\n"
-        "  -u, --upstream ADDR        upstream server; repeat for several,\n"
-        "                             used round-robin (up to 64)\n"
+        "  -c, --config FILE          routes and settings from FILE (see\n"
+        "                             zcrelay.conf(5)); SIGHUP reloads it\n"
+        "  -n, --check                check the configuration and exit\n"
+        "  -l, --listen ADDR          address to accept connections on;\n"
+        "                             repeat for several\n"
+        "  -u, --upstream ADDR        upstream server; repeat for several\n"
+        "                             (up to 256)\n"
+        "  -b, --balance METHOD       roundrobin, leastconn or source\n"
+        "                             (default: roundrobin)\n"
         "  -w, --workers N            worker threads (default: online CPUs)\n"
         "  -m, --mover MOVER          auto, splice or copy (default: auto)\n"
-        "  -e, --engine ENGINE        auto, epoll or uring (default: auto, "
-        "which\n"
-        "                             is epoll unless ZC_ENGINE=uring)\n"
-        "      --connect-timeout MS   give up on an upstream after MS ms and\n"
-        "                             try the next (default: 5000)\n"
+        "  -e, --engine ENGINE        auto, epoll or uring (default: auto:\n"
+        "                             io_uring if the kernel allows it)\n"
+        "      --connect-timeout MS   give up connecting after MS ms, all\n"
+        "                             upstream tries together (default: "
+        "5000)\n"
         "      --idle-timeout MS      close sessions with no bytes either way\n"
         "                             for MS ms (default: 0, never)\n"
+        "      --halfclose-timeout MS close sessions MS ms after one side's\n"
+        "                             EOF if the other stays quiet (0: "
+        "never)\n"
+        "      --max-conns N          sessions per route; more are closed at\n"
+        "                             once (default: 0, no limit)\n"
+        "      --max-conns-per-client N  the same per client address\n"
+        "      --send-proxy VERSION   send a PROXY protocol header (1 or 2)\n"
+        "                             to the upstream\n"
         "      --drain-timeout MS     on SIGTERM, wait up to MS ms for\n"
         "                             sessions to end (default: 30000)\n"
         "      --pipe-size BYTES      splice pipe size (default: 1 MiB, "
         "capped\n"
         "                             at /proc/sys/fs/pipe-max-size)\n"
         "      --max-pipes N          pipes in use per worker (default: 4096)\n"
+        "      --admin ADDR           serve Prometheus metrics on\n"
+        "                             http://ADDR/metrics\n"
         "  -q, --quiet                no per-session log lines\n"
         "  -v, --verbose              debug logging\n"
         "  -V, --version              print the version and exit\n"
         "  -h, --help                 print this help and exit\n"
         "\n"
-        "Signals: SIGTERM/SIGINT stop accepting and drain, then exit 0.\n"
-        "Exit status: 0 ok, 1 startup failure, 2 bad arguments.\n";
+        "Signals: SIGTERM/SIGINT stop accepting and drain, then exit 0;\n"
+        "SIGHUP reloads the -c file; SIGUSR1 reopens the log file.\n"
+        "Exit status: 0 ok, 1 startup failure or bad -c file, 2 bad "
+        "arguments.\n";
 
 enum {
 	OPT_CONNECT = 256,
 	OPT_IDLE,
+	OPT_HALF,
 	OPT_DRAIN,
 	OPT_PIPE_SIZE,
 	OPT_MAX_PIPES,
+	OPT_MAX_CONNS,
+	OPT_MAX_CLIENT,
+	OPT_SEND_PROXY,
+	OPT_ADMIN,
 };
 
 static const struct option long_opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 'n'},
         {"listen", required_argument, NULL, 'l'},
         {"upstream", required_argument, NULL, 'u'},
+        {"balance", required_argument, NULL, 'b'},
         {"workers", required_argument, NULL, 'w'},
         {"mover", required_argument, NULL, 'm'},
         {"engine", required_argument, NULL, 'e'},
         {"connect-timeout", required_argument, NULL, OPT_CONNECT},
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {"halfclose-timeout", required_argument, NULL, OPT_HALF},
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
         {"pipe-size", required_argument, NULL, OPT_PIPE_SIZE},
         {"max-pipes", required_argument, NULL, OPT_MAX_PIPES},
+        {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+        {"max-conns-per-client", required_argument, NULL, OPT_MAX_CLIENT},
+        {"send-proxy", required_argument, NULL, OPT_SEND_PROXY},
+        {"admin", required_argument, NULL, OPT_ADMIN},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"version", no_argument, NULL, 'V'},
@@ -104,102 +141,80 @@ static int conf_uint(const char *opt, const char *s, unsigned min, unsigned max,
 	return 0;
 }
 
-static int conf_addr(const char *opt, const char *s, struct zc_addr *a,
-                     char *str, unsigned flags)
+/* Options that fill a route; r is the command line's only route. */
+static int conf_route_opt(struct zcr_route *r, int ch, const char *opt)
 {
-	int err = zc_addr_parse(a, s, flags);
+	char err[ZCR_ERR_MAX];
+	unsigned v;
+	int rc = 0;
 
-	if (err)
-		return conf_err("%s: bad address '%s': %s", opt, s,
-		                zc_strerror(err));
-	snprintf(str, ZCR_ADDR_STR, "%s", s);
-	return 0;
-}
-
-static int conf_mover(const char *s, int *out)
-{
-	if (strcmp(s, "auto") == 0)
-		*out = ZC_MOVER_AUTO;
-	else if (strcmp(s, "splice") == 0)
-		*out = ZC_MOVER_SPLICE;
-	else if (strcmp(s, "copy") == 0)
-		*out = ZC_MOVER_COPY;
-	else
-		return conf_err("--mover: '%s' is not auto, splice or copy", s);
-	return 0;
-}
-
-static int conf_engine(const char *s, int *out)
-{
-	if (strcmp(s, "auto") == 0)
-		*out = ZC_ENGINE_AUTO;
-	else if (strcmp(s, "epoll") == 0)
-		*out = ZC_ENGINE_EPOLL;
-	else if (strcmp(s, "uring") == 0)
-		*out = ZC_ENGINE_URING;
-	else
-		return conf_err("--engine: '%s' is not auto, epoll or uring",
-		                s);
-	return 0;
-}
-
-static void conf_defaults(struct zcr_conf *c)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	memset(c, 0, sizeof(*c));
-	c->workers = n > 0 ? (unsigned)n : 1;
-	c->mover = ZC_MOVER_AUTO;
-	c->engine = ZC_ENGINE_AUTO;
-	c->connect_ms = 5000;
-	c->drain_ms = 30000;
-	c->log_level = ZC_LOG_INFO;
-	c->log_sessions = 1;
-}
-
-static int conf_upstream(struct zcr_conf *c, const char *s)
-{
-	if (c->nups == ZCR_MAX_UPSTREAMS)
-		return conf_err("--upstream: more than %d upstreams",
-		                ZCR_MAX_UPSTREAMS);
-	if (conf_addr("--upstream", s, &c->ups[c->nups], c->ups_str[c->nups],
-	              0))
-		return -1;
-	c->nups++;
-	return 0;
-}
-
-/* One option; returns 0, 1 (exit 0) or -1 (error). */
-static int conf_opt(struct zcr_conf *c, int ch, int *have_listen)
-{
 	switch (ch) {
 	case 'l':
-		*have_listen = 1;
-		return conf_addr("--listen", optarg, &c->listen, c->listen_str,
-		                 ZC_ADDR_PASSIVE);
+		rc = zcr_route_listen(r, optarg, err, sizeof(err));
+		break;
 	case 'u':
-		return conf_upstream(c, optarg);
-	case 'w':
-		return conf_uint("--workers", optarg, 1, 256, &c->workers);
+		rc = zcr_route_upstream(r, optarg, 1, err, sizeof(err));
+		break;
+	case 'b':
+		rc = zcr_parse_balance(optarg, &r->balance, err, sizeof(err));
+		break;
 	case 'm':
-		return conf_mover(optarg, &c->mover);
-	case 'e':
-		return conf_engine(optarg, &c->engine);
+		rc = zcr_parse_mover(optarg, &r->mover, err, sizeof(err));
+		break;
 	case OPT_CONNECT:
-		return conf_uint("--connect-timeout", optarg, 1, 3600000,
-		                 &c->connect_ms);
+		return conf_uint(opt, optarg, 1, 3600000, &r->connect_ms);
 	case OPT_IDLE:
-		return conf_uint("--idle-timeout", optarg, 0, INT_MAX,
-		                 &c->idle_ms);
+		return conf_uint(opt, optarg, 0, INT_MAX, &r->idle_ms);
+	case OPT_HALF:
+		return conf_uint(opt, optarg, 0, INT_MAX, &r->halfclose_ms);
+	case OPT_MAX_CONNS:
+		return conf_uint(opt, optarg, 0, INT_MAX, &r->max_conns);
+	case OPT_MAX_CLIENT:
+		return conf_uint(opt, optarg, 0, INT_MAX, &r->max_per_client);
+	case OPT_SEND_PROXY:
+		if (conf_uint(opt, optarg, 1, 2, &v))
+			return -1;
+		r->proxy_send = (int)v;
+		return 0;
+	default:
+		return 2; /* not a route option */
+	}
+	return rc ? conf_err("%s: %s", opt, err) : 0;
+}
+
+/* Options of the whole daemon. */
+static int conf_global_opt(struct zcr_opts *o, struct zcr_cfg *c, int ch,
+                           const char *opt)
+{
+	char err[ZCR_ERR_MAX];
+	int rc;
+
+	switch (ch) {
+	case 'c':
+		o->cfg_path = optarg;
+		return 0;
+	case 'n':
+		o->check_only = 1;
+		return 0;
+	case 'w':
+		return conf_uint(opt, optarg, 1, 256, &c->workers);
+	case 'e':
+		if (zcr_parse_engine(optarg, &c->engine, err, sizeof(err)))
+			return conf_err("%s: %s", opt, err);
+		return 0;
 	case OPT_DRAIN:
-		return conf_uint("--drain-timeout", optarg, 0, INT_MAX,
-		                 &c->drain_ms);
+		return conf_uint(opt, optarg, 0, INT_MAX, &c->drain_ms);
 	case OPT_PIPE_SIZE:
-		return conf_uint("--pipe-size", optarg, 4096, 1U << 30,
-		                 &c->pipe_size);
+		return conf_uint(opt, optarg, 4096, 1U << 30, &c->pipe_size);
 	case OPT_MAX_PIPES:
-		return conf_uint("--max-pipes", optarg, 1, 1U << 20,
-		                 &c->max_pipes);
+		return conf_uint(opt, optarg, 1, 1U << 20, &c->max_pipes);
+	case OPT_ADMIN:
+		rc = zc_addr_parse(&c->admin, optarg, ZC_ADDR_PASSIVE);
+		if (rc)
+			return conf_err("%s: bad address '%s': %s", opt, optarg,
+			                zc_strerror(rc));
+		snprintf(c->admin_str, sizeof(c->admin_str), "%s", optarg);
+		return 0;
 	case 'q':
 		c->log_sessions = 0;
 		return 0;
@@ -219,23 +234,86 @@ static int conf_opt(struct zcr_conf *c, int ch, int *have_listen)
 	}
 }
 
-int zcr_conf_parse(struct zcr_conf *c, int argc, char **argv)
+static const char *opt_name(int ch, int idx)
 {
-	int ch, rc, have_listen = 0;
+	static char s[4];
 
-	conf_defaults(c);
-	opterr = 1;
-	while ((ch = getopt_long(argc, argv, "l:u:w:m:e:qvVh", long_opts,
-	                         NULL)) != -1) {
-		rc = conf_opt(c, ch, &have_listen);
-		if (rc)
-			return rc;
+	if (idx >= 0)
+		return NULL;
+	snprintf(s, sizeof(s), "-%c", ch);
+	return s;
+}
+
+/* Without -c: the route must be complete. With -c: no route options. */
+static int conf_finish(struct zcr_opts *o, struct zcr_cfg *c, int route_opts)
+{
+	char err[ZCR_ERR_MAX];
+	struct zcr_route *r = &c->routes[0];
+
+	if (o->cfg_path) {
+		if (route_opts)
+			return conf_err(
+			        "-c: only -n, -q and -v go with a "
+			        "config file; the rest goes in the file");
+		return 0;
 	}
-	if (optind < argc)
-		return conf_err("unexpected argument '%s'", argv[optind]);
-	if (!have_listen)
+	if (o->check_only)
+		return conf_err("-n needs -c FILE");
+	if (r->nlisten == 0)
 		return conf_err("--listen is required");
-	if (c->nups == 0)
+	if (r->nups == 0)
 		return conf_err("at least one --upstream is required");
+	if (zcr_cfg_finish(c, err, sizeof(err)))
+		return conf_err("%s", err);
+	return 0;
+}
+
+/* One option: route options first, then global ones. */
+static int conf_opt(struct zcr_opts *o, struct zcr_cfg *c, int ch, int idx,
+                    int *route_opts)
+{
+	const char *opt = opt_name(ch, idx);
+	char lname[48];
+	int rc;
+
+	if (!opt) {
+		snprintf(lname, sizeof(lname), "--%s", long_opts[idx].name);
+		opt = lname;
+	}
+	rc = conf_route_opt(&c->routes[0], ch, opt);
+	if (rc == 2 && (ch > 255 || !strchr("cnqvVh?", ch)))
+		rc = conf_global_opt(o, c, ch, opt);
+	else if (rc == 2)
+		return conf_global_opt(o, c, ch, opt);
+	*route_opts = 1; /* a setting the -c file has its own key for */
+	return rc;
+}
+
+int zcr_conf_parse(struct zcr_opts *o, struct zcr_cfg **out, int argc,
+                   char **argv)
+{
+	char err[ZCR_ERR_MAX];
+	struct zcr_cfg *c = zcr_cfg_new();
+	int ch, idx, rc = 0, route_opts = 0;
+
+	memset(o, 0, sizeof(*o));
+	if (!c || !zcr_route_add(c, "default", err, sizeof(err))) {
+		zcr_cfg_unref(c);
+		return conf_err("out of memory");
+	}
+	opterr = 1;
+	while (rc == 0 &&
+	       (idx = -1, ch = getopt_long(argc, argv, "c:nl:u:b:w:m:e:qvVh",
+	                                   long_opts, &idx)) != -1)
+		rc = conf_opt(o, c, ch, idx, &route_opts);
+	if (rc == 0 && optind < argc)
+		rc = conf_err("unexpected argument '%s'", argv[optind]);
+	if (rc == 0)
+		rc = conf_finish(o, c, route_opts);
+	if (rc) {
+		zcr_cfg_unref(c);
+		return rc;
+	}
+	*out = c;
 	return 0;
 }

@@ -5,43 +5,57 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "cfg.h"
 #include "zcrelay.h"
 
-#define ZCR_MAX_UPSTREAMS 64
-#define ZCR_ADDR_STR      128
+/* What the command line asked for, besides the configuration. */
+struct zcr_opts {
+	const char *cfg_path; /* -c FILE; NULL: routes from the command line */
+	int check_only;       /* -n: check the configuration and exit */
+	int quiet, verbose;   /* -q, -v: override the file's log settings */
+};
 
-/* What the command line asked for. */
-struct zcr_conf {
-	struct zc_addr listen;
-	char listen_str[ZCR_ADDR_STR];
-	struct zc_addr ups[ZCR_MAX_UPSTREAMS];
-	char ups_str[ZCR_MAX_UPSTREAMS][ZCR_ADDR_STR];
-	unsigned nups;
-	unsigned workers;
-	int mover, engine;
-	unsigned connect_ms, idle_ms, drain_ms;
-	unsigned pipe_size, max_pipes;
-	int log_level; /* enum zc_log_level */
-	int log_sessions;
+/*
+ * A listening address, shared by the workers: one socket per worker with
+ * SO_REUSEPORT (TCP: the kernel spreads the clients), or one socket all
+ * workers watch (Unix). Reference counted: the main thread holds one
+ * while the address is configured, each worker one while it accepts.
+ */
+struct zcr_lsock {
+	struct zc_addr addr;
+	char str[ZCR_ADDR_STR];
+	int shared; /* one socket for all workers, in fds[0] */
+	int refs;
+	int *fds; /* per worker (REUSEPORT) */
+	unsigned nfds;
+};
+
+/* The listeners of one generation, in the order of the configuration:
+ * ls[i] belongs to route route[i]. */
+struct zcr_lset {
+	struct zcr_lsock **ls;
+	unsigned *route;
+	unsigned n;
 };
 
 struct zcr_session;
+struct zcr_wl;
 
-/* A worker thread: its own loop, listener and sessions. */
+/* A worker thread: its own loop, listeners and sessions. */
 struct zcr_worker {
 	int id;
 	pthread_t th;
-	const struct zcr_conf *conf;
+	struct zcr_cfg *cfg; /* generation for new sessions (worker thread) */
 	struct zc_loop *loop;
-	int lfd;         /* listening socket (shared for Unix) */
-	int *lfd_shared; /* Unix: workers still watching lfd */
-	struct zc_listener *lst;
-	unsigned rr;     /* next upstream, round-robin */
+	struct zcr_wl *wls; /* listeners this worker accepts on */
+	struct zc_timer *snap_timer;
 	unsigned active; /* sessions connecting or relaying */
 	int draining;
 	int joined;         /* main thread: thread joined */
-	pthread_mutex_t mu; /* guards loop against posts after exit */
-	struct zcr_session *connecting; /* sessions waiting on connect */
+	pthread_mutex_t mu; /* guards loop against posts after exit, snap */
+	struct zc_loop_stats snap; /* loop stats, refreshed every 500 ms */
+	uint64_t snap_sessions;
+	struct zcr_session *sessions; /* not yet relaying (PROXY, connect) */
 };
 
 /* Logging to stderr, one line per call, with a timestamp. */
@@ -52,17 +66,73 @@ void zcr_log_set_level(int level);
 /* The library's log callback (arg: the worker). */
 void zcr_log_lib(void *arg, int level, const char *msg);
 
-/* Parses argv into conf. Returns 0, 1 if the program should exit 0
- * (--help, --version), or -1 after printing an error (exit 2). */
-int zcr_conf_parse(struct zcr_conf *conf, int argc, char **argv);
+/* Parses argv into *opts and, without -c, a one-route configuration in
+ * *cfg. Returns 0, 1 if the program should exit 0 (--help, --version),
+ * or -1 after printing an error (exit 2). */
+int zcr_conf_parse(struct zcr_opts *opts, struct zcr_cfg **cfg, int argc,
+                   char **argv);
 
-/* Creates the worker's loop and listener; returns 0 or -errno. */
-int zcr_worker_init(struct zcr_worker *w);
+/* The running configuration, with a reference (drop it with
+ * zcr_cfg_unref); NULL before start and after stop. Any thread. */
+struct zcr_cfg *zcr_cfg_current(void);
+
+/* Listening sockets (listeners.c), main thread. */
+/* Builds the set for c, reusing the sockets of prev (may be NULL) for
+ * addresses both have. Returns 0, or -1 after logging (nothing leaked,
+ * prev untouched). */
+int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
+                  const struct zcr_lset *prev, unsigned nworkers);
+/* Drops the main thread's references of set and frees it. Unix socket
+ * files of addresses not in keep (may be NULL) are unlinked. */
+void zcr_lset_release(struct zcr_lset *set, const struct zcr_lset *keep);
+/* Takes a reference. Any thread. */
+void zcr_lsock_ref(struct zcr_lsock *ls);
+/* Drops one; the last closes the sockets still open and frees ls. */
+void zcr_lsock_put(struct zcr_lsock *ls);
+
+/* Workers (worker.c). */
+/* Creates the worker's loop; returns 0 or -errno. */
+int zcr_worker_init(struct zcr_worker *w, struct zcr_cfg *cfg);
 /* Thread body: runs the loop until the worker has drained. */
 void *zcr_worker_main(void *arg);
+/* From another thread: accept on set with configuration cfg from now on
+ * (takes references). Listeners in both the old and new set keep
+ * running; the others stop. Returns 0 or -errno. */
+int zcr_worker_apply(struct zcr_worker *w, struct zcr_cfg *cfg,
+                     const struct zcr_lset *set);
 /* From another thread: stop accepting, finish when sessions are done. */
 void zcr_worker_drain(struct zcr_worker *w);
 /* From another thread: abort every session now. */
 void zcr_worker_abort(struct zcr_worker *w);
+
+/* session.c tells the worker that one of its sessions has ended. */
+void zcr_worker_session_gone(struct zcr_worker *w);
+
+/* Sessions (session.c), worker thread. */
+/* A client accepted on a listener of route r (an index into w->cfg). */
+void zcr_session_accept(struct zcr_worker *w, unsigned route, int fd,
+                        const struct sockaddr *sa, socklen_t salen);
+/* Aborts the sessions that are not relaying yet (worker abort). */
+void zcr_session_abort_all(struct zcr_worker *w);
+
+/* Upstream choice and health (balance.c), any worker thread. */
+/* Picks the upstream for a new attempt among the healthy ones not in
+ * tried (a bitmap of ZCR_MAX_UPSTREAMS bits): by the route's method for
+ * a first try (prev -1), the next in order after prev for a retry.
+ * Returns its index, or -1 when none is left. */
+int zcr_balance_pick(const struct zcr_route *r, const struct sockaddr *client,
+                     int prev, const uint64_t *tried, uint64_t now_ms);
+/* Records a connect result (0 or -errno) for passive health. */
+void zcr_balance_report(const struct zcr_route *r, unsigned up, int err,
+                        uint64_t now_ms);
+
+/* Per-client connection limits (limits.c), any thread. */
+/* Counts one more connection of sa on route st; -EBUSY (not counted)
+ * when max are open already. max 0: no limit, always 0. */
+int zcr_client_acquire(struct zcr_stats *st, const struct sockaddr *sa,
+                       unsigned max);
+/* Gives back what zcr_client_acquire counted. */
+void zcr_client_release(struct zcr_stats *st, const struct sockaddr *sa,
+                        unsigned max);
 
 #endif

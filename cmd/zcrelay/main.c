@@ -1,6 +1,6 @@
 /*
- * main.c - zcrelay, the daemon: command line, listening sockets, worker
- * threads, signals.
+ * main.c - zcrelay, the daemon: configuration, listening sockets, worker
+ * threads, signals (drain, reload).
  *
  * The main thread never touches a session. It blocks the signals it
  * handles before starting workers (so they are delivered to it alone),
@@ -13,81 +13,59 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/un.h>
 
 #include "daemon.h"
 
-static struct zcr_conf conf;
+static struct zcr_opts opts;
 static struct zcr_worker *workers;
-static int shared_users; /* workers watching the shared Unix listener */
+static unsigned nworkers;
+static struct zcr_lset lset; /* listeners of the running generation */
+static pthread_mutex_t cur_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct zcr_cfg *cur; /* the running generation */
 
-/* Listening sockets: one per worker with SO_REUSEPORT for TCP (the
- * kernel spreads connections), one shared by all for Unix sockets. */
-/*
- * SO_REUSEPORT would let a second zcrelay (same user) silently share our
- * port. A plain bind first fails with EADDRINUSE if anybody holds it.
- */
-static int check_port_free(void)
+/* The running configuration, with a reference; any thread. */
+struct zcr_cfg *zcr_cfg_current(void)
 {
-	const struct sockaddr *sa = (const struct sockaddr *)&conf.listen.ss;
-	int fd, err = 0, one = 1;
+	struct zcr_cfg *c;
 
-	if (sa->sa_family == AF_UNIX)
-		return 0;
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return -errno;
-	/* SO_REUSEADDR: TIME_WAIT left by a previous run is no conflict. */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    bind(fd, sa, conf.listen.len) == -1)
-		err = -errno;
-	close(fd);
-	return err;
+	pthread_mutex_lock(&cur_lock);
+	c = cur;
+	if (c)
+		zcr_cfg_ref(c);
+	pthread_mutex_unlock(&cur_lock);
+	return c;
 }
 
-static int open_listeners(void)
+static void set_current(struct zcr_cfg *c)
 {
-	int is_unix = conf.listen.ss.ss_family == AF_UNIX;
-	unsigned i;
-	int fd = check_port_free();
+	struct zcr_cfg *old;
 
-	if (fd < 0) {
-		zcr_log(ZC_LOG_ERR, "listen %s: %s", conf.listen_str,
-		        zc_strerror(fd));
-		return -1;
-	}
-	for (i = 0; i < conf.workers; i++) {
-		if (!is_unix || i == 0)
-			fd = zc_listen(&conf.listen,
-			               is_unix ? 0 : ZC_LISTEN_REUSEPORT, 0);
-		if (fd < 0) {
-			zcr_log(ZC_LOG_ERR, "listen %s: %s", conf.listen_str,
-			        zc_strerror(fd));
-			return -1;
-		}
-		workers[i].lfd = fd;
-		workers[i].lfd_shared = is_unix ? &shared_users : NULL;
-		shared_users += is_unix;
-	}
-	return 0;
+	pthread_mutex_lock(&cur_lock);
+	old = cur;
+	cur = c;
+	pthread_mutex_unlock(&cur_lock);
+	zcr_cfg_unref(old);
 }
 
-static int start_workers(void)
+static int start_workers(struct zcr_cfg *c)
 {
 	unsigned i;
 	int err;
 
-	for (i = 0; i < conf.workers; i++) {
+	nworkers = c->workers;
+	workers = calloc(nworkers, sizeof(*workers));
+	if (!workers)
+		return -1;
+	for (i = 0; i < nworkers; i++) {
 		workers[i].id = (int)i;
-		workers[i].conf = &conf;
-		err = zcr_worker_init(&workers[i]);
+		err = zcr_worker_init(&workers[i], c);
 		if (err) {
 			zcr_log(ZC_LOG_ERR, "worker %u: %s", i,
 			        zc_strerror(err));
 			return -1;
 		}
 	}
-	for (i = 0; i < conf.workers; i++) {
+	for (i = 0; i < nworkers; i++) {
 		err = pthread_create(&workers[i].th, NULL, zcr_worker_main,
 		                     &workers[i]);
 		if (err) {
@@ -98,12 +76,75 @@ static int start_workers(void)
 	return 0;
 }
 
+/* Hands c and set to every worker; returns the first error. */
+static int apply_all(struct zcr_cfg *c, const struct zcr_lset *set)
+{
+	unsigned i;
+	int err, first = 0;
+
+	for (i = 0; i < nworkers; i++) {
+		err = zcr_worker_apply(&workers[i], c, set);
+		if (err && !first)
+			first = err;
+	}
+	return first;
+}
+
 static void post_all(void (*fn)(struct zcr_worker *w))
 {
 	unsigned i;
 
-	for (i = 0; i < conf.workers; i++)
+	for (i = 0; i < nworkers; i++)
 		fn(&workers[i]);
+}
+
+/* Settings a running daemon cannot change: keep the old ones, say so. */
+static void reload_keep_fixed(struct zcr_cfg *n, const struct zcr_cfg *o)
+{
+	if (n->workers != o->workers || n->engine != o->engine ||
+	    n->pipe_size != o->pipe_size || n->max_pipes != o->max_pipes)
+		zcr_log(ZC_LOG_WARN, "reload: workers, engine, pipe-size and "
+		                     "max-pipes change only on restart");
+	n->workers = o->workers;
+	n->engine = o->engine;
+	n->pipe_size = o->pipe_size;
+	n->max_pipes = o->max_pipes;
+	n->log_level = opts.verbose ? ZC_LOG_DEBUG : n->log_level;
+	n->log_sessions = opts.quiet ? 0 : n->log_sessions;
+}
+
+/* SIGHUP: a new generation for new sessions; nothing else changes. */
+static void reload(void)
+{
+	struct zcr_cfg *n;
+	struct zcr_lset set;
+
+	if (!opts.cfg_path) {
+		zcr_log(ZC_LOG_INFO, "SIGHUP: no -c file to reload");
+		return;
+	}
+	if (zcr_cfg_load(opts.cfg_path, &n)) {
+		zcr_log(ZC_LOG_ERR,
+		        "reload of %s failed: keeping the running "
+		        "configuration",
+		        opts.cfg_path);
+		return;
+	}
+	reload_keep_fixed(n, cur);
+	if (zcr_lset_open(&set, n, &lset, nworkers)) {
+		zcr_log(ZC_LOG_ERR,
+		        "reload: keeping the running configuration");
+		zcr_cfg_unref(n);
+		return;
+	}
+	if (apply_all(n, &set))
+		zcr_log(ZC_LOG_ERR, "reload: some listeners failed (above)");
+	zcr_lset_release(&lset, &set);
+	lset = set;
+	zcr_log_set_level(n->log_level);
+	set_current(n);
+	zcr_log(ZC_LOG_INFO, "reloaded %s: %u route(s)", opts.cfg_path,
+	        n->nroutes);
 }
 
 static int wait_signal(const sigset_t *set, long ms)
@@ -114,9 +155,12 @@ static int wait_signal(const sigset_t *set, long ms)
 	do {
 		sig = sigtimedwait(set, NULL, ms < 0 ? NULL : &ts);
 	} while (sig == -1 && errno == EINTR);
-	if (sig == SIGHUP || sig == SIGUSR1) {
-		zcr_log(ZC_LOG_INFO, "signal %d ignored (nothing to reload)",
-		        sig);
+	if (sig == SIGHUP) {
+		reload();
+		return 0;
+	}
+	if (sig == SIGUSR1) {
+		zcr_log(ZC_LOG_INFO, "SIGUSR1: no log file to reopen");
 		return 0;
 	}
 	return sig == -1 ? 0 : sig;
@@ -130,13 +174,20 @@ static long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-static void unlink_unix_listener(void)
+/* Joins the workers that have ended; returns how many are left. */
+static unsigned join_done(void)
 {
-	const struct sockaddr_un *sun =
-	        (const struct sockaddr_un *)&conf.listen.ss;
+	unsigned i, left = 0;
 
-	if (sun->sun_family == AF_UNIX && sun->sun_path[0] != '\0')
-		unlink(sun->sun_path);
+	for (i = 0; i < nworkers; i++) {
+		if (workers[i].joined)
+			continue;
+		if (pthread_tryjoin_np(workers[i].th, NULL) == 0)
+			workers[i].joined = 1;
+		else
+			left++;
+	}
+	return left;
 }
 
 /*
@@ -146,18 +197,19 @@ static void unlink_unix_listener(void)
  */
 static void run_until_stopped(const sigset_t *set)
 {
-	unsigned i, left = conf.workers;
+	unsigned drain_ms = cur->drain_ms;
 	long deadline;
 	int sig, aborted = 0;
 
 	while ((sig = wait_signal(set, -1)) == 0)
 		;
 	zcr_log(ZC_LOG_INFO, "signal %d: draining (up to %u ms)", sig,
-	        conf.drain_ms);
-	unlink_unix_listener(); /* new Unix clients: ECONNREFUSED/ENOENT */
+	        drain_ms);
+	/* New Unix clients: ECONNREFUSED/ENOENT at once. */
+	zcr_lset_release(&lset, NULL);
 	post_all(zcr_worker_drain);
-	deadline = now_ms() + (long)conf.drain_ms;
-	while (left) {
+	deadline = now_ms() + (long)drain_ms;
+	while (join_done()) {
 		sig = wait_signal(set, 50);
 		if (!aborted && (sig || now_ms() >= deadline)) {
 			zcr_log(ZC_LOG_INFO, "%s: aborting open sessions",
@@ -165,26 +217,44 @@ static void run_until_stopped(const sigset_t *set)
 			post_all(zcr_worker_abort);
 			aborted = 1;
 		}
-		for (i = 0; i < conf.workers; i++) {
-			if (workers[i].joined)
-				continue;
-			if (pthread_tryjoin_np(workers[i].th, NULL) == 0) {
-				workers[i].joined = 1;
-				left--;
-			}
-		}
 	}
+}
+
+/* The configuration: the -c file, or the command line's one route. */
+static int load_config(struct zcr_cfg **c, int argc, char **argv)
+{
+	struct zcr_cfg *cli;
+	int rc = zcr_conf_parse(&opts, &cli, argc, argv);
+
+	if (rc)
+		return rc > 0 ? 0 : 2;
+	opts.quiet = !cli->log_sessions;
+	opts.verbose = cli->log_level == ZC_LOG_DEBUG;
+	if (!opts.cfg_path) {
+		*c = cli;
+		return -1;
+	}
+	zcr_cfg_unref(cli);
+	if (zcr_cfg_load(opts.cfg_path, c))
+		return 1;
+	if (opts.check_only) {
+		zcr_cfg_unref(*c);
+		return 0;
+	}
+	(*c)->log_level = opts.verbose ? ZC_LOG_DEBUG : (*c)->log_level;
+	(*c)->log_sessions = opts.quiet ? 0 : (*c)->log_sessions;
+	return -1;
 }
 
 int main(int argc, char **argv)
 {
+	struct zcr_cfg *c;
 	sigset_t set;
-	int rc;
+	int rc = load_config(&c, argc, argv);
 
-	rc = zcr_conf_parse(&conf, argc, argv);
-	if (rc)
-		return rc > 0 ? 0 : 2;
-	zcr_log_set_level(conf.log_level);
+	if (rc >= 0)
+		return rc;
+	zcr_log_set_level(c->log_level);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -192,15 +262,18 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	workers = calloc(conf.workers, sizeof(*workers));
-	if (!workers || open_listeners() || start_workers())
+	set_current(c);
+	if (zcr_lset_open(&lset, c, NULL, c->workers) || start_workers(c))
 		return 1;
-	zcr_log(ZC_LOG_INFO,
-	        "listening on %s, %u upstream(s), %u worker(s), "
-	        "mover %s",
-	        conf.listen_str, conf.nups, conf.workers,
-	        zc_mover_name(conf.mover));
+	if (apply_all(c, &lset)) {
+		zcr_log(ZC_LOG_ERR, "cannot start the listeners: exiting");
+		return 1;
+	}
+	zcr_log(ZC_LOG_INFO, "listening on %s%s, %u route(s), %u worker(s)",
+	        lset.ls[0]->str, lset.n > 1 ? " and more" : "", c->nroutes,
+	        nworkers);
 	run_until_stopped(&set);
+	set_current(NULL);
 	zcr_log(ZC_LOG_INFO, "stopped");
 	return 0;
 }

@@ -1,34 +1,42 @@
 /*
- * worker.c - one worker thread: a loop, a listener, and the sessions it
- * accepted. A session never changes worker. Other threads talk to a
- * worker only through zc_loop_post().
+ * worker.c - one worker thread: a loop, the listeners it accepts on, and
+ * the sessions it accepted (session.c). A session never changes worker.
+ * Other threads talk to a worker only through zc_loop_post().
  *
- * Session life: accept -> connect to the next upstream (round-robin) ->
- * on failure try the following one, until each was tried once -> relay
- * -> one log line.
+ * A reload reaches a worker as an "apply" post carrying the new
+ * configuration and listener set: listeners in both sets keep running
+ * (only the route they feed may change), the others stop, new ones
+ * start. Sessions keep the generation they started with.
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
 
-struct zcr_session {
+#define SNAP_MS 500
+
+/* A listener of this worker. */
+struct zcr_wl {
+	struct zcr_wl *next;
 	struct zcr_worker *w;
-	struct zcr_session *prev, *next; /* on w->connecting */
-	struct zc_connect *cn;
-	int cfd;
-	unsigned first, tries, up; /* upstream indexes */
-	int last_err;
-	struct timespec t0;
-	char peer[ZCR_ADDR_STR];
+	struct zcr_lsock *ls;
+	struct zc_listener *lst;
+	unsigned route;
+	int keep; /* apply: in the new set */
 };
 
-static void session_connect_next(struct zcr_session *s);
+/* An apply request; the poster waits for every worker to finish it. */
+struct apply {
+	struct zcr_worker *w;
+	struct zcr_cfg *cfg;
+	struct zcr_lset set; /* borrowed from the poster */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done, err;
+};
 
 static void worker_maybe_stop(struct zcr_worker *w)
 {
@@ -36,182 +44,160 @@ static void worker_maybe_stop(struct zcr_worker *w)
 		zc_loop_stop(w->loop);
 }
 
-static void connecting_add(struct zcr_session *s)
+static void wl_on_accept(void *arg, int fd, const struct sockaddr *sa,
+                         socklen_t salen)
 {
-	struct zcr_worker *w = s->w;
+	struct zcr_wl *wl = arg;
 
-	s->prev = NULL;
-	s->next = w->connecting;
-	if (w->connecting)
-		w->connecting->prev = s;
-	w->connecting = s;
+	zcr_session_accept(wl->w, wl->route, fd, sa, salen);
 }
 
-static void connecting_del(struct zcr_session *s)
+static int wl_fd(const struct zcr_wl *wl)
 {
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		s->w->connecting = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->prev = s->next = NULL;
+	return wl->ls->fds[wl->ls->shared ? 0 : wl->w->id];
 }
 
-static void session_free(struct zcr_session *s)
+/* Stops accepting on wl and frees it; our own REUSEPORT socket is closed
+ * now (clients queued on it are refused), a shared one by its last user. */
+static void wl_stop(struct zcr_wl *wl)
 {
-	struct zcr_worker *w = s->w;
-
-	free(s);
-	w->active--;
-	worker_maybe_stop(w);
+	zc_listener_stop(wl->lst);
+	if (!wl->ls->shared) {
+		close(wl->ls->fds[wl->w->id]);
+		wl->ls->fds[wl->w->id] = -1;
+	}
+	zcr_lsock_put(wl->ls);
+	free(wl);
 }
 
-static double session_secs(const struct zcr_session *s)
+static int wl_start(struct zcr_worker *w, struct zcr_lsock *ls, unsigned r)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - s->t0.tv_sec) +
-	       (double)(now.tv_nsec - s->t0.tv_nsec) / 1e9;
-}
-
-/* "ECONNRESET" for -ECONNRESET: no spaces, so log lines stay key=value. */
-static const char *err_name(int err)
-{
-	const char *n;
-
-	if (err == 0)
-		return "";
-	n = err < 0 ? strerrorname_np(-err) : NULL;
-	return n ? n : "EUNKNOWN";
-}
-
-static void session_done(void *arg, const struct zc_splice_stats *st)
-{
-	struct zcr_session *s = arg;
-	const struct zc_dir_stats *up = &st->dir[ZC_DIR_AB];
-	const struct zc_dir_stats *down = &st->dir[ZC_DIR_BA];
-	int fb = up->fallback ? up->fallback : down->fallback;
-
-	if (s->w->conf->log_sessions)
-		zcr_log(ZC_LOG_INFO,
-		        "session worker=%d client=%s upstream=%s up=%llu "
-		        "down=%llu spliced=%llu copied=%llu duration=%.3fs "
-		        "end=%s%s%s engine=%s mover=%s%s%s",
-		        s->w->id, s->peer, s->w->conf->ups_str[s->up],
-		        (unsigned long long)up->bytes,
-		        (unsigned long long)down->bytes,
-		        (unsigned long long)(up->spliced + down->spliced),
-		        (unsigned long long)(up->copied + down->copied),
-		        session_secs(s), zc_end_name(st->end),
-		        st->error ? " error=" : "", err_name(st->error),
-		        zc_engine_name(st->engine), zc_mover_name(st->mover),
-		        fb ? " fallback=" : "", err_name(fb));
-	session_free(s);
-}
-
-/* Every upstream failed, or the relay could not start. */
-static void session_fail(struct zcr_session *s, const char *what, int err)
-{
-	zcr_log(ZC_LOG_WARN, "session worker=%d client=%s %s: %s", s->w->id,
-	        s->peer, what, zc_strerror(err));
-	close(s->cfd);
-	session_free(s);
-}
-
-static void session_on_connect(void *arg, int fd)
-{
-	struct zcr_session *s = arg;
-	const struct zcr_conf *c = s->w->conf;
-	struct zc_splice_opts o;
+	struct zcr_wl *wl = calloc(1, sizeof(*wl));
 	int err;
 
-	connecting_del(s);
-	s->cn = NULL;
-	if (fd < 0) {
-		zcr_log(ZC_LOG_WARN, "upstream %s: connect: %s",
-		        c->ups_str[s->up], zc_strerror(fd));
-		s->last_err = fd;
-		s->tries++;
-		session_connect_next(s);
-		return;
-	}
-	zc_splice_opts_init(&o);
-	o.mover = c->mover;
-	o.idle_timeout_ms = c->idle_ms;
-	o.flags = ZC_SPLICE_F_TRUSTED; /* from our accept and connect */
-	err = zc_relay_start(NULL, s->w->loop, s->cfd, fd, &o, session_done, s);
+	if (!wl)
+		return -ENOMEM;
+	wl->w = w;
+	wl->ls = ls;
+	wl->route = r;
+	err = zc_listener_start(&wl->lst, w->loop, wl_fd(wl), wl_on_accept, wl);
 	if (err) {
-		close(fd);
-		session_fail(s, "relay", err);
+		free(wl);
+		return err;
 	}
+	zcr_lsock_ref(ls);
+	wl->next = w->wls;
+	w->wls = wl;
+	return 0;
 }
 
-static void session_connect_next(struct zcr_session *s)
+static struct zcr_wl *wl_find(struct zcr_worker *w, const struct zcr_lsock *ls)
 {
-	const struct zcr_conf *c = s->w->conf;
-	int err;
+	struct zcr_wl *wl;
 
-	while (s->tries < c->nups) {
-		s->up = (s->first + s->tries) % c->nups;
-		err = zc_connect_start(
-		        &s->cn, s->w->loop,
-		        (const struct sockaddr *)&c->ups[s->up].ss,
-		        c->ups[s->up].len, c->connect_ms, session_on_connect,
-		        s);
-		if (err == 0) {
-			connecting_add(s);
-			return;
-		}
-		zcr_log(ZC_LOG_WARN, "upstream %s: connect: %s",
-		        c->ups_str[s->up], zc_strerror(err));
-		s->last_err = err;
-		s->tries++;
-	}
-	session_fail(s, "no upstream reachable", s->last_err);
+	for (wl = w->wls; wl; wl = wl->next)
+		if (wl->ls == ls)
+			return wl;
+	return NULL;
 }
 
-static void worker_on_accept(void *arg, int fd, const struct sockaddr *sa,
-                             socklen_t salen)
+/* Stops the listeners not marked keep (all of them when drop_all). */
+static void wl_sweep(struct zcr_worker *w, int drop_all)
+{
+	struct zcr_wl **pp = &w->wls, *wl;
+
+	while ((wl = *pp) != NULL) {
+		if (!drop_all && wl->keep) {
+			wl->keep = 0;
+			pp = &wl->next;
+			continue;
+		}
+		*pp = wl->next;
+		wl_stop(wl);
+	}
+}
+
+static int worker_apply_set(struct zcr_worker *w, const struct zcr_lset *set)
+{
+	struct zcr_wl *wl;
+	unsigned i;
+	int err, first = 0;
+
+	for (i = 0; i < set->n; i++) {
+		wl = wl_find(w, set->ls[i]);
+		if (wl) {
+			wl->route = set->route[i];
+			wl->keep = 1;
+			continue;
+		}
+		err = wl_start(w, set->ls[i], set->route[i]);
+		if (err) {
+			zcr_log(ZC_LOG_ERR, "worker=%d listen %s: %s", w->id,
+			        set->ls[i]->str, zc_strerror(err));
+			first = first ? first : err;
+			continue;
+		}
+		w->wls->keep = 1;
+	}
+	wl_sweep(w, 0);
+	return first;
+}
+
+static void worker_on_apply(struct zc_loop *loop, void *arg)
+{
+	struct apply *a = arg;
+	struct zcr_worker *w = a->w;
+	int err = 0;
+
+	if (!w->draining) {
+		err = worker_apply_set(w, &a->set);
+		zcr_cfg_ref(a->cfg);
+		zcr_cfg_unref(w->cfg);
+		w->cfg = a->cfg;
+	}
+	pthread_mutex_lock(&a->mu);
+	a->done = 1;
+	a->err = err;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void worker_snap(void *arg)
 {
 	struct zcr_worker *w = arg;
-	struct zcr_session *s = calloc(1, sizeof(*s));
+	struct zc_loop_stats st;
 
-	if (!s) {
-		zcr_log(ZC_LOG_ERR, "worker=%d accept: out of memory", w->id);
-		close(fd);
-		return;
-	}
-	s->w = w;
-	s->cfd = fd;
-	s->first = w->rr++ % w->conf->nups;
-	clock_gettime(CLOCK_MONOTONIC, &s->t0);
-	if (zc_addr_format(sa, salen, s->peer, sizeof(s->peer)) < 0)
-		snprintf(s->peer, sizeof(s->peer), "?");
-	w->active++;
-	session_connect_next(s);
+	zc_loop_get_stats(w->loop, &st);
+	pthread_mutex_lock(&w->mu);
+	w->snap = st;
+	w->snap_sessions = w->active;
+	pthread_mutex_unlock(&w->mu);
+	zc_timer_arm(w->snap_timer, SNAP_MS);
 }
 
-int zcr_worker_init(struct zcr_worker *w)
+int zcr_worker_init(struct zcr_worker *w, struct zcr_cfg *cfg)
 {
 	struct zc_loop_opts lo;
 	int err;
 
 	zc_loop_opts_init(&lo);
-	lo.engine = w->conf->engine;
-	lo.pipe_size = w->conf->pipe_size;
-	lo.max_pipes = w->conf->max_pipes;
+	lo.engine = cfg->engine;
+	lo.pipe_size = cfg->pipe_size;
+	lo.max_pipes = cfg->max_pipes;
 	lo.log = zcr_log_lib;
 	lo.log_arg = w;
-	lo.log_level = w->conf->log_level;
-	w->rr = (unsigned)w->id; /* spread the first picks of the workers */
+	lo.log_level = cfg->log_level;
 	pthread_mutex_init(&w->mu, NULL);
+	zcr_cfg_ref(cfg);
+	w->cfg = cfg;
 	err = zc_loop_new(&w->loop, &lo);
 	if (err)
 		return err;
-	err = zc_listener_start(&w->lst, w->loop, w->lfd, worker_on_accept, w);
+	err = zc_timer_new(&w->snap_timer, w->loop, worker_snap, w);
+	if (err == 0)
+		err = zc_timer_arm(w->snap_timer, 0);
 	if (err) {
+		zc_timer_free(w->snap_timer);
 		zc_loop_free(w->loop);
 		w->loop = NULL;
 	}
@@ -225,12 +211,16 @@ void *zcr_worker_main(void *arg)
 	int err = zc_loop_run(w->loop);
 
 	if (err) {
-		/* Its listener would keep taking a share of the clients and
+		/* Its listeners would keep taking a share of the clients and
 		 * leave them hanging: stop the whole daemon instead. */
 		zcr_log(ZC_LOG_ERR, "worker=%d loop: %s: shutting down", w->id,
 		        zc_strerror(err));
 		kill(getpid(), SIGTERM);
 	}
+	wl_sweep(w, 1);
+	zcr_session_abort_all(w);
+	zc_timer_free(w->snap_timer);
+	w->snap_timer = NULL;
 	/* Free the loop here, on its own thread: an io_uring loop can only
 	 * cancel its polls (and so release its sockets at once) from the
 	 * thread that ran it. Posts from main check w->loop under the lock. */
@@ -239,7 +229,43 @@ void *zcr_worker_main(void *arg)
 	w->loop = NULL;
 	pthread_mutex_unlock(&w->mu);
 	zc_loop_free(loop);
+	zcr_cfg_unref(w->cfg);
+	w->cfg = NULL;
 	return NULL;
+}
+
+/* Posts fn to the worker's loop unless the worker has already ended. */
+static int worker_post(struct zcr_worker *w, zc_post_fn *fn, void *arg,
+                       const char *what)
+{
+	int err = -ESRCH;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->loop)
+		err = zc_loop_post(w->loop, fn, arg);
+	pthread_mutex_unlock(&w->mu);
+	if (err && err != -ESRCH)
+		zcr_log(ZC_LOG_ERR, "worker=%d: cannot post %s: %s", w->id,
+		        what, zc_strerror(err));
+	return err;
+}
+
+int zcr_worker_apply(struct zcr_worker *w, struct zcr_cfg *cfg,
+                     const struct zcr_lset *set)
+{
+	struct apply a = {.w = w, .cfg = cfg, .set = *set};
+	int err;
+
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	err = worker_post(w, worker_on_apply, &a, "reload");
+	pthread_mutex_lock(&a.mu);
+	while (!err && !a.done)
+		pthread_cond_wait(&a.cv, &a.mu);
+	pthread_mutex_unlock(&a.mu);
+	pthread_cond_destroy(&a.cv);
+	pthread_mutex_destroy(&a.mu);
+	return err ? err : a.err;
 }
 
 static void worker_on_drain(struct zc_loop *loop, void *arg)
@@ -249,15 +275,9 @@ static void worker_on_drain(struct zc_loop *loop, void *arg)
 	if (w->draining)
 		return;
 	w->draining = 1;
-	zc_listener_stop(w->lst);
-	w->lst = NULL;
-	/* Close the listening socket so new clients are refused, not
-	 * queued. A shared (Unix) one only when no worker watches it any
-	 * more: closing an fd another epoll still holds is a race. */
-	if (!w->lfd_shared ||
-	    __atomic_sub_fetch(w->lfd_shared, 1, __ATOMIC_ACQ_REL) == 0)
-		close(w->lfd);
-	w->lfd = -1;
+	/* Closing our listening sockets makes new clients refused, not
+	 * queued. A shared (Unix) one closes with its last user. */
+	wl_sweep(w, 1);
 	worker_maybe_stop(w);
 }
 
@@ -266,38 +286,24 @@ static void worker_on_abort(struct zc_loop *loop, void *arg)
 	struct zcr_worker *w = arg;
 
 	worker_on_drain(loop, arg);
-	while (w->connecting) {
-		struct zcr_session *s = w->connecting;
-
-		connecting_del(s);
-		zc_connect_cancel(s->cn);
-		close(s->cfd);
-		session_free(s);
-	}
+	zcr_session_abort_all(w);
 	zc_loop_close_relays(loop);
 	worker_maybe_stop(w);
 }
 
-/* Posts fn to the worker's loop unless the worker has already ended. */
-static void worker_post(struct zcr_worker *w, zc_post_fn *fn, const char *what)
-{
-	int err = 0;
-
-	pthread_mutex_lock(&w->mu);
-	if (w->loop)
-		err = zc_loop_post(w->loop, fn, w);
-	pthread_mutex_unlock(&w->mu);
-	if (err)
-		zcr_log(ZC_LOG_ERR, "worker=%d: cannot post %s: %s", w->id,
-		        what, zc_strerror(err));
-}
-
 void zcr_worker_drain(struct zcr_worker *w)
 {
-	worker_post(w, worker_on_drain, "drain");
+	worker_post(w, worker_on_drain, w, "drain");
 }
 
 void zcr_worker_abort(struct zcr_worker *w)
 {
-	worker_post(w, worker_on_abort, "abort");
+	worker_post(w, worker_on_abort, w, "abort");
+}
+
+/* Called by session.c when a session ends. */
+void zcr_worker_session_gone(struct zcr_worker *w)
+{
+	w->active--;
+	worker_maybe_stop(w);
 }

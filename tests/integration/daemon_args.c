@@ -159,10 +159,10 @@ TEST(test_daemon_args_bad_mover)
 	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = expect_usage(argv, "--mover: 'zerocopy' is not");
+	rc = expect_usage(argv, "--mover: mover 'zerocopy' is not");
 	if (rc != T_PASS)
 		return rc;
-	return expect_usage(argv_e, "--engine: 'kqueue' is not");
+	return expect_usage(argv_e, "--engine: engine 'kqueue' is not");
 }
 
 /* Every value must be rejected by opt with the given kind of message. */

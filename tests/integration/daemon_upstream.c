@@ -105,8 +105,8 @@ TEST(test_daemon_upstream_refused)
 		                           strerror(ECONNREFUSED), i, 2000),
 		          i);
 	}
-	snprintf(line, sizeof(line), "upstream %s: connect: %s", us,
-	         strerror(ECONNREFUSED));
+	snprintf(line, sizeof(line), "route=default upstream=%s connect: %s",
+	         us, strerror(ECONNREFUSED));
 	ASSERT_EQ(t_log_count(&d, line, NULL), 3);
 	return daemon_down(&d);
 }
@@ -140,8 +140,8 @@ TEST(test_daemon_upstream_all_fail)
 		return rc;
 	ASSERT_EQ(t_wait_log_count(&d, "no upstream reachable", NULL, 1, 2000),
 	          1);
-	snprintf(l1, sizeof(l1), "upstream %s: connect: ", s1);
-	snprintf(l2, sizeof(l2), "upstream %s: connect: ", s2);
+	snprintf(l1, sizeof(l1), "route=default upstream=%s connect: ", s1);
+	snprintf(l2, sizeof(l2), "route=default upstream=%s connect: ", s2);
 	ASSERT_EQ(t_log_count(&d, l1, NULL), 1);
 	ASSERT_EQ(t_log_count(&d, l2, NULL), 1);
 	return daemon_down(&d);
@@ -185,8 +185,8 @@ TEST(test_daemon_upstream_retry_next)
 	ASSERT_EQ(t_wait_log_count(&d, " end=eof", line, 6, 2000), 6);
 	/* one worker, round-robin: every second connection tried the dead
 	 * one first */
-	snprintf(line, sizeof(line), "upstream %s: connect: %s", ds,
-	         strerror(ECONNREFUSED));
+	snprintf(line, sizeof(line), "route=default upstream=%s connect: %s",
+	         ds, strerror(ECONNREFUSED));
 	ASSERT_EQ(t_log_count(&d, line, NULL), 3);
 	ASSERT_EQ(t_log_count(&d, "no upstream reachable", NULL), 0);
 	return daemon_down(&d);
@@ -322,8 +322,8 @@ TEST(test_daemon_upstream_connect_timeout)
 	ASSERT_GE(ms, 250); /* it did wait for the upstream */
 	ASSERT_EQ(t_wait_log_count(&d, "no upstream reachable", NULL, 1, 2000),
 	          1);
-	snprintf(line, sizeof(line), "upstream %s: connect: %s", bs,
-	         strerror(ETIMEDOUT));
+	snprintf(line, sizeof(line), "route=default upstream=%s connect: %s",
+	         bs, strerror(ETIMEDOUT));
 	ASSERT_EQ(t_log_count(&d, line, NULL), 1);
 	rc = daemon_down(&d);
 	blackhole_close(&b);
@@ -388,8 +388,8 @@ TEST(test_daemon_upstream_timeout_then_next)
 
 	snprintf(line, sizeof(line), "upstream=%s ", us);
 	ASSERT_EQ(t_wait_log_count(&d, " end=eof", line, 2, 2000), 2);
-	snprintf(line, sizeof(line), "upstream %s: connect: %s", bs,
-	         strerror(ETIMEDOUT));
+	snprintf(line, sizeof(line), "route=default upstream=%s connect: %s",
+	         bs, strerror(ETIMEDOUT));
 	ASSERT_EQ(t_log_count(&d, line, NULL), 1);
 	rc = daemon_down(&d);
 	blackhole_close(&b);

@@ -1,0 +1,149 @@
+/*
+ * balance.c - which upstream a new connection goes to, and passive
+ * health: consecutive connect failures eject an upstream for a cool-down.
+ *
+ * Weights work the same way for every method: a position in [0, sum of
+ * weights) maps to the upstream whose weight span holds it. When that
+ * one is down or was tried already, the next eligible one in order is
+ * taken, so a retry never repeats an upstream.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+#include "daemon.h"
+
+static int tried_has(const uint64_t *tried, unsigned i)
+{
+	return (tried[i / 64] >> (i % 64)) & 1;
+}
+
+static int eligible(const struct zcr_route *r, unsigned i,
+                    const uint64_t *tried, uint64_t now)
+{
+	return !tried_has(tried, i) && zcr_upstream_healthy(&r->ups[i], now);
+}
+
+/* The upstream whose weight span holds pos, or the next eligible. */
+static int pick_at(const struct zcr_route *r, uint64_t pos,
+                   const uint64_t *tried, uint64_t now)
+{
+	unsigned i = 0, k;
+
+	pos %= r->weight_sum;
+	while (pos >= r->ups[i].weight) {
+		pos -= r->ups[i].weight;
+		i++;
+	}
+	for (k = 0; k < r->nups; k++, i = (i + 1) % r->nups)
+		if (eligible(r, i, tried, now))
+			return (int)i;
+	return -1;
+}
+
+/* FNV-1a over the client's address (not its port). */
+static uint64_t client_hash(const struct sockaddr *sa)
+{
+	const uint8_t *p = NULL;
+	size_t n = 0;
+	uint64_t h = 1469598103934665603ULL;
+
+	if (sa->sa_family == AF_INET) {
+		p = (const uint8_t *)&((const struct sockaddr_in *)sa)
+		            ->sin_addr;
+		n = 4;
+	} else if (sa->sa_family == AF_INET6) {
+		p = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		n = 16;
+	}
+	while (n--) {
+		h ^= *p++;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* Fewest active sessions per unit of weight; ties go round-robin. */
+static int pick_leastconn(const struct zcr_route *r, const uint64_t *tried,
+                          uint64_t now)
+{
+	unsigned start = (unsigned)(zcr_get(&r->st->rr) % r->nups), k, i;
+	int best = -1;
+	uint64_t ba = 0, a;
+
+	__atomic_fetch_add(&r->st->rr, 1, __ATOMIC_RELAXED);
+	for (k = 0; k < r->nups; k++) {
+		i = (start + k) % r->nups;
+		if (!eligible(r, i, tried, now))
+			continue;
+		a = zcr_get(&r->ups[i].st->active);
+		/* a / w < ba / bw, without division */
+		if (best < 0 ||
+		    a * r->ups[best].weight < ba * r->ups[i].weight) {
+			best = (int)i;
+			ba = a;
+		}
+	}
+	return best;
+}
+
+/* A retry: the next eligible upstream after the one that failed, so a
+ * retry neither moves the round-robin nor piles onto one upstream. */
+static int pick_after(const struct zcr_route *r, int prev,
+                      const uint64_t *tried, uint64_t now)
+{
+	unsigned k, i;
+
+	for (k = 1; k <= r->nups; k++) {
+		i = ((unsigned)prev + k) % r->nups;
+		if (eligible(r, i, tried, now))
+			return (int)i;
+	}
+	return -1;
+}
+
+int zcr_balance_pick(const struct zcr_route *r, const struct sockaddr *client,
+                     int prev, const uint64_t *tried, uint64_t now_ms)
+{
+	if (prev >= 0)
+		return pick_after(r, prev, tried, now_ms);
+	switch (r->balance) {
+	case ZCR_BAL_LEASTCONN:
+		return pick_leastconn(r, tried, now_ms);
+	case ZCR_BAL_SOURCE:
+		return pick_at(r, client_hash(client), tried, now_ms);
+	default:
+		return pick_at(
+		        r, __atomic_fetch_add(&r->st->rr, 1, __ATOMIC_RELAXED),
+		        tried, now_ms);
+	}
+}
+
+void zcr_balance_report(const struct zcr_route *r, unsigned up, int err,
+                        uint64_t now_ms)
+{
+	const struct zcr_upstream *u = &r->ups[up];
+	struct zcr_stats *st = u->st;
+	unsigned fails;
+
+	if (err == 0) {
+		fails = __atomic_exchange_n(&st->fails, 0, __ATOMIC_RELAXED);
+		if (r->fail_max && fails >= r->fail_max)
+			zcr_log(ZC_LOG_INFO,
+			        "route=%s upstream=%s is back after %u failed "
+			        "connects",
+			        r->name, u->str, fails);
+		return;
+	}
+	fails = __atomic_add_fetch(&st->fails, 1, __ATOMIC_RELAXED);
+	if (!r->fail_max || fails < r->fail_max)
+		return;
+	__atomic_store_n(&st->down_until, now_ms + r->cooldown_ms,
+	                 __ATOMIC_RELAXED);
+	if (fails == r->fail_max)
+		zcr_log(ZC_LOG_WARN,
+		        "route=%s upstream=%s ejected for %u ms after %u "
+		        "failed connects",
+		        r->name, u->str, r->cooldown_ms, fails);
+}

@@ -1,0 +1,180 @@
+/*
+ * listeners.c - the listening sockets of a configuration generation, on
+ * the main thread. A reload keeps the sockets of every address that
+ * stays (never closed, so no client is refused during a reload) and
+ * opens the new ones before any worker is told.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "daemon.h"
+
+void zcr_lsock_ref(struct zcr_lsock *ls)
+{
+	__atomic_fetch_add(&ls->refs, 1, __ATOMIC_RELAXED);
+}
+
+void zcr_lsock_put(struct zcr_lsock *ls)
+{
+	unsigned i;
+
+	if (__atomic_sub_fetch(&ls->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	for (i = 0; i < ls->nfds; i++)
+		if (ls->fds[i] >= 0 && (i == 0 || !ls->shared))
+			close(ls->fds[i]);
+	free(ls->fds);
+	free(ls);
+}
+
+/*
+ * SO_REUSEPORT would let a second zcrelay (same user) silently share our
+ * port. A plain bind first fails with EADDRINUSE if anybody holds it.
+ */
+static int check_port_free(const struct zc_addr *a)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
+	int fd, err = 0, one = 1;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	/* SO_REUSEADDR: TIME_WAIT left by a previous run is no conflict. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, sa, a->len) == -1)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int unix_path(const struct zc_addr *a)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)&a->ss;
+
+	return sun->sun_family == AF_UNIX && sun->sun_path[0] != '\0';
+}
+
+static int lsock_bind(struct zcr_lsock *ls, const struct zcr_listen *l)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)&l->addr.ss;
+	unsigned i;
+	int fd;
+
+	if (!ls->shared && (fd = check_port_free(&l->addr)) < 0)
+		return fd;
+	for (i = 0; i < ls->nfds; i++) {
+		if (ls->shared && i > 0) {
+			ls->fds[i] = ls->fds[0];
+			continue;
+		}
+		fd = zc_listen(&l->addr, ls->shared ? 0 : ZC_LISTEN_REUSEPORT,
+		               0);
+		if (fd < 0)
+			return fd;
+		ls->fds[i] = fd;
+	}
+	if (unix_path(&l->addr) && chmod(sun->sun_path, l->mode) == -1)
+		return -errno;
+	return 0;
+}
+
+static struct zcr_lsock *lsock_open(const struct zcr_listen *l,
+                                    unsigned nworkers)
+{
+	struct zcr_lsock *ls = calloc(1, sizeof(*ls));
+	int err = -ENOMEM;
+	unsigned i;
+
+	if (ls && (ls->fds = malloc(nworkers * sizeof(int))) != NULL) {
+		ls->addr = l->addr;
+		snprintf(ls->str, sizeof(ls->str), "%s", l->str);
+		ls->shared = l->addr.ss.ss_family == AF_UNIX;
+		ls->refs = 1;
+		ls->nfds = nworkers;
+		for (i = 0; i < nworkers; i++)
+			ls->fds[i] = -1;
+		err = lsock_bind(ls, l);
+	}
+	if (err) {
+		zcr_log(ZC_LOG_ERR, "listen %s: %s", l->str, zc_strerror(err));
+		if (ls && ls->fds)
+			zcr_lsock_put(ls);
+		else
+			free(ls);
+		return NULL;
+	}
+	return ls;
+}
+
+static struct zcr_lsock *lset_find(const struct zcr_lset *set,
+                                   const struct zc_addr *a)
+{
+	unsigned i;
+
+	for (i = 0; set && i < set->n; i++)
+		if (set->ls[i]->addr.len == a->len &&
+		    memcmp(&set->ls[i]->addr.ss, &a->ss, a->len) == 0)
+			return set->ls[i];
+	return NULL;
+}
+
+static unsigned cfg_nlisten(const struct zcr_cfg *c)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < c->nroutes; i++)
+		n += c->routes[i].nlisten;
+	return n;
+}
+
+int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
+                  const struct zcr_lset *prev, unsigned nworkers)
+{
+	unsigned n = cfg_nlisten(c), r, j;
+	struct zcr_lsock *ls;
+
+	memset(set, 0, sizeof(*set));
+	set->ls = calloc(n, sizeof(*set->ls));
+	set->route = calloc(n, sizeof(*set->route));
+	if (!set->ls || !set->route) {
+		zcr_log(ZC_LOG_ERR, "listeners: out of memory");
+		zcr_lset_release(set, prev);
+		return -1;
+	}
+	for (r = 0; r < c->nroutes; r++)
+		for (j = 0; j < c->routes[r].nlisten; j++) {
+			const struct zcr_listen *l = &c->routes[r].listen[j];
+
+			ls = lset_find(prev, &l->addr);
+			if (ls)
+				zcr_lsock_ref(ls);
+			else if (!(ls = lsock_open(l, nworkers))) {
+				zcr_lset_release(set, prev);
+				return -1;
+			}
+			set->route[set->n] = r;
+			set->ls[set->n++] = ls;
+		}
+	return 0;
+}
+
+void zcr_lset_release(struct zcr_lset *set, const struct zcr_lset *keep)
+{
+	unsigned i;
+
+	for (i = 0; i < set->n; i++) {
+		struct zcr_lsock *ls = set->ls[i];
+
+		if (unix_path(&ls->addr) && !lset_find(keep, &ls->addr))
+			unlink(((struct sockaddr_un *)&ls->addr.ss)->sun_path);
+		zcr_lsock_put(ls);
+	}
+	free(set->ls);
+	free(set->route);
+	memset(set, 0, sizeof(*set));
+}
