@@ -1,5 +1,6 @@
 /*
- * metrics.h - the daemon's Prometheus metrics (metrics.c).
+ * metrics.h - the daemon's Prometheus metrics (metrics.c) and the admin
+ * HTTP endpoint that serves them (admin.c).
  */
 #ifndef ZCRELAY_METRICS_H
 #define ZCRELAY_METRICS_H
@@ -34,5 +35,37 @@ struct zcr_wstats {
  */
 char *zcr_metrics_render(const struct zcr_cfg *c, const struct zcr_wstats *w,
                          unsigned nw, uint64_t now_ms, size_t *len);
+
+/* ------------------------------------------------------------------ */
+/* HTTP/1.x request head (admin.c)                                      */
+
+#define ZCR_HTTP_MAX        8192 /* longest request head accepted */
+#define ZCR_HTTP_METHOD_MAX 16   /* with the NUL */
+#define ZCR_HTTP_PATH_MAX   1024 /* with the NUL */
+
+/* A parsed request line. */
+struct zcr_http_req {
+	char method[ZCR_HTTP_METHOD_MAX]; /* "GET", ... */
+	char path[ZCR_HTTP_PATH_MAX];     /* starts with '/', query included */
+	int minor;                        /* HTTP/1.<minor>: 0 or 1 */
+};
+
+/*
+ * zcr_http_parse - parse the head of an HTTP/1.0 or 1.1 request: the
+ * request line "METHOD SP PATH SP HTTP/1.x", then header lines, up to the
+ * empty line. Lines end with CRLF or a bare LF.
+ *
+ * Strict: METHOD is 1-15 token characters, PATH starts with '/' and has
+ * 1-1023 visible ASCII characters, header lines are "name:value" with a
+ * token name and no control character but HTAB in the value; no line
+ * folding, no empty lines before the request line.
+ *
+ * Returns the length of the head (through its empty line) and fills *req;
+ * 0 when buf is a valid beginning of a head but incomplete (only while
+ * len < ZCR_HTTP_MAX); -EPROTO when it is malformed or the head would be
+ * longer than ZCR_HTTP_MAX. *req is undefined unless the result is > 0.
+ * Pure function: borrows buf, any thread.
+ */
+int zcr_http_parse(const char *buf, size_t len, struct zcr_http_req *req);
 
 #endif

@@ -29,6 +29,172 @@ struct t_str {
 };
 
 /* ------------------------------------------------------------------ */
+/* HTTP request parser                                                  */
+
+static const struct t_str good_reqs[] = {
+        S("GET /metrics HTTP/1.1\r\nHost: localhost:9100\r\n"
+          "User-Agent: Prometheus/2.42.0\r\nAccept: text/plain;q=1,*/*\r\n"
+          "\r\n"),
+        S("HEAD / HTTP/1.0\n\n"),
+        S("GET /metrics?x=1&y=%20 HTTP/1.1\r\nX:\r\nY: \ta\x80\xff\r\n\r\n"),
+        S("OPTIONS /* HTTP/1.1\r\nA: b\n\r\n"),
+};
+
+TEST(test_metrics_http_parse_good)
+{
+	static const char tail[] = "GET /x HTTP/1.1\r\nHost: h\r\n\r\nBODY";
+	struct zcr_http_req req;
+
+	ASSERT_EQ(zcr_http_parse(good_reqs[0].s, good_reqs[0].n, &req),
+	          (int)good_reqs[0].n);
+	ASSERT_STREQ(req.method, "GET");
+	ASSERT_STREQ(req.path, "/metrics");
+	ASSERT_EQ(req.minor, 1);
+	ASSERT_EQ(zcr_http_parse(good_reqs[1].s, good_reqs[1].n, &req),
+	          (int)good_reqs[1].n);
+	ASSERT_STREQ(req.method, "HEAD");
+	ASSERT_STREQ(req.path, "/");
+	ASSERT_EQ(req.minor, 0);
+	ASSERT_EQ(zcr_http_parse(good_reqs[2].s, good_reqs[2].n, &req),
+	          (int)good_reqs[2].n);
+	ASSERT_STREQ(req.path, "/metrics?x=1&y=%20");
+	ASSERT_EQ(zcr_http_parse(good_reqs[3].s, good_reqs[3].n, &req),
+	          (int)good_reqs[3].n);
+	ASSERT_STREQ(req.method, "OPTIONS");
+	/* What follows the head is not part of it. */
+	ASSERT_EQ(zcr_http_parse(tail, sizeof(tail) - 1, &req),
+	          (int)sizeof(tail) - 1 - 4);
+	return T_PASS;
+}
+
+/*
+ * Every proper prefix of a valid request needs more input, and the whole
+ * is accepted. The text ends where a PROT_NONE page begins, so a read
+ * past len would crash (picohttpparser's guard-page test).
+ */
+TEST(test_metrics_http_parse_prefixes)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	struct zcr_http_req req;
+	char *map, *at;
+	size_t i, k;
+	int rc, want;
+
+	map = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE,
+	           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(map != MAP_FAILED);
+	ASSERT_OK(mprotect(map + pg, (size_t)pg, PROT_NONE));
+	for (i = 0; i < countof(good_reqs); i++) {
+		for (k = 0; k <= good_reqs[i].n; k++) {
+			at = map + pg - k;
+			memcpy(at, good_reqs[i].s, k);
+			rc = zcr_http_parse(at, k, &req);
+			want = k < good_reqs[i].n ? 0 : (int)k;
+			if (rc != want)
+				t_log("request %zu, prefix %zu", i, k);
+			ASSERT_EQ(rc, want);
+		}
+	}
+	munmap(map, (size_t)pg * 2);
+	return T_PASS;
+}
+
+TEST(test_metrics_http_parse_bad)
+{
+	static const struct t_str bad[] = {
+	        S(" GET / HTTP/1.1\r\n\r\n"),
+	        S("\r\nGET / HTTP/1.1\r\n\r\n"),
+	        S("GET  / HTTP/1.1\r\n\r\n"),
+	        S("GET\t/ HTTP/1.1\r\n\r\n"),
+	        S("G(T / HTTP/1.1\r\n\r\n"),
+	        S("G\0T / HTTP/1.1\r\n\r\n"),
+	        S("ABCDEFGHIJKLMNOP / HTTP/1.1\r\n\r\n"),
+	        S("GET metrics HTTP/1.1\r\n\r\n"),
+	        S("GET http://h/ HTTP/1.1\r\n\r\n"),
+	        S("GET /a b HTTP/1.1\r\n\r\n"),
+	        S("GET /\x01 HTTP/1.1\r\n\r\n"),
+	        S("GET /\x7f HTTP/1.1\r\n\r\n"),
+	        S("GET /\xc3\xa9 HTTP/1.1\r\n\r\n"),
+	        S("GET /\r\n\r\n"),
+	        S("GET / HTTP/1.2\r\n\r\n"),
+	        S("GET / HTTP/2.0\r\n\r\n"),
+	        S("GET / http/1.1\r\n\r\n"),
+	        S("GET / HTTP/1.1 \r\n\r\n"),
+	        S("GET / HTTP/1.10\r\n\r\n"),
+	        S("GET / HTTP/1.1\r\r\n\r\n"),
+	        S("GET / HTTP/1.1\rX\r\n\r\n"),
+	        S("GET / HTTP/1.1\r\n Host: x\r\n\r\n"),
+	        S("GET / HTTP/1.1\r\nHost x\r\n\r\n"),
+	        S("GET / HTTP/1.1\r\n: x\r\n\r\n"),
+	        S("GET / HTTP/1.1\r\nHo st: x\r\n\r\n"),
+	        S("GET / HTTP/1.1\r\nHost: a\x01"
+	          "b\r\n\r\n"),
+	        S("GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n"),
+	        S("GET / HTTP/1.1\r\nHost: a\x7f\r\n\r\n"),
+	        S("GET / HTTP/1.1\r\nHost: a\r\n\r\r\n"),
+	};
+	struct zcr_http_req req;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < countof(bad); i++) {
+		rc = zcr_http_parse(bad[i].s, bad[i].n, &req);
+		if (rc != -EPROTO)
+			t_log("bad request %zu gave %d", i, rc);
+		ASSERT_ERR(rc, -EPROTO);
+	}
+	return T_PASS;
+}
+
+/* A request "GET /<path> HTTP/1.1" with headers padding it to total
+ * bytes; the final empty line is left out when complete is 0. */
+static char *long_req(size_t pathlen, size_t total, int complete)
+{
+	char *b = malloc(total + 1);
+	size_t n;
+
+	if (!b)
+		return NULL;
+	n = (size_t)sprintf(b, "GET /");
+	memset(b + n, 'p', pathlen - 1);
+	n += pathlen - 1;
+	n += (size_t)sprintf(b + n, " HTTP/1.1\r\nX: ");
+	memset(b + n, 'v', total - n - 4);
+	memcpy(b + total - 4, "\r\n\r\n", 4);
+	if (!complete)
+		b[total - 1] = 'w'; /* still inside a header line */
+	b[total] = '\0';
+	return b;
+}
+
+TEST(test_metrics_http_parse_limits)
+{
+	struct zcr_http_req req;
+	char *b;
+
+	/* The longest path fits, one more byte does not. */
+	ASSERT_TRUE((b = long_req(ZCR_HTTP_PATH_MAX - 1, 2000, 1)) != NULL);
+	ASSERT_EQ(zcr_http_parse(b, 2000, &req), 2000);
+	ASSERT_EQ(strlen(req.path), ZCR_HTTP_PATH_MAX - 1);
+	free(b);
+	ASSERT_TRUE((b = long_req(ZCR_HTTP_PATH_MAX, 2000, 1)) != NULL);
+	ASSERT_ERR(zcr_http_parse(b, 2000, &req), -EPROTO);
+	free(b);
+	/* A head of exactly ZCR_HTTP_MAX bytes is accepted, even with more
+	 * bytes behind it. */
+	ASSERT_TRUE((b = long_req(10, ZCR_HTTP_MAX, 1)) != NULL);
+	ASSERT_EQ(zcr_http_parse(b, ZCR_HTTP_MAX, &req), ZCR_HTTP_MAX);
+	free(b);
+	/* Unfinished: more is needed below the limit, too long at it. */
+	ASSERT_TRUE((b = long_req(10, ZCR_HTTP_MAX + 1, 0)) != NULL);
+	ASSERT_EQ(zcr_http_parse(b, ZCR_HTTP_MAX - 1, &req), 0);
+	ASSERT_ERR(zcr_http_parse(b, ZCR_HTTP_MAX, &req), -EPROTO);
+	ASSERT_ERR(zcr_http_parse(b, ZCR_HTTP_MAX + 1, &req), -EPROTO);
+	free(b);
+	return T_PASS;
+}
+
+/* ------------------------------------------------------------------ */
 /* Rendering                                                            */
 
 /* A configuration with two routes: "web" with upstreams 127.0.0.1:1
