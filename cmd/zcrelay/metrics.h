@@ -68,4 +68,43 @@ struct zcr_http_req {
  */
 int zcr_http_parse(const char *buf, size_t len, struct zcr_http_req *req);
 
+/* ------------------------------------------------------------------ */
+/* Admin endpoint (admin.c)                                             */
+
+struct zcr_admin;
+
+/*
+ * Produces the body of GET /metrics: a malloc'd text that the admin
+ * thread frees, its length in *len; NULL for a 500 response. Called on
+ * the admin thread.
+ */
+typedef char *zcr_admin_render_fn(void *arg, size_t *len);
+
+/*
+ * zcr_admin_start - serve HTTP on the listening stream socket lfd from a
+ * new thread: GET or HEAD /metrics (the body of render(arg, ...)), GET or
+ * HEAD / (a short page linking to /metrics); 404 for other paths, 405 for
+ * other methods, 400 for malformed requests, 500 when render fails. Every
+ * response closes the connection.
+ *
+ * Clients are served one at a time: a request must arrive complete within
+ * 2 s of the accept, and the response must be taken within 5 s, or the
+ * connection is closed; others wait in lfd's backlog meanwhile.
+ *
+ * lfd stays owned by the caller, who closes it only after
+ * zcr_admin_stop(); it is switched to O_NONBLOCK. The thread runs with
+ * all signals blocked. On success stores the handle in *out and returns
+ * 0; -ENOMEM, -EMFILE, -EAGAIN (thread) otherwise, with nothing started.
+ */
+int zcr_admin_start(struct zcr_admin **out, int lfd,
+                    zcr_admin_render_fn *render, void *arg);
+
+/*
+ * zcr_admin_stop - wake the admin thread, drop the client it serves (if
+ * any), join the thread and free a. lfd is left open. From the thread
+ * that called zcr_admin_start() (or any other but the admin thread).
+ * NULL is a no-op.
+ */
+void zcr_admin_stop(struct zcr_admin *a);
+
 #endif

@@ -469,3 +469,203 @@ TEST(test_metrics_render_escape)
 	zcr_cfg_unref(c);
 	return T_PASS;
 }
+
+/* ------------------------------------------------------------------ */
+/* Admin endpoint                                                       */
+
+/* What the test render function returns. */
+struct t_body {
+	const char *text; /* NULL: fail */
+	int calls;
+};
+
+static char *t_body_render(void *arg, size_t *len)
+{
+	struct t_body *b = arg;
+
+	__atomic_fetch_add(&b->calls, 1, __ATOMIC_RELAXED);
+	if (!b->text)
+		return NULL;
+	*len = strlen(b->text);
+	return strdup(b->text);
+}
+
+/* A listener on 127.0.0.1 and an admin thread serving it. */
+struct t_admin {
+	int lfd;
+	struct zc_addr addr;
+	struct zcr_admin *a;
+	struct t_body body;
+};
+
+static int t_admin_start(struct t_admin *t, const char *text)
+{
+	t->body.text = text;
+	t->body.calls = 0;
+	t->lfd = t_listen(AF_INET, &t->addr);
+	ASSERT_OK(t->lfd);
+	ASSERT_OK(zcr_admin_start(&t->a, t->lfd, t_body_render, &t->body));
+	return T_PASS;
+}
+
+static void t_admin_stop(struct t_admin *t)
+{
+	zcr_admin_stop(t->a);
+	close(t->lfd);
+}
+
+/* Sends req (n bytes), reads the response until EOF into resp (size
+ * bytes, NUL-terminated). Returns its length or -errno. */
+static ssize_t t_http(const struct t_admin *t, const char *req, size_t n,
+                      char *resp, size_t size)
+{
+	ssize_t got;
+	int fd, rc;
+
+	fd = t_connect(&t->addr);
+	if (fd < 0)
+		return fd;
+	rc = t_write_all(fd, req, n);
+	got = rc ? rc : t_read_full(fd, resp, size - 1, 5000);
+	close(fd);
+	if (got >= 0)
+		resp[got] = '\0';
+	return got;
+}
+
+#define T_BODY "zcrelay_build_info{version=\"0.1.0\"} 1\n"
+
+/* Asserts that the response to req starts with status and holds want. */
+static int t_expect(const struct t_admin *t, const char *req,
+                    const char *status, const char *want)
+{
+	char resp[8192];
+
+	ASSERT_OK(t_http(t, req, strlen(req), resp, sizeof(resp)));
+	if (strncmp(resp, status, strlen(status)) != 0 || !strstr(resp, want) ||
+	    !strstr(resp, "\r\nConnection: close\r\n"))
+		t_log("request:\n%s\nresponse:\n%s", req, resp);
+	ASSERT_TRUE(strncmp(resp, status, strlen(status)) == 0);
+	ASSERT_TRUE(strstr(resp, want) != NULL);
+	ASSERT_TRUE(strstr(resp, "\r\nConnection: close\r\n") != NULL);
+	return T_PASS;
+}
+
+TEST(test_metrics_admin_responses)
+{
+	struct t_admin t;
+	char want[256];
+
+	ASSERT_EQ(t_admin_start(&t, T_BODY), T_PASS);
+	snprintf(want, sizeof(want),
+	         "\r\nContent-Type: text/plain; version=0.0.4; "
+	         "charset=utf-8\r\nContent-Length: %zu\r\n",
+	         strlen(T_BODY));
+	ASSERT_EQ(t_expect(&t, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+	                   "HTTP/1.1 200 OK\r\n", want),
+	          T_PASS);
+	ASSERT_EQ(t_expect(&t, "GET /metrics?a=b HTTP/1.0\n\n",
+	                   "HTTP/1.1 200 OK\r\n", "\r\n\r\n" T_BODY),
+	          T_PASS);
+	ASSERT_EQ(t_expect(&t, "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\n",
+	                   "href=\"/metrics\""),
+	          T_PASS);
+	ASSERT_EQ(t_expect(&t, "GET /metricsx HTTP/1.1\r\n\r\n",
+	                   "HTTP/1.1 404 Not Found\r\n", "404"),
+	          T_PASS);
+	ASSERT_EQ(t_expect(&t, "POST /metrics HTTP/1.1\r\n\r\n",
+	                   "HTTP/1.1 405 Method Not Allowed\r\n",
+	                   "\r\nAllow: GET, HEAD\r\n"),
+	          T_PASS);
+	/* A body we never read must not turn the 405 into a reset. */
+	ASSERT_EQ(t_expect(&t,
+	                   "PUT / HTTP/1.1\r\nContent-Length: 10\r\n\r\n"
+	                   "0123456789",
+	                   "HTTP/1.1 405 Method Not Allowed\r\n", "405"),
+	          T_PASS);
+	ASSERT_EQ(t_expect(&t, "GET /metrics HTTP/1.1\r\nBad Header\r\n\r\n",
+	                   "HTTP/1.1 400 Bad Request\r\n", "400"),
+	          T_PASS);
+	ASSERT_EQ(t_expect(&t, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+	                   "HTTP/1.1 400 Bad Request\r\n", "400"),
+	          T_PASS);
+	ASSERT_EQ(__atomic_load_n(&t.body.calls, __ATOMIC_RELAXED), 2);
+	t.body.text = NULL;
+	ASSERT_EQ(t_expect(&t, "GET /metrics HTTP/1.1\r\n\r\n",
+	                   "HTTP/1.1 500 Internal Server Error\r\n", "500"),
+	          T_PASS);
+	t_admin_stop(&t);
+	return T_PASS;
+}
+
+TEST(test_metrics_admin_head)
+{
+	struct t_admin t;
+	char resp[4096], want[64];
+	ssize_t n;
+
+	ASSERT_EQ(t_admin_start(&t, T_BODY), T_PASS);
+	n = t_http(&t, "HEAD /metrics HTTP/1.1\r\n\r\n", 26, resp,
+	           sizeof(resp));
+	ASSERT_OK(n);
+	snprintf(want, sizeof(want), "\r\nContent-Length: %zu\r\n",
+	         strlen(T_BODY));
+	ASSERT_TRUE(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	ASSERT_TRUE(strstr(resp, want) != NULL);
+	/* Headers only: the response ends with the empty line. */
+	ASSERT_TRUE(n >= 4 && strcmp(resp + n - 4, "\r\n\r\n") == 0);
+	ASSERT_TRUE(strstr(resp, T_BODY) == NULL);
+	t_admin_stop(&t);
+	return T_PASS;
+}
+
+/* A client that never sends is dropped after the 2 s deadline; the one
+ * waiting behind it is served then. */
+TEST(test_metrics_admin_slow_client)
+{
+	struct t_admin t;
+	char resp[4096];
+	uint64_t t0;
+	int slow;
+
+	ASSERT_EQ(t_admin_start(&t, T_BODY), T_PASS);
+	slow = t_connect(&t.addr);
+	ASSERT_OK(slow);
+	t_sleep_ms(50); /* accepted first */
+	t0 = t_now_ms();
+	ASSERT_OK(t_http(&t, "GET /metrics HTTP/1.1\r\n\r\n", 25, resp,
+	                 sizeof(resp)));
+	ASSERT_TRUE(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	ASSERT_GE(t_now_ms() - t0, 1500);
+	ASSERT_LE(t_now_ms() - t0, 4000);
+	ASSERT_EQ(t_wait_eof(slow, 1000), 0);
+	close(slow);
+	t_admin_stop(&t);
+	return T_PASS;
+}
+
+/* Stopping does not wait for the client's deadline; the client sees its
+ * connection closed, the listener stays open. */
+TEST(test_metrics_admin_stop_with_client)
+{
+	struct t_admin t;
+	uint64_t t0;
+	int fd, fd2;
+
+	ASSERT_EQ(t_admin_start(&t, T_BODY), T_PASS);
+	fd = t_connect(&t.addr);
+	ASSERT_OK(fd);
+	ASSERT_OK(t_write_all(fd, "GET /metr", 9));
+	t_sleep_ms(100);
+	t0 = t_now_ms();
+	zcr_admin_stop(t.a);
+	ASSERT_LT(t_now_ms() - t0, 1000);
+	ASSERT_EQ(t_wait_eof(fd, 1000), 0);
+	close(fd);
+	/* lfd still belongs to us and still listens. */
+	fd2 = t_connect(&t.addr);
+	ASSERT_OK(fd2);
+	close(fd2);
+	close(t.lfd);
+	return T_PASS;
+}
