@@ -89,12 +89,15 @@ typedef char *zcr_admin_render_fn(void *arg, size_t *len);
  *
  * Clients are served one at a time: a request must arrive complete within
  * 2 s of the accept, and the response must be taken within 5 s, or the
- * connection is closed; others wait in lfd's backlog meanwhile.
+ * connection is closed; after the response, unread input is drained for
+ * up to 0.5 s (so that close() sends no reset). Others wait in lfd's
+ * backlog meanwhile.
  *
  * lfd stays owned by the caller, who closes it only after
  * zcr_admin_stop(); it is switched to O_NONBLOCK. The thread runs with
  * all signals blocked. On success stores the handle in *out and returns
- * 0; -ENOMEM, -EMFILE, -EAGAIN (thread) otherwise, with nothing started.
+ * 0; otherwise -EBADF (lfd), -ENOMEM, -EMFILE, -EAGAIN (thread), with
+ * nothing started.
  */
 int zcr_admin_start(struct zcr_admin **out, int lfd,
                     zcr_admin_render_fn *render, void *arg);
