@@ -76,6 +76,19 @@ int zcr_conf_parse(struct zcr_opts *opts, struct zcr_cfg **cfg, int argc,
  * zcr_cfg_unref); NULL before start and after stop. Any thread. */
 struct zcr_cfg *zcr_cfg_current(void);
 
+/* Control (control.c), main thread. */
+/* Opens the log file and writes the pid file of c; 0 or -1 (logged). */
+int zcr_control_setup(const struct zcr_cfg *c);
+/* Binds c's admin address (if any), before privileges are dropped. */
+int zcr_control_admin_listen(const struct zcr_cfg *c);
+/* Serves /metrics from the running configuration and the workers'
+ * snapshots. 0 or -1 (logged); 0 without an admin address. */
+int zcr_control_admin_start(struct zcr_worker *ws, unsigned nw);
+/* Stops serving and closes the admin socket. */
+void zcr_control_admin_stop(void);
+/* Becomes c's user and group, if set; 0 or -1 (logged). */
+int zcr_control_drop(const struct zcr_cfg *c);
+
 /* Listening sockets (listeners.c), main thread. */
 /* Builds the set for c, reusing the sockets of prev (may be NULL) for
  * addresses both have. Returns 0, or -1 after logging (nothing leaked,

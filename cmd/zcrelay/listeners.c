@@ -13,6 +13,7 @@
 #include <sys/un.h>
 
 #include "daemon.h"
+#include "service.h"
 
 void zcr_lsock_ref(struct zcr_lsock *ls)
 {
@@ -83,6 +84,21 @@ static int lsock_bind(struct zcr_lsock *ls, const struct zcr_listen *l)
 	return 0;
 }
 
+/* A socket systemd passed for this address: all workers share it. */
+static int lsock_inherit(struct zcr_lsock *ls)
+{
+	int fd = zcr_sd_listen_take(&ls->addr);
+	unsigned i;
+
+	if (fd < 0)
+		return 0;
+	ls->shared = 1;
+	for (i = 0; i < ls->nfds; i++)
+		ls->fds[i] = fd;
+	zcr_log(ZC_LOG_INFO, "listen %s: socket from systemd", ls->str);
+	return 1;
+}
+
 static struct zcr_lsock *lsock_open(const struct zcr_listen *l,
                                     unsigned nworkers)
 {
@@ -98,7 +114,7 @@ static struct zcr_lsock *lsock_open(const struct zcr_listen *l,
 		ls->nfds = nworkers;
 		for (i = 0; i < nworkers; i++)
 			ls->fds[i] = -1;
-		err = lsock_bind(ls, l);
+		err = lsock_inherit(ls) ? 0 : lsock_bind(ls, l);
 	}
 	if (err) {
 		zcr_log(ZC_LOG_ERR, "listen %s: %s", l->str, zc_strerror(err));

@@ -21,10 +21,6 @@
 #include <unistd.h>
 
 #include "daemon.h"
-/* The old daemon.h defines its own ZCR_MAX_UPSTREAMS; log.c uses neither.
- * Harmless once daemon.h includes cfg.h itself. */
-#undef ZCR_MAX_UPSTREAMS
-#include "cfg.h"
 #include "dlog.h"
 
 #define MSG_MAX   ZCR_LOG_LINE_MAX /* formatted message, before escaping */

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "dlog.h"
+#include "service.h"
 
 static struct zcr_opts opts;
 static struct zcr_worker *workers;
@@ -102,9 +104,11 @@ static void post_all(void (*fn)(struct zcr_worker *w))
 static void reload_keep_fixed(struct zcr_cfg *n, const struct zcr_cfg *o)
 {
 	if (n->workers != o->workers || n->engine != o->engine ||
-	    n->pipe_size != o->pipe_size || n->max_pipes != o->max_pipes)
-		zcr_log(ZC_LOG_WARN, "reload: workers, engine, pipe-size and "
-		                     "max-pipes change only on restart");
+	    n->pipe_size != o->pipe_size || n->max_pipes != o->max_pipes ||
+	    strcmp(n->admin_str, o->admin_str))
+		zcr_log(ZC_LOG_WARN, "reload: workers, engine, pipe-size, "
+		                     "max-pipes and admin change only on "
+		                     "restart");
 	n->workers = o->workers;
 	n->engine = o->engine;
 	n->pipe_size = o->pipe_size;
@@ -114,7 +118,15 @@ static void reload_keep_fixed(struct zcr_cfg *n, const struct zcr_cfg *o)
 }
 
 /* SIGHUP: a new generation for new sessions; nothing else changes. */
+static void reload_locked(void);
+
 static void reload(void)
+{
+	reload_locked();
+	zcr_sd_notify("READY=1");
+}
+
+static void reload_locked(void)
 {
 	struct zcr_cfg *n;
 	struct zcr_lset set;
@@ -123,6 +135,7 @@ static void reload(void)
 		zcr_log(ZC_LOG_INFO, "SIGHUP: no -c file to reload");
 		return;
 	}
+	zcr_sd_notify_reloading();
 	if (zcr_cfg_load(opts.cfg_path, &n)) {
 		zcr_log(ZC_LOG_ERR,
 		        "reload of %s failed: keeping the running "
@@ -143,6 +156,10 @@ static void reload(void)
 	lset = set;
 	zcr_log_set_level(n->log_level);
 	set_current(n);
+	if (n->log_format != zcr_log_format() ||
+	    !n->log_file != !cur->log_file ||
+	    (n->log_file && strcmp(n->log_file, cur->log_file)))
+		zcr_log_open(n->log_file, n->log_format);
 	zcr_log(ZC_LOG_INFO, "reloaded %s: %u route(s)", opts.cfg_path,
 	        n->nroutes);
 }
@@ -160,7 +177,11 @@ static int wait_signal(const sigset_t *set, long ms)
 		return 0;
 	}
 	if (sig == SIGUSR1) {
-		zcr_log(ZC_LOG_INFO, "SIGUSR1: no log file to reopen");
+		int err = zcr_log_reopen();
+
+		if (err)
+			zcr_log(ZC_LOG_ERR, "SIGUSR1: reopening the log: %s",
+			        zc_strerror(err));
 		return 0;
 	}
 	return sig == -1 ? 0 : sig;
@@ -203,6 +224,7 @@ static void run_until_stopped(const sigset_t *set)
 
 	while ((sig = wait_signal(set, -1)) == 0)
 		;
+	zcr_sd_notify("STOPPING=1");
 	zcr_log(ZC_LOG_INFO, "signal %d: draining (up to %u ms)", sig,
 	        drain_ms);
 	/* New Unix clients: ECONNREFUSED/ENOENT at once. */
@@ -250,7 +272,12 @@ int main(int argc, char **argv)
 {
 	struct zcr_cfg *c;
 	sigset_t set;
-	int rc = load_config(&c, argc, argv);
+	int rc = zcr_sd_listen_init();
+
+	if (rc < 0)
+		zcr_log(ZC_LOG_WARN, "LISTEN_FDS: %s: ignored",
+		        zc_strerror(rc));
+	rc = load_config(&c, argc, argv);
 
 	if (rc >= 0)
 		return rc;
@@ -263,16 +290,22 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	set_current(c);
-	if (zcr_lset_open(&lset, c, NULL, c->workers) || start_workers(c))
+	if (zcr_control_setup(c) || zcr_lset_open(&lset, c, NULL, c->workers) ||
+	    zcr_control_admin_listen(c))
 		return 1;
-	if (apply_all(c, &lset)) {
+	zcr_sd_listen_close_unused();
+	if (zcr_control_drop(c) || start_workers(c))
+		return 1;
+	if (apply_all(c, &lset) || zcr_control_admin_start(workers, nworkers)) {
 		zcr_log(ZC_LOG_ERR, "cannot start the listeners: exiting");
 		return 1;
 	}
 	zcr_log(ZC_LOG_INFO, "listening on %s%s, %u route(s), %u worker(s)",
 	        lset.ls[0]->str, lset.n > 1 ? " and more" : "", c->nroutes,
 	        nworkers);
+	zcr_sd_notify("READY=1");
 	run_until_stopped(&set);
+	zcr_control_admin_stop();
 	set_current(NULL);
 	zcr_log(ZC_LOG_INFO, "stopped");
 	return 0;

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "daemon.h"
+#include "dlog.h"
 #include "proxyproto.h"
 
 struct zcr_session {
@@ -153,20 +154,26 @@ static void session_done(void *arg, const struct zc_splice_stats *st)
 	int fb = up->fallback ? up->fallback : down->fallback;
 
 	count_end(s, st);
-	if (s->cfg->log_sessions)
-		zcr_log(ZC_LOG_INFO,
-		        "session worker=%d route=%s client=%s upstream=%s "
-		        "up=%llu down=%llu spliced=%llu copied=%llu "
-		        "duration=%.3fs end=%s%s%s engine=%s mover=%s%s%s",
-		        s->w->id, s->r->name, s->peerstr, s->r->ups[s->up].str,
-		        (unsigned long long)up->bytes,
-		        (unsigned long long)down->bytes,
-		        (unsigned long long)(up->spliced + down->spliced),
-		        (unsigned long long)(up->copied + down->copied),
-		        (double)st->duration_ns / 1e9, zc_end_name(st->end),
-		        st->error ? " error=" : "", err_name(st->error),
-		        zc_engine_name(st->engine), zc_mover_name(st->mover),
-		        fb ? " fallback=" : "", err_name(fb));
+	if (s->cfg->log_sessions) {
+		struct zcr_sess_log l = {
+		        .worker = s->w->id,
+		        .route = s->r->name,
+		        .client = s->peerstr,
+		        .upstream = s->r->ups[s->up].str,
+		        .up = up->bytes,
+		        .down = down->bytes,
+		        .spliced = up->spliced + down->spliced,
+		        .copied = up->copied + down->copied,
+		        .secs = (double)st->duration_ns / 1e9,
+		        .end = zc_end_name(st->end),
+		        .error = err_name(st->error),
+		        .engine = zc_engine_name(st->engine),
+		        .mover = zc_mover_name(st->mover),
+		        .fallback = err_name(fb),
+		};
+
+		zcr_log_session(&l);
+	}
 	session_end(s, 0);
 }
 

@@ -11,8 +11,6 @@
 
 #include "runner.h"
 #include "daemon.h"
-#undef ZCR_MAX_UPSTREAMS /* see cmd/zcrelay/log.c */
-#include "cfg.h"
 #include "dlog.h"
 
 #define TS_LEN 24 /* 2026-11-29T16:00:00.123Z */
