@@ -132,6 +132,61 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 
+# make fuzz [FUZZ_SECS=60]: every tests/fuzz/fuzz_*.c is a libFuzzer
+# harness, built with clang, ASan and UBSan in build-fuzz/ together with the
+# library and the daemon's modules (not main.c), then run for FUZZ_SECS
+# seconds on a scratch copy of tests/fuzz/corpus/<harness>/ (and with
+# tests/fuzz/<harness>.dict if there is one). A crash, leak, UBSan report
+# or slow input (-timeout=10) fails; the input is kept in build-fuzz/crash/.
+FUZZ_CC ?= clang
+FUZZ_SECS ?= 60
+FUZZ_CFLAGS ?= -O1 -g
+FUZZ_DIR := build-fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_OBJ := $(patsubst %.c,$(FUZZ_DIR)/%.o,$(LIB_SRC) \
+	$(filter-out cmd/zcrelay/main.c,$(CMD_SRC)))
+FORMAT_SRC += $(FUZZ_SRC) $(wildcard tests/fuzz/*.h)
+.PHONY: fuzz fuzz-clean
+.SECONDARY: $(FUZZ_OBJ) $(FUZZ_SRC:%.c=$(FUZZ_DIR)/%.o)
+
+$(FUZZ_DIR)/%.o: %.c config.mk
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) -Isrc -Icmd/zcrelay -std=c11 $(WARN) \
+		$(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
+	@$(if $(Q),echo "  FUZZLD  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ \
+		$(LIBS) $(CMD_LIBS)
+
+fuzz: $(FUZZ_BIN)
+	$(Q)mkdir -p $(FUZZ_DIR)/crash; \
+	for h in $(notdir $(FUZZ_BIN)); do \
+		run=$(FUZZ_DIR)/run/$$h; rm -rf $$run; mkdir -p $$run; \
+		cp tests/fuzz/corpus/$$h/* $$run/ 2>/dev/null; \
+		dict=; [ -f tests/fuzz/$$h.dict ] && dict=-dict=tests/fuzz/$$h.dict; \
+		echo "  FUZZ    $$h for $(FUZZ_SECS) s"; \
+		if ! UBSAN_OPTIONS=print_stacktrace=1 $(FUZZ_DIR)/$$h $$dict \
+			-max_total_time=$(FUZZ_SECS) -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_DIR)/crash/$$h- $$run >$$run.log 2>&1; \
+		then \
+			tail -n 60 $$run.log; \
+			echo "fuzz: $$h FAILED (log $$run.log, input in $(FUZZ_DIR)/crash/)"; \
+			exit 1; \
+		fi; \
+		echo "  FUZZ    $$h ok: $$(sed -n 's/^stat::number_of_executed_units: *//p' $$run.log) runs"; \
+	done
+
+fuzz-clean:
+	rm -rf $(FUZZ_DIR)
+clean: fuzz-clean
+
+-include $(FUZZ_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(FUZZ_DIR)/%.d)
+
 clean:
 	rm -rf build build-asan build-ubsan build-tsan
 distclean: clean

@@ -1,0 +1,113 @@
+/*
+ * fuzz_addr.c - libFuzzer harness for zc_addr_parse() and
+ * zc_addr_format() (src/addr.c).
+ *
+ * The input, as a C string, is parsed with every flag combination; what
+ * parses must format, and the formatted text must parse (numerically)
+ * back to the same address.
+ *
+ * Host names would go to the system resolver: slow, and on a machine
+ * without DNS a timeout per input. This harness defines getaddrinfo()
+ * and freeaddrinfo() itself (the executable's definitions win over
+ * libc's and over the sanitizers' weak interceptors): a name resolves,
+ * by its hash, to nothing, an IPv4 or an IPv6 address.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "zcrelay.h"
+#include "fuzz.h"
+
+/* One allocation: the addrinfo and the address it points to. */
+struct fz_ai {
+	struct addrinfo ai;
+	union {
+		struct sockaddr_in s4;
+		struct sockaddr_in6 s6;
+	} u;
+};
+
+int getaddrinfo(const char *node, const char *service,
+                const struct addrinfo *hints, struct addrinfo **res)
+{
+	struct fz_ai *r;
+	uint32_t h = 2166136261u; /* FNV-1a */
+	const char *p;
+
+	if (!node || !res)
+		return EAI_NONAME;
+	for (p = node; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	if (h % 3 == 0)
+		return EAI_NONAME;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return EAI_MEMORY;
+	r->ai.ai_socktype = SOCK_STREAM;
+	r->ai.ai_addr = (struct sockaddr *)&r->u;
+	if (h % 3 == 1) {
+		r->ai.ai_family = AF_INET;
+		r->ai.ai_addrlen = sizeof(r->u.s4);
+		r->u.s4.sin_family = AF_INET;
+		r->u.s4.sin_addr.s_addr = htonl(0xc6120000u | (h & 0xffff));
+	} else {
+		r->ai.ai_family = AF_INET6;
+		r->ai.ai_addrlen = sizeof(r->u.s6);
+		r->u.s6.sin6_family = AF_INET6;
+		r->u.s6.sin6_addr.s6_addr[0] = 0x20;
+		r->u.s6.sin6_addr.s6_addr[1] = 0x01;
+		memcpy(&r->u.s6.sin6_addr.s6_addr[12], &h, 4);
+	}
+	*res = &r->ai;
+	return 0;
+}
+
+void freeaddrinfo(struct addrinfo *res)
+{
+	free(res);
+}
+
+static void fz_parse(const char *s, unsigned flags)
+{
+	struct zc_addr a, b;
+	char text[160];
+	int rc, n;
+
+	rc = zc_addr_parse(&a, s, flags);
+	if (rc != 0) {
+		FZ_CHECK(rc == -EINVAL || rc == -ENAMETOOLONG ||
+		         rc == -EHOSTUNREACH);
+		return;
+	}
+	FZ_CHECK(a.len > 0 && a.len <= sizeof(a.ss));
+	n = zc_addr_format((struct sockaddr *)&a.ss, a.len, text, sizeof(text));
+	FZ_CHECK(n > 0 && (size_t)n == strlen(text));
+	FZ_CHECK(zc_addr_parse(&b, text, ZC_ADDR_NUMERIC) == 0);
+	FZ_CHECK(b.len == a.len && !memcmp(&a.ss, &b.ss, a.len));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const unsigned flags[] = {
+	        0,
+	        ZC_ADDR_NUMERIC,
+	        ZC_ADDR_PASSIVE,
+	        ZC_ADDR_NUMERIC | ZC_ADDR_PASSIVE,
+	};
+	char s[512];
+	size_t i;
+
+	if (size >= sizeof(s))
+		return 0;
+	memcpy(s, data, size);
+	s[size] = '\0';
+	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		fz_parse(s, flags[i]);
+	return 0;
+}
