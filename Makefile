@@ -136,7 +136,8 @@ format-check:
 # harness, built with clang, ASan and UBSan in build-fuzz/ together with the
 # library and the daemon's modules (not main.c), then run for FUZZ_SECS
 # seconds on a scratch copy of tests/fuzz/corpus/<harness>/ (and with
-# tests/fuzz/<harness>.dict if there is one). A crash, leak, UBSan report
+# tests/fuzz/<harness>.dict and .options, extra flags, if there are).
+# A crash, leak, UBSan report
 # or slow input (-timeout=10) fails; the input is kept in build-fuzz/crash/.
 FUZZ_CC ?= clang
 FUZZ_SECS ?= 60
@@ -169,8 +170,9 @@ fuzz: $(FUZZ_BIN)
 		run=$(FUZZ_DIR)/run/$$h; rm -rf $$run; mkdir -p $$run; \
 		cp tests/fuzz/corpus/$$h/* $$run/ 2>/dev/null; \
 		dict=; [ -f tests/fuzz/$$h.dict ] && dict=-dict=tests/fuzz/$$h.dict; \
+		opts=; [ -f tests/fuzz/$$h.options ] && opts=$$(cat tests/fuzz/$$h.options); \
 		echo "  FUZZ    $$h for $(FUZZ_SECS) s"; \
-		if ! UBSAN_OPTIONS=print_stacktrace=1 $(FUZZ_DIR)/$$h $$dict \
+		if ! UBSAN_OPTIONS=print_stacktrace=1 $(FUZZ_DIR)/$$h $$dict $$opts \
 			-max_total_time=$(FUZZ_SECS) -timeout=10 -print_final_stats=1 \
 			-artifact_prefix=$(FUZZ_DIR)/crash/$$h- $$run >$$run.log 2>&1; \
 		then \

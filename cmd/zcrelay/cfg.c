@@ -17,6 +17,8 @@
 #include "cfg.h"
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t cur_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct zcr_cfg *running; /* the running generation */
 static struct zcr_stats *reg_head;
 
 static int cfg_err(char *err, size_t errlen, const char *fmt, ...)
@@ -576,4 +578,27 @@ int zcr_cfg_finish(struct zcr_cfg *c, char *err, size_t errlen)
 		if (attach_stats(&c->routes[i], err, errlen))
 			return -1;
 	return 0;
+}
+
+struct zcr_cfg *zcr_cfg_current(void)
+{
+	struct zcr_cfg *c;
+
+	pthread_mutex_lock(&cur_lock);
+	c = running;
+	if (c)
+		zcr_cfg_ref(c);
+	pthread_mutex_unlock(&cur_lock);
+	return c;
+}
+
+void zcr_cfg_set_current(struct zcr_cfg *c)
+{
+	struct zcr_cfg *old;
+
+	pthread_mutex_lock(&cur_lock);
+	old = running;
+	running = c;
+	pthread_mutex_unlock(&cur_lock);
+	zcr_cfg_unref(old);
 }

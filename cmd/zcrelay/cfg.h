@@ -174,6 +174,13 @@ int zcr_upstream_healthy(const struct zcr_upstream *u, uint64_t now_ms);
 /* CLOCK_MONOTONIC in ms. */
 uint64_t zcr_now_ms(void);
 
+/* The running configuration, with a reference (drop it with
+ * zcr_cfg_unref); NULL before start and after stop. Any thread. */
+struct zcr_cfg *zcr_cfg_current(void);
+/* Makes c the running configuration, taking over the caller's
+ * reference, and drops the reference on the previous one. */
+void zcr_cfg_set_current(struct zcr_cfg *c);
+
 /* Counts a splice fallback reason (-errno) in st. */
 void zcr_stats_fallback(struct zcr_stats *st, int err);
 

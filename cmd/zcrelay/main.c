@@ -22,31 +22,12 @@ static struct zcr_opts opts;
 static struct zcr_worker *workers;
 static unsigned nworkers;
 static struct zcr_lset lset; /* listeners of the running generation */
-static pthread_mutex_t cur_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct zcr_cfg *cur; /* the running generation */
-
-/* The running configuration, with a reference; any thread. */
-struct zcr_cfg *zcr_cfg_current(void)
+static struct zcr_cfg *cur;  /* the running generation (main's reference) */
+/* Makes c (main's reference) the running generation. */
+static void set_cur(struct zcr_cfg *c)
 {
-	struct zcr_cfg *c;
-
-	pthread_mutex_lock(&cur_lock);
-	c = cur;
-	if (c)
-		zcr_cfg_ref(c);
-	pthread_mutex_unlock(&cur_lock);
-	return c;
-}
-
-static void set_current(struct zcr_cfg *c)
-{
-	struct zcr_cfg *old;
-
-	pthread_mutex_lock(&cur_lock);
-	old = cur;
 	cur = c;
-	pthread_mutex_unlock(&cur_lock);
-	zcr_cfg_unref(old);
+	zcr_cfg_set_current(c);
 }
 
 static int start_workers(struct zcr_cfg *c)
@@ -155,7 +136,7 @@ static void reload_locked(void)
 	zcr_lset_release(&lset, &set);
 	lset = set;
 	zcr_log_set_level(n->log_level);
-	set_current(n);
+	set_cur(n);
 	if (n->log_format != zcr_log_format() ||
 	    !n->log_file != !cur->log_file ||
 	    (n->log_file && strcmp(n->log_file, cur->log_file)))
@@ -289,7 +270,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	set_current(c);
+	set_cur(c);
 	if (zcr_control_setup(c) || zcr_lset_open(&lset, c, NULL, c->workers) ||
 	    zcr_control_admin_listen(c))
 		return 1;
@@ -306,7 +287,7 @@ int main(int argc, char **argv)
 	zcr_sd_notify("READY=1");
 	run_until_stopped(&set);
 	zcr_control_admin_stop();
-	set_current(NULL);
+	set_cur(NULL);
 	zcr_log(ZC_LOG_INFO, "stopped");
 	return 0;
 }
