@@ -135,6 +135,14 @@ int zcr_balance_pick(const struct zcr_route *r, const struct sockaddr *client,
 void zcr_balance_report(const struct zcr_route *r, unsigned up, int err,
                         uint64_t now_ms);
 
+/* Active health checks (health.c), main thread. */
+/* Starts the checker thread with c's checks. 0, or -1 (logged). */
+int zcr_health_start(struct zcr_cfg *c);
+/* Replaces the checks with c's (a reload). 0 or -errno. */
+int zcr_health_apply(struct zcr_cfg *c);
+/* Stops the checker thread. */
+void zcr_health_stop(void);
+
 /* Per-client connection limits (limits.c), any thread. */
 /* Counts one more connection of sa on route st; -EBUSY (not counted)
  * when max are open already. max 0: no limit, always 0. */

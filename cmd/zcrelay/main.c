@@ -131,6 +131,8 @@ static void reload_locked(void)
 		zcr_cfg_unref(n);
 		return;
 	}
+	if (zcr_health_apply(n))
+		zcr_log(ZC_LOG_ERR, "reload: health checks not updated");
 	if (apply_all(n, &set))
 		zcr_log(ZC_LOG_ERR, "reload: some listeners failed (above)");
 	zcr_lset_release(&lset, &set);
@@ -277,7 +279,8 @@ int main(int argc, char **argv)
 	zcr_sd_listen_close_unused();
 	if (zcr_control_drop(c) || start_workers(c))
 		return 1;
-	if (apply_all(c, &lset) || zcr_control_admin_start(workers, nworkers)) {
+	if (apply_all(c, &lset) || zcr_control_admin_start(workers, nworkers) ||
+	    zcr_health_start(c)) {
 		zcr_log(ZC_LOG_ERR, "cannot start the listeners: exiting");
 		return 1;
 	}
@@ -286,6 +289,7 @@ int main(int argc, char **argv)
 	        nworkers);
 	zcr_sd_notify("READY=1");
 	run_until_stopped(&set);
+	zcr_health_stop();
 	zcr_control_admin_stop();
 	set_cur(NULL);
 	zcr_log(ZC_LOG_INFO, "stopped");
