@@ -49,7 +49,7 @@ DAEMON := $(BUILD)/zcrelay
 TESTBIN := $(BUILD)/zctest
 
 .PHONY: all check test asan ubsan tsan install uninstall clean distclean \
-	format format-check demo bench
+	format format-check demo bench valgrind cppcheck
 all: $(STATIC) $(SHARED) $(DAEMON)
 
 config.mk:
@@ -97,6 +97,21 @@ ubsan:
 tsan:
 	$(MAKE) BUILD=build-tsan EXTRA_CFLAGS="-fsanitize=thread" \
 		EXTRA_LDFLAGS="-fsanitize=thread" check
+
+# make valgrind: memcheck over the relay and library tests on the epoll
+# engine (valgrind does not follow io_uring), failing on any error or
+# definite leak.
+VALGRIND_T ?= test_relay_ test_splice test_transfer test_listener test_watch
+valgrind: all $(TESTBIN)
+	ZC_ENGINE=epoll T_VARIANTS=epoll T_TIMEOUT=600 ZC_DAEMON=$(abspath $(DAEMON)) \
+		valgrind -q --error-exitcode=99 --leak-check=full \
+		--errors-for-leak-kinds=definite $(TESTBIN) $(VALGRIND_T)
+
+# make cppcheck: static analysis of the library and the daemon.
+cppcheck:
+	cppcheck --quiet --enable=warning,performance,portability --std=c11 \
+		-D_GNU_SOURCE -Iinclude -Isrc -Icmd/zcrelay --inline-suppr \
+		--error-exitcode=1 src cmd/zcrelay
 
 # make demo: a local upstream, zcrelay in front of it, a checked transfer.
 demo: all

@@ -539,12 +539,31 @@ static struct t_test **sorted_tests(size_t *count)
 	return v;
 }
 
+/* T_VARIANTS=epoll,uring:copy runs only the variants whose names start
+ * with one of the comma-separated prefixes (valgrind cannot run io_uring). */
+static int variant_enabled(const struct t_variant *v)
+{
+	const char *env = getenv("T_VARIANTS"), *p;
+	size_t n;
+
+	if (!v || !env || !*env)
+		return 1;
+	for (p = env; *p; p += n + (p[n] == ',')) {
+		n = strcspn(p, ",");
+		if (n && strncmp(v->name, p, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int selected(const struct t_test *t, const struct t_variant *v,
                     int nfilt, char **filt)
 {
 	char name[256];
 	int i;
 
+	if (!variant_enabled(v))
+		return 0;
 	if (!nfilt)
 		return 1;
 	format_name(name, sizeof(name), t, v);
@@ -559,7 +578,8 @@ static void usage(const char *prog)
 	printf("usage: %s [-l] [FILTER...]\n"
 	       "  Runs the tests whose \"name[variant]\" contains any FILTER.\n"
 	       "  -l  list the selected tests instead of running them\n"
-	       "  env T_TIMEOUT=SECONDS  default per-test timeout (%d)\n",
+	       "  env T_TIMEOUT=SECONDS  default per-test timeout (%d)\n"
+	       "  env T_VARIANTS=P,...  only data paths starting with a P\n",
 	       prog, DEFAULT_TIMEOUT_S);
 }
 
