@@ -147,6 +147,14 @@ int t_expect_closed(const struct zc_addr *la, const char *src, int max_ms,
                     uint64_t *ms);
 
 /*
+ * t_xfer_both - nbytes from c to u and nbytes from u to c at the same
+ * time (streams seed and seed + 1), each sender shutting down its write
+ * side when done; checks the counts, the EOFs and the SHA-256 digests
+ * against the streams. The fds stay open. T_PASS or T_FAIL.
+ */
+int t_xfer_both(int c, int u, uint64_t nbytes, uint64_t seed);
+
+/*
  * An upstream that does not answer: a TCP listener with backlog 0 whose
  * accept queue is full of connections nobody accepts, so the kernel
  * drops further SYNs and a connect to a neither completes nor fails for
