@@ -7,6 +7,7 @@
  * on); the test counts where each session arrives.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -275,6 +276,47 @@ TEST(test_daemon_balance_leastconn)
 	ASSERT_NE(k, first);
 	ASSERT_EQ(h.per[0], 4);
 	ASSERT_EQ(h.per[1], 4);
+	return held_stop(&h, &b);
+}
+
+/*
+ * leastconn with a burst: A holds 2 sessions, B none, and 4 clients
+ * arrive while the daemon is stopped (SIGSTOP), so that it accepts them
+ * in one go, before any of their connects to the upstreams completed.
+ * Sessions still connecting count: 3 go to B and 1 to A, as when they
+ * come one by one, and not all 4 to B.
+ */
+TEST(test_daemon_balance_leastconn_burst)
+{
+	static const unsigned w[2] = {1, 1};
+	struct held h = {0};
+	struct bal b = {0};
+	int c[4], u[4], got[2] = {0, 0};
+	int i, k, rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	rc = leastconn_open(&h, &b, w, 4);
+	if (rc || (rc = held_close(&h, &b, 1)))
+		return rc;
+	ASSERT_EQ(h.per[0], 2);
+	ASSERT_EQ(kill(b.d.pid, SIGSTOP), 0);
+	for (i = 0; i < 4; i++) {
+		c[i] = t_connect(&b.la); /* completes in the backlog */
+		ASSERT_OK(c[i]);
+	}
+	ASSERT_EQ(kill(b.d.pid, SIGCONT), 0);
+	for (i = 0; i < 4; i++) {
+		u[i] = t_accept_any(b.lfd, 2, 2000, &k);
+		ASSERT_OK(u[i]);
+		got[k]++;
+	}
+	ASSERT_EQ(got[1], 3);
+	ASSERT_EQ(got[0], 1);
+	for (i = 0; i < 4; i++) {
+		close(c[i]);
+		close(u[i]);
+	}
+	ASSERT_EQ(t_wait_log_count(&b.d, " session ", " end=", 6, 5000), 6);
 	return held_stop(&h, &b);
 }
 
