@@ -450,6 +450,11 @@ TEST_MATRIX(test_daemon_conf_routes_xfer)
 	ASSERT_EQ(t_wait_log_count(&d, " session ", " route=two ", 1, 5000), 1);
 	snprintf(line, sizeof(line), " mover=%s", t_conf_mover(ctx));
 	ASSERT_EQ(t_log_count(&d, " session ", line), 5);
+	if (ctx->engine != ZC_ENGINE_AUTO) {
+		snprintf(line, sizeof(line), " engine=%s ",
+		         zc_engine_name(ctx->engine));
+		ASSERT_EQ(t_log_count(&d, " session ", line), 5);
+	}
 	ASSERT_EQ(t_log_count(&d, " session ", " end=eof "), 5);
 	rc = t_daemon_down(&d);
 	close(ulfd[0]);
