@@ -221,7 +221,6 @@ static void session_relay(struct zcr_session *s, int fd)
 	o.idle_timeout_ms = r->idle_ms;
 	o.halfclose_timeout_ms = r->halfclose_ms;
 	o.flags = ZC_SPLICE_F_TRUSTED; /* from our accept and connect */
-	zcr_add(&us->active, 1);
 	zcr_add(&us->total, 1);
 	if (err == 0)
 		err = zc_relay_start(NULL, s->w->loop, s->cfd, fd, &o,
@@ -245,6 +244,7 @@ static void session_on_connect(void *arg, int fd)
 		session_relay(s, fd);
 		return;
 	}
+	__atomic_fetch_sub(&r->ups[s->up].st->active, 1, __ATOMIC_RELAXED);
 	zcr_log(ZC_LOG_WARN, "route=%s upstream=%s connect: %s", r->name,
 	        r->ups[s->up].str, zc_strerror(fd));
 	zcr_add(&r->ups[s->up].st->connect_fail, 1);
@@ -267,6 +267,10 @@ static void session_connect_next(struct zcr_session *s)
 	if (i >= 0) {
 		s->up = i;
 		s->tried[i / 64] |= 1ULL << (i % 64);
+		/* Counted from now on, not from the relay's start: leastconn
+		 * must see the sessions still connecting, or a burst of
+		 * clients all goes to the upstream that looked least loaded. */
+		zcr_add(&r->ups[i].st->active, 1);
 		err = zc_connect_start(
 		        &s->cn, s->w->loop,
 		        (const struct sockaddr *)&r->ups[i].addr.ss,
@@ -466,8 +470,12 @@ void zcr_session_abort_all(struct zcr_worker *w)
 		struct zcr_session *s = w->sessions;
 
 		list_del(s);
-		zc_connect_cancel(s->cn);
-		s->cn = NULL;
+		if (s->cn) {
+			zc_connect_cancel(s->cn);
+			s->cn = NULL;
+			__atomic_fetch_sub(&s->r->ups[s->up].st->active, 1,
+			                   __ATOMIC_RELAXED);
+		}
 		session_end(s, 1);
 	}
 }

@@ -3,9 +3,16 @@
  * tdaemon.h).
  */
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "tdaemon.h"
 
@@ -97,4 +104,314 @@ int t_wait_log_count(const struct t_daemon *d, const char *a, const char *b,
 int t_is_closed(int r)
 {
 	return r == 0 || r == -ECONNRESET || r == -EPIPE;
+}
+
+int t_daemon_conf(struct t_daemon *d, const struct zc_addr *la, const char *fmt,
+                  ...)
+{
+	char text[8192], path[512];
+	struct t_dargs a;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	ASSERT_TRUE(n > 0 && (size_t)n < sizeof(text));
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	memset(&a, 0, sizeof(a));
+	t_dargs_add(&a, "-c");
+	t_dargs_add(&a, path);
+	return t_daemon_up(d, &a, la);
+}
+
+const char *t_conf_engine(const struct t_ctx *ctx)
+{
+	switch (ctx->engine) {
+	case ZC_ENGINE_EPOLL:
+		return "engine = \"epoll\";";
+	case ZC_ENGINE_URING:
+		return "engine = \"uring\";";
+	default:
+		return "";
+	}
+}
+
+const char *t_conf_mover(const struct t_ctx *ctx)
+{
+	return ctx->mover == ZC_MOVER_COPY ? "copy" : "splice";
+}
+
+int t_daemon_down(struct t_daemon *d)
+{
+	ASSERT_ERR(t_daemon_wait(d, 0), -ETIMEDOUT);
+	ASSERT_EQ(t_daemon_stop(d, SIGTERM), 0);
+	return T_PASS;
+}
+
+/* A TCP socket bound to 127.0.0.1:port; the fd or -errno. */
+static int bind_port(unsigned port, int reuse)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	int fd, err, one = 1;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)port);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	if ((reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	                         sizeof(one)) == -1) ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int t_free_range(struct zc_addr *out, unsigned n)
+{
+	unsigned port, i, try;
+	int fds[16], err = -EADDRINUSE;
+
+	if (n == 0 || n > 16)
+		return -EINVAL;
+	for (try = 0; try < 100 && err == -EADDRINUSE; try++) {
+		err = t_free_addr(AF_INET, out);
+		if (err)
+			return err;
+		port = ntohs(((struct sockaddr_in *)&out->ss)->sin_port);
+		for (i = 0; i < n; i++) {
+			fds[i] = bind_port(port + i, 0);
+			if (fds[i] < 0)
+				break;
+		}
+		err = i == n ? 0 : fds[i];
+		while (i-- > 0)
+			close(fds[i]);
+	}
+	return err;
+}
+
+int t_listen_at(const struct zc_addr *a)
+{
+	int fd, err, one = 1;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1 ||
+	    listen(fd, SOMAXCONN) == -1) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int t_connect_from(const struct zc_addr *a, const char *src)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	int fd, err;
+
+	if (!src)
+		return t_connect(a);
+	if (inet_pton(AF_INET, src, &sin.sin_addr) != 1)
+		return -EINVAL;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    connect(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int t_accept_any(const int *lfds, int n, int timeout_ms, int *which)
+{
+	struct pollfd p[16];
+	int i, r;
+
+	if (n < 1 || n > 16)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		p[i].fd = lfds[i];
+		p[i].events = POLLIN;
+		p[i].revents = 0;
+	}
+	do {
+		r = poll(p, (nfds_t)n, timeout_ms);
+	} while (r == -1 && errno == EINTR);
+	if (r == -1)
+		return -errno;
+	if (r == 0)
+		return -ETIMEDOUT;
+	for (i = 0; !(p[i].revents & POLLIN); i++)
+		;
+	if (which)
+		*which = i;
+	return t_accept_ms(lfds[i], 0);
+}
+
+int t_ping(int c, int u)
+{
+	char ch;
+
+	ASSERT_OK(t_write_all(c, "?", 1));
+	ASSERT_EQ(t_read_full(u, &ch, 1, 2000), 1);
+	ASSERT_EQ(ch, '?');
+	ASSERT_OK(t_write_all(u, "!", 1));
+	ASSERT_EQ(t_read_full(c, &ch, 1, 2000), 1);
+	ASSERT_EQ(ch, '!');
+	return T_PASS;
+}
+
+int t_session(const struct zc_addr *la, const char *src, const int *lfds, int n,
+              int *c, int *u, int *which)
+{
+	*c = t_connect_from(la, src);
+	ASSERT_OK(*c);
+	*u = t_accept_any(lfds, n, 2000, which);
+	ASSERT_OK(*u);
+	return t_ping(*c, *u);
+}
+
+int t_expect_closed(const struct zc_addr *la, const char *src, int max_ms,
+                    uint64_t *ms)
+{
+	uint64_t t0 = t_now_ms();
+	int c, r;
+
+	c = t_connect_from(la, src);
+	ASSERT_OK(c);
+	r = t_wait_eof(c, max_ms + 1000);
+	*ms = t_now_ms() - t0;
+	close(c);
+	if (!t_is_closed(r))
+		return t_fail(
+		        __FILE__, __LINE__,
+		        "client not closed: t_wait_eof = %d after %llu ms", r,
+		        (unsigned long long)*ms);
+	ASSERT_LE(*ms, max_ms);
+	return T_PASS;
+}
+
+int t_xfer_both(int c, int u, uint64_t nbytes, uint64_t seed)
+{
+	unsigned char want[2][T_SHA256_LEN];
+	struct t_xfer tx[2], rx[2];
+	int i;
+
+	ASSERT_OK(t_receiver_start(&rx[0], u, 0));
+	ASSERT_OK(t_receiver_start(&rx[1], c, 0));
+	ASSERT_OK(t_sender_start(&tx[0], c, nbytes, seed, T_XFER_SHUT_WR));
+	ASSERT_OK(t_sender_start(&tx[1], u, nbytes, seed + 1, T_XFER_SHUT_WR));
+	for (i = 0; i < 2; i++) {
+		ASSERT_OK(t_xfer_join_ms(&tx[i], 60000));
+		ASSERT_OK(t_xfer_join_ms(&rx[i], 60000));
+	}
+	for (i = 0; i < 2; i++) {
+		t_expect_digest(seed + (uint64_t)i, nbytes, want[i]);
+		ASSERT_EQ(tx[i].bytes, nbytes);
+		ASSERT_EQ(rx[i].bytes, nbytes);
+		ASSERT_TRUE(rx[i].eof);
+		ASSERT_MEMEQ(tx[i].digest, want[i], T_SHA256_LEN);
+		ASSERT_MEMEQ(rx[i].digest, want[i], T_SHA256_LEN);
+	}
+	return T_PASS;
+}
+
+void t_blackhole_close(struct t_blackhole *b)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (b->fill[i] >= 0)
+			close(b->fill[i]);
+	if (b->lfd >= 0)
+		close(b->lfd);
+}
+
+/* A non-blocking connect to a; the fd or -errno. */
+static int connect_nb(const struct zc_addr *a)
+{
+	int fd = socket(a->ss.ss_family,
+	                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd == -1)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == -1 &&
+	    errno != EINPROGRESS) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/*
+ * A TCP listener with backlog 0 whose accept queue is filled by
+ * connections nobody accepts: the kernel then drops further SYNs, so a
+ * connect to it neither completes nor fails for a while. Returns 0, 1 if
+ * this kernel still completes connects there (skip), or -errno.
+ */
+static int blackhole_try(struct t_blackhole *b)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&b->a.ss;
+	struct pollfd p;
+	int i, fd, n, err;
+
+	b->lfd = b->fill[0] = b->fill[1] = b->fill[2] = -1;
+	memset(&b->a, 0, sizeof(b->a));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	b->a.len = sizeof(*sin);
+	b->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (b->lfd == -1)
+		return -errno;
+	if (bind(b->lfd, (struct sockaddr *)sin, sizeof(*sin)) == -1 ||
+	    getsockname(b->lfd, (struct sockaddr *)&b->a.ss, &b->a.len) == -1 ||
+	    listen(b->lfd, 0) == -1)
+		return -errno;
+	for (i = 0; i < 3; i++) {
+		b->fill[i] = connect_nb(&b->a);
+		if (b->fill[i] < 0)
+			return b->fill[i];
+		if (i == 0) /* let the first one reach the accept queue */
+			t_sleep_ms(20);
+	}
+	/* a further connect must hang */
+	fd = connect_nb(&b->a);
+	if (fd < 0)
+		return fd;
+	p.fd = fd;
+	p.events = POLLOUT;
+	p.revents = 0;
+	do {
+		n = poll(&p, 1, 300);
+	} while (n == -1 && errno == EINTR);
+	err = n == -1 ? -errno : n;
+	close(fd);
+	return err;
+}
+
+/* Opens a blackhole, or returns T_SKIP/T_FAIL with b closed. */
+int t_blackhole_open(struct t_blackhole *b)
+{
+	int r = blackhole_try(b);
+
+	if (r == 0)
+		return T_PASS;
+	t_blackhole_close(b);
+	if (r == 1)
+		T_SKIP("a connect to a full backlog-0 listener completed in "
+		       "< 300 ms: cannot make an unanswering upstream");
+	ASSERT_OK(r);
+	return T_FAIL;
 }

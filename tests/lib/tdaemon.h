@@ -74,4 +74,103 @@ int t_wait_log_count(const struct t_daemon *d, const char *a, const char *b,
  */
 int t_is_closed(int r);
 
+/*
+ * t_daemon_conf - write the config file text (printf format) to
+ * "zcrelay.conf" in t_tmpdir(), start the daemon with -c on it and wait
+ * as t_daemon_up does, on la (any of the file's listeners). Returns
+ * T_PASS, or T_FAIL (asserts).
+ */
+int t_daemon_conf(struct t_daemon *d, const struct zc_addr *la, const char *fmt,
+                  ...) __attribute__((format(printf, 3, 4)));
+
+/* The config file's line choosing ctx's engine ("engine = \"epoll\";"),
+ * or "" for ZC_ENGINE_AUTO. */
+const char *t_conf_engine(const struct t_ctx *ctx);
+
+/* ctx's mover as a config word for a route's mover key. */
+const char *t_conf_mover(const struct t_ctx *ctx);
+
+/* t_daemon_down - the daemon still runs, then exits 0 on SIGTERM.
+ * T_PASS or T_FAIL. */
+int t_daemon_down(struct t_daemon *d);
+
+/*
+ * t_free_range - n consecutive TCP ports on 127.0.0.1 that were free a
+ * moment ago, below the ephemeral range (see t_free_addr); *out gets the
+ * first. Returns 0 or -errno.
+ */
+int t_free_range(struct zc_addr *out, unsigned n);
+
+/*
+ * t_listen_at - a listening socket bound to exactly a (with
+ * SO_REUSEADDR): an upstream that comes back on the address of a
+ * t_free_addr. Returns the fd or -errno.
+ */
+int t_listen_at(const struct zc_addr *a);
+
+/*
+ * t_connect_from - t_connect to a (IPv4) from the local address src,
+ * such as "127.0.0.2": every 127/8 address is local on Linux loopback.
+ * src NULL: t_connect. Returns the fd or -errno.
+ */
+int t_connect_from(const struct zc_addr *a, const char *src);
+
+/*
+ * t_accept_any - wait at most timeout_ms for a connection on any of the
+ * n listening sockets lfds and accept it; *which (may be NULL) gets its
+ * index. Returns the fd, -ETIMEDOUT or -errno.
+ */
+int t_accept_any(const int *lfds, int n, int timeout_ms, int *which);
+
+/*
+ * t_ping - a byte from c to u and one back: the session c <-> u relays,
+ * so the daemon has started its relay. T_PASS or T_FAIL.
+ */
+int t_ping(int c, int u);
+
+/*
+ * t_session - a client of the daemon on la (from src, see
+ * t_connect_from) whose session reached one of the n upstream listeners
+ * lfds within 2 s and relays (t_ping). *c and *u get the client's and
+ * the upstream's fds (the caller closes them), *which (may be NULL) the
+ * upstream's index. T_PASS or T_FAIL.
+ */
+int t_session(const struct zc_addr *la, const char *src, const int *lfds, int n,
+              int *c, int *u, int *which);
+
+/*
+ * t_expect_closed - a client of la (from src, see t_connect_from) that
+ * the daemon must close (EOF or reset) within max_ms of its connect;
+ * the time taken goes to *ms. T_PASS or T_FAIL.
+ */
+int t_expect_closed(const struct zc_addr *la, const char *src, int max_ms,
+                    uint64_t *ms);
+
+/*
+ * t_xfer_both - nbytes from c to u and nbytes from u to c at the same
+ * time (streams seed and seed + 1), each sender shutting down its write
+ * side when done; checks the counts, the EOFs and the SHA-256 digests
+ * against the streams. The fds stay open. T_PASS or T_FAIL.
+ */
+int t_xfer_both(int c, int u, uint64_t nbytes, uint64_t seed);
+
+/*
+ * An upstream that does not answer: a TCP listener with backlog 0 whose
+ * accept queue is full of connections nobody accepts, so the kernel
+ * drops further SYNs and a connect to a neither completes nor fails for
+ * a while.
+ */
+struct t_blackhole {
+	int lfd;
+	int fill[3];
+	struct zc_addr a;
+};
+
+/* t_blackhole_open - opens b. Returns T_PASS, T_SKIP if this kernel
+ * still completes connects there, or T_FAIL; b is closed unless T_PASS. */
+int t_blackhole_open(struct t_blackhole *b);
+
+/* Closes what t_blackhole_open opened. */
+void t_blackhole_close(struct t_blackhole *b);
+
 #endif
