@@ -37,11 +37,8 @@ LIB_SRC := $(wildcard src/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CMD_SRC := $(wildcard cmd/zcrelay/*.c)
 CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
-# The daemon's modules without main() and the main-thread glue that
-# needs it (control.c calls main.c's zcr_cfg_current): unit tests link
-# them too.
-CMD_LIB_OBJ := $(filter-out $(BUILD)/cmd/zcrelay/main.o \
-	$(BUILD)/cmd/zcrelay/control.o,$(CMD_OBJ))
+# The daemon's modules without main(): unit tests link them too.
+CMD_LIB_OBJ := $(filter-out $(BUILD)/cmd/zcrelay/main.o,$(CMD_OBJ))
 CMD_LIBS := -lconfig
 TEST_SRC := $(wildcard tests/lib/*.c tests/unit/*.c tests/integration/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
