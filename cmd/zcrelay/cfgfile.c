@@ -829,6 +829,12 @@ out:
 	config_destroy(&lc);
 }
 
+/*
+ * zcr_cfg_load - see cfg.h. On success the caller owns *out (refs 1,
+ * c->path a copy of path); on failure *out is NULL and nothing is left
+ * allocated. Blocks: host names are resolved with getaddrinfo(). Any
+ * thread; it writes only to stderr and the stats registry (locked).
+ */
 int zcr_cfg_load(const char *path, struct zcr_cfg **out)
 {
 	struct load ld = {path, NULL, 0, NULL, 0};

@@ -2,7 +2,10 @@
  * fuzz_cfgfile.c - libFuzzer harness for zcr_cfg_load(): the input is
  * the content of the config file.
  *
- *	make fuzz && build-fuzz/fuzz_cfgfile tests/fuzz/corpus/fuzz_cfgfile
+ * Built by `make fuzz`; run it on a copy of the seeds, for example
+ *	fuzz_cfgfile -max_total_time=60 corpus/ tests/fuzz/corpus/fuzz_cfgfile
+ * Each input that leaves a libconfig leak behind (see below) makes
+ * libFuzzer run a leak scan: -detect_leaks=0 is several times faster.
  *
  * The file is a memfd, rewritten for each input and loaded through
  * /proc/self/fd/N, so nothing touches the disk. Upstream host names go
