@@ -441,6 +441,15 @@ static const struct bad_case bad_cases[] = {
          "           { name = \"b\"; listen = \"127.0.0.1:7000\";\n"
          "             upstreams = \"127.0.0.1:7001\"; } );\n",
          "F:2: listen '127.0.0.1:7000' appears twice (routes 'a' and 'b')\n"},
+        {ROUTE_NO_LISTEN("  listen = [ \"127.0.0.1:7000-7002\", "
+                         "\"127.0.0.1:7001\" ];"),
+         "F:1: listen '127.0.0.1:7001' appears twice (routes 'r' and 'r')\n"},
+        /* Of several copies, the first listener in the file is named. */
+        {"routes = ( { name = \"a\"; upstreams = \"127.0.0.1:1\";\n"
+         "  listen = [ \"127.0.0.1:7005\", \"127.0.0.1:7003\" ]; },\n"
+         "  { name = \"b\"; upstreams = \"127.0.0.1:1\";\n"
+         "  listen = [ \"127.0.0.1:7003\", \"127.0.0.1:7005\" ]; } );\n",
+         "F:1: listen '127.0.0.1:7005' appears twice (routes 'a' and 'b')\n"},
         {ROUTE("  proxy-protocol = { accept = true; };"),
          "F:1: route 'r' accepts PROXY headers but trusts no sender\n"},
         {"workers = 2;\n", "F: no route defined\n"},
@@ -539,5 +548,29 @@ TEST(test_cfgfile_bad_files)
 	close(fd);
 	ASSERT_EQ(t_load_path(path, &c, errs), -1);
 	ASSERT_STREQ(errs, "F:3: NUL byte in the file\n");
+	return T_PASS;
+}
+
+/* 16 routes of 4096 ports each load in well under the timeout: the
+ * duplicate check is not quadratic (it took 100 s when it was). */
+TEST_TIMEOUT(test_cfgfile_many_listeners, 60)
+{
+	static char text[16 * 128 + 64];
+	struct zcr_cfg *c;
+	size_t len;
+	int i;
+
+	len = (size_t)snprintf(text, sizeof(text), "routes = (\n");
+	for (i = 0; i < 16; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+		                        "{ name = \"r%d\"; listen = "
+		                        "\"127.0.%d.1:1-4096\"; upstreams = "
+		                        "\"127.0.0.1:1\"; }%s\n",
+		                        i, i, i < 15 ? "," : ");");
+	ASSERT_LT(len, sizeof(text));
+	ASSERT_EQ(t_load_ok(text, &c), T_PASS);
+	ASSERT_EQ(c->nroutes, 16);
+	ASSERT_EQ(c->routes[15].nlisten, 4096);
+	zcr_cfg_unref(c);
 	return T_PASS;
 }
