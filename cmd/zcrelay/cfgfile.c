@@ -829,6 +829,14 @@ out:
 	config_destroy(&lc);
 }
 
+/*
+ * zcr_cfg_load - see cfg.h. On success the caller owns *out (refs 1,
+ * c->path a copy of path); on failure *out is NULL and everything is
+ * freed (but for libconfig 1.5's own leak of a string token after some
+ * syntax errors, hyperrealm/libconfig#142). Blocks: host names are
+ * resolved with getaddrinfo(). Any thread; it writes only to stderr and
+ * the stats registry (locked).
+ */
 int zcr_cfg_load(const char *path, struct zcr_cfg **out)
 {
 	struct load ld = {path, NULL, 0, NULL, 0};
