@@ -298,7 +298,7 @@ int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,
 		return -1;
 	rc = zc_addr_parse(&a, first, ZC_ADDR_PASSIVE);
 	if (rc)
-		return cfg_err(err, errlen, "bad address '%s': %s", spec,
+		return cfg_err(err, errlen, "bad listen address '%s': %s", spec,
 		               zc_strerror(rc));
 	if (!hi)
 		return listen_push(r, &a, spec, err, errlen);
@@ -340,8 +340,8 @@ int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
 			               "upstream '%s' appears twice", spec);
 	rc = zc_addr_parse(&a, spec, 0);
 	if (rc)
-		return cfg_err(err, errlen, "bad address '%s': %s", spec,
-		               zc_strerror(rc));
+		return cfg_err(err, errlen, "bad upstream address '%s': %s",
+		               spec, zc_strerror(rc));
 	u = realloc(r->ups, (r->nups + 1) * sizeof(*u));
 	if (!u)
 		return cfg_err(err, errlen, "out of memory");

@@ -127,12 +127,13 @@ TEST(test_daemon_args_bad_address)
 		                                   "--upstream", bad[i], NULL};
 
 		snprintf(msg, sizeof(msg),
-		         "zcrelay: --listen: bad address '%s'", bad[i]);
+		         "zcrelay: --listen: bad listen address '%s'", bad[i]);
 		rc = expect_usage(as_listen, msg);
 		if (rc != T_PASS)
 			return rc;
 		snprintf(msg, sizeof(msg),
-		         "zcrelay: --upstream: bad address '%s'", bad[i]);
+		         "zcrelay: --upstream: bad upstream address '%s'",
+		         bad[i]);
 		rc = expect_usage(as_upstream, msg);
 		if (rc != T_PASS)
 			return rc;
@@ -147,7 +148,7 @@ TEST(test_daemon_args_bad_second_upstream)
 	                            "--upstream", "[::1]", NULL};
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	return expect_usage(argv, "--upstream: bad address '[::1]'");
+	return expect_usage(argv, "--upstream: bad upstream address '[::1]'");
 }
 
 TEST(test_daemon_args_bad_mover)

@@ -386,9 +386,9 @@ static const struct bad_case bad_cases[] = {
          "  listen = [ \"127.0.0.1:7000\",\n"
          "    \"127.0.0.1\" ];\n"
          "  upstreams = \"127.0.0.1:7001\"; } );\n",
-         "F:3: listen '127.0.0.1': Invalid argument\n"},
+         "F:3: bad listen address '127.0.0.1': Invalid argument\n"},
         {ROUTE_NO_UPSTRM("  upstreams = \"127.0.0.1:http\";"),
-         "F:2: upstream '127.0.0.1:http': Invalid argument\n"},
+         "F:2: bad upstream address '127.0.0.1:http': Invalid argument\n"},
         {"admin = \"127.0.0.1\";\n" ROUTE(""),
          "F:1: admin '127.0.0.1': Invalid argument\n"},
         {ROUTE("  proxy-protocol = { trusted = \"10.0.0.0/33\"; };"),
@@ -492,7 +492,7 @@ TEST(test_cfgfile_many_errors)
 	        "F:1: 'engine' must be a string\n"
 	        "F:2: 'workers' must be in 1..256\n"
 	        "F:3: unknown setting 'colour'\n"
-	        "F:5: listen '127.0.0.1': Invalid argument\n"
+	        "F:5: bad listen address '127.0.0.1': Invalid argument\n"
 	        "F:7: 'weight' must be in 1..1000\n"
 	        "F:8: 'send' must be in 0..2\n"
 	        "F:8: unknown setting 'x'\n"
