@@ -123,7 +123,8 @@ bench: all
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(LIBDIR)/pkgconfig
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man3 \
+		$(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libzcrelay.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libzcrelay.so.$(MAJOR)
@@ -131,6 +132,7 @@ install: all
 	install -m 755 $(DAEMON) $(DESTDIR)$(BINDIR)/
 	install -m 644 include/zcrelay.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 man/zcrelay.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 man/zcrelay.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/libzcrelay.3 $(DESTDIR)$(MANDIR)/man3/
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|; s|@URING@|$(if $(filter 1,$(HAVE_LIBURING)),-luring,)|' \
 		src/zcrelay.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/zcrelay.pc
@@ -138,7 +140,8 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libzcrelay.* $(DESTDIR)$(BINDIR)/zcrelay \
 		$(DESTDIR)$(INCLUDEDIR)/zcrelay.h $(DESTDIR)$(MANDIR)/man8/zcrelay.8 \
-		$(DESTDIR)$(MANDIR)/man3/libzcrelay.3 $(DESTDIR)$(LIBDIR)/pkgconfig/zcrelay.pc
+		$(DESTDIR)$(MANDIR)/man3/libzcrelay.3 $(DESTDIR)$(LIBDIR)/pkgconfig/zcrelay.pc \
+		$(DESTDIR)$(MANDIR)/man5/zcrelay.conf.5
 
 FORMAT_SRC = $(wildcard include/*.h src/*.c src/*.h cmd/zcrelay/*.c cmd/zcrelay/*.h \
 	tests/lib/*.c tests/lib/*.h tests/unit/*.c tests/integration/*.c)

@@ -419,7 +419,6 @@ static struct zcr_session *session_new(struct zcr_worker *w, unsigned route,
 	s->r = &w->cfg->routes[route];
 	s->cfd = fd;
 	s->up = -1;
-	s->t0 = zcr_now_ms();
 	if (salen > sizeof(s->peer))
 		salen = sizeof(s->peer);
 	memcpy(&s->peer, sa, salen);
