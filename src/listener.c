@@ -8,7 +8,9 @@
  * would otherwise keep the listener readable and spin the loop. We keep a
  * spare fd (/dev/null): close it, accept the client and close it at once
  * (the client sees its connection closed, not a hang), reopen the spare
- * and stop watching for one second (libuv's trick, relayd's pause).
+ * and stop watching for one second (libuv's trick, relayd's pause). The
+ * spare is the loop's, shared by its listeners: hundreds of listeners
+ * cost their sockets and nothing more.
  */
 #include "compat.h"
 
@@ -30,20 +32,33 @@ struct zc_listener {
 	struct zc_io l_io;
 	struct zc_timer l_pause;
 	int l_fd;
-	int l_spare;   /* a reserved fd, or -1 */
 	int l_busy;    /* inside the accept loop */
 	int l_stopped; /* stop was asked from inside a callback */
 	zc_accept_fn *l_cb;
 	void *l_arg;
 };
 
+/* The loop's spare fd is open while any of its listeners runs. */
+static void spare_get(struct zc_loop *loop)
+{
+	if (loop->spare_users++ == 0 && loop->spare_fd < 0)
+		loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void spare_put(struct zc_loop *loop)
+{
+	if (--loop->spare_users == 0 && loop->spare_fd >= 0) {
+		close(loop->spare_fd);
+		loop->spare_fd = -1;
+	}
+}
+
 static void listener_free(struct zc_listener *l)
 {
 	zc__io_del(l->l_loop, &l->l_io);
 	zc__timer_disarm(&l->l_pause);
 	zc__loop_disown(&l->l_own);
-	if (l->l_spare >= 0)
-		close(l->l_spare);
+	spare_put(l->l_loop);
 	free(l);
 }
 
@@ -52,8 +67,8 @@ static void listener_resume(void *arg)
 	struct zc_listener *l = arg;
 	int err;
 
-	if (l->l_spare < 0)
-		l->l_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (l->l_loop->spare_fd < 0)
+		l->l_loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	err = zc__io_add(l->l_loop, &l->l_io, l->l_fd, ZC_IO_IN, l->l_io.io_cb);
 	if (err) {
 		zc__log(l->l_loop, ZC_LOG_ERR, "listener fd %d: resume: %s",
@@ -67,15 +82,16 @@ static void listener_resume(void *arg)
 /* Out of fds or memory: shed the waiting client and pause. */
 static void listener_shed(struct zc_listener *l, int err)
 {
+	struct zc_loop *loop = l->l_loop;
 	int fd;
 
-	if (l->l_spare >= 0) {
-		close(l->l_spare);
-		l->l_spare = -1;
+	if (loop->spare_fd >= 0) {
+		close(loop->spare_fd);
+		loop->spare_fd = -1;
 		fd = zc__sock_accept(l->l_fd, NULL, NULL);
 		if (fd >= 0)
 			close(fd);
-		l->l_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	l->l_loop->st.accept_paused++;
 	zc__log(l->l_loop, ZC_LOG_WARN,
@@ -144,12 +160,11 @@ int zc_listener_start(struct zc_listener **out, struct zc_loop *loop, int lfd,
 	l->l_fd = lfd;
 	l->l_cb = cb;
 	l->l_arg = arg;
-	l->l_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	spare_get(loop);
 	zc__timer_init(&l->l_pause, loop, listener_resume, l);
 	err = zc__io_add(loop, &l->l_io, lfd, ZC_IO_IN, listener_on_io);
 	if (err) {
-		if (l->l_spare >= 0)
-			close(l->l_spare);
+		spare_put(loop);
 		free(l);
 		return err;
 	}

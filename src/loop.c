@@ -208,6 +208,7 @@ int zc_loop_new(struct zc_loop **out, const struct zc_loop_opts *opts)
 	pthread_mutex_init(&loop->post_lock, NULL);
 	loop->post_tail = &loop->post_head;
 	loop->post_fd = -1;
+	loop->spare_fd = -1;
 	loop->now = zc__clock_ns();
 	err = loop_start_engine(loop, opts->engine);
 	if (err)

@@ -78,6 +78,10 @@ struct zc_loop {
 	pthread_mutex_t post_lock;
 	struct zc_post *post_head, **post_tail;
 	int post_fd; /* eventfd */
+	/* A reserved fd (/dev/null) the listeners give up to shed a client
+	 * when fds run out; one per loop, open while a listener runs. */
+	int spare_fd;
+	unsigned spare_users;
 	struct zc_io post_io;
 	zc_log_fn *log;
 	void *log_arg;
