@@ -1,7 +1,8 @@
 /*
- * control.c - the daemon's admin side on the main thread: the metrics
- * endpoint (served by admin.c's thread from snapshots the workers keep)
- * and the service steps at start-up (pid file, privileges).
+ * control.c - the running configuration, and the daemon's admin side on
+ * the main thread: the metrics endpoint (served by admin.c's thread from
+ * snapshots the workers keep) and the service steps at start-up (pid
+ * file, privileges).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,10 +14,36 @@
 #include "metrics.h"
 #include "service.h"
 
+static pthread_mutex_t cur_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct zcr_cfg *cur; /* the running generation */
 static struct zcr_admin *admin;
 static int admin_fd = -1;
 static struct zcr_worker *mworkers;
 static unsigned mnworkers;
+
+/* Here rather than in main.c, which the test binary does not link. */
+struct zcr_cfg *zcr_cfg_current(void)
+{
+	struct zcr_cfg *c;
+
+	pthread_mutex_lock(&cur_lock);
+	c = cur;
+	if (c)
+		zcr_cfg_ref(c);
+	pthread_mutex_unlock(&cur_lock);
+	return c;
+}
+
+void zcr_cfg_set_current(struct zcr_cfg *c)
+{
+	struct zcr_cfg *old;
+
+	pthread_mutex_lock(&cur_lock);
+	old = cur;
+	cur = c;
+	pthread_mutex_unlock(&cur_lock);
+	zcr_cfg_unref(old);
+}
 
 /* Admin thread: the running configuration and the workers' snapshots. */
 static char *admin_render(void *arg, size_t *len)

@@ -72,9 +72,12 @@ void zcr_log_lib(void *arg, int level, const char *msg);
 int zcr_conf_parse(struct zcr_opts *opts, struct zcr_cfg **cfg, int argc,
                    char **argv);
 
-/* The running configuration, with a reference (drop it with
- * zcr_cfg_unref); NULL before start and after stop. Any thread. */
+/* The running configuration (control.c), with a reference (drop it
+ * with zcr_cfg_unref); NULL before start and after stop. Any thread. */
 struct zcr_cfg *zcr_cfg_current(void);
+/* Makes c (NULL: none) the running configuration, taking the caller's
+ * reference, and drops the one of the previous. Main thread. */
+void zcr_cfg_set_current(struct zcr_cfg *c);
 
 /* Control (control.c), main thread. */
 /* Opens the log file and writes the pid file of c; 0 or -1 (logged). */

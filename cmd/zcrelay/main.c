@@ -22,31 +22,13 @@ static struct zcr_opts opts;
 static struct zcr_worker *workers;
 static unsigned nworkers;
 static struct zcr_lset lset; /* listeners of the running generation */
-static pthread_mutex_t cur_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct zcr_cfg *cur; /* the running generation */
+static struct zcr_cfg *cur;  /* the running generation (main thread) */
 
-/* The running configuration, with a reference; any thread. */
-struct zcr_cfg *zcr_cfg_current(void)
-{
-	struct zcr_cfg *c;
-
-	pthread_mutex_lock(&cur_lock);
-	c = cur;
-	if (c)
-		zcr_cfg_ref(c);
-	pthread_mutex_unlock(&cur_lock);
-	return c;
-}
-
+/* Installs c (takes its reference) as the running generation. */
 static void set_current(struct zcr_cfg *c)
 {
-	struct zcr_cfg *old;
-
-	pthread_mutex_lock(&cur_lock);
-	old = cur;
 	cur = c;
-	pthread_mutex_unlock(&cur_lock);
-	zcr_cfg_unref(old);
+	zcr_cfg_set_current(c);
 }
 
 static int start_workers(struct zcr_cfg *c)
