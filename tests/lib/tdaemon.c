@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tdaemon.h"
 
@@ -70,17 +71,7 @@ int t_daemon_up(struct t_daemon *d, const struct t_dargs *a,
 
 int t_log_count(const struct t_daemon *d, const char *a, const char *b)
 {
-	char *log = t_daemon_log(d), *line, *save = NULL;
-	int n = 0;
-
-	if (!log)
-		return 0;
-	for (line = strtok_r(log, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		if (strstr(line, a) && (!b || strstr(line, b)))
-			n++;
-	free(log);
-	return n;
+	return t_file_count(d->log_path, a, b);
 }
 
 int t_wait_log_count(const struct t_daemon *d, const char *a, const char *b,
@@ -97,4 +88,190 @@ int t_wait_log_count(const struct t_daemon *d, const char *a, const char *b,
 int t_is_closed(int r)
 {
 	return r == 0 || r == -ECONNRESET || r == -EPIPE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Config files, log files, the admin endpoint                          */
+
+const char *t_cfg_engine(const struct t_ctx *ctx)
+{
+	switch (ctx->engine) {
+	case ZC_ENGINE_EPOLL:
+		return "engine = \"epoll\";";
+	case ZC_ENGINE_URING:
+		return "engine = \"uring\";";
+	}
+	return "";
+}
+
+const char *t_cfg_mover(const struct t_ctx *ctx)
+{
+	switch (ctx->mover) {
+	case ZC_MOVER_COPY:
+		return "copy";
+	case ZC_MOVER_SPLICE:
+		return "splice";
+	}
+	return "auto";
+}
+
+void t_dargs_cfg(struct t_dargs *a, const char *path)
+{
+	memset(a, 0, sizeof(*a));
+	t_dargs_add(a, "-c");
+	t_dargs_add(a, path);
+}
+
+int t_daemon_up_cfg(struct t_daemon *d, const char *name, const char *text,
+                    char *path, size_t size, const struct zc_addr *la)
+{
+	struct t_dargs a;
+
+	ASSERT_OK(t_write_tmp(name, text, path, size));
+	t_dargs_cfg(&a, path);
+	return t_daemon_up(d, &a, la);
+}
+
+/* The whole file as a malloc'd string, or NULL. */
+static char *file_text(const char *path)
+{
+	struct t_daemon d;
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.log_path, sizeof(d.log_path), "%s", path);
+	return t_daemon_log(&d);
+}
+
+/* Copies the first line of text containing a and b (unless NULL) to
+ * line; 1 if there is one, else 0. */
+static int find_line(char *text, const char *a, const char *b, char *line,
+                     size_t size)
+{
+	char *l, *save = NULL;
+
+	for (l = strtok_r(text, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save))
+		if (strstr(l, a) && (!b || strstr(l, b))) {
+			if (line)
+				snprintf(line, size, "%s", l);
+			return 1;
+		}
+	return 0;
+}
+
+int t_file_count(const char *path, const char *a, const char *b)
+{
+	char *text = file_text(path), *l, *save = NULL;
+	int n = 0;
+
+	if (!text)
+		return 0;
+	for (l = strtok_r(text, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save))
+		if (strstr(l, a) && (!b || strstr(l, b)))
+			n++;
+	free(text);
+	return n;
+}
+
+int t_wait_file_line(const char *path, const char *a, const char *b, char *line,
+                     size_t size, int timeout_ms)
+{
+	uint64_t end = t_now_ms() + (uint64_t)timeout_ms;
+	char *text;
+	int found;
+
+	for (;;) {
+		text = file_text(path);
+		found = text && find_line(text, a, b, line, size);
+		free(text);
+		if (found)
+			return 0;
+		if (t_now_ms() >= end)
+			return -ETIMEDOUT;
+		t_sleep_ms(10);
+	}
+}
+
+int t_wait_log_line(const struct t_daemon *d, const char *a, const char *b,
+                    char *line, size_t size, int timeout_ms)
+{
+	return t_wait_file_line(d->log_path, a, b, line, size, timeout_ms);
+}
+
+/* Reads fd until EOF into a malloc'd string (*out). Returns its length
+ * or -errno. */
+static ssize_t read_all(int fd, char **out)
+{
+	size_t len = 0, cap = 0;
+	char *buf = NULL, *p;
+	ssize_t n;
+
+	do {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 65536;
+			p = realloc(buf, cap);
+			if (!p) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = p;
+		}
+		n = t_read_full(fd, buf + len, cap - len - 1, 5000);
+		if (n < 0) {
+			free(buf);
+			return n;
+		}
+		len += (size_t)n;
+	} while (n > 0);
+	buf[len] = '\0';
+	*out = buf;
+	return (ssize_t)len;
+}
+
+int t_http_get(const struct zc_addr *a, const char *path, char **body)
+{
+	char req[1200], *resp = NULL, *b;
+	int fd, n, status = -EPROTO;
+	ssize_t len;
+
+	if (body)
+		*body = NULL;
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+	if (n < 0 || (size_t)n >= sizeof(req))
+		return -EINVAL;
+	fd = t_connect(a);
+	if (fd < 0)
+		return fd;
+	len = t_write_all(fd, req, (size_t)n);
+	if (len == 0)
+		len = read_all(fd, &resp);
+	close(fd);
+	if (len < 0)
+		return (int)len;
+	if (sscanf(resp, "HTTP/1.%*1[01] %3d ", &status) != 1)
+		status = -EPROTO;
+	b = strstr(resp, "\r\n\r\n");
+	if (body && b) {
+		memmove(resp, b + 4, strlen(b + 4) + 1);
+		*body = resp;
+		resp = NULL;
+	}
+	free(resp);
+	return status;
+}
+
+long long t_metric(const char *body, const char *sample)
+{
+	size_t n = strlen(sample);
+	const char *p = body;
+
+	while (p && *p) {
+		if (strncmp(p, sample, n) == 0 && p[n] == ' ')
+			return strtoll(p + n + 1, NULL, 10);
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -1;
 }
