@@ -137,11 +137,12 @@ static void reload_locked(void)
 	zcr_lset_release(&lset, &set);
 	lset = set;
 	zcr_log_set_level(n->log_level);
-	set_current(n);
+	/* Before set_current(n): cur is still the old generation here. */
 	if (n->log_format != zcr_log_format() ||
 	    !n->log_file != !cur->log_file ||
 	    (n->log_file && strcmp(n->log_file, cur->log_file)))
 		zcr_log_open(n->log_file, n->log_format);
+	set_current(n);
 	zcr_log(ZC_LOG_INFO, "reloaded %s: %u route(s)", opts.cfg_path,
 	        n->nroutes);
 }
