@@ -357,23 +357,6 @@ TEST_MATRIX(test_daemon_proxy_accept_v2)
 	return xfer_case(ctx, 0, 2);
 }
 
-/* The upstream's side u gets the n bytes the client c sent (sent),
- * answers "pong", and both close. */
-static int ping_pong(int c, int u, const char *sent, size_t n)
-{
-	char buf[16];
-
-	ASSERT_EQ(t_read_full(u, buf, n, 5000), (ssize_t)n);
-	ASSERT_MEMEQ(buf, sent, n);
-	ASSERT_OK(t_write_all(u, "pong", 4));
-	ASSERT_EQ(t_read_full(c, buf, 4, 5000), 4);
-	ASSERT_MEMEQ(buf, "pong", 4);
-	close(c);
-	ASSERT_EQ(t_wait_eof(u, 5000), 0);
-	close(u);
-	return T_PASS;
-}
-
 /*
  * A byte each way over a client connection through la, after the client
  * wrote hdr (hlen bytes) and "ping" in one write. The upstream, accepted
@@ -398,7 +381,7 @@ static int ping_with_header(const struct zc_addr *la, int ulfd,
 	u = t_accept_ms(ulfd, 5000);
 	ASSERT_OK(u);
 	rc = read_header(u, in, pi);
-	if (rc == T_FAIL || ping_pong(c, u, "ping", 4) == T_FAIL)
+	if (rc == T_FAIL || t_ping_pong(c, u, "ping", 4) == T_FAIL)
 		return T_FAIL;
 	return rc;
 }
@@ -507,7 +490,7 @@ TEST(test_daemon_proxy_accept_split)
 		ASSERT_OK(t_write_all(c, hdr + from, (size_t)hlen + 8 - from));
 		u = t_accept_ms(ulfd, 5000);
 		ASSERT_OK(u);
-		rc = ping_pong(c, u, "payload!", 8);
+		rc = t_ping_pong(c, u, "payload!", 8);
 		if (rc)
 			return rc;
 		snprintf(want, sizeof(want), " client=192.0.2.33:%d ",

@@ -199,6 +199,22 @@ int t_wait_log_line(const struct t_daemon *d, const char *a, const char *b,
 	return t_wait_file_line(d->log_path, a, b, line, size, timeout_ms);
 }
 
+int t_ping_pong(int c, int u, const char *sent, size_t n)
+{
+	char buf[16];
+
+	ASSERT_LE(n, sizeof(buf));
+	ASSERT_EQ(t_read_full(u, buf, n, 5000), (ssize_t)n);
+	ASSERT_MEMEQ(buf, sent, n);
+	ASSERT_OK(t_write_all(u, "pong", 4));
+	ASSERT_EQ(t_read_full(c, buf, 4, 5000), 4);
+	ASSERT_MEMEQ(buf, "pong", 4);
+	close(c);
+	ASSERT_EQ(t_wait_eof(u, 5000), 0);
+	close(u);
+	return T_PASS;
+}
+
 /* Reads fd until EOF into a malloc'd string (*out). Returns its length
  * or -errno. */
 static ssize_t read_all(int fd, char **out)

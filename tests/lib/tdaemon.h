@@ -119,6 +119,13 @@ int t_wait_log_line(const struct t_daemon *d, const char *a, const char *b,
                     char *line, size_t size, int timeout_ms);
 
 /*
+ * t_ping_pong - c is a client relayed to the upstream's side u, and has
+ * sent the n bytes at sent (n <= 16): u must read exactly them and answer
+ * "pong", which c must read; then c closes, u must see EOF and closes.
+ */
+int t_ping_pong(int c, int u, const char *sent, size_t n);
+
+/*
  * t_http_get - send "GET path HTTP/1.0" to a and read the response until
  * the server closes (at most 5 s). Returns the status code (200, ...)
  * and stores the malloc'd, NUL-terminated body in *body (caller frees;
