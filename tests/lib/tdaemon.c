@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "tdaemon.h"
 
@@ -52,11 +53,17 @@ void t_dargs_init(struct t_dargs *a, const struct t_ctx *ctx,
 int t_daemon_up(struct t_daemon *d, const struct t_dargs *a,
                 const struct zc_addr *la)
 {
+	return t_daemon_up_opts(d, a, la, NULL);
+}
+
+int t_daemon_up_opts(struct t_daemon *d, const struct t_dargs *a,
+                     const struct zc_addr *la, const struct t_dstart *o)
+{
 	uint64_t end = t_now_ms() + 5000;
 	char *log;
 	int up = 0;
 
-	ASSERT_OK(t_daemon_start(d, a->v));
+	ASSERT_OK(t_daemon_start_opts(d, a->v, o));
 	ASSERT_OK(t_daemon_ready(d, la, 5000));
 	while (!up && t_now_ms() < end) {
 		log = t_daemon_log(d);
@@ -290,4 +297,45 @@ long long t_metric(const char *body, const char *sample)
 			p++;
 	}
 	return -1;
+}
+
+int t_in_path(const char *prog)
+{
+	const char *p = getenv("PATH");
+	char file[512];
+	size_t n;
+
+	while (p && *p) {
+		n = strcspn(p, ":");
+		snprintf(file, sizeof(file), "%.*s/%s", (int)n, p, prog);
+		if (n && access(file, X_OK) == 0)
+			return 1;
+		p += n + (p[n] == ':');
+	}
+	return 0;
+}
+
+int t_run(const char *cmd)
+{
+	char out[256], *full, *text;
+	int st, n;
+
+	snprintf(out, sizeof(out), "%s/t_run.out", t_tmpdir());
+	n = asprintf(&full, "%s > '%s' 2>&1", cmd, out);
+	if (n < 0)
+		return -ENOMEM;
+	st = system(full);
+	free(full);
+	if (st == -1 || !WIFEXITED(st))
+		st = 128;
+	else
+		st = WEXITSTATUS(st);
+	text = file_text(out);
+	if (st != 0 || (text && *text)) {
+		t_log("%s: exit %d: %s", cmd, st, text ? text : "");
+		if (st == 0)
+			st = 1;
+	}
+	free(text);
+	return st;
 }

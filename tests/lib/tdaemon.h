@@ -55,6 +55,10 @@ void t_dargs_init(struct t_dargs *a, const struct t_ctx *ctx,
 int t_daemon_up(struct t_daemon *d, const struct t_dargs *a,
                 const struct zc_addr *la);
 
+/* t_daemon_up with the extras of o (see t_daemon_start_opts). */
+int t_daemon_up_opts(struct t_daemon *d, const struct t_dargs *a,
+                     const struct zc_addr *la, const struct t_dstart *o);
+
 /*
  * t_log_count - the number of lines of the daemon's log that contain a
  * and (if b is not NULL) b; 0 if the log cannot be read.
@@ -140,5 +144,16 @@ int t_http_get(const struct zc_addr *a, const char *path, char **body);
  * Returns it, or -1 if there is no such line.
  */
 long long t_metric(const char *body, const char *sample);
+
+/* t_in_path - 1 if prog is an executable file in $PATH, else 0. */
+int t_in_path(const char *prog);
+
+/*
+ * t_run - run the shell command cmd with its output in a file of
+ * t_tmpdir(). Returns 0 if it exited 0 and printed nothing; otherwise
+ * logs the output (t_log) and returns its exit code (1 if it was 0 but
+ * printed something, 128 if it did not exit), or -ENOMEM.
+ */
+int t_run(const char *cmd);
 
 #endif
