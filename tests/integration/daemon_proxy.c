@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "proxyproto.h"
 #include "runner.h"
@@ -450,6 +452,61 @@ TEST(test_daemon_proxy_accept_and_send)
 	ASSERT_OK(t_wait_log_line(&d, " session ", want, NULL, 0, 5000));
 	close(ulfd);
 	return daemon_down(&d);
+}
+
+/*
+ * Clients of Unix listeners: v1 cannot carry Unix addresses, so the
+ * upstream gets "PROXY UNKNOWN"; v2 carries both as AF_UNIX blocks, the
+ * client unnamed and the listener's path.
+ */
+TEST(test_daemon_proxy_send_unix)
+{
+	const struct sockaddr_un *dst, *want;
+	struct sockaddr_storage cname;
+	uint8_t in[ZCR_PP_MAX];
+	struct zc_addr la, la2, ua;
+	struct zcr_pp_info pi;
+	struct t_daemon d;
+	int ulfd, rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ASSERT_OK(t_free_addr(AF_UNIX, &la));
+	ASSERT_OK(t_free_addr(AF_UNIX, &la2));
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	rc = pp_daemon2(&d, ctx, &la, "send = 1;", &la2, "send = 2;", &ua,
+	                NULL);
+	if (rc)
+		return rc;
+	ASSERT_OK(t_wait_listen(&la2, 5000));
+	rc = ping_with_header(&la, ulfd, (const uint8_t *)"", 0, in, &pi,
+	                      &cname);
+	if (rc == T_FAIL)
+		return T_FAIL;
+	ASSERT_EQ(rc, 15);
+	ASSERT_MEMEQ(in, "PROXY UNKNOWN\r\n", 15);
+	ASSERT_EQ(pi.local, 1);
+
+	rc = ping_with_header(&la2, ulfd, (const uint8_t *)"", 0, in, &pi,
+	                      &cname);
+	if (rc == T_FAIL)
+		return T_FAIL;
+	ASSERT_MEMEQ(in, SIG2 "\x21\x31", 14);
+	ASSERT_EQ(pi.local, 0);
+	ASSERT_EQ(pi.src.ss_family, AF_UNIX);
+	ASSERT_EQ(pi.src_len, offsetof(struct sockaddr_un, sun_path));
+	dst = (const struct sockaddr_un *)&pi.dst;
+	want = (const struct sockaddr_un *)&la2.ss;
+	ASSERT_EQ(dst->sun_family, AF_UNIX);
+	ASSERT_STREQ(dst->sun_path, want->sun_path);
+	ASSERT_EQ(t_wait_log_count(&d, "info session ", " client=unix: ", 2,
+	                           5000),
+	          2);
+	rc = daemon_down(&d);
+	t_cleanup_unix(&la);
+	t_cleanup_unix(&la2);
+	close(ulfd);
+	return rc;
 }
 
 /*
