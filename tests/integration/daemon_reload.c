@@ -239,10 +239,32 @@ static int looper_wait(struct looper *l, int n)
 /* ------------------------------------------------------------------ */
 /* Reloads under load                                                   */
 
+#define NLOOP 3
+
+/* After a reload to the upstreams list: the next 20 connections each
+ * looper begins go to one of them. */
+static int loopers_check(struct looper *l, const char *list, int reload)
+{
+	int from[NLOOP], i, k;
+
+	for (i = 0; i < NLOOP; i++)
+		from[i] = __atomic_load_n(&l[i].done, __ATOMIC_ACQUIRE) + 1;
+	for (i = 0; i < NLOOP; i++) {
+		ASSERT_OK(looper_wait(&l[i], from[i] + 20));
+		for (k = from[i]; k < from[i] + 20; k++)
+			if (!strchr(list, l[i].tags[k]))
+				return t_fail(__FILE__, __LINE__,
+				              "reload %d: connection %d.%d "
+				              "went to %c, not one of %s",
+				              reload, i, k, l[i].tags[k], list);
+	}
+	return T_PASS;
+}
+
 /*
- * A client connects in a loop while five reloads change the upstream
- * list: no connection fails, and every connection begun after a reload
- * is served by an upstream of the new list.
+ * Three clients connect in a loop while five reloads change the
+ * upstream list: no connection fails, and every connection begun after
+ * a reload is served by an upstream of the new list.
  */
 TEST_TIMEOUT(test_daemon_reload_no_refusals, 180)
 {
@@ -254,7 +276,7 @@ TEST_TIMEOUT(test_daemon_reload_no_refusals, 180)
 	struct t_daemon d;
 	struct rt r = {"r", &la, {NULL}};
 	char path[256];
-	int i, k, from, rc;
+	int i, rc, failed = 0, done = 0;
 	size_t j;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
@@ -266,37 +288,35 @@ TEST_TIMEOUT(test_daemon_reload_no_refusals, 180)
 	rc = start_cfg(&d, ctx, &r, 1, path, sizeof(path));
 	if (rc)
 		return rc;
-	l = calloc(1, sizeof(*l));
+	l = calloc(NLOOP, sizeof(*l));
 	ASSERT_TRUE(l);
-	l->la = &la;
-	ASSERT_EQ(pthread_create(&l->th, NULL, looper_main, l), 0);
-	ASSERT_OK(looper_wait(l, 20));
-
-	for (i = 1; i <= 5; i++) {
+	for (i = 0; i < NLOOP; i++) {
+		l[i].la = &la;
+		ASSERT_EQ(pthread_create(&l[i].th, NULL, looper_main, &l[i]),
+		          0);
+	}
+	rc = loopers_check(l, lists[0], 0);
+	for (i = 1; i <= 5 && !rc; i++) {
 		memset(r.ups, 0, sizeof(r.ups));
 		for (j = 0; lists[i][j]; j++)
 			r.ups[j] = &srv[lists[i][j] - 'A'].addr;
 		rc = reload_cfg(&d, ctx, &r, 1, i);
-		if (rc)
-			return rc;
-		/* Connections begun from now on see the new list. */
-		from = __atomic_load_n(&l->done, __ATOMIC_ACQUIRE) + 1;
-		ASSERT_OK(looper_wait(l, from + 20));
-		for (k = from; k < from + 20; k++)
-			if (!strchr(lists[i], l->tags[k]))
-				return t_fail(
-				        __FILE__, __LINE__,
-				        "reload %d: connection %d went to "
-				        "%c, not one of %s",
-				        i, k, l->tags[k], lists[i]);
+		if (!rc)
+			rc = loopers_check(l, lists[i], i);
 	}
-	__atomic_store_n(&l->stop, 1, __ATOMIC_RELEASE);
-	pthread_join(l->th, NULL);
-	t_log("%d connections across 5 reloads", l->done);
-	if (l->failed)
-		return t_fail(__FILE__, __LINE__,
-		              "%d of %d connections failed, the first: %s",
-		              l->failed, l->done, strerror(-l->first_err));
+	if (rc)
+		return rc;
+	for (i = 0; i < NLOOP; i++) {
+		__atomic_store_n(&l[i].stop, 1, __ATOMIC_RELEASE);
+		pthread_join(l[i].th, NULL);
+		failed += l[i].failed;
+		done += l[i].done;
+		if (l[i].failed)
+			t_log("looper %d: %d failed, the first: %s", i,
+			      l[i].failed, strerror(-l[i].first_err));
+	}
+	t_log("%d connections across 5 reloads", done);
+	ASSERT_EQ(failed, 0);
 	free(l);
 	rc = daemon_down(&d);
 	for (i = 0; i < 3; i++)
