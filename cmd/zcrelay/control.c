@@ -1,7 +1,8 @@
 /*
- * control.c - the daemon's admin side on the main thread: the metrics
- * endpoint (served by admin.c's thread from snapshots the workers keep)
- * and the service steps at start-up (pid file, privileges).
+ * control.c - the daemon's admin side on
+ * the main thread: the metrics endpoint (served by admin.c's thread from
+ * snapshots the workers keep) and the service steps at start-up (pid
+ * file, privileges).
  */
 #include <errno.h>
 #include <stdlib.h>

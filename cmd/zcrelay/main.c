@@ -22,9 +22,10 @@ static struct zcr_opts opts;
 static struct zcr_worker *workers;
 static unsigned nworkers;
 static struct zcr_lset lset; /* listeners of the running generation */
-static struct zcr_cfg *cur;  /* the running generation (main's reference) */
-/* Makes c (main's reference) the running generation. */
-static void set_cur(struct zcr_cfg *c)
+static struct zcr_cfg *cur;  /* the running generation (main thread) */
+
+/* Installs c (takes its reference) as the running generation. */
+static void set_current(struct zcr_cfg *c)
 {
 	cur = c;
 	zcr_cfg_set_current(c);
@@ -138,11 +139,12 @@ static void reload_locked(void)
 	zcr_lset_release(&lset, &set);
 	lset = set;
 	zcr_log_set_level(n->log_level);
-	set_cur(n);
+	/* Before set_current(n): cur is still the old generation here. */
 	if (n->log_format != zcr_log_format() ||
 	    !n->log_file != !cur->log_file ||
 	    (n->log_file && strcmp(n->log_file, cur->log_file)))
 		zcr_log_open(n->log_file, n->log_format);
+	set_current(n);
 	zcr_log(ZC_LOG_INFO, "reloaded %s: %u route(s)", opts.cfg_path,
 	        n->nroutes);
 }
@@ -272,7 +274,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	set_cur(c);
+	set_current(c);
 	if (zcr_control_setup(c) || zcr_lset_open(&lset, c, NULL, c->workers) ||
 	    zcr_control_admin_listen(c))
 		return 1;
@@ -291,7 +293,7 @@ int main(int argc, char **argv)
 	run_until_stopped(&set);
 	zcr_health_stop();
 	zcr_control_admin_stop();
-	set_cur(NULL);
+	set_current(NULL);
 	zcr_log(ZC_LOG_INFO, "stopped");
 	return 0;
 }

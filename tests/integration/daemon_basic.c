@@ -23,15 +23,6 @@
 /* ------------------------------------------------------------------ */
 /* Helpers (the shared ones are in tests/lib/tdaemon.c)                */
 
-/* Fails unless the NUL-terminated s contains sub. */
-#define ASSERT_HAS(s, sub)                                                     \
-	do {                                                                   \
-		const char *t_s_ = (s), *t_sub_ = (sub);                       \
-		if (!strstr(t_s_, t_sub_))                                     \
-			return t_fail(__FILE__, __LINE__,                      \
-			              "\"%s\" not in \"%s\"", t_sub_, t_s_);   \
-	} while (0)
-
 /* SIGTERM with no session left: the daemon must exit 0 promptly. */
 static int daemon_down(struct t_daemon *d)
 {

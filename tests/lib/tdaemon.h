@@ -55,6 +55,10 @@ void t_dargs_init(struct t_dargs *a, const struct t_ctx *ctx,
 int t_daemon_up(struct t_daemon *d, const struct t_dargs *a,
                 const struct zc_addr *la);
 
+/* t_daemon_up with the extras of o (see t_daemon_start_opts). */
+int t_daemon_up_opts(struct t_daemon *d, const struct t_dargs *a,
+                     const struct zc_addr *la, const struct t_dstart *o);
+
 /*
  * t_log_count - the number of lines of the daemon's log that contain a
  * and (if b is not NULL) b; 0 if the log cannot be read.
@@ -172,5 +176,83 @@ int t_blackhole_open(struct t_blackhole *b);
 
 /* Closes what t_blackhole_open opened. */
 void t_blackhole_close(struct t_blackhole *b);
+
+/* ------------------------------------------------------------------ */
+/* Config files, log files, the admin endpoint (daemon_proxy.c,         */
+/* daemon_reload.c, daemon_metrics.c, daemon_service.c)                 */
+
+/* Fails unless the NUL-terminated s contains sub. */
+#define ASSERT_HAS(s, sub)                                                     \
+	do {                                                                   \
+		const char *t_s_ = (s), *t_sub_ = (sub);                       \
+		if (!strstr(t_s_, t_sub_))                                     \
+			return t_fail(__FILE__, __LINE__,                      \
+			              "\"%s\" not in \"%s\"", t_sub_, t_s_);   \
+	} while (0)
+
+/* The data path of ctx as config file text: the top-level setting
+ * "engine = \"epoll\";" ("" for auto), and a route's mover value. */
+const char *t_cfg_engine(const struct t_ctx *ctx);
+const char *t_cfg_mover(const struct t_ctx *ctx);
+
+/* t_dargs_cfg - clear a, then add -c path (not copied). */
+void t_dargs_cfg(struct t_dargs *a, const char *path);
+
+/*
+ * t_daemon_up_cfg - write text to the file name in t_tmpdir() (its path
+ * goes to path, size bytes: the daemon rereads it on SIGHUP), then start
+ * the daemon with -c path and wait as t_daemon_up does for la. Its log
+ * must go to stderr (no log.file).
+ */
+int t_daemon_up_cfg(struct t_daemon *d, const char *name, const char *text,
+                    char *path, size_t size, const struct zc_addr *la);
+
+/* t_file_count - t_log_count for the lines of the file path. */
+int t_file_count(const char *path, const char *a, const char *b);
+
+/*
+ * t_wait_file_line - wait at most timeout_ms (polling every 10 ms) for a
+ * line of the file path containing a and (unless NULL) b; copy the
+ * first such line, without its newline, to line (size bytes). Returns 0
+ * or -ETIMEDOUT. t_wait_log_line does it for the daemon's log.
+ */
+int t_wait_file_line(const char *path, const char *a, const char *b, char *line,
+                     size_t size, int timeout_ms);
+int t_wait_log_line(const struct t_daemon *d, const char *a, const char *b,
+                    char *line, size_t size, int timeout_ms);
+
+/*
+ * t_ping_pong - c is a client relayed to the upstream's side u, and has
+ * sent the n bytes at sent (n <= 16): u must read exactly them and answer
+ * "pong", which c must read; then c closes, u must see EOF and closes.
+ */
+int t_ping_pong(int c, int u, const char *sent, size_t n);
+
+/*
+ * t_http_get - send "GET path HTTP/1.0" to a and read the response until
+ * the server closes (at most 5 s). Returns the status code (200, ...)
+ * and stores the malloc'd, NUL-terminated body in *body (caller frees;
+ * NULL allowed if not wanted), or -errno / -EPROTO (no status line).
+ */
+int t_http_get(const struct zc_addr *a, const char *path, char **body);
+
+/*
+ * t_metric - the value of the sample in the Prometheus text body whose
+ * line starts with sample and a space, sample being the name with its
+ * labels as rendered ("zcrelay_route_sessions_total{route=\"r\"}").
+ * Returns it, or -1 if there is no such line.
+ */
+long long t_metric(const char *body, const char *sample);
+
+/* t_in_path - 1 if prog is an executable file in $PATH, else 0. */
+int t_in_path(const char *prog);
+
+/*
+ * t_run - run the shell command cmd with its output in a file of
+ * t_tmpdir(). Returns 0 if it exited 0 and printed nothing; otherwise
+ * logs the output (t_log) and returns its exit code (1 if it was 0 but
+ * printed something, 128 if it did not exit), or -ENOMEM.
+ */
+int t_run(const char *cmd);
 
 #endif

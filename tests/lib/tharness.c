@@ -330,12 +330,56 @@ const char *t_daemon_path(void)
 	return p && *p ? p : NULL;
 }
 
+/* What the child needs besides argv, prepared before the fork. */
+struct dexec {
+	char **envp;   /* NULL: the test's environment */
+	int lfd;       /* > 2: becomes fd 3 (socket activation) */
+	char *pidvar;  /* "LISTEN_PID=" and room for the pid; or NULL */
+	size_t pidoff; /* where the pid goes in pidvar */
+};
+
+/* Writes the decimal pid into s (async-signal-safe). */
+static void put_pid(char *s, pid_t pid)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + pid % 10);
+		pid /= 10;
+	} while (pid);
+	while (n)
+		*s++ = tmp[--n];
+	*s = '\0';
+}
+
+/* In the child: x->lfd becomes fd 3, inherited across exec, and
+ * LISTEN_PID names us. Returns 0 or -1 (errno set). */
+static int pass_listen_fd(const struct dexec *x, int *errfd)
+{
+	int fd;
+
+	if (*errfd == 3) {
+		fd = fcntl(*errfd, F_DUPFD_CLOEXEC, 4);
+		if (fd == -1)
+			return -1;
+		*errfd = fd;
+	}
+	if (x->lfd != 3 && dup2(x->lfd, 3) == -1)
+		return -1;
+	if (fcntl(3, F_SETFD, 0) == -1)
+		return -1;
+	if (x->pidvar)
+		put_pid(x->pidvar + x->pidoff, getpid());
+	return 0;
+}
+
 /* In the forked child: only async-signal-safe calls until exec. */
 static void daemon_exec(const char *path, const char *const argv[], int logfd,
-                        int errfd)
+                        int errfd, const struct dexec *x)
 {
 	const char *args[64];
-	int null, fd, err;
+	int null, fd, err, keep = x->lfd > 2 ? 3 : -1;
 	sigset_t none;
 	size_t i;
 
@@ -349,14 +393,17 @@ static void daemon_exec(const char *path, const char *const argv[], int logfd,
 	if (null == -1 || dup2(null, 0) == -1 || dup2(logfd, 1) == -1 ||
 	    dup2(logfd, 2) == -1)
 		goto fail;
+	if (keep == 3 && pass_listen_fd(x, &errfd) == -1)
+		goto fail;
 	/* Whatever the test left open without O_CLOEXEC is not the
 	 * daemon's. */
 	for (fd = 3; fd < 1024; fd++)
-		if (fd != errfd)
+		if (fd != errfd && fd != keep)
 			fcntl(fd, F_SETFD, FD_CLOEXEC);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	execv(path, (char *const *)(uintptr_t)args);
+	execve(path, (char *const *)(uintptr_t)args,
+	       x->envp ? x->envp : environ);
 fail:
 	err = errno;
 	if (write(errfd, &err, sizeof(err)) < 0) {
@@ -365,32 +412,105 @@ fail:
 	_exit(127);
 }
 
+/* Does the "NAME=value" entry e set the variable of the entry (or
+ * "NAME=" prefix) v? */
+static int env_same(const char *e, const char *v)
+{
+	size_t n = strcspn(v, "=");
+
+	return strncmp(e, v, n) == 0 && e[n] == '=';
+}
+
+static int env_set_by(const char *e, const char *const *env)
+{
+	for (; env && *env; env++)
+		if (env_same(e, *env))
+			return 1;
+	return 0;
+}
+
+/*
+ * The child's environment: the test's, without what o sets, then
+ * LISTEN_FDS and LISTEN_PID (filled in by the child) for a passed
+ * socket, then o->env. The strings are borrowed; free x->envp.
+ */
+static int dexec_prepare(struct dexec *x, const struct t_dstart *o,
+                         char *pidvar)
+{
+	static char fds1[] = "LISTEN_FDS=1";
+	size_t n = 0, k = 0, i;
+
+	memset(x, 0, sizeof(*x));
+	x->lfd = o ? o->listen_fd : 0;
+	if (!o || (!o->env && x->lfd <= 2))
+		return 0;
+	while (environ[n])
+		n++;
+	for (i = 0; o->env && o->env[i]; i++)
+		n++;
+	x->envp = calloc(n + 3, sizeof(*x->envp));
+	if (!x->envp)
+		return -ENOMEM;
+	for (i = 0; environ[i]; i++)
+		if (!env_set_by(environ[i], o->env) &&
+		    !(x->lfd > 2 && (env_same(environ[i], "LISTEN_PID") ||
+		                     env_same(environ[i], "LISTEN_FDS"))))
+			x->envp[k++] = environ[i];
+	if (x->lfd > 2 && !env_set_by(fds1, o->env))
+		x->envp[k++] = fds1;
+	if (x->lfd > 2 && !env_set_by("LISTEN_PID=", o->env)) {
+		strcpy(pidvar, "LISTEN_PID=");
+		x->pidvar = pidvar;
+		x->pidoff = strlen(pidvar);
+		x->envp[k++] = pidvar;
+	}
+	for (i = 0; o->env && o->env[i]; i++)
+		x->envp[k++] = (char *)(uintptr_t)o->env[i];
+	return 0;
+}
+
 int t_daemon_start(struct t_daemon *d, const char *const argv[])
+{
+	return t_daemon_start_opts(d, argv, NULL);
+}
+
+int t_daemon_start_opts(struct t_daemon *d, const char *const argv[],
+                        const struct t_dstart *o)
 {
 	static unsigned seq;
 	const char *path = t_daemon_path();
+	char pidvar[40];
+	struct dexec x;
 	int logfd, p[2], err = 0;
 	ssize_t n;
 
 	memset(d, 0, sizeof(*d));
 	if (!path)
 		return -ENOENT;
+	err = dexec_prepare(&x, o, pidvar);
+	if (err)
+		return err;
 	snprintf(d->log_path, sizeof(d->log_path), "%s/zcrelay.%u.log",
 	         t_tmpdir(), seq++);
 	logfd = open(d->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	             0600);
-	if (logfd == -1)
-		return -errno;
+	if (logfd == -1) {
+		err = -errno;
+		free(x.envp);
+		return err;
+	}
 	if (pipe2(p, O_CLOEXEC) == -1) {
 		err = -errno;
 		close(logfd);
+		free(x.envp);
 		return err;
 	}
 	d->pid = fork();
 	if (d->pid == 0)
-		daemon_exec(path, argv, logfd, p[1]);
+		daemon_exec(path, argv, logfd, p[1], &x);
 	if (d->pid == -1)
 		err = -errno;
+	free(x.envp);
 	close(logfd);
 	close(p[1]);
 	if (!err) {

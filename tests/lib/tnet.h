@@ -301,6 +301,22 @@ const char *t_daemon_path(void);
  */
 int t_daemon_start(struct t_daemon *d, const char *const argv[]);
 
+/* What t_daemon_start_opts adds to a plain start. */
+struct t_dstart {
+	/* "NAME=value" strings (borrowed, NULL-terminated; NULL: none)
+	 * set in the daemon's environment, replacing the test's own. */
+	const char *const *env;
+	/* > 2: this socket becomes the daemon's fd 3, with LISTEN_FDS=1
+	 * and LISTEN_PID=<the daemon's pid> (unless env sets them): socket
+	 * activation. The test keeps its own copy. 0: none. */
+	int listen_fd;
+};
+
+/* t_daemon_start with the extras of o (NULL: none). Returns the same;
+ * also -ENOMEM. */
+int t_daemon_start_opts(struct t_daemon *d, const char *const argv[],
+                        const struct t_dstart *o);
+
 /*
  * t_daemon_wait - wait at most timeout_ms for the daemon to exit by
  * itself. Returns its status (exit code, or 128 + signal) or -ETIMEDOUT
