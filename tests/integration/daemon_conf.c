@@ -435,8 +435,8 @@ TEST_MATRIX(test_daemon_conf_routes_xfer)
 	                   "  { name = \"two\"; listen = \"%s\";\n"
 	                   "    upstreams = \"%s\"; mover = \"%s\"; }\n"
 	                   ");\n",
-	                   t_conf_engine(ctx), range, abs_name, u1,
-	                   t_conf_mover(ctx), path, u2, t_conf_mover(ctx));
+	                   t_cfg_engine(ctx), range, abs_name, u1,
+	                   t_cfg_mover(ctx), path, u2, t_cfg_mover(ctx));
 	if (rc)
 		return rc;
 	for (i = 0; i < 5; i++) {
@@ -448,7 +448,7 @@ TEST_MATRIX(test_daemon_conf_routes_xfer)
 	ASSERT_ERR(t_accept_any(ulfd, 2, 100, NULL), -ETIMEDOUT);
 	ASSERT_EQ(t_wait_log_count(&d, " session ", " route=one ", 4, 5000), 4);
 	ASSERT_EQ(t_wait_log_count(&d, " session ", " route=two ", 1, 5000), 1);
-	snprintf(line, sizeof(line), " mover=%s", t_conf_mover(ctx));
+	snprintf(line, sizeof(line), " mover=%s", t_cfg_mover(ctx));
 	ASSERT_EQ(t_log_count(&d, " session ", line), 5);
 	if (ctx->engine != ZC_ENGINE_AUTO) {
 		snprintf(line, sizeof(line), " engine=%s ",

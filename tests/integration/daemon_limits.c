@@ -49,7 +49,7 @@ static int lim_start(struct lim *L, const struct t_ctx *ctx, const char *extra)
 	                     "routes = ( { name = \"r\"; listen = \"%s\";\n"
 	                     "  upstreams = \"%s\"; mover = \"%s\";\n"
 	                     "  %s\n} );\n",
-	                     t_conf_engine(ctx), la, ua, t_conf_mover(ctx),
+	                     t_cfg_engine(ctx), la, ua, t_cfg_mover(ctx),
 	                     extra);
 }
 

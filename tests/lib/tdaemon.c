@@ -132,23 +132,6 @@ int t_daemon_conf(struct t_daemon *d, const struct zc_addr *la, const char *fmt,
 	return t_daemon_up(d, &a, la);
 }
 
-const char *t_conf_engine(const struct t_ctx *ctx)
-{
-	switch (ctx->engine) {
-	case ZC_ENGINE_EPOLL:
-		return "engine = \"epoll\";";
-	case ZC_ENGINE_URING:
-		return "engine = \"uring\";";
-	default:
-		return "";
-	}
-}
-
-const char *t_conf_mover(const struct t_ctx *ctx)
-{
-	return ctx->mover == ZC_MOVER_COPY ? "copy" : "splice";
-}
-
 int t_daemon_down(struct t_daemon *d)
 {
 	ASSERT_ERR(t_daemon_wait(d, 0), -ETIMEDOUT);

@@ -87,13 +87,6 @@ int t_is_closed(int r);
 int t_daemon_conf(struct t_daemon *d, const struct zc_addr *la, const char *fmt,
                   ...) __attribute__((format(printf, 3, 4)));
 
-/* The config file's line choosing ctx's engine ("engine = \"epoll\";"),
- * or "" for ZC_ENGINE_AUTO. */
-const char *t_conf_engine(const struct t_ctx *ctx);
-
-/* ctx's mover as a config word for a route's mover key. */
-const char *t_conf_mover(const struct t_ctx *ctx);
-
 /* t_daemon_down - the daemon still runs, then exits 0 on SIGTERM.
  * T_PASS or T_FAIL. */
 int t_daemon_down(struct t_daemon *d);
