@@ -62,6 +62,7 @@ static uint64_t relay_quiet_limit(const struct zc_relay *r)
 static int relay_half_start(struct zc_relay *r)
 {
 	r->r_half = 1;
+	r->r_last = zc__loop_now(r->r_loop); /* the EOF is news too */
 	if (!r->r_half_ms)
 		return 0;
 	return zc__timer_arm_at(&r->r_idle, r->r_last + relay_quiet_limit(r));

@@ -366,6 +366,10 @@ int zcr_route_trust(struct zcr_route *r, const char *spec, char *err,
 	char *end;
 	struct zcr_cidr *t;
 
+	if (strcmp(spec, "unix") == 0) {
+		r->trust_unix = 1;
+		return 0;
+	}
 	if (n == 0 || n >= sizeof(host))
 		return cfg_err(err, errlen, "trusted '%s': bad address", spec);
 	memcpy(host, spec, n);
@@ -440,6 +444,8 @@ int zcr_route_trusts(const struct zcr_route *r, const struct sockaddr *sa)
 	int fam = sa_bytes(sa, b);
 	unsigned i;
 
+	if (sa->sa_family == AF_UNIX)
+		return r->trust_unix;
 	for (i = 0; fam && i < r->ntrusted; i++)
 		if (r->trusted[i].family == fam &&
 		    prefix_match(r->trusted[i].addr, b, r->trusted[i].bits))
@@ -603,7 +609,7 @@ int zcr_cfg_finish(struct zcr_cfg *c, char *err, size_t errlen)
 		if (r->nups == 0)
 			return cfg_err(err, errlen,
 			               "route '%s' has no upstream", r->name);
-		if (r->proxy_accept && r->ntrusted == 0)
+		if (r->proxy_accept && r->ntrusted == 0 && !r->trust_unix)
 			return cfg_err(err, errlen,
 			               "route '%s' accepts PROXY headers but "
 			               "trusts no sender",

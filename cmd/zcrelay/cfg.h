@@ -95,6 +95,7 @@ struct zcr_route {
 	int proxy_accept;                           /* 1: header required */
 	struct zcr_cidr *trusted;
 	unsigned ntrusted;
+	int trust_unix; /* "unix" in trusted: Unix socket clients */
 	unsigned proxy_timeout_ms;
 	unsigned fail_max, cooldown_ms; /* passive health; fail_max 0: off */
 	unsigned check_ms;              /* active checks; 0: off */
@@ -139,7 +140,8 @@ int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,
 /* Adds an upstream (host names resolved now). Returns 0 or -1 + err. */
 int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
                        char *err, size_t errlen);
-/* Adds a trusted PROXY sender: ADDR or ADDR/BITS. Returns 0 or -1 + err. */
+/* Adds a trusted PROXY sender: ADDR, ADDR/BITS, or "unix" (clients of
+ * Unix listeners). Returns 0 or -1 + err. */
 int zcr_route_trust(struct zcr_route *r, const char *spec, char *err,
                     size_t errlen);
 

@@ -100,6 +100,8 @@ void zcr_lsock_ref(struct zcr_lsock *ls);
 void zcr_lsock_put(struct zcr_lsock *ls);
 
 /* Workers (worker.c). */
+/* Set when a worker's loop failed: the daemon then exits 1. */
+extern int zcr_worker_failed;
 /* Creates the worker's loop; returns 0 or -errno. */
 int zcr_worker_init(struct zcr_worker *w, struct zcr_cfg *cfg);
 /* Thread body: runs the loop until the worker has drained. */

@@ -250,7 +250,10 @@ void zcr_log_lib(void *arg, int level, const char *msg)
 {
 	const struct zcr_worker *w = arg;
 
-	zcr_log(level, "worker=%d %s", w->id, msg);
+	if (w)
+		zcr_log(level, "worker=%d %s", w->id, msg);
+	else
+		zcr_log(level, "%s", msg);
 }
 
 /* ` key=` or `,"key":` */

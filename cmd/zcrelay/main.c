@@ -19,6 +19,7 @@
 #include "service.h"
 
 static struct zcr_opts opts;
+static int draining; /* SIGTERM seen: no more reloads */
 static struct zcr_worker *workers;
 static unsigned nworkers;
 static struct zcr_lset lset; /* listeners of the running generation */
@@ -83,14 +84,31 @@ static void post_all(void (*fn)(struct zcr_worker *w))
 }
 
 /* Settings a running daemon cannot change: keep the old ones, say so. */
+static int str_differ(const char *a, const char *b)
+{
+	return !a != !b || (a && strcmp(a, b));
+}
+
+/* n's copy of o's string setting *p (user, group, pid-file). */
+static void keep_str(char **p, const char *o)
+{
+	free(*p);
+	*p = o ? strdup(o) : NULL;
+}
+
 static void reload_keep_fixed(struct zcr_cfg *n, const struct zcr_cfg *o)
 {
 	if (n->workers != o->workers || n->engine != o->engine ||
 	    n->pipe_size != o->pipe_size || n->max_pipes != o->max_pipes ||
-	    strcmp(n->admin_str, o->admin_str))
+	    strcmp(n->admin_str, o->admin_str) ||
+	    str_differ(n->user, o->user) || str_differ(n->group, o->group) ||
+	    str_differ(n->pid_file, o->pid_file))
 		zcr_log(ZC_LOG_WARN, "reload: workers, engine, pipe-size, "
-		                     "max-pipes and admin change only on "
-		                     "restart");
+		                     "max-pipes, admin, user, group and "
+		                     "pid-file change only on restart");
+	keep_str(&n->user, o->user);
+	keep_str(&n->group, o->group);
+	keep_str(&n->pid_file, o->pid_file);
 	n->workers = o->workers;
 	n->engine = o->engine;
 	n->pipe_size = o->pipe_size;
@@ -158,7 +176,10 @@ static int wait_signal(const sigset_t *set, long ms)
 		sig = sigtimedwait(set, NULL, ms < 0 ? NULL : &ts);
 	} while (sig == -1 && errno == EINTR);
 	if (sig == SIGHUP) {
-		reload();
+		if (draining)
+			zcr_log(ZC_LOG_INFO, "SIGHUP while draining: ignored");
+		else
+			reload();
 		return 0;
 	}
 	if (sig == SIGUSR1) {
@@ -203,12 +224,14 @@ static unsigned join_done(void)
  */
 static void run_until_stopped(const sigset_t *set)
 {
-	unsigned drain_ms = cur->drain_ms;
+	unsigned drain_ms;
 	long deadline;
 	int sig, aborted = 0;
 
 	while ((sig = wait_signal(set, -1)) == 0)
 		;
+	draining = 1; /* a SIGHUP now would bind listeners nobody serves */
+	drain_ms = cur->drain_ms;
 	zcr_sd_notify("STOPPING=1");
 	zcr_log(ZC_LOG_INFO, "signal %d: draining (up to %u ms)", sig,
 	        drain_ms);
@@ -293,7 +316,13 @@ int main(int argc, char **argv)
 	run_until_stopped(&set);
 	zcr_health_stop();
 	zcr_control_admin_stop();
+	if (cur->pid_file) /* the one written at start (not reloaded) */
+		unlink(cur->pid_file);
 	set_current(NULL);
+	if (__atomic_load_n(&zcr_worker_failed, __ATOMIC_RELAXED)) {
+		zcr_log(ZC_LOG_ERR, "stopped after a worker failed");
+		return 1;
+	}
 	zcr_log(ZC_LOG_INFO, "stopped");
 	return 0;
 }

@@ -18,6 +18,8 @@
 
 #define SNAP_MS 500
 
+int zcr_worker_failed;
+
 /* A listener of this worker. */
 struct zcr_wl {
 	struct zcr_wl *next;
@@ -215,6 +217,7 @@ void *zcr_worker_main(void *arg)
 		 * leave them hanging: stop the whole daemon instead. */
 		zcr_log(ZC_LOG_ERR, "worker=%d loop: %s: shutting down", w->id,
 		        zc_strerror(err));
+		__atomic_store_n(&zcr_worker_failed, 1, __ATOMIC_RELAXED);
 		kill(getpid(), SIGTERM);
 	}
 	wl_sweep(w, 1);
