@@ -51,11 +51,17 @@ void t_dargs_init(struct t_dargs *a, const struct t_ctx *ctx,
 int t_daemon_up(struct t_daemon *d, const struct t_dargs *a,
                 const struct zc_addr *la)
 {
+	return t_daemon_up_env(d, a, la, NULL);
+}
+
+int t_daemon_up_env(struct t_daemon *d, const struct t_dargs *a,
+                    const struct zc_addr *la, const char *const env[])
+{
 	uint64_t end = t_now_ms() + 5000;
 	char *log;
 	int up = 0;
 
-	ASSERT_OK(t_daemon_start(d, a->v));
+	ASSERT_OK(t_daemon_start_env(d, a->v, env));
 	ASSERT_OK(t_daemon_ready(d, la, 5000));
 	while (!up && t_now_ms() < end) {
 		log = t_daemon_log(d);

@@ -331,8 +331,8 @@ const char *t_daemon_path(void)
 }
 
 /* In the forked child: only async-signal-safe calls until exec. */
-static void daemon_exec(const char *path, const char *const argv[], int logfd,
-                        int errfd)
+static void daemon_exec(const char *path, const char *const argv[],
+                        char *const envp[], int logfd, int errfd)
 {
 	const char *args[64];
 	int null, fd, err;
@@ -356,7 +356,7 @@ static void daemon_exec(const char *path, const char *const argv[], int logfd,
 			fcntl(fd, F_SETFD, FD_CLOEXEC);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	execv(path, (char *const *)(uintptr_t)args);
+	execve(path, (char *const *)(uintptr_t)args, envp);
 fail:
 	err = errno;
 	if (write(errfd, &err, sizeof(err)) < 0) {
@@ -365,30 +365,78 @@ fail:
 	_exit(127);
 }
 
+/*
+ * The environment for the daemon: ours, with each "NAME=value" of env
+ * replacing or adding NAME. Built before fork (malloc is not
+ * async-signal-safe); the strings are borrowed. Caller frees the array.
+ */
+static char **daemon_envp(const char *const env[])
+{
+	extern char **environ;
+	size_t n = 0, k = 0, i, j, len;
+	char **v;
+
+	while (environ[n])
+		n++;
+	while (env && env[k])
+		k++;
+	v = calloc(n + k + 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	for (i = 0, n = 0; environ[i]; i++) {
+		for (j = 0; j < k; j++) {
+			len = strcspn(env[j], "=");
+			if (!strncmp(environ[i], env[j], len) &&
+			    environ[i][len] == '=')
+				break;
+		}
+		if (j == k)
+			v[n++] = environ[i];
+	}
+	for (j = 0; j < k; j++)
+		v[n++] = (char *)(uintptr_t)env[j];
+	return v;
+}
+
 int t_daemon_start(struct t_daemon *d, const char *const argv[])
+{
+	return t_daemon_start_env(d, argv, NULL);
+}
+
+int t_daemon_start_env(struct t_daemon *d, const char *const argv[],
+                       const char *const env[])
 {
 	static unsigned seq;
 	const char *path = t_daemon_path();
 	int logfd, p[2], err = 0;
+	char **envp;
 	ssize_t n;
 
 	memset(d, 0, sizeof(*d));
 	if (!path)
 		return -ENOENT;
+	envp = daemon_envp(env);
+	if (!envp)
+		return -ENOMEM;
 	snprintf(d->log_path, sizeof(d->log_path), "%s/zcrelay.%u.log",
 	         t_tmpdir(), seq++);
 	logfd = open(d->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	             0600);
-	if (logfd == -1)
-		return -errno;
+	if (logfd == -1) {
+		err = -errno;
+		free(envp);
+		return err;
+	}
 	if (pipe2(p, O_CLOEXEC) == -1) {
 		err = -errno;
 		close(logfd);
+		free(envp);
 		return err;
 	}
 	d->pid = fork();
 	if (d->pid == 0)
-		daemon_exec(path, argv, logfd, p[1]);
+		daemon_exec(path, argv, envp, logfd, p[1]);
+	free(envp);
 	if (d->pid == -1)
 		err = -errno;
 	close(logfd);
