@@ -8,8 +8,9 @@
  *   ZCF_FILE=PATH          more rules, read again whenever the file
  *                          changes (write a new file and rename it over);
  *                          a missing or empty file means none
- *   ZCF_STATS=PATH         "label injected calls" lines, rewritten at most
- *                          every 100 ms while counts change and at exit
+ *   ZCF_STATS=PATH         "label injected calls" lines, rewritten on
+ *                          every injection and at exit (calls are exact
+ *                          only at exit)
  *
  *   RULE   = FUNC ":" ACTION { ":" KEY "=" VALUE }
  *   FUNC   = accept | accept4 | pipe2 | fcntl (F_SETPIPE_SZ only) |
@@ -29,7 +30,9 @@
  *                   the destination port); the default is any
  *          fd=sock|pipe|any  what the fd must be (default: a socket or a
  *                   pipe, never a regular file or a tty: the daemon's log
- *                   keeps working)
+ *                   keeps working); splice: either fd
+ *          src=sock|pipe  splice only: what fd_in must be (src=sock: the
+ *                   socket -> pipe half, src=pipe: pipe -> socket)
  *
  * A matching call is counted by every rule it matches, in order, until
  * one injects. A bad spec (in ZCF or the file) prints why and aborts the
@@ -147,6 +150,7 @@ enum zcf_fdkind { FD_DEFAULT, FD_SOCK, FD_PIPE, FD_ANY };
 
 struct zcf_rule {
 	int fn, act, err, fdkind, port;
+	int srckind; /* splice: what fd_in must be; FD_ANY: anything */
 	unsigned long after, count, every, max;
 	unsigned long calls, injected;
 	int stat; /* index in stats[] */
@@ -174,8 +178,7 @@ static int inited;
 static const char *ctl_path, *stats_path;
 static struct stat ctl_st; /* what the file was when last read */
 static int ctl_seen;
-static uint64_t next_check_ns, next_stats_ns;
-static int stats_dirty;
+static uint64_t next_check_ns;
 
 /* The real functions. */
 #define REAL(var, name)                                                        \
@@ -268,6 +271,17 @@ static void parse_key(struct zcf_rule *r, const char *spec, const char *f,
 			die(spec, f, "fd= takes sock, pipe or any");
 		return;
 	}
+	if (tok_is(f, klen, "src")) {
+		if (r->fn != F_SPLICE)
+			die(spec, f, "src= is for splice only");
+		if (tok_is(eq + 1, vlen, "sock"))
+			r->srckind = FD_SOCK;
+		else if (tok_is(eq + 1, vlen, "pipe"))
+			r->srckind = FD_PIPE;
+		else
+			die(spec, f, "src= takes sock or pipe");
+		return;
+	}
 	if (parse_ulong(eq + 1, vlen, &v))
 		die(spec, f, "value is not a decimal number (< 10^9)");
 	if (tok_is(f, klen, "after")) {
@@ -339,6 +353,7 @@ static void parse_rule(struct zcf_rule *r, const char *spec, const char *s,
 	r->fn = -1;
 	r->every = 1;
 	r->max = 64;
+	r->srckind = FD_ANY;
 	while (f <= end) {
 		c = memchr(f, ':', (size_t)(end - f));
 		flen = c ? (size_t)(c - f) : (size_t)(end - f);
@@ -441,7 +456,6 @@ static void write_stats(void)
 		/* nothing to do: a test will find the counts missing */
 	}
 	close(fd);
-	stats_dirty = 0;
 }
 
 /* Reads the control file again if it changed. Under mu. */
@@ -572,6 +586,8 @@ static int rule_matches(const struct zcf_rule *r, int fd1, int fd2,
 		return !r->port || (sa && sa_port(sa) == r->port);
 	if (!(fns[r->fn].kind & K_FD))
 		return 1;
+	if (!fd_kind_ok(fd1, r->srckind))
+		return 0;
 	if (!((fd1 >= 0 && fd_kind_ok(fd1, r->fdkind) &&
 	       (!r->port || fd_has_port(fd1, r->port))) ||
 	      (fd2 >= 0 && fd_kind_ok(fd2, r->fdkind) &&
@@ -596,7 +612,9 @@ static int rule_fires(struct zcf_rule *r)
 		return 0;
 	r->injected++;
 	stats[r->stat].injected++;
-	stats_dirty = 1;
+	/* At once, so that a test waiting for a fault sees it even if the
+	 * daemon goes quiet right after (a few us per injection). */
+	write_stats();
 	return 1;
 }
 
@@ -636,15 +654,11 @@ static int zcf_check(int fn, int fd1, int fd2, const struct sockaddr *sa,
 		return 0;
 	pthread_mutex_lock(&mu);
 	zcf_init_locked();
-	if (ctl_path || stats_dirty) {
+	if (ctl_path) {
 		now = now_ns();
-		if (ctl_path && now >= next_check_ns) {
+		if (now >= next_check_ns) {
 			next_check_ns = now + 10000000ULL; /* 10 ms */
 			ctl_check();
-		}
-		if (stats_dirty && now >= next_stats_ns) {
-			next_stats_ns = now + 100000000ULL; /* 100 ms */
-			write_stats();
 		}
 	}
 	if (fn_used[fn]) {
