@@ -405,3 +405,32 @@ int t_fault_session(const struct t_fault *f, int port, char *line, size_t size)
 		t_sleep_ms(10);
 	}
 }
+
+int ntohs_port(const struct zc_addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+	if (a->ss.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+	return 0;
+}
+
+int errno_of(const char *name)
+{
+	static const struct {
+		const char *name;
+		int err;
+	} tab[] = {
+	        {"EMFILE", EMFILE},         {"ENFILE", ENFILE},
+	        {"EINVAL", EINVAL},         {"ENOMEM", ENOMEM},
+	        {"EPERM", EPERM},           {"EPIPE", EPIPE},
+	        {"ECONNRESET", ECONNRESET}, {"ECONNREFUSED", ECONNREFUSED},
+	        {"ETIMEDOUT", ETIMEDOUT},   {"EAGAIN", EAGAIN},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (!strcmp(tab[i].name, name))
+			return tab[i].err;
+	return 0;
+}

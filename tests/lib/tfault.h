@@ -84,6 +84,12 @@ long t_fault_cpu_ms(const struct t_fault *f);
  */
 int t_fault_down(struct t_fault *f, const struct t_ctx *ctx, const char *what);
 
+/* The port of an AF_INET/AF_INET6 address, 0 for others. */
+int ntohs_port(const struct zc_addr *a);
+
+/* The errno an errno name stands for ("EMFILE"), 0 if unknown here. */
+int errno_of(const char *name);
+
 /* The local port of a socket (the daemon's peer port for a client). */
 int t_local_port(int fd);
 
