@@ -51,6 +51,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -685,11 +686,15 @@ static int fd_is_sock(int fd)
  * read side re-sets SO_RCVLOWAT to its value (TCP then signals EPOLLIN if
  * data or EOF waits, tcp_set_rcvlowat() since Linux 4.19); the write side
  * re-sets SO_SNDBUF (sk_write_space() signals EPOLLOUT if there is room;
- * side effect: the send buffer no longer autotunes). Sockets only;
+ * side effect: the send buffer no longer autotunes). Without room it
+ * only polls: tcp_poll() then sets SOCK_NOSPACE, as a real EAGAIN does,
+ * so the kernel signals when room comes (else that wakeup would be
+ * lost and the session stall). Sockets only;
  * listening sockets are level-triggered and need nothing.
  */
 static void storm_kick(int fd, int wr)
 {
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 	int v = 0, saved = errno;
 	socklen_t len = sizeof(v);
 
@@ -699,7 +704,8 @@ static void storm_kick(int fd, int wr)
 		if (getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, &len) == 0)
 			(void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v,
 			                 sizeof(v));
-	} else if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len) == 0) {
+	} else if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT) &&
+	           getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len) == 0) {
 		v /= 2; /* the kernel doubles what it is given */
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 	}
