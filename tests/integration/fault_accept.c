@@ -73,7 +73,9 @@ static int accept_fault(const struct t_ctx *ctx, const char *errname)
 		return rc;
 	t_pair2_close(&p);
 	t_pair2_close(&old);
-	ASSERT_EQ(t_fault_metric(&f, "zcrelay_worker_accept_pauses_total"), 2);
+	ASSERT_EQ(t_fault_metric_wait(&f, "zcrelay_worker_accept_pauses_total",
+	                              2),
+	          2);
 	ASSERT_EQ(t_fault_count(&f, label, NULL), 3);
 	close(ulfd);
 	rc = t_fault_settled(&f);

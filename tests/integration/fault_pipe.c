@@ -75,7 +75,9 @@ TEST_MATRIX(test_fault_pipe2_emfile)
 		ASSERT_HAS(line[i], " mover=splice");
 	}
 	ASSERT_GT(t_fault_count(&f, "pipe2:EMFILE", NULL), 0);
-	ASSERT_GT(t_fault_metric(&f, "zcrelay_worker_pipe_shortages_total"), 0);
+	ASSERT_GT(t_fault_metric_wait(&f, "zcrelay_worker_pipe_shortages_total",
+	                              1),
+	          0);
 	ASSERT_EQ(t_fault_metric(&f, "zcrelay_worker_pipes_free"), 0);
 	return t_fault_down(&f, ctx, "pipe2");
 }
@@ -97,7 +99,9 @@ TEST_MATRIX(test_fault_setpipe_sz_eperm)
 		ASSERT_FALSE(strstr(line[i], "fallback="));
 	}
 	ASSERT_GT(t_fault_count(&f, "fcntl:EPERM", NULL), 0);
-	ASSERT_GT(t_fault_metric(&f, "zcrelay_worker_pipes_small_total"), 0);
+	ASSERT_GT(
+	        t_fault_metric_wait(&f, "zcrelay_worker_pipes_small_total", 1),
+	        0);
 	ASSERT_EQ(t_fault_metric(&f, "zcrelay_worker_pipe_shortages_total"), 0);
 	return t_fault_down(&f, ctx, "F_SETPIPE_SZ");
 }

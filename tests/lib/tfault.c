@@ -222,6 +222,17 @@ long long t_fault_metric(const struct t_fault *f, const char *name)
 	return sum;
 }
 
+long long t_fault_metric_wait(const struct t_fault *f, const char *name,
+                              long long min)
+{
+	uint64_t end = t_now_ms() + 2000;
+	long long v;
+
+	while ((v = t_fault_metric(f, name)) < min && t_now_ms() < end)
+		t_sleep_ms(50);
+	return v;
+}
+
 int t_fault_settled(struct t_fault *f)
 {
 	uint64_t end = t_now_ms() + 10000;

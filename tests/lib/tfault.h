@@ -66,6 +66,11 @@ long t_fault_wait(const struct t_fault *f, const char *label, long n,
  */
 long long t_fault_metric(const struct t_fault *f, const char *name);
 
+/* Waits at most 2 s (snapshots are refreshed every 500 ms) until
+ * t_fault_metric(f, name) >= min; returns the last value. */
+long long t_fault_metric_wait(const struct t_fault *f, const char *name,
+                              long long min);
+
 /*
  * t_fault_settled - wait (at most 10 s) until the daemon has no session,
  * no pipe in use, and exactly the fds it had after start plus two per
