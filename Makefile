@@ -83,9 +83,20 @@ $(TESTBIN): $(TEST_OBJ) $(CMD_LIB_OBJ) $(STATIC)
 
 $(TEST_OBJ): override CPPFLAGS += -Isrc -Itests/lib -Icmd/zcrelay
 
+# The syscall fault shim the fault_* tests preload into the daemon. Built
+# without sanitizers or hidden visibility: its wrappers must be exported,
+# and a preloaded library must not need a sanitizer runtime of its own.
+FAULT_SO := $(BUILD)/libzcfault.so
+$(FAULT_SO): tests/fault/zcfault.c config.mk
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -fPIC -shared $(WARN) \
+		-o $@ $< -ldl -lpthread
+
 # make check [T=filter]: the whole suite, one closing summary line.
-check test: all $(TESTBIN)
-	ZC_DAEMON=$(abspath $(DAEMON)) $(TESTBIN) $(T)
+check test: all $(TESTBIN) $(FAULT_SO)
+	ZC_DAEMON=$(abspath $(DAEMON)) ZC_FAULT_SO=$(abspath $(FAULT_SO)) \
+		$(TESTBIN) $(T)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
@@ -144,7 +155,8 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man5/zcrelay.conf.5
 
 FORMAT_SRC = $(wildcard include/*.h src/*.c src/*.h cmd/zcrelay/*.c cmd/zcrelay/*.h \
-	tests/lib/*.c tests/lib/*.h tests/unit/*.c tests/integration/*.c)
+	tests/lib/*.c tests/lib/*.h tests/unit/*.c tests/integration/*.c \
+	tests/fault/*.c)
 format:
 	clang-format -i $(FORMAT_SRC)
 format-check:

@@ -648,3 +648,11 @@ int t_run(const char *cmd)
 	free(text);
 	return st;
 }
+
+int t_daemon_up_env(struct t_daemon *d, const struct t_dargs *a,
+                    const struct zc_addr *la, const char *const env[])
+{
+	struct t_dstart o = {.env = env};
+
+	return t_daemon_up_opts(d, a, la, &o);
+}

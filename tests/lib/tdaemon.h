@@ -54,6 +54,10 @@ void t_dargs_init(struct t_dargs *a, const struct t_ctx *ctx,
  */
 int t_daemon_up(struct t_daemon *d, const struct t_dargs *a,
                 const struct zc_addr *la);
+/* The same with env added to the daemon's environment (see
+ * t_daemon_start_env). */
+int t_daemon_up_env(struct t_daemon *d, const struct t_dargs *a,
+                    const struct zc_addr *la, const char *const env[]);
 
 /* t_daemon_up with the extras of o (see t_daemon_start_opts). */
 int t_daemon_up_opts(struct t_daemon *d, const struct t_dargs *a,

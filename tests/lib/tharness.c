@@ -737,3 +737,11 @@ int t_daemon_ready(struct t_daemon *d, const struct zc_addr *a, int timeout_ms)
 	}
 	return 0;
 }
+
+int t_daemon_start_env(struct t_daemon *d, const char *const argv[],
+                       const char *const env[])
+{
+	struct t_dstart o = {.env = env};
+
+	return t_daemon_start_opts(d, argv, &o);
+}

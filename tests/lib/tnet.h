@@ -318,6 +318,14 @@ int t_daemon_start_opts(struct t_daemon *d, const char *const argv[],
                         const struct t_dstart *o);
 
 /*
+ * t_daemon_start_env - the same, with env ("NAME=value" strings, NULL
+ * terminated; NULL: none) added to or replacing this process's
+ * environment in the daemon's.
+ */
+int t_daemon_start_env(struct t_daemon *d, const char *const argv[],
+                       const char *const env[]);
+
+/*
  * t_daemon_wait - wait at most timeout_ms for the daemon to exit by
  * itself. Returns its status (exit code, or 128 + signal) or -ETIMEDOUT
  * (it still runs).

@@ -1,0 +1,174 @@
+/*
+ * fault_connect.c - the way to the upstream failing: connect() refused
+ * (the next upstream takes the session), connect() timing out or
+ * socket() out of fds with a single upstream (the client is closed at
+ * once, the log says why), each logged per upstream. Faults from the
+ * zcfault shim, aimed at one upstream's port.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runner.h"
+#include "tfault.h"
+
+#define KIB (1ull << 10)
+
+/* Three sessions through a daemon with upstreams dead and live (in that
+ * order), dead's port refusing through the shim: all reach live. */
+static int next_upstream(const struct t_ctx *ctx, const char *fn,
+                         const char *errname)
+{
+	char spec[128], label[64], line[256];
+	struct zc_addr dead, live;
+	struct t_pair2 p;
+	struct t_dargs a;
+	struct t_fault f;
+	const char *ds;
+	int dlfd, llfd, rc, i;
+
+	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
+	/* dead listens for real: only the shim keeps us from it. */
+	dlfd = t_listen(AF_INET, &dead);
+	ASSERT_OK(dlfd);
+	llfd = t_listen(AF_INET, &live);
+	ASSERT_OK(llfd);
+	ASSERT_OK(t_free_addr(AF_INET, &f.la));
+	t_dargs_init(&a, ctx, &f.la, NULL);
+	ds = t_dargs_addr(&a, "--upstream", &dead);
+	t_dargs_addr(&a, "--upstream", &live);
+	snprintf(spec, sizeof(spec), "%s:%s:port=%d", fn, errname,
+	         ntohs_port(&dead));
+	rc = t_fault_up(&f, &a, "");
+	if (rc)
+		return rc;
+	rc = t_fault_set(&f, spec);
+	if (rc)
+		return rc;
+	for (i = 0; i < 3; i++) {
+		rc = t_pair2_open(&f, llfd, &p);
+		if (rc)
+			return rc;
+		rc = t_pair2_xfer(&p, 64 * KIB, 64 * KIB, 60 + i, 20000);
+		if (rc)
+			return rc;
+		t_pair2_close(&p);
+	}
+	ASSERT_EQ(t_accept_ms(dlfd, 0), -ETIMEDOUT); /* nobody came */
+	snprintf(label, sizeof(label), "%s:%s", fn, errname);
+	snprintf(line, sizeof(line), "route=default upstream=%s connect: %s",
+	         ds, strerror(errno_of(errname)));
+	/* Round-robin: two of three sessions tried dead first. */
+	ASSERT_EQ(t_fault_count(&f, label, NULL), 2);
+	ASSERT_EQ(t_log_count(&f.d, line, NULL), 2);
+	ASSERT_EQ(t_wait_log_count(&f.d, " end=eof", NULL, 3, 5000), 3);
+	close(dlfd);
+	close(llfd);
+	rc = t_fault_settled(&f);
+	if (rc)
+		return rc;
+	return t_fault_down(&f, ctx, "connect next upstream");
+}
+
+TEST_MATRIX(test_fault_connect_refused_next_upstream)
+{
+	return next_upstream(ctx, "connect", "ECONNREFUSED");
+}
+
+/* socket() out of fds for the first session's only upstream: that
+ * client is closed and the log says why; the next one is relayed. */
+TEST_MATRIX(test_fault_socket_emfile_closes_client)
+{
+	struct zc_addr ua;
+	struct t_pair2 p;
+	struct t_dargs a;
+	struct t_fault f;
+	int ulfd, rc, c;
+
+	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	ASSERT_OK(t_free_addr(AF_INET, &f.la));
+	t_dargs_init(&a, ctx, &f.la, &ua);
+	rc = t_fault_up(&f, &a, "");
+	if (rc)
+		return rc;
+	/* After startup: the listeners and admin made their sockets. */
+	rc = t_fault_set(&f, "socket:EMFILE:count=1");
+	if (rc)
+		return rc;
+	c = t_connect(&f.la);
+	ASSERT_OK(c);
+	ASSERT_TRUE(t_is_closed(t_wait_eof(c, 2000)));
+	close(c);
+	ASSERT_EQ(t_wait_log_count(&f.d, "no upstream reachable",
+	                           strerror(EMFILE), 1, 2000),
+	          1);
+	ASSERT_EQ(t_log_count(&f.d, " connect: ", strerror(EMFILE)), 1);
+	rc = t_pair2_open(&f, ulfd, &p);
+	if (rc)
+		return rc;
+	rc = t_pair2_xfer(&p, 64 * KIB, 64 * KIB, 66, 20000);
+	if (rc)
+		return rc;
+	t_pair2_close(&p);
+	ASSERT_EQ(t_fault_count(&f, "socket:EMFILE", NULL), 1);
+	close(ulfd);
+	rc = t_fault_settled(&f);
+	if (rc)
+		return rc;
+	return t_fault_down(&f, ctx, "socket");
+}
+
+/* The only upstream's connect fails: the client is closed at once. */
+static int only_upstream(const struct t_ctx *ctx, const char *errname)
+{
+	char spec[128], label[64], line[256];
+	struct zc_addr ua;
+	struct t_dargs a;
+	struct t_fault f;
+	int ulfd, rc, c, i;
+
+	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	ASSERT_OK(t_free_addr(AF_INET, &f.la));
+	t_dargs_init(&a, ctx, &f.la, &ua);
+	snprintf(spec, sizeof(spec), "connect:%s:port=%d", errname,
+	         ntohs_port(&ua));
+	rc = t_fault_up(&f, &a, spec);
+	if (rc)
+		return rc;
+	for (i = 1; i <= 3; i++) {
+		c = t_connect(&f.la);
+		ASSERT_OK(c);
+		ASSERT_TRUE(t_is_closed(t_wait_eof(c, 2000)));
+		close(c);
+		ASSERT_EQ(t_wait_log_count(&f.d, "no upstream reachable",
+		                           strerror(errno_of(errname)), i,
+		                           2000),
+		          i);
+	}
+	ASSERT_EQ(t_accept_ms(ulfd, 0), -ETIMEDOUT);
+	snprintf(label, sizeof(label), "connect:%s", errname);
+	ASSERT_EQ(t_fault_count(&f, label, NULL), 3);
+	snprintf(line, sizeof(line), "connect: %s",
+	         strerror(errno_of(errname)));
+	ASSERT_EQ(t_log_count(&f.d, line, NULL), 3);
+	close(ulfd);
+	rc = t_fault_settled(&f);
+	if (rc)
+		return rc;
+	return t_fault_down(&f, ctx, "connect only upstream");
+}
+
+TEST_MATRIX(test_fault_connect_timedout_closes_client)
+{
+	return only_upstream(ctx, "ETIMEDOUT");
+}
+
+TEST_MATRIX(test_fault_connect_refused_closes_client)
+{
+	return only_upstream(ctx, "ECONNREFUSED");
+}
