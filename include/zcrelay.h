@@ -227,7 +227,15 @@ struct zc_loop_opts {
 	zc_log_fn *log;     /* NULL: no logging */
 	void *log_arg;
 	int log_level; /* highest level passed to log */
-	unsigned reserved[6];
+	/* ZC_MOVER_RING (io_uring): the loop's buffer ring, registered on
+	 * the first ring relay. ring_bufs: buffers, a power of two up to
+	 * 32768 (0: 256); ring_buf_size: bytes each, at most 1 MiB (0: 64
+	 * KiB); ring_zc_min: sends of at least this many bytes use SEND_ZC
+	 * (0: the default, see libzcrelay(3); UINT32_MAX: never). */
+	unsigned ring_bufs;
+	unsigned ring_buf_size;
+	unsigned ring_zc_min;
+	unsigned reserved[3];
 };
 
 /* Counters of one loop, read on the loop's thread. */
@@ -241,6 +249,11 @@ struct zc_loop_stats {
 	uint64_t accept_paused; /* times a listener paused on EMFILE/ENFILE */
 	uint64_t pipe_shortage; /* drains copied because no pipe could be had */
 	uint64_t pipes_small;   /* pipes created smaller than asked (budget) */
+	/* ZC_MOVER_RING (appended in 0.2): */
+	uint64_t ring_bufs;      /* buffers in the loop's ring (0: none yet) */
+	uint64_t ring_bufs_used; /* ring buffers holding received bytes */
+	uint64_t ring_shortage;  /* recvs done into a spare: the ring was empty */
+	uint64_t ring_zc_sends;  /* sends done with IORING_OP_SEND_ZC */
 };
 
 /* Fills *opts with the defaults. */
