@@ -53,6 +53,11 @@ enum zc_mover {
 	ZC_MOVER_AUTO = 0, /* copy; splice once a read fills the buffer */
 	ZC_MOVER_SPLICE,   /* splice; still falls back if the kernel refuses */
 	ZC_MOVER_COPY,     /* read/write through a user-space buffer */
+	/* io_uring only: multishot recv into the loop's provided-buffer ring,
+	 * then send (SEND_ZC for large chunks). On an epoll loop, or where
+	 * the kernel refuses the buffer ring, the relay copies instead
+	 * (stats: mover ZC_MOVER_COPY, fallback -EOPNOTSUPP or the error). */
+	ZC_MOVER_RING,
 };
 
 /* Which readiness/completion engine runs a loop. */
@@ -456,7 +461,7 @@ ZC_API int zc_listen(const struct zc_addr *a, unsigned flags, int backlog);
 
 /* Text for a negative errno or a ZC_E* code. Never NULL. */
 ZC_API const char *zc_strerror(int err);
-/* Short names: "splice", "copy", "auto"; "epoll", "uring"; "eof", ... */
+/* Short names: "splice", "copy", "ring", "auto"; "epoll", "uring"; "eof", ... */
 ZC_API const char *zc_mover_name(int mover);
 ZC_API const char *zc_engine_name(int engine);
 ZC_API const char *zc_end_name(int end);
