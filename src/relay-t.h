@@ -26,6 +26,7 @@ struct zc_side {
 #define ZC_CONN_F_NOBUFS    0x40 /* ring: the buffer ring was empty */
 #define ZC_CONN_F_STOPPED   0x80 /* ring: recv stopped, too much is held */
 #define ZC_CONN_F_RPOLL     0x100 /* ring: c_rop is a poll, not a recv */
+#define ZC_CONN_F_NOZC      0x200 /* ring: dst refuses SEND_ZC (Unix) */
 
 /* Direction states; every change goes through zc__conn_set_state(). */
 enum zc_conn_state {

@@ -56,6 +56,8 @@ struct zc_ubuf *zc__ubuf(struct zc_loop *loop, int id);
 /* Ring buffers, and the size of every buffer (ring and spare). */
 unsigned zc__ubuf_count(const struct zc_loop *loop);
 size_t zc__ubuf_size(const struct zc_loop *loop);
+/* Ring buffers the kernel may still pick (none held by us). */
+unsigned zc__ubuf_avail(const struct zc_loop *loop);
 /* Sends of at least this many bytes should use SEND_ZC. */
 size_t zc__ubuf_zc_min(const struct zc_loop *loop);
 

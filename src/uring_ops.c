@@ -207,6 +207,11 @@ size_t zc__ubuf_zc_min(const struct zc_loop *loop)
 	return ops_ur(loop)->bufs->zc_min;
 }
 
+unsigned zc__ubuf_avail(const struct zc_loop *loop)
+{
+	return ops_ur(loop)->bufs->nbufs - (unsigned)loop->st.ring_bufs_used;
+}
+
 int zc__ubuf_spare(struct zc_loop *loop)
 {
 	struct ur_bufs *b = ops_ur(loop)->bufs;
@@ -413,6 +418,11 @@ size_t zc__ubuf_size(const struct zc_loop *loop)
 size_t zc__ubuf_zc_min(const struct zc_loop *loop)
 {
 	return SIZE_MAX;
+}
+
+unsigned zc__ubuf_avail(const struct zc_loop *loop)
+{
+	return 0;
 }
 
 int zc__ubuf_spare(struct zc_loop *loop)

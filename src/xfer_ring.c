@@ -16,10 +16,14 @@
  * kernel delivers before the cancel lands (one batch).
  *
  * An empty ring (-ENOBUFS ends the multishot): a direction that holds
- * buffers waits for its own sends to give them back; one that holds
- * none reads into a spare buffer with recv(), or waits with a one-shot
- * poll when nothing is there, then tries the ring again. No loop spins,
- * every retry follows a completion, and no relay waits for another.
+ * buffers waits for its own sends to give them back, then tries the
+ * ring again if it has buffers; one that holds none while the ring is
+ * still empty reads into a spare buffer with recv(), or waits with a
+ * one-shot poll when nothing is there. No loop spins, every retry
+ * follows a completion, and no relay waits for another.
+ *
+ * SEND_ZC is refused by some sockets (Unix: -EOPNOTSUPP, nothing sent):
+ * the direction sends plainly from then on.
  *
  * EOF (a recv result of 0): once everything queued is sent, conn.c
  * forwards the FIN. Errors of a completion are kept in c_err and
@@ -139,6 +143,11 @@ static void ring_on_send(void *arg, int res, int id, int more)
 	struct zc_loop *loop = ring_loop(c);
 
 	c->c_sop = NULL;
+	if (res == -EOPNOTSUPP && !(c->c_flags & ZC_CONN_F_NOZC)) {
+		/* SEND_ZC refused (Unix sockets): plain sends from now on. */
+		c->c_flags |= ZC_CONN_F_NOZC;
+		res = -EAGAIN;
+	}
 	if (res > 0) {
 		c->c_qoff += (size_t)res;
 		c->c_st.copied += (uint64_t)res;
@@ -196,10 +205,18 @@ static int ring_arm_recv(struct zc_loop *loop, struct zc_conn *c)
 {
 	if (c->c_rop || (c->c_flags & ZC_CONN_F_EOF))
 		return 0;
-	if (c->c_flags & ZC_CONN_F_NOBUFS)
-		return c->c_qn ? 0 : ring_recv_spare(loop, c);
-	if ((c->c_flags & ZC_CONN_F_STOPPED) && c->c_qn > ring_low(loop))
+	if ((c->c_flags & (ZC_CONN_F_STOPPED | ZC_CONN_F_NOBUFS)) &&
+	    c->c_qn > ring_low(loop))
 		return 0;
+	if (c->c_flags & ZC_CONN_F_NOBUFS) {
+		/* Some came back (ours or others'): try the ring again. */
+		if (zc__ubuf_avail(loop))
+			c->c_flags &= ~ZC_CONN_F_NOBUFS;
+		else if (!c->c_qn)
+			return ring_recv_spare(loop, c);
+		else
+			return 0; /* ours come back when sent */
+	}
 	c->c_flags &= ~ZC_CONN_F_STOPPED;
 	return zc__uop_recv(loop, c->c_src->s_fd, ring_on_recv, c, &c->c_rop);
 }
@@ -230,8 +247,9 @@ int zc__ring_run(struct zc_loop *loop, struct zc_conn *c)
 		return 0;
 	len = zc__ubuf(loop, c->c_qhead)->len - c->c_qoff;
 	return zc__uop_send(loop, c->c_dst->s_fd, c->c_qhead, c->c_qoff, len,
-	                    len >= zc__ubuf_zc_min(loop), ring_on_send, c,
-	                    &c->c_sop);
+	                    len >= zc__ubuf_zc_min(loop) &&
+	                            !(c->c_flags & ZC_CONN_F_NOZC),
+	                    ring_on_send, c, &c->c_sop);
 }
 
 void zc__ring_release(struct zc_loop *loop, struct zc_conn *c)

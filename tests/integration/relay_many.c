@@ -366,6 +366,7 @@ TEST_MATRIX(test_relay_idle_sessions_hold_nothing)
 	ASSERT_OK(t_loop_stats(&l, &st));
 	ASSERT_EQ(st.pipes_used, 0);
 	ASSERT_EQ(st.bufs_used, 0);
+	ASSERT_EQ(st.ring_bufs_used, 0);
 	/* A byte each way through every one, then idle again. */
 	for (i = 0; i < n; i++) {
 		ASSERT_OK(t_write_all(c[i].cli, "u", 1));
