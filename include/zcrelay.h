@@ -257,8 +257,9 @@ struct zc_loop_stats {
 	/* ZC_MOVER_RING (appended in 0.2): */
 	uint64_t ring_bufs;      /* buffers in the loop's ring (0: none yet) */
 	uint64_t ring_bufs_used; /* ring buffers holding received bytes */
-	uint64_t ring_shortage;  /* recvs done into a spare: the ring was empty */
-	uint64_t ring_zc_sends;  /* sends done with IORING_OP_SEND_ZC */
+	uint64_t
+	        ring_shortage; /* recvs done into a spare: the ring was empty */
+	uint64_t ring_zc_sends; /* sends done with IORING_OP_SEND_ZC */
 };
 
 /* Fills *opts with the defaults. */

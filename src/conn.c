@@ -151,8 +151,7 @@ static int conn_run_ring(struct zc_loop *loop, struct zc_conn *c)
 
 	if (err)
 		return err;
-	if ((c->c_flags & ZC_CONN_F_EOF) && !c->c_qn && !c->c_sop &&
-	    !c->c_rop)
+	if ((c->c_flags & ZC_CONN_F_EOF) && !c->c_qn && !c->c_sop && !c->c_rop)
 		return conn_finish(loop, c);
 	return 0;
 }

@@ -23,8 +23,8 @@ struct zc_side {
 #define ZC_CONN_F_PIPE_FULL 0x08 /* the pipe has no free slot: wait for pump */
 #define ZC_CONN_F_PROBE     0x10 /* auto: copy until a read fills the buffer */
 #define ZC_CONN_F_RING      0x20 /* ring mover: io_uring recv/send (xfer_ring.c) */
-#define ZC_CONN_F_NOBUFS    0x40 /* ring: the buffer ring was empty */
-#define ZC_CONN_F_STOPPED   0x80 /* ring: recv stopped, too much is held */
+#define ZC_CONN_F_NOBUFS    0x40  /* ring: the buffer ring was empty */
+#define ZC_CONN_F_STOPPED   0x80  /* ring: recv stopped, too much is held */
 #define ZC_CONN_F_RPOLL     0x100 /* ring: c_rop is a poll, not a recv */
 #define ZC_CONN_F_NOZC      0x200 /* ring: dst refuses SEND_ZC (Unix) */
 

@@ -31,12 +31,12 @@
 #include "loop.h"
 #include "uring.h"
 
-#define RING_BUFS_DEFAULT  256U
-#define RING_BUF_DEFAULT   (64U * 1024U)
-#define RING_BUF_MAX       (1024U * 1024U)
-#define RING_BUFS_MAX      32768U
+#define RING_BUFS_DEFAULT   256U
+#define RING_BUF_DEFAULT    (64U * 1024U)
+#define RING_BUF_MAX        (1024U * 1024U)
+#define RING_BUFS_MAX       32768U
 #define RING_ZC_MIN_DEFAULT UINT32_MAX /* see docs/benchmarks.md */
-#define SPARE_CACHE        16U
+#define SPARE_CACHE         16U
 
 int zc__ring_opts_check(unsigned nbufs, unsigned size)
 {
@@ -68,7 +68,7 @@ struct ur_bufs {
 	size_t size, zc_min;
 	struct zc_ubuf *tab; /* nbufs ring entries, then spares */
 	unsigned ntab, captab;
-	int spare_free; /* free spare ids, linked through next */
+	int spare_free;        /* free spare ids, linked through next */
 	unsigned spare_cached; /* free spares that kept their memory */
 };
 
@@ -102,8 +102,8 @@ static void bufs_recycle(struct ur_bufs *b, unsigned id)
 static int bufs_alloc(struct zc_loop *loop, struct ur_bufs **out)
 {
 	unsigned n = loop->ring_bufs ? loop->ring_bufs : RING_BUFS_DEFAULT;
-	size_t size = loop->ring_buf_size ? loop->ring_buf_size
-	                                  : RING_BUF_DEFAULT;
+	size_t size =
+	        loop->ring_buf_size ? loop->ring_buf_size : RING_BUF_DEFAULT;
 	struct ur_bufs *b = calloc(1, sizeof(*b));
 	unsigned i;
 
@@ -112,8 +112,7 @@ static int bufs_alloc(struct zc_loop *loop, struct ur_bufs **out)
 	b->nbufs = n;
 	b->mask = n - 1;
 	b->size = size;
-	b->zc_min = loop->ring_zc_min ? loop->ring_zc_min
-	                              : RING_ZC_MIN_DEFAULT;
+	b->zc_min = loop->ring_zc_min ? loop->ring_zc_min : RING_ZC_MIN_DEFAULT;
 	b->spare_free = -1;
 	b->br_len = (n * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;
 	b->mem_len = (size_t)n * size;
@@ -362,8 +361,8 @@ int zc__uop_send(struct zc_loop *loop, int fd, int id, size_t off, size_t len,
 	if (!op)
 		return -ENOMEM;
 	if (zc) {
-		io_uring_prep_send_zc(sqe, fd, b->data + off, len,
-		                      MSG_NOSIGNAL, 0);
+		io_uring_prep_send_zc(sqe, fd, b->data + off, len, MSG_NOSIGNAL,
+		                      0);
 		loop->st.ring_zc_sends++;
 	} else {
 		io_uring_prep_send(sqe, fd, b->data + off, len, MSG_NOSIGNAL);

@@ -261,6 +261,5 @@ void zc__ring_release(struct zc_loop *loop, struct zc_conn *c)
 	c->c_rop = c->c_sop = NULL;
 	while (c->c_qn)
 		ring_dequeue(loop, c);
-	c->c_flags &= ~(ZC_CONN_F_NOBUFS | ZC_CONN_F_STOPPED |
-	                ZC_CONN_F_RPOLL);
+	c->c_flags &= ~(ZC_CONN_F_NOBUFS | ZC_CONN_F_STOPPED | ZC_CONN_F_RPOLL);
 }

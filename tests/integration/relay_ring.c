@@ -78,8 +78,7 @@ static int ring_relays(struct t_loop *l, int n, int *cli, int *srv,
 	for (i = 0; i < n; i++) {
 		ASSERT_OK(t_pair(AF_INET, pa));
 		ASSERT_OK(t_pair(AF_INET, pb));
-		ASSERT_EQ(t_relay_run(l, pa[1], pb[0], ZC_MOVER_RING, 0,
-		                      &d[i]),
+		ASSERT_EQ(t_relay_run(l, pa[1], pb[0], ZC_MOVER_RING, 0, &d[i]),
 		          0);
 		cli[i] = pa[0];
 		srv[i] = pb[1];
