@@ -70,15 +70,17 @@ void zc__ubuf_put(struct zc_loop *loop, int id);
  * Submit requests; each returns 0 and *out, or -EBUSY (no SQE) or
  * -ENOMEM, and then cb is never called.
  *
- * zc__uop_recv: a multishot recv on fd into the buffer ring.
+ * zc__uop_recv: a multishot recv on fd into the buffer ring; it ends by
+ *   itself after limit bytes (0: no limit) where the kernel can (6.17+;
+ *   older kernels refuse the limit and get a recv without one).
  * zc__uop_poll: a one-shot poll on fd for mask (POLLIN...).
  * zc__uop_send: one send of len bytes of buffer id from off, with
  *   SEND_ZC if zc. The request holds a reference on id until its final
  *   CQE. cb is called once, with the result; the notification of a
  *   SEND_ZC is the backend's business.
  */
-int zc__uop_recv(struct zc_loop *loop, int fd, zc_uop_fn *cb, void *arg,
-                 struct zc_uop **out);
+int zc__uop_recv(struct zc_loop *loop, int fd, size_t limit, zc_uop_fn *cb,
+                 void *arg, struct zc_uop **out);
 int zc__uop_poll(struct zc_loop *loop, int fd, unsigned mask, zc_uop_fn *cb,
                  void *arg, struct zc_uop **out);
 int zc__uop_send(struct zc_loop *loop, int fd, int id, size_t off, size_t len,

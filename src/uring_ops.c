@@ -55,6 +55,8 @@ struct zc_uop {
 	zc_uop_fn *cb; /* NULL once detached */
 	void *arg;
 	int id;        /* buffer referenced until the final CQE, or -1 */
+	int fd;        /* recv: to submit it again without a limit */
+	unsigned lim;  /* recv: its byte limit, 0: none */
 	int once;      /* sends: detach after the first (result) CQE */
 	int cancelled; /* a cancel SQE went out */
 };
@@ -70,6 +72,7 @@ struct ur_bufs {
 	unsigned ntab, captab;
 	int spare_free;        /* free spare ids, linked through next */
 	unsigned spare_cached; /* free spares that kept their memory */
+	int no_lim; /* the kernel refused a multishot recv byte limit */
 };
 
 static struct ur *ops_ur(const struct zc_loop *loop)
@@ -99,6 +102,20 @@ static void bufs_recycle(struct ur_bufs *b, unsigned id)
 	io_uring_buf_ring_advance(b->br, 1);
 }
 
+/* The SEND_ZC threshold when the options leave it 0: ZC_RING_ZC=BYTES
+ * in the environment (benchmarks), else the default. */
+static size_t ring_zc_env(void)
+{
+	const char *env = getenv("ZC_RING_ZC");
+	unsigned long v;
+	char *end;
+
+	if (!env || !*env)
+		return RING_ZC_MIN_DEFAULT;
+	v = strtoul(env, &end, 10);
+	return *end || !v ? RING_ZC_MIN_DEFAULT : v;
+}
+
 static int bufs_alloc(struct zc_loop *loop, struct ur_bufs **out)
 {
 	unsigned n = loop->ring_bufs ? loop->ring_bufs : RING_BUFS_DEFAULT;
@@ -112,7 +129,7 @@ static int bufs_alloc(struct zc_loop *loop, struct ur_bufs **out)
 	b->nbufs = n;
 	b->mask = n - 1;
 	b->size = size;
-	b->zc_min = loop->ring_zc_min ? loop->ring_zc_min : RING_ZC_MIN_DEFAULT;
+	b->zc_min = loop->ring_zc_min ? loop->ring_zc_min : ring_zc_env();
 	b->spare_free = -1;
 	b->br_len = (n * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;
 	b->mem_len = (size_t)n * size;
@@ -266,6 +283,39 @@ void zc__ubuf_put(struct zc_loop *loop, int id)
 	b->spare_free = id;
 }
 
+static void uop_prep_recv(struct io_uring_sqe *sqe, struct zc_uop *op)
+{
+	io_uring_prep_recv_multishot(sqe, op->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 0;
+	/* sqe->optlen in newer headers: the multishot's total byte limit
+	 * (6.17+); older kernels see a file_index and say -EINVAL. */
+	sqe->file_index = op->lim;
+	io_uring_sqe_set_data(sqe, op);
+}
+
+/* A recv refused for its byte limit (an older kernel): submits it again
+ * without one, and never asks for a limit again. 1 if it did. */
+static int uop_retry_unlimited(struct zc_loop *loop, struct zc_uop *op,
+                               const struct io_uring_cqe *cqe)
+{
+	struct ur *ur = ops_ur(loop);
+	struct io_uring_sqe *sqe;
+
+	if (!op->lim || cqe->res != -EINVAL || (cqe->flags & IORING_CQE_F_MORE))
+		return 0;
+	sqe = zc__ur_sqe(ur);
+	if (!sqe)
+		return 0;
+	ur->bufs->no_lim = 1;
+	zc__log(loop, ZC_LOG_INFO,
+	        "io_uring: no multishot recv byte limit (kernel < 6.17)");
+	op->lim = 0;
+	op->h.armed = 1;
+	uop_prep_recv(sqe, op);
+	return 1;
+}
+
 void zc__ur_data_cqe(struct zc_loop *loop, struct ur_hdr *h,
                      const struct io_uring_cqe *cqe)
 {
@@ -273,6 +323,9 @@ void zc__ur_data_cqe(struct zc_loop *loop, struct ur_hdr *h,
 	unsigned fl = cqe->flags;
 	zc_uop_fn *cb = op->cb;
 	int id = -1;
+
+	if (cb && uop_retry_unlimited(loop, op, cqe))
+		return;
 
 	if (!(fl & IORING_CQE_F_MORE))
 		h->armed = 0;
@@ -321,18 +374,18 @@ static struct zc_uop *uop_new(struct zc_loop *loop, zc_uop_fn *cb, void *arg,
 	return op;
 }
 
-int zc__uop_recv(struct zc_loop *loop, int fd, zc_uop_fn *cb, void *arg,
-                 struct zc_uop **out)
+int zc__uop_recv(struct zc_loop *loop, int fd, size_t limit, zc_uop_fn *cb,
+                 void *arg, struct zc_uop **out)
 {
 	struct io_uring_sqe *sqe;
 	struct zc_uop *op = uop_new(loop, cb, arg, &sqe);
 
 	if (!op)
 		return -ENOMEM;
-	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = 0;
-	io_uring_sqe_set_data(sqe, op);
+	op->fd = fd;
+	if (!ops_ur(loop)->bufs->no_lim)
+		op->lim = (unsigned)ZC_MIN(limit, (size_t)UINT32_MAX);
+	uop_prep_recv(sqe, op);
 	*out = op;
 	return 0;
 }
@@ -433,8 +486,8 @@ void zc__ubuf_put(struct zc_loop *loop, int id)
 {
 }
 
-int zc__uop_recv(struct zc_loop *loop, int fd, zc_uop_fn *cb, void *arg,
-                 struct zc_uop **out)
+int zc__uop_recv(struct zc_loop *loop, int fd, size_t limit, zc_uop_fn *cb,
+                 void *arg, struct zc_uop **out)
 {
 	return -EOPNOTSUPP;
 }

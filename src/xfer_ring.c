@@ -10,10 +10,14 @@
  * ring when it is fully sent, or for SEND_ZC when the notification says
  * the kernel let go of it (uring_ops.c keeps a reference until then).
  *
- * Backpressure: a direction holding ring_high() buffers cancels its
- * recv (what the kernel already received still arrives) and arms it
- * again when at most ring_low() are left. The bound is soft by what the
- * kernel delivers before the cancel lands (one batch).
+ * Backpressure: each multishot recv is armed with a byte limit, the room
+ * left up to ring_high() full buffers, and the kernel ends it there
+ * (6.17+). Recv is armed again when at most ring_low() buffers are held.
+ * Small segments fill buffers partly, so the count is checked too: a
+ * direction holding ring_high() buffers cancels its recv (what the
+ * kernel already received still arrives). Kernels without the limit
+ * rely on the cancel alone, which is soft by what the kernel delivers
+ * before it lands (a stalled reader was seen holding 116 buffers).
  *
  * An empty ring (-ENOBUFS ends the multishot): a direction that holds
  * buffers waits for its own sends to give them back, then tries the
@@ -203,8 +207,12 @@ static int ring_recv_spare(struct zc_loop *loop, struct zc_conn *c)
 
 static int ring_arm_recv(struct zc_loop *loop, struct zc_conn *c)
 {
+	unsigned high = ring_high(loop);
+
 	if (c->c_rop || (c->c_flags & ZC_CONN_F_EOF))
 		return 0;
+	if (c->c_qn >= high)
+		c->c_flags |= ZC_CONN_F_STOPPED;
 	if ((c->c_flags & (ZC_CONN_F_STOPPED | ZC_CONN_F_NOBUFS)) &&
 	    c->c_qn > ring_low(loop))
 		return 0;
@@ -218,7 +226,11 @@ static int ring_arm_recv(struct zc_loop *loop, struct zc_conn *c)
 			return 0; /* ours come back when sent */
 	}
 	c->c_flags &= ~ZC_CONN_F_STOPPED;
-	return zc__uop_recv(loop, c->c_src->s_fd, ring_on_recv, c, &c->c_rop);
+	/* At most the room left up to the limit: the kernel ends the
+	 * multishot there, so the bound holds however fast bytes come. */
+	return zc__uop_recv(loop, c->c_src->s_fd,
+	                    (high - c->c_qn) * zc__ubuf_size(loop),
+	                    ring_on_recv, c, &c->c_rop);
 }
 
 /* Backpressure: stop receiving while the destination is behind. */
