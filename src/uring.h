@@ -26,6 +26,9 @@
 struct zc_loop;
 struct zc_uop;
 
+/* Buffers one send may carry (sendmsg with an iovec). */
+#define ZC_UOP_IOV 8
+
 /*
  * A completion: res is the CQE's result. id >= 0 is a ring buffer the
  * kernel filled (recv), which now belongs to the callee (one
@@ -74,17 +77,19 @@ void zc__ubuf_put(struct zc_loop *loop, int id);
  *   itself after limit bytes (0: no limit) where the kernel can (6.17+;
  *   older kernels refuse the limit and get a recv without one).
  * zc__uop_poll: a one-shot poll on fd for mask (POLLIN...).
- * zc__uop_send: one send of len bytes of buffer id from off, with
- *   SEND_ZC if zc. The request holds a reference on id until its final
- *   CQE. cb is called once, with the result; the notification of a
- *   SEND_ZC is the backend's business.
+ * zc__uop_send: one send of buffers ids[0..n) (at most ZC_UOP_IOV; the
+ *   first from byte off, each up to its len), with SEND_ZC if zc. The
+ *   request holds a reference on each until its final CQE. cb is called
+ *   once, with the result (a short send is possible); the notification
+ *   of a SEND_ZC is the backend's business.
  */
 int zc__uop_recv(struct zc_loop *loop, int fd, size_t limit, zc_uop_fn *cb,
                  void *arg, struct zc_uop **out);
 int zc__uop_poll(struct zc_loop *loop, int fd, unsigned mask, zc_uop_fn *cb,
                  void *arg, struct zc_uop **out);
-int zc__uop_send(struct zc_loop *loop, int fd, int id, size_t off, size_t len,
-                 int zc, zc_uop_fn *cb, void *arg, struct zc_uop **out);
+int zc__uop_send(struct zc_loop *loop, int fd, const int *ids, int n,
+                 size_t off, int zc, zc_uop_fn *cb, void *arg,
+                 struct zc_uop **out);
 
 /*
  * Asks the kernel to cancel op (its final CQE then says -ECANCELED).

@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "log.h"
 #include "loop.h"
@@ -54,7 +56,12 @@ struct zc_uop {
 	struct ur_hdr h;
 	zc_uop_fn *cb; /* NULL once detached */
 	void *arg;
-	int id;        /* buffer referenced until the final CQE, or -1 */
+	/* Sends: the buffers referenced until the final CQE, and the
+	 * message the SQE points to (sendmsg). */
+	int ids[ZC_UOP_IOV];
+	int nids;
+	struct msghdr msg;
+	struct iovec iov[ZC_UOP_IOV];
 	int fd;        /* recv: to submit it again without a limit */
 	unsigned lim;  /* recv: its byte limit, 0: none */
 	int once;      /* sends: detach after the first (result) CQE */
@@ -345,8 +352,8 @@ void zc__ur_data_cqe(struct zc_loop *loop, struct ur_hdr *h,
 	}
 	if (h->armed)
 		return;
-	if (op->id >= 0)
-		zc__ubuf_put(loop, op->id);
+	while (op->nids > 0)
+		zc__ubuf_put(loop, op->ids[--op->nids]);
 	zc__list_del(&h->node);
 	free(op);
 }
@@ -369,7 +376,6 @@ static struct zc_uop *uop_new(struct zc_loop *loop, zc_uop_fn *cb, void *arg,
 	op->h.armed = 1;
 	op->cb = cb;
 	op->arg = arg;
-	op->id = -1;
 	zc__list_add_tail(&ur->reqs, &op->h.node);
 	return op;
 }
@@ -404,26 +410,42 @@ int zc__uop_poll(struct zc_loop *loop, int fd, unsigned mask, zc_uop_fn *cb,
 	return 0;
 }
 
-int zc__uop_send(struct zc_loop *loop, int fd, int id, size_t off, size_t len,
-                 int zc, zc_uop_fn *cb, void *arg, struct zc_uop **out)
+int zc__uop_send(struct zc_loop *loop, int fd, const int *ids, int n,
+                 size_t off, int zc, zc_uop_fn *cb, void *arg,
+                 struct zc_uop **out)
 {
-	struct zc_ubuf *b = zc__ubuf(loop, id);
 	struct io_uring_sqe *sqe;
 	struct zc_uop *op = uop_new(loop, cb, arg, &sqe);
+	struct zc_ubuf *b;
+	int i;
 
 	if (!op)
 		return -ENOMEM;
-	if (zc) {
-		io_uring_prep_send_zc(sqe, fd, b->data + off, len, MSG_NOSIGNAL,
-		                      0);
-		loop->st.ring_zc_sends++;
-	} else {
-		io_uring_prep_send(sqe, fd, b->data + off, len, MSG_NOSIGNAL);
+	for (i = 0; i < n && i < ZC_UOP_IOV; i++) {
+		b = zc__ubuf(loop, ids[i]);
+		op->iov[i].iov_base = b->data + (i ? 0 : off);
+		op->iov[i].iov_len = b->len - (i ? 0 : off);
+		op->ids[i] = ids[i];
+		b->refs++;
 	}
+	op->nids = i;
+	op->msg.msg_iov = op->iov;
+	op->msg.msg_iovlen = (size_t)i;
+	/* One buffer: send (no msghdr to copy in); more: sendmsg. */
+	if (i == 1 && zc)
+		io_uring_prep_send_zc(sqe, fd, op->iov[0].iov_base,
+		                      op->iov[0].iov_len, MSG_NOSIGNAL, 0);
+	else if (i == 1)
+		io_uring_prep_send(sqe, fd, op->iov[0].iov_base,
+		                   op->iov[0].iov_len, MSG_NOSIGNAL);
+	else if (zc)
+		io_uring_prep_sendmsg_zc(sqe, fd, &op->msg, MSG_NOSIGNAL);
+	else
+		io_uring_prep_sendmsg(sqe, fd, &op->msg, MSG_NOSIGNAL);
+	if (zc)
+		loop->st.ring_zc_sends++;
 	io_uring_sqe_set_data(sqe, op);
 	op->once = 1;
-	op->id = id;
-	b->refs++;
 	*out = op;
 	return 0;
 }
@@ -498,8 +520,9 @@ int zc__uop_poll(struct zc_loop *loop, int fd, unsigned mask, zc_uop_fn *cb,
 	return -EOPNOTSUPP;
 }
 
-int zc__uop_send(struct zc_loop *loop, int fd, int id, size_t off, size_t len,
-                 int zc, zc_uop_fn *cb, void *arg, struct zc_uop **out)
+int zc__uop_send(struct zc_loop *loop, int fd, const int *ids, int n,
+                 size_t off, int zc, zc_uop_fn *cb, void *arg,
+                 struct zc_uop **out)
 {
 	return -EOPNOTSUPP;
 }

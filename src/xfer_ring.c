@@ -97,6 +97,22 @@ static void ring_dequeue(struct zc_loop *loop, struct zc_conn *c)
 	zc__ubuf_put(loop, id);
 }
 
+/* n bytes from the head of the queue were sent. */
+static void ring_consume(struct zc_loop *loop, struct zc_conn *c, size_t n)
+{
+	size_t left;
+
+	while (n) {
+		left = zc__ubuf(loop, c->c_qhead)->len - c->c_qoff;
+		if (n < left) {
+			c->c_qoff += n;
+			return;
+		}
+		n -= left;
+		ring_dequeue(loop, c);
+	}
+}
+
 static void ring_set_eof(struct zc_loop *loop, struct zc_conn *c)
 {
 	c->c_flags |= ZC_CONN_F_EOF;
@@ -153,12 +169,10 @@ static void ring_on_send(void *arg, int res, int id, int more)
 		res = -EAGAIN;
 	}
 	if (res > 0) {
-		c->c_qoff += (size_t)res;
 		c->c_st.copied += (uint64_t)res;
 		c->c_st.bytes += (uint64_t)res;
 		c->c_src->s_relay->r_last = zc__loop_now(loop);
-		if (c->c_qoff == zc__ubuf(loop, c->c_qhead)->len)
-			ring_dequeue(loop, c);
+		ring_consume(loop, c, (size_t)res);
 	} else if (res == 0) {
 		ring_set_err(c, -EIO); /* a send of >0 bytes moved nothing */
 	} else if (res != -EAGAIN && res != -EINTR) {
@@ -244,9 +258,26 @@ static void ring_stop_recv(struct zc_loop *loop, struct zc_conn *c)
 	zc__uop_cancel(loop, c->c_rop, 0);
 }
 
+/* Sends what is queued (up to ZC_UOP_IOV buffers) in one request. */
+static int ring_send(struct zc_loop *loop, struct zc_conn *c)
+{
+	int ids[ZC_UOP_IOV], n = 0, id;
+	size_t len = 0;
+
+	for (id = c->c_qhead; id >= 0 && n < ZC_UOP_IOV;
+	     id = zc__ubuf(loop, id)->next) {
+		len += zc__ubuf(loop, id)->len;
+		ids[n++] = id;
+	}
+	len -= c->c_qoff;
+	return zc__uop_send(loop, c->c_dst->s_fd, ids, n, c->c_qoff,
+	                    len >= zc__ubuf_zc_min(loop) &&
+	                            !(c->c_flags & ZC_CONN_F_NOZC),
+	                    ring_on_send, c, &c->c_sop);
+}
+
 int zc__ring_run(struct zc_loop *loop, struct zc_conn *c)
 {
-	size_t len;
 	int err;
 
 	if (c->c_err)
@@ -257,11 +288,7 @@ int zc__ring_run(struct zc_loop *loop, struct zc_conn *c)
 	ring_stop_recv(loop, c);
 	if (!c->c_qn || c->c_sop)
 		return 0;
-	len = zc__ubuf(loop, c->c_qhead)->len - c->c_qoff;
-	return zc__uop_send(loop, c->c_dst->s_fd, c->c_qhead, c->c_qoff, len,
-	                    len >= zc__ubuf_zc_min(loop) &&
-	                            !(c->c_flags & ZC_CONN_F_NOZC),
-	                    ring_on_send, c, &c->c_sop);
+	return ring_send(loop, c);
 }
 
 void zc__ring_release(struct zc_loop *loop, struct zc_conn *c)
