@@ -236,7 +236,7 @@ struct zc_loop_opts {
 	 * the first ring relay. ring_bufs: buffers, a power of two up to
 	 * 32768 (0: 256); ring_buf_size: bytes each, at most 1 MiB (0: 64
 	 * KiB); ring_zc_min: sends of at least this many bytes use SEND_ZC
-	 * (0: the default, see libzcrelay(3); UINT32_MAX: never). */
+	 * (0: never, unless ZC_RING_ZC=BYTES in the environment). */
 	unsigned ring_bufs;
 	unsigned ring_buf_size;
 	unsigned ring_zc_min;
