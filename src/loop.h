@@ -95,6 +95,9 @@ int zc__ring_opts_check(unsigned nbufs, unsigned size);
 
 /* Tests: a negative errno makes the next io_uring set-up fail with it. */
 extern int zc__uring_inject_err;
+/* Tests: nonzero makes the kernel refuse a multishot recv armed with a
+ * byte limit (-EINVAL), as kernels before 6.17 do. */
+extern int zc__uring_inject_recv_einval;
 
 /* Returns the loop's cached monotonic time in ns. */
 static inline uint64_t zc__loop_now(const struct zc_loop *loop)

@@ -290,6 +290,8 @@ void zc__ubuf_put(struct zc_loop *loop, int id)
 	b->spare_free = id;
 }
 
+int zc__uring_inject_recv_einval;
+
 static void uop_prep_recv(struct io_uring_sqe *sqe, struct zc_uop *op)
 {
 	io_uring_prep_recv_multishot(sqe, op->fd, NULL, 0, 0);
@@ -298,6 +300,8 @@ static void uop_prep_recv(struct io_uring_sqe *sqe, struct zc_uop *op)
 	/* sqe->optlen in newer headers: the multishot's total byte limit
 	 * (6.17+); older kernels see a file_index and say -EINVAL. */
 	sqe->file_index = op->lim;
+	if (op->lim && zc__uring_inject_recv_einval)
+		sqe->addr2 = 1; /* a field recv must leave 0: -EINVAL */
 	io_uring_sqe_set_data(sqe, op);
 }
 
@@ -314,9 +318,11 @@ static int uop_retry_unlimited(struct zc_loop *loop, struct zc_uop *op,
 	sqe = zc__ur_sqe(ur);
 	if (!sqe)
 		return 0;
+	if (!ur->bufs->no_lim)
+		zc__log(loop, ZC_LOG_INFO,
+		        "io_uring: no multishot recv byte "
+		        "limit (kernel < 6.17)");
 	ur->bufs->no_lim = 1;
-	zc__log(loop, ZC_LOG_INFO,
-	        "io_uring: no multishot recv byte limit (kernel < 6.17)");
 	op->lim = 0;
 	op->h.armed = 1;
 	uop_prep_recv(sqe, op);
@@ -468,6 +474,8 @@ void zc__uop_cancel(struct zc_loop *loop, struct zc_uop *op, int detach)
 }
 
 #else /* !ZC_HAVE_LIBURING: zc__ubuf_init fails, the rest is unused. */
+
+int zc__uring_inject_recv_einval;
 
 int zc__ubuf_init(struct zc_loop *loop)
 {

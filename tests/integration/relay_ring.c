@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
+#include "loop.h"
 #include "runner.h"
 #include "tnet.h"
 
@@ -294,6 +295,33 @@ TEST(test_ring_on_epoll_copies)
 	ASSERT_EQ(d.st.mover, ZC_MOVER_COPY);
 	ASSERT_EQ(d.st.dir[ZC_DIR_AB].fallback, -EOPNOTSUPP);
 	ASSERT_EQ(d.st.dir[ZC_DIR_AB].copied, 4 * MIB);
+	ASSERT_EQ(t_loop_stop(&l), 0);
+	close(pa[0]);
+	close(pb[1]);
+	return T_PASS;
+}
+
+/* A kernel without the multishot recv byte limit (before 6.17) refuses
+ * it with -EINVAL: the recv is submitted again without one, the relay
+ * never sees the error, and the cancel alone bounds a slow reader. */
+TEST(test_ring_recv_limit_refused)
+{
+	struct t_done d;
+	struct t_loop l;
+	int rc, pa[2], pb[2];
+
+	zc__uring_inject_recv_einval = 1; /* the test's child process only */
+	rc = ring_loop(&l, 0, 0);
+	if (rc != T_PASS)
+		return rc;
+	ASSERT_OK(t_pair(AF_INET, pa));
+	ASSERT_OK(t_pair(AF_INET, pb));
+	ASSERT_EQ(t_relay_run(&l, pa[1], pb[0], ZC_MOVER_RING, 0, &d), 0);
+	ASSERT_EQ(t_xfer_check(pa[0], pb[1], 32 * MIB + 5, 95), T_PASS);
+	ASSERT_EQ(t_xfer_check(pb[1], pa[0], 3 * MIB, 96), T_PASS);
+	ASSERT_EQ(t_done_wait(&d, 5000), 0);
+	ASSERT_EQ(d.st.end, ZC_END_EOF);
+	ASSERT_EQ(d.st.dir[ZC_DIR_AB].bytes, 32 * MIB + 5);
 	ASSERT_EQ(t_loop_stop(&l), 0);
 	close(pa[0]);
 	close(pb[1]);
