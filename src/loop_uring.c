@@ -17,6 +17,10 @@
  * semantics, like epoll); level-triggered ones are one-shot polls re-armed
  * after each event.
  *
+ * The ring mover's data requests (recv into the buffer ring, send,
+ * SEND_ZC) live in uring_ops.c; they share the request list and this
+ * file's dispatch, which tells them apart by the header's kind.
+ *
  * Ring set-up: SINGLE_ISSUER | COOP_TASKRUN | TASKRUN_FLAG where the
  * kernel takes them (6.0+), fewer flags otherwise. SINGLE_ISSUER binds the
  * ring to the thread that creates it unless it starts disabled

@@ -135,6 +135,8 @@ static void ring_on_recv(void *arg, int res, int id, int more)
 			ring_enqueue(loop, c, id, (size_t)res);
 		else
 			zc__ubuf_put(loop, id);
+	} else if (res > 0) {
+		ring_set_err(c, -EIO); /* bytes without a buffer: never */
 	}
 	if (res == 0)
 		ring_set_eof(loop, c);
