@@ -305,26 +305,28 @@ static void uop_prep_recv(struct io_uring_sqe *sqe, struct zc_uop *op)
 	io_uring_sqe_set_data(sqe, op);
 }
 
-/* A recv refused for its byte limit (an older kernel): submits it again
- * without one, and never asks for a limit again. 1 if it did. */
+/*
+ * A recv refused for its byte limit (an older kernel): never ask for a
+ * limit again, and submit it again without one, unless its owner is
+ * stopping it anyway. Returns 1 if it did, else the result the owner
+ * should see (-ECANCELED for a stopped one: it did nothing).
+ */
 static int uop_retry_unlimited(struct zc_loop *loop, struct zc_uop *op,
-                               const struct io_uring_cqe *cqe)
+                               int *res)
 {
 	struct ur *ur = ops_ur(loop);
 	struct io_uring_sqe *sqe;
 
-	if (!op->lim || cqe->res != -EINVAL || (cqe->flags & IORING_CQE_F_MORE))
-		return 0;
-	sqe = zc__ur_sqe(ur);
-	if (!sqe)
-		return 0;
 	if (!ur->bufs->no_lim)
 		zc__log(loop, ZC_LOG_INFO,
 		        "io_uring: no multishot recv byte "
 		        "limit (kernel < 6.17)");
 	ur->bufs->no_lim = 1;
 	op->lim = 0;
-	op->h.armed = 1;
+	if (op->cancelled || !(sqe = zc__ur_sqe(ur))) {
+		*res = -ECANCELED;
+		return 0;
+	}
 	uop_prep_recv(sqe, op);
 	return 1;
 }
@@ -335,11 +337,11 @@ void zc__ur_data_cqe(struct zc_loop *loop, struct ur_hdr *h,
 	struct zc_uop *op = (struct zc_uop *)h;
 	unsigned fl = cqe->flags;
 	zc_uop_fn *cb = op->cb;
-	int id = -1;
+	int id = -1, res = cqe->res;
 
-	if (cb && uop_retry_unlimited(loop, op, cqe))
-		return;
-
+	if (op->lim && res == -EINVAL && !(fl & IORING_CQE_F_MORE) &&
+	    uop_retry_unlimited(loop, op, &res))
+		return; /* still armed: the same request, resubmitted */
 	if (!(fl & IORING_CQE_F_MORE))
 		h->armed = 0;
 	if (fl & IORING_CQE_F_BUFFER) {
@@ -352,7 +354,7 @@ void zc__ur_data_cqe(struct zc_loop *loop, struct ur_hdr *h,
 		if (op->once)
 			op->cb = NULL;
 		/* takes the buffer */
-		cb(op->arg, cqe->res, id, (fl & IORING_CQE_F_MORE) != 0);
+		cb(op->arg, res, id, (fl & IORING_CQE_F_MORE) != 0);
 	} else if (id >= 0) {
 		zc__ubuf_put(loop, id); /* nobody wants it any more */
 	}
