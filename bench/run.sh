@@ -19,6 +19,8 @@ usage: bench/run.sh [--quick] [--help]
 Environment (defaults in brackets):
   ZCRELAY        relay binary under test [./build/zcrelay]
   ZC_VARIANTS    space-separated ENGINE:MOVER rows [auto:splice auto:copy]
+                 (MOVER ring runs --mover auto with ZC_MOVER=ring;
+                 ring-zc adds ZC_RING_ZC=16384: SEND_ZC from 16 KiB)
   ZC_NONROOT     ENGINE:MOVER for the non-root row, empty to skip [auto:splice]
   BENCH_TIME     iperf3 -t seconds [5; quick 1]
   BENCH_SHORT    seconds for sockperf / connrate / wrk [BENCH_TIME]
@@ -366,6 +368,11 @@ start_relay() {
 		local e=${arg%%:*} m=${arg#*:}
 		local -a cmd=("$ZC_BIN")
 		[[ $kind == zcnonroot ]] && cmd=(setpriv --reuid=65534 --regid=65534 --clear-groups "$ZC_BIN")
+		# The daemon's --mover has no "ring" (yet): auto plus the
+		# library's ZC_MOVER override selects it.
+		# ring-zc: the same with SEND_ZC for sends from 16 KiB.
+		[[ $m == ring ]] && cmd=(env ZC_MOVER=ring "${cmd[@]}") m=auto
+		[[ $m == ring-zc ]] && cmd=(env ZC_MOVER=ring ZC_RING_ZC=16384 "${cmd[@]}") m=auto
 		spawn "$logf" "${cmd[@]}" --listen "$HOST:$lp" --upstream "$HOST:$up" --workers 2 \
 			--engine "$e" --mover "$m" --connect-timeout 5000 --idle-timeout 300000 --drain-timeout 1000 -q
 		;;

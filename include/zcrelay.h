@@ -53,6 +53,11 @@ enum zc_mover {
 	ZC_MOVER_AUTO = 0, /* copy; splice once a read fills the buffer */
 	ZC_MOVER_SPLICE,   /* splice; still falls back if the kernel refuses */
 	ZC_MOVER_COPY,     /* read/write through a user-space buffer */
+	/* io_uring only: multishot recv into the loop's provided-buffer ring,
+	 * then send (SEND_ZC for large chunks). On an epoll loop, or where
+	 * the kernel refuses the buffer ring, the relay copies instead
+	 * (stats: mover ZC_MOVER_COPY, fallback -EOPNOTSUPP or the error). */
+	ZC_MOVER_RING,
 };
 
 /* Which readiness/completion engine runs a loop. */
@@ -231,7 +236,15 @@ struct zc_loop_opts {
 	zc_log_fn *log;     /* NULL: no logging */
 	void *log_arg;
 	int log_level; /* highest level passed to log */
-	unsigned reserved[6];
+	/* ZC_MOVER_RING (io_uring): the loop's buffer ring, registered on
+	 * the first ring relay. ring_bufs: buffers, a power of two up to
+	 * 32768 (0: 256); ring_buf_size: bytes each, at most 1 MiB (0: 64
+	 * KiB); ring_zc_min: sends of at least this many bytes use SEND_ZC
+	 * (0: never, unless ZC_RING_ZC=BYTES in the environment). */
+	unsigned ring_bufs;
+	unsigned ring_buf_size;
+	unsigned ring_zc_min;
+	unsigned reserved[3];
 };
 
 /* Counters of one loop, read on the loop's thread. */
@@ -245,6 +258,12 @@ struct zc_loop_stats {
 	uint64_t accept_paused; /* times a listener paused on EMFILE/ENFILE */
 	uint64_t pipe_shortage; /* drains copied because no pipe could be had */
 	uint64_t pipes_small;   /* pipes created smaller than asked (budget) */
+	/* ZC_MOVER_RING (appended in 0.2): */
+	uint64_t ring_bufs;      /* buffers in the loop's ring (0: none yet) */
+	uint64_t ring_bufs_used; /* ring buffers holding received bytes */
+	uint64_t
+	        ring_shortage; /* recvs done into a spare: the ring was empty */
+	uint64_t ring_zc_sends; /* sends done with IORING_OP_SEND_ZC */
 };
 
 /* Fills *opts with the defaults. */
@@ -471,7 +490,7 @@ ZC_API int zc_listen(const struct zc_addr *a, unsigned flags, int backlog);
 
 /* Text for a negative errno or a ZC_E* code. Never NULL. */
 ZC_API const char *zc_strerror(int err);
-/* Short names: "splice", "copy", "auto"; "epoll", "uring"; "eof", ... */
+/* Short names: "splice", "copy", "ring", "auto"; "epoll", "uring"; "eof", ... */
 ZC_API const char *zc_mover_name(int mover);
 ZC_API const char *zc_engine_name(int engine);
 ZC_API const char *zc_end_name(int end);

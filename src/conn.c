@@ -51,10 +51,14 @@ void zc__conn_init(struct zc_conn *c, int idx, struct zc_side *src,
 		flags = ZC_CONN_F_COPY;
 	else if (mover == ZC_MOVER_AUTO)
 		flags = ZC_CONN_F_COPY | ZC_CONN_F_PROBE;
+	else if (mover == ZC_MOVER_RING)
+		flags = ZC_CONN_F_RING;
 	*c = (struct zc_conn){
 	        .c_src = src,
 	        .c_dst = dst,
 	        .c_idx = idx,
+	        .c_qhead = -1,
+	        .c_qtail = -1,
 	        .c_flags = flags,
 	        .c_state = ZC_STATE_ESTABLISHED,
 	};
@@ -62,6 +66,8 @@ void zc__conn_init(struct zc_conn *c, int idx, struct zc_side *src,
 
 void zc__conn_release(struct zc_loop *loop, struct zc_conn *c)
 {
+	if (c->c_flags & ZC_CONN_F_RING)
+		zc__ring_release(loop, c);
 	if (c->c_pipe) {
 		zc__pipe_put(&loop->pipes, c->c_pipe, c->c_inpipe != 0);
 		c->c_pipe = NULL;
@@ -138,6 +144,18 @@ static int conn_finish(struct zc_loop *loop, struct zc_conn *c)
 	return 0;
 }
 
+/* The ring mover: completions did the work; submit the next steps. */
+static int conn_run_ring(struct zc_loop *loop, struct zc_conn *c)
+{
+	int err = zc__ring_run(loop, c);
+
+	if (err)
+		return err;
+	if ((c->c_flags & ZC_CONN_F_EOF) && !c->c_qn && !c->c_sop && !c->c_rop)
+		return conn_finish(loop, c);
+	return 0;
+}
+
 int zc__conn_run(struct zc_loop *loop, struct zc_conn *c, size_t budget)
 {
 	size_t moved = 0;
@@ -145,6 +163,8 @@ int zc__conn_run(struct zc_loop *loop, struct zc_conn *c, size_t budget)
 
 	if (c->c_state >= ZC_STATE_HALF_CLOSED)
 		return 0;
+	if (c->c_flags & ZC_CONN_F_RING)
+		return conn_run_ring(loop, c);
 	do {
 		progress = 0;
 		if (zc__conn_pending(c) && (c->c_dst->s_ready & ZC_SIDE_W)) {

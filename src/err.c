@@ -27,6 +27,8 @@ const char *zc_mover_name(int mover)
 		return "splice";
 	case ZC_MOVER_COPY:
 		return "copy";
+	case ZC_MOVER_RING:
+		return "ring";
 	}
 	return "?";
 }

@@ -194,6 +194,8 @@ int zc_loop_new(struct zc_loop **out, const struct zc_loop_opts *opts)
 	}
 	if (opts->engine < ZC_ENGINE_AUTO || opts->engine > ZC_ENGINE_URING)
 		return -EINVAL;
+	if (zc__ring_opts_check(opts->ring_bufs, opts->ring_buf_size))
+		return -EINVAL;
 	zc__sigpipe_ignore();
 	loop = calloc(1, sizeof(*loop));
 	if (!loop)
@@ -205,6 +207,9 @@ int zc_loop_new(struct zc_loop **out, const struct zc_loop_opts *opts)
 	zc__list_init(&loop->owned);
 	zc__pipepool_init(&loop->pipes, opts->pipe_size, opts->max_pipes);
 	loop->bufs.bp_max_free = 16;
+	loop->ring_bufs = opts->ring_bufs;
+	loop->ring_buf_size = opts->ring_buf_size;
+	loop->ring_zc_min = opts->ring_zc_min;
 	pthread_mutex_init(&loop->post_lock, NULL);
 	loop->post_tail = &loop->post_head;
 	loop->post_fd = -1;

@@ -74,6 +74,8 @@ struct zc_loop {
 	struct zc_list owned; /* struct zc_owned */
 	struct zc_pipepool pipes;
 	struct zc_bufpool bufs;
+	/* zc_loop_opts.ring_*: the ring mover's buffers (uring_ops.c). */
+	unsigned ring_bufs, ring_buf_size, ring_zc_min;
 	/* Cross-thread posts: the only lock, and never on the data path. */
 	pthread_mutex_t post_lock;
 	struct zc_post *post_head, **post_tail;
@@ -92,8 +94,14 @@ struct zc_loop {
 extern const struct zc_loop_ops zc__epoll_ops;
 extern const struct zc_loop_ops zc__uring_ops;
 
+/* Validates zc_loop_opts.ring_bufs/ring_buf_size: 0 or -EINVAL. */
+int zc__ring_opts_check(unsigned nbufs, unsigned size);
+
 /* Tests: a negative errno makes the next io_uring set-up fail with it. */
 extern int zc__uring_inject_err;
+/* Tests: nonzero makes the kernel refuse a multishot recv armed with a
+ * byte limit (-EINVAL), as kernels before 6.17 do. */
+extern int zc__uring_inject_recv_einval;
 
 /* Returns the loop's cached monotonic time in ns. */
 static inline uint64_t zc__loop_now(const struct zc_loop *loop)

@@ -17,6 +17,10 @@
  * semantics, like epoll); level-triggered ones are one-shot polls re-armed
  * after each event.
  *
+ * The ring mover's data requests (recv into the buffer ring, send,
+ * SEND_ZC) live in uring_ops.c; they share the request list and this
+ * file's dispatch, which tells them apart by the header's kind.
+ *
  * Ring set-up: SINGLE_ISSUER | COOP_TASKRUN | TASKRUN_FLAG where the
  * kernel takes them (6.0+), fewer flags otherwise. SINGLE_ISSUER binds the
  * ring to the thread that creates it unless it starts disabled
@@ -42,21 +46,14 @@ int zc__uring_inject_err;
 #if ZC_HAVE_LIBURING
 #include <liburing.h>
 
+#include "uring-t.h"
+
 #define UR_ENTRIES 1024
 
+/* A watched fd's poll request. */
 struct ur_req {
-	struct zc_list node; /* on ur->reqs, for fini */
-	struct zc_io *io;    /* NULL once detached */
-	int armed;           /* a final CQE is still to come */
-};
-
-_Static_assert(offsetof(struct ur_req, node) == 0, "node must come first");
-
-struct ur {
-	struct io_uring ring;
-	struct zc_list reqs;
-	int disabled; /* R_DISABLED: enable on the loop thread's first wait */
-	struct ur_req *cur; /* being dispatched: ur_dispatch frees it */
+	struct ur_hdr h;
+	struct zc_io *io; /* NULL once detached */
 };
 
 static unsigned ur_mask(unsigned ev)
@@ -124,8 +121,7 @@ static int ur_init(struct zc_loop *loop)
 	return 0;
 }
 
-/* An SQE, submitting the batch first if the queue is full. */
-static struct io_uring_sqe *ur_sqe(struct ur *ur)
+struct io_uring_sqe *zc__ur_sqe(struct ur *ur)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&ur->ring);
 
@@ -142,9 +138,9 @@ static int ur_any_armed(const struct ur *ur)
 	const struct zc_list *n;
 
 	for (n = ur->reqs.next; n != &ur->reqs; n = n->next) {
-		const struct ur_req *r = (const void *)n; /* node is first */
+		const struct ur_hdr *h = (const void *)n; /* node is first */
 
-		if (r->armed)
+		if (h->armed)
 			return 1;
 	}
 	return 0;
@@ -166,7 +162,7 @@ static void ur_cancel_all(struct ur *ur)
 
 	if (ur->disabled || !ur_any_armed(ur))
 		return;
-	sqe = ur_sqe(ur);
+	sqe = zc__ur_sqe(ur);
 	if (!sqe)
 		return;
 	io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
@@ -177,10 +173,10 @@ static void ur_cancel_all(struct ur *ur)
 		if (io_uring_wait_cqe_timeout(&ur->ring, &cqe, &ts) != 0)
 			continue;
 		do {
-			struct ur_req *r = io_uring_cqe_get_data(cqe);
+			struct ur_hdr *h = io_uring_cqe_get_data(cqe);
 
-			if (r && !(cqe->flags & IORING_CQE_F_MORE))
-				r->armed = 0;
+			if (h && !(cqe->flags & IORING_CQE_F_MORE))
+				h->armed = 0;
 			io_uring_cqe_seen(&ur->ring, cqe);
 		} while (io_uring_peek_cqe(&ur->ring, &cqe) == 0);
 	}
@@ -192,12 +188,13 @@ static void ur_fini(struct zc_loop *loop)
 
 	ur_cancel_all(ur);
 	io_uring_queue_exit(&ur->ring);
+	zc__ur_bufs_free(ur);
 	while (!zc__list_empty(&ur->reqs)) {
-		struct ur_req *r =
-		        container_of(ur->reqs.next, struct ur_req, node);
+		struct ur_hdr *h =
+		        container_of(ur->reqs.next, struct ur_hdr, node);
 
-		zc__list_del(&r->node);
-		free(r);
+		zc__list_del(&h->node);
+		free(h);
 	}
 	free(ur);
 	loop->backend = NULL;
@@ -205,7 +202,7 @@ static void ur_fini(struct zc_loop *loop)
 
 static int ur_arm(struct ur *ur, struct ur_req *r, int fd, unsigned ev)
 {
-	struct io_uring_sqe *sqe = ur_sqe(ur);
+	struct io_uring_sqe *sqe = zc__ur_sqe(ur);
 
 	if (!sqe)
 		return -EBUSY;
@@ -217,7 +214,7 @@ static int ur_arm(struct ur *ur, struct ur_req *r, int fd, unsigned ev)
 	else
 		io_uring_prep_poll_add(sqe, fd, ur_mask(ev));
 	io_uring_sqe_set_data(sqe, r);
-	r->armed = 1;
+	r->h.armed = 1;
 	return 0;
 }
 
@@ -229,13 +226,14 @@ static int ur_add(struct zc_loop *loop, struct zc_io *io, unsigned ev)
 
 	if (!r)
 		return -ENOMEM;
+	r->h.kind = UR_POLL;
 	r->io = io;
 	err = ur_arm(ur, r, io->io_fd, ev);
 	if (err) {
 		free(r);
 		return err;
 	}
-	zc__list_add_tail(&ur->reqs, &r->node);
+	zc__list_add_tail(&ur->reqs, &r->h.node);
 	io->io_op = r;
 	return 0;
 }
@@ -250,16 +248,16 @@ static void ur_del(struct zc_loop *loop, struct zc_io *io)
 	if (!r)
 		return;
 	r->io = NULL;
-	if (!r->armed) {
+	if (!r->h.armed) {
 		/* Its last CQE is in: free it, unless that CQE is being
 		 * dispatched right now (the callback detached it). */
-		if (r != ur->cur) {
-			zc__list_del(&r->node);
+		if (&r->h != ur->cur) {
+			zc__list_del(&r->h.node);
 			free(r);
 		}
 		return;
 	}
-	sqe = ur_sqe(ur);
+	sqe = zc__ur_sqe(ur);
 	if (!sqe)
 		return; /* its final CQE comes when the fd's last ref goes */
 	io_uring_prep_poll_remove(sqe, (__u64)(uintptr_t)r);
@@ -274,17 +272,15 @@ static int ur_mod(struct zc_loop *loop, struct zc_io *io, unsigned ev)
 	return ur_add(loop, io, ev);
 }
 
-static void ur_dispatch(struct zc_loop *loop, struct io_uring_cqe *cqe)
+static void ur_dispatch_poll(struct zc_loop *loop, struct ur_req *r,
+                             struct io_uring_cqe *cqe)
 {
 	struct ur *ur = loop->backend;
-	struct ur_req *r = io_uring_cqe_get_data(cqe);
 	unsigned ev = 0;
 	struct zc_io *io;
 
-	if (!r)
-		return; /* a poll remove that failed: nothing to do */
 	if (!(cqe->flags & IORING_CQE_F_MORE))
-		r->armed = 0;
+		r->h.armed = 0;
 	io = r->io;
 	if (io && cqe->res > 0) {
 		if (cqe->res & POLLIN)
@@ -295,11 +291,11 @@ static void ur_dispatch(struct zc_loop *loop, struct io_uring_cqe *cqe)
 			ev |= ZC_IO_RDHUP;
 		if (cqe->res & (POLLERR | POLLHUP))
 			ev |= ZC_IO_ERR;
-		ur->cur = r;
+		ur->cur = &r->h;
 		io->io_cb(io, ev); /* may detach r, or free io */
 		ur->cur = NULL;
 	}
-	if (r->armed)
+	if (r->h.armed)
 		return;
 	if (r->io && cqe->res < 0) {
 		/* The poll itself failed: tell the owner, never re-arm into a
@@ -308,7 +304,7 @@ static void ur_dispatch(struct zc_loop *loop, struct io_uring_cqe *cqe)
 		        zc_strerror(cqe->res));
 		io = r->io;
 		io->io_op = NULL;
-		zc__list_del(&r->node);
+		zc__list_del(&r->h.node);
 		free(r);
 		io->io_cb(io, ZC_IO_ERR); /* r is gone: io_del is a no-op */
 		return;
@@ -321,8 +317,20 @@ static void ur_dispatch(struct zc_loop *loop, struct io_uring_cqe *cqe)
 		        r->io->io_fd);
 		r->io->io_op = NULL;
 	}
-	zc__list_del(&r->node);
+	zc__list_del(&r->h.node);
 	free(r);
+}
+
+static void ur_dispatch(struct zc_loop *loop, struct io_uring_cqe *cqe)
+{
+	struct ur_hdr *h = io_uring_cqe_get_data(cqe);
+
+	if (!h)
+		return; /* a poll remove or cancel that failed: nothing to do */
+	if (h->kind == UR_DATA)
+		zc__ur_data_cqe(loop, h, cqe);
+	else
+		ur_dispatch_poll(loop, (struct ur_req *)h, cqe);
 }
 
 static int ur_wait(struct zc_loop *loop, int timeout_ms)

@@ -22,6 +22,11 @@ struct zc_side {
 #define ZC_CONN_F_EOF       0x04 /* the source reached EOF */
 #define ZC_CONN_F_PIPE_FULL 0x08 /* the pipe has no free slot: wait for pump */
 #define ZC_CONN_F_PROBE     0x10 /* auto: copy until a read fills the buffer */
+#define ZC_CONN_F_RING      0x20 /* ring mover: io_uring recv/send (xfer_ring.c) */
+#define ZC_CONN_F_NOBUFS    0x40  /* ring: the buffer ring was empty */
+#define ZC_CONN_F_STOPPED   0x80  /* ring: recv stopped, too much is held */
+#define ZC_CONN_F_RPOLL     0x100 /* ring: c_rop is a poll, not a recv */
+#define ZC_CONN_F_NOZC      0x200 /* ring: dst refuses SEND_ZC (Unix) */
 
 /* Direction states; every change goes through zc__conn_set_state(). */
 enum zc_conn_state {
@@ -38,6 +43,14 @@ struct zc_conn {
 	size_t c_inpipe;        /* bytes sitting in c_pipe, exactly */
 	struct zc_buf *c_buf;   /* only while bytes are in flight */
 	size_t c_boff, c_blen; /* unsent bytes: c_buf->b_data[c_boff..c_blen) */
+	/* Ring mover: received buffers (ids) wait in a queue linked
+	 * through the buffer table; requests are the backend's (uring.h). */
+	struct zc_uop *c_rop; /* recv (or poll) in flight, or NULL */
+	struct zc_uop *c_sop; /* send in flight (at most one), or NULL */
+	int c_qhead, c_qtail; /* buffer ids; -1: empty */
+	unsigned c_qn;        /* buffers queued */
+	size_t c_qoff;        /* bytes of the head buffer already sent */
+	int c_err;            /* a completion's error, for the next run */
 	unsigned c_flags;
 	int c_state;
 	int c_idx; /* ZC_DIR_AB or ZC_DIR_BA, for logs */

@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "log.h"
 #include "sock.h"
+#include "uring.h"
 
 #define RELAY_BUDGET_MIN (256U * 1024U)
 
@@ -210,7 +211,8 @@ void zc_splice_opts_init(struct zc_splice_opts *opts)
 	opts->mover = ZC_MOVER_AUTO;
 }
 
-/* ZC_MOVER=copy|splice in the environment overrides an "auto" mover. */
+/* ZC_MOVER=copy|splice|ring in the environment overrides an "auto"
+ * mover. */
 static int relay_pick_mover(int mover)
 {
 	const char *env = getenv("ZC_MOVER");
@@ -221,13 +223,41 @@ static int relay_pick_mover(int mover)
 		return ZC_MOVER_COPY;
 	if (strcmp(env, "splice") == 0)
 		return ZC_MOVER_SPLICE;
+	if (strcmp(env, "ring") == 0)
+		return ZC_MOVER_RING;
 	return mover;
 }
 
+/*
+ * The ring mover needs the io_uring engine and the loop's buffer ring.
+ * Without them (an epoll loop, a kernel that refuses the ring) the relay
+ * copies, like a splice that the kernel refuses: the caller asked for a
+ * way of moving bytes, not for a failure. Returns 0 or that error.
+ */
+static int relay_ring_check(struct zc_relay *r)
+{
+	int err;
+
+	if (r->r_mover != ZC_MOVER_RING)
+		return 0;
+	err = zc__ubuf_init(r->r_loop);
+	if (err) {
+		zc__log(r->r_loop, ZC_LOG_DEBUG, "ring mover: %s: copying",
+		        zc_strerror(err));
+		r->r_mover = ZC_MOVER_COPY;
+	}
+	return err;
+}
+
+/* With the ring mover, completions bring the data: the watchers only
+ * catch a reset on a side that no recv or send is using any more. */
 static int relay_watch(struct zc_relay *r)
 {
-	const unsigned ev = ZC_IO_IN | ZC_IO_OUT | ZC_IO_RDHUP | ZC_IO_ET;
+	unsigned ev = ZC_IO_IN | ZC_IO_OUT | ZC_IO_RDHUP | ZC_IO_ET;
 	int i, err;
+
+	if (r->r_mover == ZC_MOVER_RING)
+		ev = ZC_IO_ET; /* errors and hang-ups are always reported */
 
 	for (i = 0; i < 2; i++) {
 		err = zc__io_add(r->r_loop, &r->r_side[i].s_io,
@@ -244,8 +274,11 @@ static int relay_watch(struct zc_relay *r)
 static void relay_init(struct zc_relay *r, struct zc_loop *loop, int fd_a,
                        int fd_b, const struct zc_splice_opts *opts)
 {
+	int fallback;
+
 	r->r_loop = loop;
 	r->r_mover = relay_pick_mover(opts->mover);
+	fallback = relay_ring_check(r);
 	r->r_flags = opts->flags;
 	r->r_idle_ms = opts->idle_timeout_ms;
 	r->r_half_ms = opts->halfclose_timeout_ms;
@@ -255,6 +288,7 @@ static void relay_init(struct zc_relay *r, struct zc_loop *loop, int fd_a,
 	              r->r_mover);
 	zc__conn_init(&r->r_conn[1], ZC_DIR_BA, &r->r_side[1], &r->r_side[0],
 	              r->r_mover);
+	r->r_conn[0].c_st.fallback = r->r_conn[1].c_st.fallback = fallback;
 	zc__list_init(&r->r_task.tk_node);
 	r->r_task.tk_fn = relay_on_task;
 	zc__list_init(&r->r_own.ow_node);
@@ -277,7 +311,7 @@ int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
 		zc_splice_opts_init(&dflt);
 		opts = &dflt;
 	}
-	if (opts->mover < ZC_MOVER_AUTO || opts->mover > ZC_MOVER_COPY)
+	if (opts->mover < ZC_MOVER_AUTO || opts->mover > ZC_MOVER_RING)
 		return -EINVAL;
 	if (!(opts->flags & ZC_SPLICE_F_TRUSTED) &&
 	    (err = zc__sock_check_pair(fd_a, fd_b)) != 0)
@@ -302,6 +336,8 @@ int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
 	zc__sock_nodelay(fd_a);
 	zc__sock_nodelay(fd_b);
 	zc__loop_own(loop, &r->r_own, relay_abort_owned);
+	if (r->r_mover == ZC_MOVER_RING) /* no readiness event will come */
+		zc__task_queue(loop, &r->r_task);
 	loop->st.relays_active++;
 	loop->st.relays_total++;
 	if (out)

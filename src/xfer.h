@@ -28,4 +28,16 @@ int zc__splice_pump(struct zc_loop *loop, struct zc_conn *c);
 int zc__copy_drain(struct zc_loop *loop, struct zc_conn *c);
 int zc__copy_pump(struct zc_loop *loop, struct zc_conn *c);
 
+/*
+ * The ring mover (xfer_ring.c) is driven by completions, not readiness:
+ * zc__ring_run() submits what the direction can do now (a send of the
+ * oldest buffer, a multishot recv) and returns 0, or the -errno a
+ * completion reported. Completions queue the relay's task, which runs
+ * the directions again. zc__ring_release() cancels the requests and
+ * drops the queued buffers; requests in flight keep theirs until their
+ * final CQE.
+ */
+int zc__ring_run(struct zc_loop *loop, struct zc_conn *c);
+void zc__ring_release(struct zc_loop *loop, struct zc_conn *c);
+
 #endif

@@ -152,9 +152,10 @@ static int xfer_both(const struct t_ctx *ctx, const struct zc_addr *la,
 	snprintf(up, sizeof(up), "up=%llu down=%llu", BIG, BIG);
 	ASSERT_HAS(line, up);
 	ASSERT_HAS(line, " end=eof");
-	if (ctx->mover == ZC_MOVER_COPY) {
+	if (!t_splices(ctx)) {
 		ASSERT_HAS(line, " spliced=0 ");
-		ASSERT_HAS(line, " mover=copy");
+		ASSERT_HAS(line, ctx->mover == ZC_MOVER_RING ? " mover=ring"
+		                                             : " mover=copy");
 	} else {
 		ASSERT_HAS(line, " copied=0 ");
 		ASSERT_HAS(line, " mover=splice");

@@ -195,7 +195,7 @@ TEST_MATRIX_TIMEOUT(test_relay_1000_concurrent, 240)
 	ASSERT_EQ(st.relays_total, 1000);
 	ASSERT_EQ(st.pipes_used, 0);
 	ASSERT_EQ(st.bufs_used, 0);
-	if (ctx->mover != ZC_MOVER_COPY)
+	if (t_splices(ctx))
 		ASSERT_EQ(copied, 0);
 	ASSERT_EQ(t_loop_stop(&l), 0);
 	return T_PASS;
@@ -211,7 +211,8 @@ TEST_MATRIX(test_relay_pipe_cap_copies_without_loss)
 	struct t_done d1, d2;
 	int a1[2], b1[2], a2[2], b2[2];
 
-	T_SKIP_IF(ctx->mover == ZC_MOVER_COPY, "copy mover uses no pipes");
+	T_SKIP_IF(!t_splices(ctx), "%s mover uses no pipes",
+	          zc_mover_name(ctx->mover));
 	zc_loop_opts_init(&o);
 	o.engine = ctx->engine;
 	o.max_pipes = 1;
@@ -286,7 +287,8 @@ TEST_MATRIX_TIMEOUT(test_relay_unprivileged_pipe_budget, 240)
 	struct t_loop l;
 	int i, pa[2], pb[2], cli[NB], srv[NB];
 
-	T_SKIP_IF(ctx->mover == ZC_MOVER_COPY, "copy mover uses no pipes");
+	T_SKIP_IF(!t_splices(ctx), "%s mover uses no pipes",
+	          zc_mover_name(ctx->mover));
 	ASSERT_EQ(drop_root(), 0);
 	ASSERT_OK(t_loop_start(&l, ctx));
 	for (i = 0; i < NB; i++) {
@@ -364,6 +366,7 @@ TEST_MATRIX(test_relay_idle_sessions_hold_nothing)
 	ASSERT_OK(t_loop_stats(&l, &st));
 	ASSERT_EQ(st.pipes_used, 0);
 	ASSERT_EQ(st.bufs_used, 0);
+	ASSERT_EQ(st.ring_bufs_used, 0);
 	/* A byte each way through every one, then idle again. */
 	for (i = 0; i < n; i++) {
 		ASSERT_OK(t_write_all(c[i].cli, "u", 1));

@@ -685,3 +685,19 @@ int t_xfer_join_ms(struct t_xfer *x, int timeout_ms)
 	x->joined = 1;
 	return x->err;
 }
+
+int t_xfer_check(int from, int to, uint64_t n, uint64_t seed)
+{
+	unsigned char want[T_SHA256_LEN];
+	struct t_xfer s, r;
+
+	ASSERT_OK(t_receiver_start(&r, to, 0));
+	ASSERT_OK(t_sender_start(&s, from, n, seed, T_XFER_SHUT_WR));
+	ASSERT_EQ(t_xfer_join(&s), 0);
+	ASSERT_EQ(t_xfer_join(&r), 0);
+	t_expect_digest(seed, n, want);
+	ASSERT_EQ(r.bytes, n);
+	ASSERT_TRUE(r.eof);
+	ASSERT_MEMEQ(r.digest, want, T_SHA256_LEN);
+	return T_PASS;
+}

@@ -189,6 +189,13 @@ int t_receiver_start_paced(struct t_xfer *x, int fd, uint64_t limit,
 int t_xfer_join(struct t_xfer *x);
 int t_xfer_join_ms(struct t_xfer *x, int timeout_ms);
 
+/*
+ * t_xfer_check - send n bytes of stream seed on from (then SHUT_WR) and
+ * read to at the same time until EOF. Returns T_PASS if exactly those
+ * bytes arrived, T_FAIL (printed) otherwise. The caller keeps both fds.
+ */
+int t_xfer_check(int from, int to, uint64_t n, uint64_t seed);
+
 /* ------------------------------------------------------------------ */
 /* A zc_loop running on its own thread                                  */
 

@@ -1,0 +1,104 @@
+/*
+ * uring.h - data operations of the io_uring engine, for the ring mover
+ * (xfer_ring.c): the loop's provided-buffer ring and recv/send/poll
+ * requests that the backend owns until their last completion.
+ *
+ * Ownership. A request (struct zc_uop) belongs to the backend from
+ * submission to its final CQE (the one without IORING_CQE_F_MORE; for
+ * SEND_ZC that is the notification). Its owner may forget it at any
+ * time with zc__uop_cancel(op, 1): the callback is never called again,
+ * the request is cancelled, and whatever it still references (a buffer)
+ * is released when the kernel is done with it. So an SQE never points
+ * to freed memory, and a relay may be freed with requests in flight.
+ *
+ * Buffers are numbered: ids below zc__ubuf_count() are the ring's (the
+ * kernel picks one for each multishot recv completion), higher ids are
+ * spares taken by zc__ubuf_spare() when the ring is empty. A buffer has
+ * a reference count; at zero a ring buffer goes back to the ring, a
+ * spare to the spare list. Everything here runs on the loop's thread.
+ */
+#ifndef ZC_URING_H
+#define ZC_URING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct zc_loop;
+struct zc_uop;
+
+/* Buffers one send may carry (sendmsg with an iovec). */
+#define ZC_UOP_IOV 8
+
+/*
+ * A completion: res is the CQE's result. id >= 0 is a ring buffer the
+ * kernel filled (recv), which now belongs to the callee (one
+ * reference); -1 otherwise. more is 0 on the request's last call. Must
+ * not free what the request uses; may submit and cancel requests.
+ */
+typedef void zc_uop_fn(void *arg, int res, int id, int more);
+
+/* One buffer. Pointers into the table are valid until the next
+ * zc__ubuf_spare() (the table may move). */
+struct zc_ubuf {
+	char *data;
+	uint32_t len;  /* bytes received into it */
+	int32_t next;  /* next id in its owner's queue, or -1 */
+	uint32_t refs; /* 0: in the ring, or a free spare */
+};
+
+/*
+ * Registers the loop's buffer ring if not done yet (on the first ring
+ * relay, so that loops that never use it allocate nothing). Returns 0,
+ * -EOPNOTSUPP on an epoll loop or without liburing, or the error of the
+ * allocation or the registration (old kernel: -EINVAL). Loop thread.
+ */
+int zc__ubuf_init(struct zc_loop *loop);
+
+/* The buffer id; id must be a valid, referenced buffer. */
+struct zc_ubuf *zc__ubuf(struct zc_loop *loop, int id);
+/* Ring buffers, and the size of every buffer (ring and spare). */
+unsigned zc__ubuf_count(const struct zc_loop *loop);
+size_t zc__ubuf_size(const struct zc_loop *loop);
+/* Ring buffers the kernel may still pick (none held by us). */
+unsigned zc__ubuf_avail(const struct zc_loop *loop);
+/* Sends of at least this many bytes should use SEND_ZC. */
+size_t zc__ubuf_zc_min(const struct zc_loop *loop);
+
+/* A spare buffer (one reference), or -ENOMEM. */
+int zc__ubuf_spare(struct zc_loop *loop);
+/* Drops one reference; at zero the buffer goes back (ring or spares). */
+void zc__ubuf_put(struct zc_loop *loop, int id);
+
+/*
+ * Submit requests; each returns 0 and *out, or -EBUSY (no SQE) or
+ * -ENOMEM, and then cb is never called.
+ *
+ * zc__uop_recv: a multishot recv on fd into the buffer ring; it ends by
+ *   itself after limit bytes (0: no limit) where the kernel can (6.17+;
+ *   older kernels refuse the limit and get a recv without one).
+ * zc__uop_poll: a one-shot poll on fd for mask (POLLIN...).
+ * zc__uop_send: one send of buffers ids[0..n) (at most ZC_UOP_IOV; the
+ *   first from byte off, each up to its len), with SEND_ZC if zc. The
+ *   request holds a reference on each until its final CQE. cb is called
+ *   once, with the result (a short send is possible); the notification
+ *   of a SEND_ZC is the backend's business.
+ */
+int zc__uop_recv(struct zc_loop *loop, int fd, size_t limit, zc_uop_fn *cb,
+                 void *arg, struct zc_uop **out);
+int zc__uop_poll(struct zc_loop *loop, int fd, unsigned mask, zc_uop_fn *cb,
+                 void *arg, struct zc_uop **out);
+int zc__uop_send(struct zc_loop *loop, int fd, const int *ids, int n,
+                 size_t off, int zc, zc_uop_fn *cb, void *arg,
+                 struct zc_uop **out);
+
+/*
+ * Asks the kernel to cancel op (its final CQE then says -ECANCELED).
+ * With detach, cb is never called again and the owner must forget op;
+ * without, completions keep coming until the final one (a multishot
+ * recv being stopped still delivers what it received). The request is
+ * freed by the backend in any case. op may already have its final CQE
+ * pending; a second cancel only detaches.
+ */
+void zc__uop_cancel(struct zc_loop *loop, struct zc_uop *op, int detach);
+
+#endif
