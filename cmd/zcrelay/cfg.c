@@ -467,13 +467,15 @@ static int parse_word(const char *s, const char *const *words, int n, int *out)
 
 int zcr_parse_mover(const char *s, int *out, char *err, size_t errlen)
 {
-	static const char *const w[] = {"auto", "splice", "copy"};
-	static const int v[] = {ZC_MOVER_AUTO, ZC_MOVER_SPLICE, ZC_MOVER_COPY};
+	static const char *const w[] = {"auto", "splice", "copy", "ring"};
+	static const int v[] = {ZC_MOVER_AUTO, ZC_MOVER_SPLICE, ZC_MOVER_COPY,
+	                        ZC_MOVER_RING};
 	int i;
 
-	if (parse_word(s, w, 3, &i))
+	if (parse_word(s, w, 4, &i))
 		return cfg_err(err, errlen,
-		               "mover '%s' is not auto, splice or copy", s);
+		               "mover '%s' is not auto, splice, copy or ring",
+		               s);
 	*out = v[i];
 	return 0;
 }

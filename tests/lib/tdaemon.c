@@ -49,14 +49,7 @@ void t_dargs_init(struct t_dargs *a, const struct t_ctx *ctx,
 	if (ua)
 		t_dargs_addr(a, "--upstream", ua);
 	t_dargs_add(a, "--mover");
-	if (ctx->mover == ZC_MOVER_RING) {
-		/* The daemon has no --mover ring: auto with the library's
-		 * ZC_MOVER override (the test's child process only). */
-		t_dargs_add(a, "auto");
-		setenv("ZC_MOVER", "ring", 1);
-	} else {
-		t_dargs_add(a, zc_mover_name(ctx->mover));
-	}
+	t_dargs_add(a, zc_mover_name(ctx->mover));
 	if (ctx->engine != ZC_ENGINE_AUTO) {
 		t_dargs_add(a, "--engine");
 		t_dargs_add(a, zc_engine_name(ctx->engine));
@@ -434,6 +427,8 @@ const char *t_cfg_mover(const struct t_ctx *ctx)
 		return "copy";
 	case ZC_MOVER_SPLICE:
 		return "splice";
+	case ZC_MOVER_RING:
+		return "ring";
 	}
 	return "auto";
 }
