@@ -113,7 +113,7 @@ tsan:
 # engine (valgrind does not follow io_uring), failing on any error or
 # definite leak.
 VALGRIND_T ?= test_relay_half_close test_relay_reset test_relay_idle test_relay_server_speaks \
-	test_relay_close_api test_relay_halfclose test_watch test_listener test_splice_
+	test_relay_halfclose test_watch test_relay_tcp4_both test_relay_unix
 valgrind: all $(TESTBIN)
 	ZC_ENGINE=epoll T_VARIANTS=epoll T_TIMEOUT=600 ZC_DAEMON=$(abspath $(DAEMON)) \
 		valgrind -q --error-exitcode=99 --leak-check=full \
