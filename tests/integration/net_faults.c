@@ -48,6 +48,7 @@
 #include "runner.h"
 #include "tdaemon.h"
 #include "tnet.h"
+#include "tproc.h"
 
 #define NO_DAEMON  "ZC_DAEMON not set"
 #define countof(a) (sizeof(a) / sizeof((a)[0]))
@@ -296,53 +297,8 @@ static long long nf_drops(const struct nf *N, int which, const char *dev)
 /* ------------------------------------------------------------------ */
 /* The daemon's memory and fds                                          */
 
-struct nf_mem {
-	long rss_kb; /* VmRSS */
-	int fds;     /* open fds */
-	int pipes;   /* of which pipe ends */
-};
-
-/* Reads pid's VmRSS and counts its fds and pipe ends into m. 0 or -errno. */
-static int nf_mem_read(pid_t pid, struct nf_mem *m)
-{
-	char path[320], target[64], line[256];
-	struct dirent *de;
-	ssize_t n;
-	FILE *f;
-	DIR *dp;
-
-	memset(m, 0, sizeof(*m));
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld", &m->rss_kb) == 1)
-			break;
-	fclose(f);
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	dp = opendir(path);
-	if (!dp)
-		return -errno;
-	while ((de = readdir(dp))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid,
-		         de->d_name);
-		n = readlink(path, target, sizeof(target) - 1);
-		if (n <= 0)
-			continue;
-		target[n] = '\0';
-		m->fds++;
-		if (!strncmp(target, "pipe:", 5))
-			m->pipes++;
-	}
-	closedir(dp);
-	return 0;
-}
-
 /* Keeps the largest of each field of m in peak. */
-static void nf_mem_max(struct nf_mem *peak, const struct nf_mem *m)
+static void nf_mem_max(struct t_proc_mem *peak, const struct t_proc_mem *m)
 {
 	if (m->rss_kb > peak->rss_kb)
 		peak->rss_kb = m->rss_kb;
@@ -358,16 +314,16 @@ struct nf_sampler {
 	pid_t pid;
 	int stop; /* atomic */
 	int n;    /* samples taken */
-	struct nf_mem peak;
+	struct t_proc_mem peak;
 };
 
 static void *nf_sampler_main(void *arg)
 {
 	struct nf_sampler *s = arg;
-	struct nf_mem m;
+	struct t_proc_mem m;
 
 	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
-		if (nf_mem_read(s->pid, &m) == 0) {
+		if (t_proc_mem(s->pid, &m) == 0) {
 			nf_mem_max(&s->peak, &m);
 			s->n++;
 		}
@@ -507,7 +463,7 @@ static int rate_limit(struct nft *T)
 {
 	uint64_t ideal_ms = (uint64_t)RATE_BYTES * 8 / (RATE_MBIT * 1000);
 	struct nf_sampler s;
-	struct nf_mem m0;
+	struct t_proc_mem m0;
 	uint64_t t0, ms;
 	int c, u, rc;
 
@@ -515,7 +471,7 @@ static int rate_limit(struct nft *T)
 	ASSERT_EQ(nf_tc(&T->N, NF_U, TBF, "u0", RATE_MBIT), 0);
 	if ((rc = nft_session(T, &c, &u)))
 		return rc;
-	ASSERT_OK(nf_mem_read(T->d.pid, &m0));
+	ASSERT_OK(t_proc_mem(T->d.pid, &m0));
 	ASSERT_OK(nf_sampler_start(&s, T->d.pid));
 	t0 = t_now_ms();
 	rc = t_xfer_both(c, u, RATE_BYTES, 100);
@@ -697,7 +653,7 @@ static int never_reads(struct nft *T)
 	static unsigned char buf[STALL_CHUNK];
 	unsigned char want[T_SHA256_LEN];
 	uint64_t gen = 0, at5 = 0, end, next;
-	struct nf_mem m0, m, peak;
+	struct t_proc_mem m0, m, peak;
 	struct t_rng rng;
 	struct t_xfer rx;
 	size_t pos = 0, len = 0;
@@ -707,7 +663,7 @@ static int never_reads(struct nft *T)
 
 	if ((rc = nft_session(T, &c, &u)))
 		return rc;
-	ASSERT_OK(nf_mem_read(T->d.pid, &m0));
+	ASSERT_OK(t_proc_mem(T->d.pid, &m0));
 	peak = m0;
 	ASSERT_EQ(fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK), 0);
 	t_rng_init(&rng, 300);
@@ -731,7 +687,7 @@ static int never_reads(struct nft *T)
 				pos += (size_t)w;
 		}
 		if (t_now_ms() >= next) {
-			ASSERT_OK(nf_mem_read(T->d.pid, &m));
+			ASSERT_OK(t_proc_mem(T->d.pid, &m));
 			nf_mem_max(&peak, &m);
 			if (!at5 && t_now_ms() + STALL_MS / 2 >= end)
 				at5 = gen - (len - pos);
