@@ -196,6 +196,24 @@ static const struct {
 };
 
 /*
+ * Adds namespace i, trying three times: iproute2 sets up /run/netns
+ * (a shared mount) on its first use, which another process adding a
+ * namespace at the same moment can make fail once. 0 or ip's status.
+ */
+static int nf_add(struct nf *N, int i)
+{
+	int k, rc = 0;
+
+	for (k = 0; k < 3; k++) {
+		rc = nf_sh("%s netns add %s", N->ip, N->name[i]);
+		if (rc == 0)
+			return 0;
+		t_sleep_ms(100);
+	}
+	return rc;
+}
+
+/*
  * Builds the three namespaces and their links. T_PASS, T_SKIP (no ip or
  * tc, or `ip netns add` refused), or T_FAIL; the caller runs
  * nf_teardown in every case.
@@ -216,11 +234,11 @@ static int nf_setup(struct nf *N)
 	for (i = 0; i < NF_NS; i++)
 		snprintf(N->name[i], sizeof(N->name[i]), "zcnf-%d-%c",
 		         (int)getpid(), nf_tag[i]);
-	if (nf_sh("%s netns add %s", N->ip, N->name[0]))
+	if (nf_add(N, 0))
 		T_SKIP("ip netns add failed (needs root or CAP_NET_ADMIN)");
 	N->made = 1;
 	for (i = 1; i < NF_NS; i++) {
-		ASSERT_EQ(nf_sh("%s netns add %s", N->ip, N->name[i]), 0);
+		ASSERT_EQ(nf_add(N, i), 0);
 		N->made++;
 	}
 	ASSERT_EQ(nf_ip(N, NF_R, "link add r0 type veth peer name c0 netns %s",
