@@ -49,7 +49,7 @@ DAEMON := $(BUILD)/zcrelay
 TESTBIN := $(BUILD)/zctest
 
 .PHONY: all check test asan ubsan tsan install uninstall clean distclean \
-	format format-check demo bench valgrind cppcheck
+	format format-check demo bench valgrind cppcheck soak soak-short
 all: $(STATIC) $(SHARED) $(DAEMON)
 
 config.mk:
@@ -97,6 +97,27 @@ $(FAULT_SO): tests/fault/zcfault.c config.mk
 check test: all $(TESTBIN) $(FAULT_SO)
 	ZC_DAEMON=$(abspath $(DAEMON)) ZC_FAULT_SO=$(abspath $(FAULT_SO)) \
 		$(TESTBIN) $(T)
+
+# make soak: zcsoak (tests/soak/) runs the daemon under 9000 sessions at
+# once with churn, every byte checked, on each data path for SOAK_SECS
+# seconds (about 10 minutes in all); make soak-short does the same in
+# about 70 s. Neither is part of check. SOAK_ARGS adds zcsoak options
+# (build/zcsoak --help).
+SOAKBIN := $(BUILD)/zcsoak
+SOAK_SECS ?= 120
+SOAK_ARGS ?=
+SOAK_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/soak/*.c)) \
+	$(BUILD)/tests/lib/tproc.o
+$(SOAK_OBJ): override CPPFLAGS += -Itests/lib
+$(SOAKBIN): $(SOAK_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(SOAK_OBJ) -lpthread
+soak: all $(SOAKBIN)
+	ZC_DAEMON=$(abspath $(DAEMON)) $(SOAKBIN) --secs $(SOAK_SECS) \
+		--hold 8000 $(SOAK_ARGS)
+soak-short: all $(SOAKBIN)
+	ZC_DAEMON=$(abspath $(DAEMON)) $(SOAKBIN) --secs 12 --hold 3000 \
+		--drain 60 $(SOAK_ARGS)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
@@ -157,7 +178,7 @@ uninstall:
 
 FORMAT_SRC = $(wildcard include/*.h src/*.c src/*.h cmd/zcrelay/*.c cmd/zcrelay/*.h \
 	tests/lib/*.c tests/lib/*.h tests/unit/*.c tests/integration/*.c \
-	tests/fault/*.c)
+	tests/fault/*.c tests/soak/*.c tests/soak/*.h)
 format:
 	clang-format -i $(FORMAT_SRC)
 format-check:
@@ -225,4 +246,4 @@ clean:
 distclean: clean
 	rm -f config.mk config.h
 
--include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(SOAK_OBJ:.o=.d)

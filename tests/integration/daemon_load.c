@@ -6,7 +6,6 @@
  * One thread drives all the sockets with poll(): 200 clients and the 200
  * connections the upstream accepted, 400 fds in all.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -22,6 +21,7 @@
 #include "runner.h"
 #include "tdaemon.h"
 #include "tnet.h"
+#include "tproc.h"
 
 #define NO_DAEMON "ZC_DAEMON not set"
 
@@ -32,30 +32,12 @@
  * 0 or -errno. */
 static int daemon_fds(const struct t_daemon *d, int *all, int *pipes)
 {
-	char dir[64], path[320], target[64];
-	struct dirent *de;
-	ssize_t n;
-	DIR *dp;
+	struct t_proc_mem m;
+	int err = t_proc_mem(d->pid, &m);
 
-	*all = *pipes = 0;
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)d->pid);
-	dp = opendir(dir);
-	if (!dp)
-		return -errno;
-	while ((de = readdir(dp))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		n = readlink(path, target, sizeof(target) - 1);
-		if (n <= 0)
-			continue; /* closed meanwhile */
-		target[n] = '\0';
-		(*all)++;
-		if (!strncmp(target, "pipe:", 5))
-			(*pipes)++;
-	}
-	closedir(dp);
-	return 0;
+	*all = m.fds;
+	*pipes = m.pipes;
+	return err;
 }
 
 /* Waits at most timeout_ms until the daemon's non-pipe fd count
