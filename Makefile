@@ -200,8 +200,8 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 FUZZ_OBJ := $(patsubst %.c,$(FUZZ_DIR)/%.o,$(LIB_SRC) \
-	$(filter-out cmd/zcrelay/main.c,$(CMD_SRC)))
-FORMAT_SRC += $(FUZZ_SRC) $(wildcard tests/fuzz/*.h)
+	$(filter-out cmd/zcrelay/main.c,$(CMD_SRC)) tests/fuzz/fakeresolv.c)
+FORMAT_SRC += $(FUZZ_SRC) $(wildcard tests/fuzz/*.h) tests/fuzz/fakeresolv.c
 .PHONY: fuzz fuzz-clean
 .SECONDARY: $(FUZZ_OBJ) $(FUZZ_SRC:%.c=$(FUZZ_DIR)/%.o)
 

@@ -6,11 +6,9 @@
  * parses must format, and the formatted text must parse (numerically)
  * back to the same address.
  *
- * Host names would go to the system resolver: slow, and on a machine
- * without DNS a timeout per input. This harness defines getaddrinfo()
- * and freeaddrinfo() itself (the executable's definitions win over
- * libc's and over the sanitizers' weak interceptors): a name resolves,
- * by its hash, to nothing, an IPv4 or an IPv6 address.
+ * Host names go to the fake resolver of fakeresolv.c (linked into
+ * every harness): by its hash, a name resolves to nothing, an IPv4 or an
+ * IPv6 address.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -23,55 +21,6 @@
 
 #include "zcrelay.h"
 #include "fuzz.h"
-
-/* One allocation: the addrinfo and the address it points to. */
-struct fz_ai {
-	struct addrinfo ai;
-	union {
-		struct sockaddr_in s4;
-		struct sockaddr_in6 s6;
-	} u;
-};
-
-int getaddrinfo(const char *node, const char *service,
-                const struct addrinfo *hints, struct addrinfo **res)
-{
-	struct fz_ai *r;
-	uint32_t h = 2166136261u; /* FNV-1a */
-	const char *p;
-
-	if (!node || !res)
-		return EAI_NONAME;
-	for (p = node; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	if (h % 3 == 0)
-		return EAI_NONAME;
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return EAI_MEMORY;
-	r->ai.ai_socktype = SOCK_STREAM;
-	r->ai.ai_addr = (struct sockaddr *)&r->u;
-	if (h % 3 == 1) {
-		r->ai.ai_family = AF_INET;
-		r->ai.ai_addrlen = sizeof(r->u.s4);
-		r->u.s4.sin_family = AF_INET;
-		r->u.s4.sin_addr.s_addr = htonl(0xc6120000u | (h & 0xffff));
-	} else {
-		r->ai.ai_family = AF_INET6;
-		r->ai.ai_addrlen = sizeof(r->u.s6);
-		r->u.s6.sin6_family = AF_INET6;
-		r->u.s6.sin6_addr.s6_addr[0] = 0x20;
-		r->u.s6.sin6_addr.s6_addr[1] = 0x01;
-		memcpy(&r->u.s6.sin6_addr.s6_addr[12], &h, 4);
-	}
-	*res = &r->ai;
-	return 0;
-}
-
-void freeaddrinfo(struct addrinfo *res)
-{
-	free(res);
-}
 
 static void fz_parse(const char *s, unsigned flags)
 {
