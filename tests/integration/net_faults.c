@@ -405,7 +405,7 @@ static int nft_up(struct nft *T, const struct t_ctx *ctx, const char *extra)
 	                   "  listen = \"" LISTEN_ADDR "\";\n"
 	                   "  upstreams = \"" UPSTREAM_ADDR "\";\n"
 	                   "  mover = \"%s\";\n  %s\n} );\n",
-	                   t_conf_engine(ctx), t_conf_mover(ctx), extra);
+	                   t_cfg_engine(ctx), t_cfg_mover(ctx), extra);
 	if (rc)
 		return rc;
 	return nf_enter(&T->N, NF_C);
