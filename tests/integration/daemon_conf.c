@@ -19,6 +19,7 @@
 
 #include "runner.h"
 #include "tdaemon.h"
+#include "tproc.h"
 #include "tnet.h"
 
 #define NO_DAEMON "ZC_DAEMON not set"
@@ -526,4 +527,54 @@ TEST(test_daemon_conf_unix_mode)
 	}
 	close(ulfd);
 	return rc;
+}
+
+/* Starts the daemon with one route listening on n ports from la (a
+ * range when n > 1), 2 workers, and reads its fds and RSS once idle. */
+static int idle_listeners(const struct zc_addr *la, unsigned n, const char *ups,
+                          struct t_proc_mem *m)
+{
+	struct t_daemon d;
+	char las[64], spec[96];
+	unsigned port;
+	int rc;
+
+	ASSERT_OK(t_addr_str(la, las, sizeof(las)));
+	port = (unsigned)strtoul(strrchr(las, ':') + 1, NULL, 10);
+	if (n > 1)
+		snprintf(spec, sizeof(spec), "%s-%u", las, port + n - 1);
+	else
+		snprintf(spec, sizeof(spec), "%s", las);
+	rc = t_daemon_conf(&d, la,
+	                   "workers = 2;\nroutes = ({ name = \"r\"; "
+	                   "listen = \"%s\"; upstreams = \"%s\"; });\n",
+	                   spec, ups);
+	if (rc)
+		return rc;
+	t_sleep_ms(600); /* a snapshot turn of every worker */
+	ASSERT_OK(t_proc_mem(d.pid, m));
+	return t_daemon_down(&d);
+}
+
+/* 300 listeners cost their sockets (one per worker, SO_REUSEPORT) and
+ * nothing else: no extra fd per listener, a few KiB of memory. */
+TEST(test_daemon_conf_many_idle_listeners)
+{
+	struct t_proc_mem one, many;
+	struct zc_addr la, ua;
+	char ups[64];
+	int rc;
+
+	T_SKIP_IF(!t_daemon_path(), "ZC_DAEMON not set");
+	ASSERT_OK(t_free_addr(AF_INET, &ua));
+	ASSERT_OK(t_addr_str(&ua, ups, sizeof(ups)));
+	ASSERT_OK(t_free_range(&la, 300));
+	if ((rc = idle_listeners(&la, 1, ups, &one)) != T_PASS ||
+	    (rc = idle_listeners(&la, 300, ups, &many)) != T_PASS)
+		return rc;
+	t_log("1 listener: %d fds, %ld KiB; 300 listeners: %d fds, %ld KiB",
+	      one.fds, one.rss_kb, many.fds, many.rss_kb);
+	ASSERT_EQ(many.fds - one.fds, 299 * 2);
+	ASSERT_LT(many.rss_kb - one.rss_kb, 2048);
+	return T_PASS;
 }

@@ -163,14 +163,17 @@ static int bind_port(unsigned port, int reuse)
 int t_free_range(struct zc_addr *out, unsigned n)
 {
 	unsigned port, i, try;
-	int fds[16], err = -EADDRINUSE;
+	int *fds, err = -EADDRINUSE;
 
-	if (n == 0 || n > 16)
+	if (n == 0 || n > 1024)
 		return -EINVAL;
+	fds = malloc(n * sizeof(*fds));
+	if (!fds)
+		return -ENOMEM;
 	for (try = 0; try < 100 && err == -EADDRINUSE; try++) {
 		err = t_free_addr(AF_INET, out);
 		if (err)
-			return err;
+			break;
 		port = ntohs(((struct sockaddr_in *)&out->ss)->sin_port);
 		for (i = 0; i < n; i++) {
 			fds[i] = bind_port(port + i, 0);
@@ -181,6 +184,7 @@ int t_free_range(struct zc_addr *out, unsigned n)
 		while (i-- > 0)
 			close(fds[i]);
 	}
+	free(fds);
 	return err;
 }
 

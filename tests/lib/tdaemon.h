@@ -98,7 +98,7 @@ int t_daemon_down(struct t_daemon *d);
 /*
  * t_free_range - n consecutive TCP ports on 127.0.0.1 that were free a
  * moment ago, below the ephemeral range (see t_free_addr); *out gets the
- * first. Returns 0 or -errno.
+ * first (n <= 1024). Returns 0 or -errno.
  */
 int t_free_range(struct zc_addr *out, unsigned n);
 
