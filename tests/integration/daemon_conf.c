@@ -563,14 +563,18 @@ TEST(test_daemon_conf_many_idle_listeners)
 	struct t_proc_mem one, many;
 	struct zc_addr la, ua;
 	char ups[64];
-	int rc;
+	int rc, i;
 
 	T_SKIP_IF(!t_daemon_path(), "ZC_DAEMON not set");
 	ASSERT_OK(t_free_addr(AF_INET, &ua));
 	ASSERT_OK(t_addr_str(&ua, ups, sizeof(ups)));
-	ASSERT_OK(t_free_range(&la, 300));
-	if ((rc = idle_listeners(&la, 1, ups, &one)) != T_PASS ||
-	    (rc = idle_listeners(&la, 300, ups, &many)) != T_PASS)
+	/* Another process may take one of 300 ports between the check and
+	 * the daemon's bind: then try another range. */
+	for (i = 0, rc = T_FAIL; i < 3 && rc != T_PASS; i++) {
+		ASSERT_OK(t_free_range(&la, 300));
+		rc = idle_listeners(&la, 300, ups, &many);
+	}
+	if (rc != T_PASS || (rc = idle_listeners(&la, 1, ups, &one)) != T_PASS)
 		return rc;
 	t_log("1 listener: %d fds, %ld KiB; 300 listeners: %d fds, %ld KiB",
 	      one.fds, one.rss_kb, many.fds, many.rss_kb);
