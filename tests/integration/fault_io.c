@@ -33,10 +33,7 @@ static int send_fault(const struct t_ctx *ctx, const char *errname)
 	int ulfd, rc, port;
 	const char *fn = ctx->mover == ZC_MOVER_COPY ? "send" : "splice";
 
-	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	T_SKIP_IF(ctx->mover == ZC_MOVER_RING,
-	          "ring mover: bytes move by io_uring requests, which the libc "
-	          "shim cannot fail");
+	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
 	ulfd = t_listen(AF_INET, &ua);
 	ASSERT_OK(ulfd);
 	ASSERT_OK(t_free_addr(AF_INET, &f.la));
@@ -123,10 +120,7 @@ TEST_MATRIX(test_fault_short_io_everywhere)
 	struct t_fault f;
 	int ulfd, rc, i, port[2];
 
-	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	T_SKIP_IF(ctx->mover == ZC_MOVER_RING,
-	          "ring mover: bytes move by io_uring requests, which the libc "
-	          "shim cannot fail");
+	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
 	ulfd = t_listen(AF_INET, &ua);
 	ASSERT_OK(ulfd);
 	ASSERT_OK(t_free_addr(AF_INET, &f.la));

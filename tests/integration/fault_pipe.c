@@ -64,10 +64,7 @@ TEST_MATRIX(test_fault_pipe2_emfile)
 	struct t_fault f;
 	int rc, i;
 
-	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	T_SKIP_IF(ctx->mover == ZC_MOVER_RING,
-	          "ring mover: bytes move by io_uring requests, which the libc "
-	          "shim cannot fail");
+	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
 	T_SKIP_IF(ctx->mover == ZC_MOVER_COPY,
 	          "the copy mover never creates pipes");
 	rc = two_sessions(ctx, &f, "pipe2:EMFILE", line);
@@ -91,10 +88,7 @@ TEST_MATRIX(test_fault_setpipe_sz_eperm)
 	struct t_fault f;
 	int rc, i;
 
-	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	T_SKIP_IF(ctx->mover == ZC_MOVER_RING,
-	          "ring mover: bytes move by io_uring requests, which the libc "
-	          "shim cannot fail");
+	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
 	T_SKIP_IF(ctx->mover == ZC_MOVER_COPY,
 	          "the copy mover never creates pipes");
 	rc = two_sessions(ctx, &f, "fcntl:EPERM", line);

@@ -35,10 +35,7 @@ static int splice_midstream(const struct t_ctx *ctx, const char *errname,
 	struct t_fault f;
 	int ulfd, rc, i, port[NSESS], fell = 0;
 
-	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	T_SKIP_IF(ctx->mover == ZC_MOVER_RING,
-	          "ring mover: bytes move by io_uring requests, which the libc "
-	          "shim cannot fail");
+	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
 	T_SKIP_IF(ctx->mover == ZC_MOVER_COPY,
 	          "the copy mover never calls splice()");
 	ulfd = t_listen(AF_INET, &ua);

@@ -37,10 +37,7 @@ TEST_MATRIX(test_fault_eagain_storm_completes)
 	                             "send:eagain-storm:every=2:count=300"
 	                           : "splice:eagain-storm:every=2:count=300";
 
-	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	T_SKIP_IF(ctx->mover == ZC_MOVER_RING,
-	          "ring mover: bytes move by io_uring requests, which the libc "
-	          "shim cannot fail");
+	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
 	ulfd = t_listen(AF_INET, &ua);
 	ASSERT_OK(ulfd);
 	ASSERT_OK(t_free_addr(AF_INET, &f.la));
@@ -101,10 +98,7 @@ TEST_MATRIX(test_fault_eagain_waits_for_edge)
 	int ulfd, rc;
 	const char *fn = ctx->mover == ZC_MOVER_COPY ? "recv" : "splice";
 
-	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	T_SKIP_IF(ctx->mover == ZC_MOVER_RING,
-	          "ring mover: bytes move by io_uring requests, which the libc "
-	          "shim cannot fail");
+	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
 	ulfd = t_listen(AF_INET, &ua);
 	ASSERT_OK(ulfd);
 	ASSERT_OK(t_free_addr(AF_INET, &f.la));

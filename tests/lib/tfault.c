@@ -47,6 +47,16 @@ const char *t_fault_skip(void)
 	return NULL;
 }
 
+const char *t_fault_io_skip(const struct t_ctx *ctx)
+{
+	if (t_fault_skip())
+		return t_fault_skip();
+	if (ctx->mover == ZC_MOVER_RING)
+		return "ring mover: bytes move by io_uring requests, which the "
+		       "libc shim cannot fail";
+	return NULL;
+}
+
 /* Fds (and among them pipes) of process pid, or -errno. */
 static int proc_fds(pid_t pid, int *pipes)
 {

@@ -33,6 +33,13 @@ struct t_fault {
 const char *t_fault_skip(void);
 
 /*
+ * t_fault_io_skip - t_fault_skip, or for faults of the calls that move
+ * bytes (splice, recv, send, pipes) on ctx's data path: the ring mover
+ * moves them with io_uring requests, which the shim cannot fail.
+ */
+const char *t_fault_io_skip(const struct t_ctx *ctx);
+
+/*
  * t_fault_up - start the daemon with the arguments a (t_dargs_init'ed
  * with f->la), one worker, an admin endpoint, and the shim preloaded with
  * the rules spec (may be ""). Returns T_PASS once it accepts and its fd
