@@ -34,23 +34,11 @@ struct lim {
  * settings extra. */
 static int lim_start(struct lim *L, const struct t_ctx *ctx, const char *extra)
 {
-	char la[64], ua[64];
 	int i;
 
 	for (i = 0; i < NSESS; i++)
 		L->c[i] = L->u[i] = -1;
-	L->ulfd = t_listen(AF_INET, &L->ua);
-	ASSERT_OK(L->ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &L->la));
-	ASSERT_OK(t_addr_str(&L->la, la, sizeof(la)));
-	ASSERT_OK(t_addr_str(&L->ua, ua, sizeof(ua)));
-	return t_daemon_conf(&L->d, &L->la,
-	                     "workers = 1;\n%s\n"
-	                     "routes = ( { name = \"r\"; listen = \"%s\";\n"
-	                     "  upstreams = \"%s\"; mover = \"%s\";\n"
-	                     "  %s\n} );\n",
-	                     t_cfg_engine(ctx), la, ua, t_cfg_mover(ctx),
-	                     extra);
+	return t_daemon_route1(&L->d, ctx, &L->la, &L->ua, &L->ulfd, extra);
 }
 
 /* Opens held session i from src (NULL: 127.0.0.1). */

@@ -28,20 +28,7 @@ struct sec {
 
 static int sec_start(struct sec *S, const struct t_ctx *ctx, const char *extra)
 {
-	char la[64], ua[64];
-
-	S->ulfd = t_listen(AF_INET, &S->ua);
-	ASSERT_OK(S->ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &S->la));
-	ASSERT_OK(t_addr_str(&S->la, la, sizeof(la)));
-	ASSERT_OK(t_addr_str(&S->ua, ua, sizeof(ua)));
-	return t_daemon_conf(&S->d, &S->la,
-	                     "workers = 1;\n%s\n"
-	                     "routes = ( { name = \"r\"; listen = \"%s\";\n"
-	                     "  upstreams = \"%s\"; mover = \"%s\";\n"
-	                     "  %s\n} );\n",
-	                     t_cfg_engine(ctx), la, ua, t_cfg_mover(ctx),
-	                     extra);
+	return t_daemon_route1(&S->d, ctx, &S->la, &S->ua, &S->ulfd, extra);
 }
 
 /* The client sends msg; the upstream must get exactly msg. Then the

@@ -132,6 +132,26 @@ int t_daemon_conf(struct t_daemon *d, const struct zc_addr *la, const char *fmt,
 	return t_daemon_up(d, &a, la);
 }
 
+int t_daemon_route1(struct t_daemon *d, const struct t_ctx *ctx,
+                    struct zc_addr *la, struct zc_addr *ua, int *ulfd,
+                    const char *extra)
+{
+	char las[64], uas[64];
+
+	*ulfd = t_listen(AF_INET, ua);
+	ASSERT_OK(*ulfd);
+	ASSERT_OK(t_free_addr(AF_INET, la));
+	ASSERT_OK(t_addr_str(la, las, sizeof(las)));
+	ASSERT_OK(t_addr_str(ua, uas, sizeof(uas)));
+	return t_daemon_conf(d, la,
+	                     "workers = 1;\n%s\n"
+	                     "routes = ( { name = \"r\"; listen = \"%s\";\n"
+	                     "  upstreams = \"%s\"; mover = \"%s\";\n"
+	                     "  %s\n} );\n",
+	                     t_cfg_engine(ctx), las, uas, t_cfg_mover(ctx),
+	                     extra);
+}
+
 int t_daemon_down(struct t_daemon *d)
 {
 	ASSERT_ERR(t_daemon_wait(d, 0), -ETIMEDOUT);

@@ -91,6 +91,16 @@ int t_is_closed(int r);
 int t_daemon_conf(struct t_daemon *d, const struct zc_addr *la, const char *fmt,
                   ...) __attribute__((format(printf, 3, 4)));
 
+/*
+ * t_daemon_route1 - a listening upstream (*ulfd, at *ua), and the daemon
+ * with one worker (a session's end is counted before the next client is
+ * accepted) and one route "r" from a free address *la to it, on ctx's
+ * engine and mover, with the route settings extra. As t_daemon_conf.
+ */
+int t_daemon_route1(struct t_daemon *d, const struct t_ctx *ctx,
+                    struct zc_addr *la, struct zc_addr *ua, int *ulfd,
+                    const char *extra);
+
 /* t_daemon_down - the daemon still runs, then exits 0 on SIGTERM.
  * T_PASS or T_FAIL. */
 int t_daemon_down(struct t_daemon *d);
