@@ -118,18 +118,11 @@ static void reload_keep_fixed(struct zcr_cfg *n, const struct zcr_cfg *o)
 }
 
 /* SIGHUP: a new generation for new sessions; nothing else changes. */
-static void reload_locked(void);
-
-static void reload(void)
-{
-	reload_locked();
-	zcr_sd_notify("READY=1");
-}
-
-static void reload_locked(void)
+static void reload_file(void)
 {
 	struct zcr_cfg *n;
 	struct zcr_lset set;
+	int err;
 
 	if (!opts.cfg_path) {
 		zcr_log(ZC_LOG_INFO, "SIGHUP: no -c file to reload");
@@ -158,13 +151,21 @@ static void reload_locked(void)
 	lset = set;
 	zcr_log_set_level(n->log_level);
 	/* Before set_current(n): cur is still the old generation here. */
-	if (n->log_format != zcr_log_format() ||
-	    !n->log_file != !cur->log_file ||
-	    (n->log_file && strcmp(n->log_file, cur->log_file)))
-		zcr_log_open(n->log_file, n->log_format);
+	if ((n->log_format != zcr_log_format() ||
+	     str_differ(n->log_file, cur->log_file)) &&
+	    (err = zcr_log_open(n->log_file, n->log_format)) != 0)
+		zcr_log(ZC_LOG_ERR,
+		        "reload: log file %s: %s: logging as before",
+		        n->log_file ? n->log_file : "stderr", zc_strerror(err));
 	set_current(n);
 	zcr_log(ZC_LOG_INFO, "reloaded %s: %u route(s)", opts.cfg_path,
 	        n->nroutes);
+}
+
+static void reload(void)
+{
+	reload_file();
+	zcr_sd_notify("READY=1");
 }
 
 static int wait_signal(const sigset_t *set, long ms)
