@@ -550,6 +550,11 @@ static int packet_loss(struct nft *T)
 	size_t i;
 	int c, u, rc;
 
+	/* The session first: a lost SYN costs a 1 s retransmit per hop,
+	 * longer than the session set-up may take; the bytes then cross the
+	 * lossy links. */
+	if ((rc = nft_session(T, &c, &u)))
+		return rc;
 	for (i = 0; i < countof(loss_devs); i++) {
 		ASSERT_EQ(nf_ip(&T->N, loss_devs[i].ns,
 		                "link set dev %s gso_max_segs 1",
@@ -564,8 +569,6 @@ static int packet_loss(struct nft *T)
 		                  "egress", LOSS_PERMILLE),
 		          0);
 	}
-	if ((rc = nft_session(T, &c, &u)))
-		return rc;
 	t0 = t_now_ms();
 	rc = t_xfer_both(c, u, LOSS_BYTES, 200);
 	ms = t_now_ms() - t0;
