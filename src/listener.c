@@ -11,17 +11,33 @@
  * and stop watching for one second (libuv's trick, relayd's pause). The
  * spare is the loop's, shared by its listeners: hundreds of listeners
  * cost their sockets and nothing more.
+ *
+ * On the io_uring engine a listener is one multishot accept (5.19+):
+ * the kernel accepts and each completion brings a client, with no
+ * readiness event, no accept4() and no trailing EAGAIN. The peer address
+ * comes from getpeername() (a multishot accept has one address buffer
+ * for all its completions). An error ends the request: EMFILE and the
+ * like shed and pause as above, others re-arm it (the kernel reads
+ * RLIMIT_NOFILE when the request is submitted: a limit lowered later
+ * applies from the next pause on). A kernel without
+ * multishot accept (-EINVAL at once), or ZC_URING_NET=poll in the
+ * environment (fault-injection tests, which see only system calls),
+ * gives the readiness path. Stopping cancels the request; a client the
+ * kernel accepted in the meantime is closed, as one left in the backlog
+ * of a closed listener is reset.
  */
 #include "compat.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
 #include "log.h"
 #include "loop.h"
 #include "sock.h"
+#include "uring.h"
 
 #define LISTEN_BATCH    64
 #define LISTEN_PAUSE_MS 1000
@@ -32,8 +48,12 @@ struct zc_listener {
 	struct zc_io l_io;
 	struct zc_timer l_pause;
 	int l_fd;
-	int l_busy;    /* inside the accept loop */
-	int l_stopped; /* stop was asked from inside a callback */
+	int l_busy;           /* inside the accept loop or callback */
+	int l_stopped;        /* stop was asked from inside a callback */
+	int l_multi;          /* io_uring: accept with l_acc, not l_io */
+	int l_got;            /* the multishot accept produced a client */
+	int l_errs;           /* its failures since the last client */
+	struct zc_uop *l_acc; /* the multishot accept in flight, or NULL */
 	zc_accept_fn *l_cb;
 	void *l_arg;
 };
@@ -53,9 +73,32 @@ static void spare_put(struct zc_loop *loop)
 	}
 }
 
+static void listener_on_io(struct zc_io *io, unsigned ev);
+static void listener_on_accept(void *arg, int res, int id, int more);
+
+/* Starts accepting: a multishot accept or a readiness watch. */
+static int listener_arm(struct zc_listener *l)
+{
+	if (l->l_multi)
+		return zc__uop_accept(l->l_loop, l->l_fd, listener_on_accept, l,
+		                      &l->l_acc);
+	return zc__io_add(l->l_loop, &l->l_io, l->l_fd, ZC_IO_IN,
+	                  listener_on_io);
+}
+
+static void listener_disarm(struct zc_listener *l)
+{
+	if (l->l_acc) {
+		zc__uop_cancel(l->l_loop, l->l_acc, 1);
+		l->l_acc = NULL;
+	}
+	zc__io_del(l->l_loop, &l->l_io);
+}
+
 static void listener_free(struct zc_listener *l)
 {
-	zc__io_del(l->l_loop, &l->l_io);
+	listener_disarm(l);
+	zc__loop_flush(l->l_loop); /* the kernel lets go of the socket now */
 	zc__timer_disarm(&l->l_pause);
 	zc__loop_disown(&l->l_own);
 	spare_put(l->l_loop);
@@ -69,7 +112,7 @@ static void listener_resume(void *arg)
 
 	if (l->l_loop->spare_fd < 0)
 		l->l_loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	err = zc__io_add(l->l_loop, &l->l_io, l->l_fd, ZC_IO_IN, l->l_io.io_cb);
+	err = listener_arm(l);
 	if (err) {
 		zc__log(l->l_loop, ZC_LOG_ERR, "listener fd %d: resume: %s",
 		        l->l_fd, zc_strerror(err));
@@ -97,7 +140,7 @@ static void listener_shed(struct zc_listener *l, int err)
 	zc__log(l->l_loop, ZC_LOG_WARN,
 	        "listener fd %d: accept: %s: pausing for %d ms", l->l_fd,
 	        zc_strerror(err), LISTEN_PAUSE_MS);
-	zc__io_del(l->l_loop, &l->l_io);
+	listener_disarm(l);
 	if (zc__timer_arm_at(&l->l_pause, zc__loop_now(l->l_loop) +
 	                                          LISTEN_PAUSE_MS * 1000000ULL))
 		listener_resume(l);
@@ -132,6 +175,79 @@ static void listener_on_io(struct zc_io *io, unsigned ev)
 		listener_free(l);
 }
 
+/* Hands a client from the multishot accept to the callback. */
+static void listener_deliver(struct zc_listener *l, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	memset(&ss, 0, sizeof(ss));
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1) {
+		close(fd); /* gone already (reset): as ECONNABORTED */
+		return;
+	}
+	l->l_got = 1;
+	l->l_errs = 0;
+	l->l_cb(l->l_arg, fd, (struct sockaddr *)&ss, len);
+}
+
+/* Handles a failed accept; 1 if the listener is paused now. */
+static int listener_accept_err(struct zc_listener *l, int err)
+{
+	if (err == -EMFILE || err == -ENFILE || err == -ENOBUFS ||
+	    err == -ENOMEM) {
+		listener_shed(l, err);
+		return 1;
+	}
+	if (err == -EINVAL && !l->l_got) {
+		zc__log(l->l_loop, ZC_LOG_INFO,
+		        "listener fd %d: no multishot accept: polling instead",
+		        l->l_fd);
+		l->l_multi = 0;
+	}
+	/* ECONNABORTED and the like: that client is gone. An error that
+	 * keeps coming would re-arm in a tight loop: pause then. */
+	if (++l->l_errs < LISTEN_BATCH)
+		return 0;
+	l->l_errs = 0;
+	zc__log(l->l_loop, ZC_LOG_WARN,
+	        "listener fd %d: accept: %s: pausing for %d ms", l->l_fd,
+	        zc_strerror(err), LISTEN_PAUSE_MS);
+	listener_disarm(l);
+	zc__timer_arm_at(&l->l_pause, zc__loop_now(l->l_loop) +
+	                                      LISTEN_PAUSE_MS * 1000000ULL);
+	return 1;
+}
+
+static void listener_on_accept(void *arg, int res, int id, int more)
+{
+	struct zc_listener *l = arg;
+	int paused = 0, err;
+
+	if (!more)
+		l->l_acc = NULL; /* this was its last completion */
+	l->l_busy = 1;
+	if (res >= 0)
+		listener_deliver(l, res);
+	else
+		paused = listener_accept_err(l, res);
+	l->l_busy = 0;
+	if (l->l_stopped) {
+		listener_free(l);
+		return;
+	}
+	if (more || paused || l->l_acc)
+		return;
+	err = listener_arm(l); /* the kernel ended it: go on */
+	if (err) {
+		zc__log(l->l_loop, ZC_LOG_ERR, "listener fd %d: re-arm: %s",
+		        l->l_fd, zc_strerror(err));
+		zc__timer_arm_at(&l->l_pause,
+		                 zc__loop_now(l->l_loop) +
+		                         LISTEN_PAUSE_MS * 1000000ULL);
+	}
+}
+
 static void listener_abort_owned(struct zc_owned *o)
 {
 	listener_free(container_of(o, struct zc_listener, l_own));
@@ -162,7 +278,8 @@ int zc_listener_start(struct zc_listener **out, struct zc_loop *loop, int lfd,
 	l->l_arg = arg;
 	spare_get(loop);
 	zc__timer_init(&l->l_pause, loop, listener_resume, l);
-	err = zc__io_add(loop, &l->l_io, lfd, ZC_IO_IN, listener_on_io);
+	l->l_multi = zc__uop_net(loop);
+	err = listener_arm(l);
 	if (err) {
 		spare_put(loop);
 		free(l);
@@ -179,7 +296,7 @@ void zc_listener_stop(struct zc_listener *l)
 		return;
 	if (l->l_busy) {
 		l->l_stopped = 1;
-		zc__io_del(l->l_loop, &l->l_io);
+		listener_disarm(l);
 		return;
 	}
 	listener_free(l);

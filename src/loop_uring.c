@@ -175,6 +175,8 @@ static void ur_cancel_all(struct ur *ur)
 		do {
 			struct ur_hdr *h = io_uring_cqe_get_data(cqe);
 
+			if (h && h->kind == UR_DATA)
+				zc__ur_data_reap(h, cqe);
 			if (h && !(cqe->flags & IORING_CQE_F_MORE))
 				h->armed = 0;
 			io_uring_cqe_seen(&ur->ring, cqe);

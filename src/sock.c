@@ -109,14 +109,20 @@ int zc__sock_accept(int lfd, struct sockaddr *sa, socklen_t *len)
 	return fd;
 }
 
+int zc__sock_stream(int family)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	return fd == -1 ? zc__neg_errno() : fd;
+}
+
 int zc__sock_connect_start(const struct sockaddr *sa, socklen_t len)
 {
 	int fd, err;
 
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	            0);
-	if (fd == -1)
-		return zc__neg_errno();
+	fd = zc__sock_stream(sa->sa_family);
+	if (fd < 0)
+		return fd;
 	if (connect(fd, sa, len) == -1 && errno != EINPROGRESS &&
 	    errno != EINTR) {
 		/* EAGAIN on a Unix socket means its backlog is full. */

@@ -36,6 +36,9 @@ int zc__sock_error(int fd);
  * -errno. */
 int zc__sock_accept(int lfd, struct sockaddr *sa, socklen_t *len);
 
+/* A non-blocking, close-on-exec stream socket of family; fd or -errno. */
+int zc__sock_stream(int family);
+
 /* Creates a non-blocking socket for sa's family and starts connecting.
  * Returns the fd (connect in progress or done) or -errno. */
 int zc__sock_connect_start(const struct sockaddr *sa, socklen_t len);

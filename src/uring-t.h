@@ -38,6 +38,10 @@ struct io_uring_sqe *zc__ur_sqe(struct ur *ur);
 void zc__ur_data_cqe(struct zc_loop *loop, struct ur_hdr *h,
                      const struct io_uring_cqe *cqe);
 
+/* Cleans up after a CQE nobody receives (a detached request, or one
+ * reaped at teardown): closes an fd a multishot accept produced. */
+void zc__ur_data_reap(struct ur_hdr *h, const struct io_uring_cqe *cqe);
+
 /* Frees the buffer ring once no request is armed (else leaves it: the
  * kernel may still write into it). After io_uring_queue_exit. */
 void zc__ur_bufs_free(struct ur *ur);

@@ -1,7 +1,9 @@
 /*
- * uring.h - data operations of the io_uring engine, for the ring mover
- * (xfer_ring.c): the loop's provided-buffer ring and recv/send/poll
- * requests that the backend owns until their last completion.
+ * uring.h - operations of the io_uring engine: for the ring mover
+ * (xfer_ring.c) the loop's provided-buffer ring and recv/send/poll
+ * requests, for listeners a multishot accept, for upstreams a connect;
+ * the backend owns each
+ * request until its last completion.
  *
  * Ownership. A request (struct zc_uop) belongs to the backend from
  * submission to its final CQE (the one without IORING_CQE_F_MORE; for
@@ -22,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct zc_loop;
 struct zc_uop;
@@ -77,6 +80,14 @@ void zc__ubuf_put(struct zc_loop *loop, int id);
  *   itself after limit bytes (0: no limit) where the kernel can (6.17+;
  *   older kernels refuse the limit and get a recv without one).
  * zc__uop_poll: a one-shot poll on fd for mask (POLLIN...).
+ * zc__uop_accept: a multishot accept (5.19+) on the listening socket
+ *   lfd; each completion is an accepted fd (non-blocking, close-on-exec,
+ *   the callee's) or -errno; errors such as -EMFILE end it (more 0), an
+ *   older kernel ends it at once with -EINVAL. A client accepted after
+ *   the owner detached is closed.
+ * zc__uop_connect: connect the non-blocking socket fd to sa (copied;
+ *   salen at most a sockaddr_storage, else -EINVAL); cb gets 0 or the
+ *   -errno of the attempt, once.
  * zc__uop_send: one send of buffers ids[0..n) (at most ZC_UOP_IOV; the
  *   first from byte off, each up to its len), with SEND_ZC if zc. The
  *   request holds a reference on each until its final CQE. cb is called
@@ -87,6 +98,17 @@ int zc__uop_recv(struct zc_loop *loop, int fd, size_t limit, zc_uop_fn *cb,
                  void *arg, struct zc_uop **out);
 int zc__uop_poll(struct zc_loop *loop, int fd, unsigned mask, zc_uop_fn *cb,
                  void *arg, struct zc_uop **out);
+/* 1 if listeners and connects of this loop should use io_uring's accept
+ * and connect: an io_uring loop, unless ZC_URING_NET=poll is in the
+ * environment (then they use the system calls after readiness, as on
+ * epoll, which a syscall fault-injection shim can see). */
+int zc__uop_net(const struct zc_loop *loop);
+
+int zc__uop_accept(struct zc_loop *loop, int lfd, zc_uop_fn *cb, void *arg,
+                   struct zc_uop **out);
+int zc__uop_connect(struct zc_loop *loop, int fd, const struct sockaddr *sa,
+                    socklen_t salen, zc_uop_fn *cb, void *arg,
+                    struct zc_uop **out);
 int zc__uop_send(struct zc_loop *loop, int fd, const int *ids, int n,
                  size_t off, int zc, zc_uop_fn *cb, void *arg,
                  struct zc_uop **out);

@@ -1,6 +1,7 @@
 /*
- * uring_ops.c - the io_uring engine's data path for the ring mover: the
- * provided-buffer ring and the recv/send/poll requests of uring.h.
+ * uring_ops.c - the io_uring engine's requests (uring.h): the ring
+ * mover's provided-buffer ring and recv/send/poll requests, and the
+ * listeners' multishot accept.
  *
  * The buffer ring (IORING_REGISTER_PBUF_RING, 5.19) is one per loop,
  * group 0, ring_bufs buffers of ring_buf_size bytes in one anonymous
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <sys/uio.h>
 
 #include "log.h"
@@ -66,6 +68,9 @@ struct zc_uop {
 	unsigned lim;  /* recv: its byte limit, 0: none */
 	int once;      /* sends: detach after the first (result) CQE */
 	int cancelled; /* a cancel SQE went out */
+	int accept;    /* a result >= 0 is an fd: close it if orphaned */
+	/* Connect: the address, read by the kernel at submission. */
+	struct sockaddr_storage sa;
 };
 
 struct ur_bufs {
@@ -357,6 +362,8 @@ void zc__ur_data_cqe(struct zc_loop *loop, struct ur_hdr *h,
 		cb(op->arg, res, id, (fl & IORING_CQE_F_MORE) != 0);
 	} else if (id >= 0) {
 		zc__ubuf_put(loop, id); /* nobody wants it any more */
+	} else {
+		zc__ur_data_reap(h, cqe);
 	}
 	if (h->armed)
 		return;
@@ -364,6 +371,15 @@ void zc__ur_data_cqe(struct zc_loop *loop, struct ur_hdr *h,
 		zc__ubuf_put(loop, op->ids[--op->nids]);
 	zc__list_del(&h->node);
 	free(op);
+}
+
+void zc__ur_data_reap(struct ur_hdr *h, const struct io_uring_cqe *cqe)
+{
+	const struct zc_uop *op = (const struct zc_uop *)h;
+
+	/* A client the kernel accepted for an owner that has gone. */
+	if (op->accept && cqe->res >= 0)
+		close(cqe->res);
 }
 
 /* A new request with its SQE, or NULL (no memory, no SQE). */
@@ -413,6 +429,48 @@ int zc__uop_poll(struct zc_loop *loop, int fd, unsigned mask, zc_uop_fn *cb,
 	if (!op)
 		return -ENOMEM;
 	io_uring_prep_poll_add(sqe, fd, mask);
+	io_uring_sqe_set_data(sqe, op);
+	*out = op;
+	return 0;
+}
+
+int zc__uop_accept(struct zc_loop *loop, int lfd, zc_uop_fn *cb, void *arg,
+                   struct zc_uop **out)
+{
+	struct io_uring_sqe *sqe;
+	struct zc_uop *op = uop_new(loop, cb, arg, &sqe);
+
+	if (!op)
+		return -ENOMEM;
+	io_uring_prep_multishot_accept(sqe, lfd, NULL, NULL,
+	                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+	io_uring_sqe_set_data(sqe, op);
+	op->accept = 1;
+	*out = op;
+	return 0;
+}
+
+int zc__uop_net(const struct zc_loop *loop)
+{
+	const char *env = getenv("ZC_URING_NET");
+
+	return ops_ur(loop) && (!env || strcmp(env, "poll") != 0);
+}
+
+int zc__uop_connect(struct zc_loop *loop, int fd, const struct sockaddr *sa,
+                    socklen_t salen, zc_uop_fn *cb, void *arg,
+                    struct zc_uop **out)
+{
+	struct io_uring_sqe *sqe;
+	struct zc_uop *op;
+
+	if (salen > sizeof(op->sa))
+		return -EINVAL;
+	op = uop_new(loop, cb, arg, &sqe);
+	if (!op)
+		return -ENOMEM;
+	memcpy(&op->sa, sa, salen);
+	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&op->sa, salen);
 	io_uring_sqe_set_data(sqe, op);
 	*out = op;
 	return 0;
@@ -526,6 +584,24 @@ int zc__uop_recv(struct zc_loop *loop, int fd, size_t limit, zc_uop_fn *cb,
 
 int zc__uop_poll(struct zc_loop *loop, int fd, unsigned mask, zc_uop_fn *cb,
                  void *arg, struct zc_uop **out)
+{
+	return -EOPNOTSUPP;
+}
+
+int zc__uop_accept(struct zc_loop *loop, int lfd, zc_uop_fn *cb, void *arg,
+                   struct zc_uop **out)
+{
+	return -EOPNOTSUPP;
+}
+
+int zc__uop_net(const struct zc_loop *loop)
+{
+	return 0;
+}
+
+int zc__uop_connect(struct zc_loop *loop, int fd, const struct sockaddr *sa,
+                    socklen_t salen, zc_uop_fn *cb, void *arg,
+                    struct zc_uop **out)
 {
 	return -EOPNOTSUPP;
 }

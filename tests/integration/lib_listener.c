@@ -4,6 +4,7 @@
  * failures and timeouts reported through the callback.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,11 @@ struct acc {
 	int lfd;
 	int accepted; /* count, loop thread */
 	int last_fd;
+	/* The last client's peer address and fd flags, set before the
+	 * count goes up. */
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	int fl, fdfl;
 };
 
 static void on_accept(void *arg, int fd, const struct sockaddr *sa,
@@ -26,8 +32,24 @@ static void on_accept(void *arg, int fd, const struct sockaddr *sa,
 {
 	struct acc *a = arg;
 
-	__atomic_add_fetch(&a->accepted, 1, __ATOMIC_SEQ_CST);
+	memcpy(&a->peer, sa, len < sizeof(a->peer) ? len : sizeof(a->peer));
+	a->peer_len = len;
+	a->fl = fcntl(fd, F_GETFL);
+	a->fdfl = fcntl(fd, F_GETFD);
 	close(fd);
+	__atomic_add_fetch(&a->accepted, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Waits up to ms for at least n accepted clients; the count. */
+static int acc_wait(struct acc *a, int n, int ms)
+{
+	uint64_t t0 = t_now_ms();
+	int got;
+
+	while ((got = __atomic_load_n(&a->accepted, __ATOMIC_SEQ_CST)) < n &&
+	       t_now_ms() - t0 < (uint64_t)ms)
+		t_sleep_ms(5);
+	return got;
 }
 
 static void start_listener(struct zc_loop *loop, void *arg)
@@ -44,7 +66,11 @@ static void stop_listener(struct zc_loop *loop, void *arg)
 	zc_listener_stop(a->l);
 }
 
-TEST_TIMEOUT(test_listener_sheds_on_emfile_then_resumes, 30)
+static void stop_listener_noop(struct zc_loop *loop, void *arg)
+{
+}
+
+TEST_MATRIX_TIMEOUT(test_listener_sheds_on_emfile_then_resumes, 30)
 {
 	struct zc_loop_stats st;
 	struct rlimit rl;
@@ -55,14 +81,17 @@ TEST_TIMEOUT(test_listener_sheds_on_emfile_then_resumes, 30)
 
 	a.lfd = t_listen(AF_INET, &addr);
 	ASSERT_OK(a.lfd);
-	ASSERT_OK(t_loop_start(&l, NULL));
+	ASSERT_OK(t_loop_start(&l, ctx));
+	/* Lower the limit first: io_uring's accept reads it when the
+	 * request is submitted, so a multishot accept armed before would
+	 * keep the old one. */
+	fds = t_fd_count();
+	rl.rlim_cur = rl.rlim_max = (rlim_t)fds + 40;
+	ASSERT_OK(setrlimit(RLIMIT_NOFILE, &rl));
 	ASSERT_OK(t_loop_call(&l, start_listener, &a));
 	ASSERT_EQ(a.last_fd, 0);
 
 	/* Leave the process no free fd, then connect. */
-	fds = t_fd_count();
-	rl.rlim_cur = rl.rlim_max = (rlim_t)fds + 40;
-	ASSERT_OK(setrlimit(RLIMIT_NOFILE, &rl));
 	c = t_connect(&addr); /* takes one */
 	ASSERT_OK(c);
 	/* Its accept must be over (and its fd closed) before we fill the
@@ -108,6 +137,115 @@ TEST_TIMEOUT(test_listener_sheds_on_emfile_then_resumes, 30)
 	ASSERT_OK(t_loop_call(&l, stop_listener, &a));
 	ASSERT_EQ(t_loop_stop(&l), 0);
 	close(a.lfd);
+	return T_PASS;
+}
+
+/* Every family: the callback gets the client's own address as the peer
+ * (io_uring's multishot accept has it from getpeername()), and an fd
+ * that is non-blocking and close-on-exec. */
+static int peer_check(const struct t_ctx *ctx, int family)
+{
+	struct sockaddr_storage me;
+	socklen_t len = sizeof(me);
+	struct zc_addr addr;
+	struct t_loop l;
+	struct acc a = {0};
+	int c;
+
+	a.lfd = t_listen(family, &addr);
+	ASSERT_OK(a.lfd);
+	ASSERT_OK(t_loop_start(&l, ctx));
+	ASSERT_OK(t_loop_call(&l, start_listener, &a));
+	ASSERT_EQ(a.last_fd, 0);
+	c = t_connect(&addr);
+	ASSERT_OK(c);
+	ASSERT_EQ(acc_wait(&a, 1, 5000), 1);
+	ASSERT_OK(getsockname(c, (struct sockaddr *)&me, &len));
+	ASSERT_TRUE(a.fl & O_NONBLOCK);
+	ASSERT_TRUE(a.fdfl & FD_CLOEXEC);
+	ASSERT_EQ(a.peer.ss_family, family);
+	if (family != AF_UNIX) { /* an unbound Unix client has no name */
+		ASSERT_EQ(a.peer_len, len);
+		ASSERT_MEMEQ(&a.peer, &me, len);
+	}
+	ASSERT_EQ(t_wait_eof(c, 2000), 0);
+	close(c);
+	ASSERT_OK(t_loop_call(&l, stop_listener, &a));
+	ASSERT_EQ(t_loop_stop(&l), 0);
+	close(a.lfd);
+	t_cleanup_unix(&addr);
+	return T_PASS;
+}
+
+TEST_MATRIX(test_listener_peer_address)
+{
+	ASSERT_EQ(peer_check(ctx, AF_INET), T_PASS);
+	ASSERT_EQ(peer_check(ctx, AF_UNIX), T_PASS);
+	if (t_have_ipv6())
+		ASSERT_EQ(peer_check(ctx, AF_INET6), T_PASS);
+	return T_PASS;
+}
+
+struct flood {
+	struct zc_addr addr;
+	int stop;
+	int connected, hung;
+};
+
+/* Connects until told to stop or refused; every connected client must
+ * see its connection end (accepted and closed, or reset when the
+ * listener goes), never hang. */
+static void *flood_run(void *arg)
+{
+	struct flood *f = arg;
+	int c, r;
+
+	while (!__atomic_load_n(&f->stop, __ATOMIC_SEQ_CST)) {
+		c = t_connect(&f->addr);
+		if (c < 0)
+			break;
+		f->connected++;
+		r = t_wait_eof(c, 3000);
+		if (r != 0 && r != -ECONNRESET)
+			f->hung++;
+		close(c);
+	}
+	return NULL;
+}
+
+/* A listener stopped while clients keep coming (the multishot accept may
+ * have clients in flight): nothing leaks, no client hangs. */
+TEST_MATRIX_TIMEOUT(test_listener_stop_under_flood, 60)
+{
+	struct flood f = {0};
+	struct acc a = {0};
+	struct t_loop l;
+	pthread_t th[4];
+	int fds0, i, n;
+
+	a.lfd = t_listen(AF_INET, &f.addr);
+	ASSERT_OK(a.lfd);
+	ASSERT_OK(t_loop_start(&l, ctx));
+	fds0 = t_fd_count();
+	ASSERT_OK(t_loop_call(&l, start_listener, &a));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(pthread_create(&th[i], NULL, flood_run, &f), 0);
+	ASSERT_GE(acc_wait(&a, 400, 20000), 400);
+	ASSERT_OK(t_loop_call(&l, stop_listener, &a));
+	close(a.lfd); /* clients in the backlog are reset */
+	__atomic_store_n(&f.stop, 1, __ATOMIC_SEQ_CST);
+	for (i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	ASSERT_EQ(f.hung, 0);
+	t_log("%d clients connected, %d accepted", f.connected,
+	      __atomic_load_n(&a.accepted, __ATOMIC_SEQ_CST));
+	/* The loop lets go of what the kernel accepted after the stop. */
+	for (i = 0; i < 200 && (n = t_fd_count()) != fds0 - 1; i++) {
+		ASSERT_OK(t_loop_call(&l, stop_listener_noop, NULL));
+		t_sleep_ms(10);
+	}
+	ASSERT_EQ(t_fd_count(), fds0 - 1);
+	ASSERT_EQ(t_loop_stop(&l), 0);
 	return T_PASS;
 }
 
@@ -168,21 +306,27 @@ static int do_connect(struct t_loop *l, const struct zc_addr *to,
 	return r.done == 1 ? r.result : -EPROTO;
 }
 
-TEST(test_connect_ok_refused_timeout)
+/* Connects that succeed, are refused, and time out (a listener whose
+ * queue is full drops SYNs); a timed-out attempt leaves no fd behind. */
+static int connect_cases(const struct t_ctx *ctx)
 {
-	struct zc_addr ok, dead, full;
+	struct zc_addr ok, dead, full, uok, udead;
 	struct t_loop l;
-	int lfd, lfd2, fill[4], i, nfill = 0;
+	int lfd, lfd2, ulfd, fill[4], i, nfill = 0, fds0;
 	uint64_t t0;
 
 	lfd = t_listen(AF_INET, &ok);
 	ASSERT_OK(lfd);
+	ulfd = t_listen(AF_UNIX, &uok);
+	ASSERT_OK(ulfd);
 	ASSERT_OK(t_free_addr(AF_INET, &dead));
-	ASSERT_OK(t_loop_start(&l, NULL));
+	ASSERT_OK(t_free_addr(AF_UNIX, &udead));
+	ASSERT_OK(t_loop_start(&l, ctx));
 	ASSERT_EQ(do_connect(&l, &ok, 1000), 0);
 	ASSERT_EQ(do_connect(&l, &dead, 1000), -ECONNREFUSED);
+	ASSERT_EQ(do_connect(&l, &uok, 1000), 0);
+	ASSERT_EQ(do_connect(&l, &udead, 1000), -ENOENT);
 
-	/* A listener whose queue is full drops SYNs: the timeout fires. */
 	lfd2 = t_listen(AF_INET, &full);
 	ASSERT_OK(lfd2);
 	ASSERT_OK(listen(lfd2, 0));
@@ -194,16 +338,49 @@ TEST(test_connect_ok_refused_timeout)
 		nfill++;
 	}
 	t_sleep_ms(50);
+	fds0 = t_fd_count();
 	t0 = t_now_ms();
 	i = do_connect(&l, &full, 300);
 	T_SKIP_IF(i == 0, "the kernel accepted past a full backlog here");
 	ASSERT_EQ(i, -ETIMEDOUT);
 	ASSERT_GE(t_now_ms() - t0, 290);
 	ASSERT_LT(t_now_ms() - t0, 3000);
+	/* io_uring: the cancelled request lets go of the socket. */
+	for (i = 0; i < 100 && t_fd_count() != fds0; i++)
+		t_sleep_ms(10);
+	ASSERT_EQ(t_fd_count(), fds0);
 	ASSERT_EQ(t_loop_stop(&l), 0);
 	for (i = 0; i < nfill; i++)
 		close(fill[i]);
 	close(lfd);
 	close(lfd2);
+	close(ulfd);
+	t_cleanup_unix(&uok);
+	t_cleanup_unix(&udead);
+	return T_PASS;
+}
+
+TEST_MATRIX(test_connect_ok_refused_timeout)
+{
+	return connect_cases(ctx);
+}
+
+/* The same with io_uring's accept and connect requests turned off
+ * (ZC_URING_NET=poll: the system calls after readiness). */
+TEST_MATRIX(test_connect_ok_refused_timeout_syscalls)
+{
+	T_SKIP_IF(ctx->engine != ZC_ENGINE_URING,
+	          "only io_uring has accept and connect requests");
+	ASSERT_OK(setenv("ZC_URING_NET", "poll", 1));
+	return connect_cases(ctx);
+}
+
+TEST_MATRIX(test_listener_peer_address_syscalls)
+{
+	T_SKIP_IF(ctx->engine != ZC_ENGINE_URING,
+	          "only io_uring has accept and connect requests");
+	ASSERT_OK(setenv("ZC_URING_NET", "poll", 1));
+	ASSERT_EQ(peer_check(ctx, AF_INET), T_PASS);
+	ASSERT_EQ(peer_check(ctx, AF_UNIX), T_PASS);
 	return T_PASS;
 }

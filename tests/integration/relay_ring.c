@@ -210,14 +210,18 @@ TEST(test_ring_empty_ring_no_stall)
 	      (unsigned long long)st.ring_bufs_used,
 	      (unsigned long long)st.ring_shortage);
 	ASSERT_EQ(st.ring_bufs, 2);
-	ASSERT_EQ(st.ring_bufs_used, 2); /* the stalled directions' */
+	/* Usually the stalled directions hold both. A direction that had
+	 * to receive into spares while the other held the ring may have
+	 * sent its ring buffer and stalled on spares alone: one is free
+	 * then, and the third relay still runs short of ring buffers. */
+	ASSERT_GE(st.ring_bufs_used, 1);
 	ASSERT_OK(t_receiver_start(&r[2], b[2][1], 0));
 	ASSERT_OK(t_sender_start(&s[2], a[2][0], 8 * MIB + 1, 83,
 	                         T_XFER_SHUT_WR));
 	ASSERT_EQ(t_xfer_join(&s[2]), 0);
 	ASSERT_EQ(t_xfer_join(&r[2]), 0);
 	ASSERT_OK(t_loop_call(&l, read_stats, &st));
-	ASSERT_GT(st.ring_shortage, 0); /* the third relay used spares */
+	ASSERT_GT(st.ring_shortage, 0); /* spares were used */
 	for (i = 0; i < 2; i++)
 		ASSERT_OK(t_receiver_start(&r[i], b[i][1], 0));
 	for (i = 0; i < 3; i++) {

@@ -88,7 +88,7 @@ static int proc_fds(pid_t pid, int *pipes)
 
 int t_fault_up(struct t_fault *f, struct t_dargs *a, const char *spec)
 {
-	const char *env[7];
+	const char *env[8];
 	int rc, n = 0, fds, pipes, last = -1, i;
 	const char *so = getenv("ZC_FAULT_SO");
 	const char *asan = getenv("ASAN_OPTIONS");
@@ -107,6 +107,10 @@ int t_fault_up(struct t_fault *f, struct t_dargs *a, const char *spec)
 	snprintf(f->env[3], sizeof(f->env[3]), "ZCF_STATS=%s", f->stats);
 	for (i = 0; i < 4; i++)
 		env[n++] = f->env[i];
+	/* The shim sees system calls only: on io_uring, listeners and
+	 * connects then use accept4() and connect(), not io_uring's accept
+	 * and connect requests (which the other tests cover). */
+	env[n++] = "ZC_URING_NET=poll";
 	if (T_ASAN) {
 		/* A preloaded library comes before the ASan runtime in the
 		 * search order, which ASan refuses unless told this. Our
