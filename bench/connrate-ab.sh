@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# bench/connrate-ab.sh - short connections per second through zcrelay
+# set-ups compared in one run, passes alternating so that drift of the
+# machine hits every set-up alike.
+#
+#   bench/connrate-ab.sh [PASSES] [SETUP...]
+#
+# A SETUP is LABEL=BINARY:ENGINE:MOVER, e.g.
+#   new-uring=build/zcrelay:uring:auto  old-uring=/tmp/old/zcrelay:uring:auto
+# Default: build/zcrelay on epoll and on uring (mover auto), and on uring
+# with ZC_URING_NET=poll (accept4/connect instead of io_uring requests).
+# Each pass runs bench/tools/bin/connrate (50 workers, 64-byte echo, the
+# server closes first) for BENCH_SHORT seconds (default 5) against each
+# set-up; one worker per relay; output: a markdown table of conn/s per
+# pass, median, and the ratio of each median to the first set-up's.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+PASSES=${1:-5}
+[[ $PASSES =~ ^[0-9]+$ && $PASSES -gt 0 ]] || { echo "usage: $0 [PASSES] [LABEL=BIN:ENGINE:MOVER...]" >&2; exit 2; }
+shift || true
+SECS=${BENCH_SHORT:-5}
+BASE=${BENCH_PORT_BASE:-23000}
+BIN=$HERE/tools/bin
+ECHO_PORT=$((BASE + 1))
+RELAY_PORT=$((BASE + 2))
+
+SETUPS=("$@")
+if ((${#SETUPS[@]} == 0)); then
+	SETUPS=("epoll=$ROOT/build/zcrelay:epoll:auto"
+		"uring=$ROOT/build/zcrelay:uring:auto"
+		"uring-syscalls=$ROOT/build/zcrelay:uring:auto:poll")
+fi
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+if [[ ! -x $BIN/connrate || ! -x $BIN/echo ]]; then
+	log "building Go tools into bench/tools/bin"
+	mkdir -p "$BIN" /tmp/zcbench-go
+	(cd "$HERE/tools" && GOPATH=/tmp/zcbench-go/gopath GOCACHE=/tmp/zcbench-go/cache \
+		GOPROXY=off GOFLAGS='' GO111MODULE=on timeout 300 go build -o "$BIN/" ./echo ./connrate)
+fi
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+wait_port() { # wait_port PORT: until something listens (5 s)
+	local i
+	for ((i = 0; i < 100; i++)); do
+		ss -Hltn "sport = :$1" | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+"$BIN/echo" -listen "127.0.0.1:$ECHO_PORT" -close-after 64 >/dev/null 2>&1 &
+PIDS+=($!)
+wait_port "$ECHO_PORT" || { echo "echo server did not start" >&2; exit 1; }
+
+# CPU busy % of the whole machine over 0.5 s (from /proc/stat).
+busy() {
+	local a b
+	a=($(head -n 1 /proc/stat))
+	sleep 0.5
+	b=($(head -n 1 /proc/stat))
+	awk -v u=$((b[1] + b[2] + b[3] + b[6] + b[7] + b[8] - a[1] - a[2] - a[3] - a[6] - a[7] - a[8])) \
+		-v i=$((b[4] + b[5] - a[4] - a[5])) 'BEGIN {printf "%d", (u + i > 0 ? 100 * u / (u + i) : 0)}'
+}
+
+# Waits up to BENCH_WAIT_QUIET seconds (default 120) for other load to
+# stop: on 2 vCPUs a build or a test suite skews every number.
+wait_quiet() {
+	local t0=$SECONDS b
+	while (($(b=$(busy); echo "$b") > 10)); do
+		if ((SECONDS - t0 > ${BENCH_WAIT_QUIET:-120})); then
+			log "machine still busy; measuring anyway"
+			return
+		fi
+	done
+}
+
+declare -A RES
+run_one() { # run_one SETUP PASS
+	local label=${1%%=*} spec=${1#*=} bin engine mover net pid out
+	IFS=: read -r bin engine mover net <<<"$spec"
+	wait_quiet
+	if [[ $net == poll ]]; then
+		ZC_URING_NET=poll "$bin" -q -w 1 -e "$engine" -m "$mover" \
+			-l "127.0.0.1:$RELAY_PORT" -u "127.0.0.1:$ECHO_PORT" &
+	else
+		"$bin" -q -w 1 -e "$engine" -m "$mover" \
+			-l "127.0.0.1:$RELAY_PORT" -u "127.0.0.1:$ECHO_PORT" &
+	fi
+	pid=$!
+	wait_port "$RELAY_PORT" || { kill "$pid"; echo "$label did not start" >&2; exit 1; }
+	out=$(timeout $((SECS + 30)) "$BIN/connrate" -addr "127.0.0.1:$RELAY_PORT" \
+		-c 50 -d "${SECS}s" -wait-eof 2>&1 | tail -n 1)
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	# "rate=R ok=N failed=F ...": keep R.
+	RES[$label,$2]=$(sed -n 's/^rate=\([0-9.]*\) .*/\1/p' <<<"$out")
+	[[ -n ${RES[$label,$2]} ]] || RES[$label,$2]=0
+	log "pass $2 $label: ${RES[$label,$2]} conn/s ($out)"
+}
+
+for ((p = 1; p <= PASSES; p++)); do
+	for s in "${SETUPS[@]}"; do run_one "$s" "$p"; done
+done
+
+median() { sort -n | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2}'; }
+echo "| set-up | conn/s per pass | median | ÷ ${SETUPS[0]%%=*} |"
+echo "|---|---|---:|---:|"
+first=
+for s in "${SETUPS[@]}"; do
+	label=${s%%=*}
+	vals=()
+	for ((p = 1; p <= PASSES; p++)); do vals+=("${RES[$label,$p]}"); done
+	med=$(printf '%s\n' "${vals[@]}" | median)
+	[[ -n $first ]] || first=$med
+	ratio=$(awk -v a="$med" -v b="$first" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+	echo "| $label | $(IFS=,; echo "${vals[*]}" | sed 's/,/, /g') | $med | $ratio |"
+done
