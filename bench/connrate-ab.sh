@@ -11,8 +11,11 @@
 # with ZC_URING_NET=poll (accept4/connect instead of io_uring requests).
 # Each pass runs bench/tools/bin/connrate (50 workers, 64-byte echo, the
 # server closes first) for BENCH_SHORT seconds (default 5) against each
-# set-up; one worker per relay; output: a markdown table of conn/s per
-# pass, median, and the ratio of each median to the first set-up's.
+# set-up; one worker per relay; output: a markdown table of conn/s and
+# of the relay's CPU time per connection (utime+stime from /proc; the
+# client and server share the 2 CPUs, so conn/s alone hides what the
+# relay saves), per pass, median, and each median's ratio to the first
+# set-up's.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -81,9 +84,12 @@ wait_quiet() {
 	done
 }
 
-declare -A RES
+# utime + stime of a process, in clock ticks.
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+declare -A RES CPU
 run_one() { # run_one SETUP PASS
-	local label=${1%%=*} spec=${1#*=} bin engine mover net pid out
+	local label=${1%%=*} spec=${1#*=} bin engine mover net pid out t0 t1 ok
 	IFS=: read -r bin engine mover net <<<"$spec"
 	wait_quiet
 	if [[ $net == poll ]]; then
@@ -95,30 +101,40 @@ run_one() { # run_one SETUP PASS
 	fi
 	pid=$!
 	wait_port "$RELAY_PORT" || { kill "$pid"; echo "$label did not start" >&2; exit 1; }
+	t0=$(cputicks "$pid")
 	out=$(timeout $((SECS + 30)) "$BIN/connrate" -addr "127.0.0.1:$RELAY_PORT" \
 		-c 50 -d "${SECS}s" -wait-eof 2>&1 | tail -n 1)
+	t1=$(cputicks "$pid")
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
-	# "rate=R ok=N failed=F ...": keep R.
+	# "rate=R ok=N failed=F ...": keep R, and the relay's CPU per client.
 	RES[$label,$2]=$(sed -n 's/^rate=\([0-9.]*\) .*/\1/p' <<<"$out")
+	ok=$(sed -n 's/.* ok=\([0-9]*\) .*/\1/p' <<<"$out")
 	[[ -n ${RES[$label,$2]} ]] || RES[$label,$2]=0
-	log "pass $2 $label: ${RES[$label,$2]} conn/s ($out)"
+	CPU[$label,$2]=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="${ok:-0}" \
+		'BEGIN {printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0)}')
+	log "pass $2 $label: ${RES[$label,$2]} conn/s, relay ${CPU[$label,$2]} µs CPU/conn ($out)"
 }
 
 for ((p = 1; p <= PASSES; p++)); do
 	for s in "${SETUPS[@]}"; do run_one "$s" "$p"; done
 done
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 median() { sort -n | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2}'; }
-echo "| set-up | conn/s per pass | median | ÷ ${SETUPS[0]%%=*} |"
-echo "|---|---|---:|---:|"
-first=
+echo "| set-up | conn/s per pass | median | ÷ ${SETUPS[0]%%=*} | relay µs CPU/conn per pass | median | ÷ ${SETUPS[0]%%=*} |"
+echo "|---|---|---:|---:|---|---:|---:|"
+first= cfirst=
 for s in "${SETUPS[@]}"; do
 	label=${s%%=*}
-	vals=()
-	for ((p = 1; p <= PASSES; p++)); do vals+=("${RES[$label,$p]}"); done
+	vals=() cpus=()
+	for ((p = 1; p <= PASSES; p++)); do
+		vals+=("${RES[$label,$p]}")
+		cpus+=("${CPU[$label,$p]}")
+	done
 	med=$(printf '%s\n' "${vals[@]}" | median)
-	[[ -n $first ]] || first=$med
-	ratio=$(awk -v a="$med" -v b="$first" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
-	echo "| $label | $(IFS=,; echo "${vals[*]}" | sed 's/,/, /g') | $med | $ratio |"
+	cmed=$(printf '%s\n' "${cpus[@]}" | median)
+	[[ -n $first ]] || { first=$med; cfirst=$cmed; }
+	echo "| $label | $(IFS=,; echo "${vals[*]}" | sed 's/,/, /g') | $med | $(ratio "$med" "$first") |" \
+		"$(IFS=,; echo "${cpus[*]}" | sed 's/,/, /g') | $cmed | $(ratio "$cmed" "$cfirst") |"
 done
