@@ -99,6 +99,9 @@ int zc__ring_opts_check(unsigned nbufs, unsigned size);
 
 /* Tests: a negative errno makes the next io_uring set-up fail with it. */
 extern int zc__uring_inject_err;
+/* Tests: nonzero makes io_uring set-up skip DEFER_TASKRUN (as on kernels
+ * before 6.1: COOP_TASKRUN then). */
+extern int zc__uring_no_defer;
 /* Tests: nonzero makes the kernel refuse a multishot recv armed with a
  * byte limit (-EINVAL), as kernels before 6.17 do. */
 extern int zc__uring_inject_recv_einval;

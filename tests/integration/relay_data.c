@@ -1,13 +1,15 @@
 /*
  * relay_data.c - byte-exact transfers through a relay on every data path:
  * 256 MiB of pseudo-random bytes up, down, and both at once, checked with
- * SHA-256, for TCPv4, TCPv6, Unix -> TCP and TCP -> Unix.
+ * SHA-256, for TCPv4, TCPv6, Unix -> TCP and TCP -> Unix; and on an
+ * io_uring set up without DEFER_TASKRUN, as kernels before 6.1 have it.
  */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
+#include "loop.h"
 #include "runner.h"
 #include "tnet.h"
 
@@ -93,6 +95,17 @@ TEST_MATRIX_TIMEOUT(test_relay_tcp4_down, 300)
 
 TEST_MATRIX_TIMEOUT(test_relay_tcp4_both, 300)
 {
+	return relay_xfer(ctx, AF_INET, AF_INET, BIG, BIG);
+}
+
+/* The io_uring engine's second ring set-up (COOP_TASKRUN: completion
+ * work runs at the loop thread's next system call, not batched per
+ * wait) moves the same bytes. */
+TEST_MATRIX_TIMEOUT(test_relay_tcp4_both_coop_taskrun, 300)
+{
+	T_SKIP_IF(ctx->engine != ZC_ENGINE_URING,
+	          "a set-up of the io_uring engine");
+	zc__uring_no_defer = 1;
 	return relay_xfer(ctx, AF_INET, AF_INET, BIG, BIG);
 }
 

@@ -2,8 +2,12 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "config.h"
 #include "runner.h"
 #include "loop.h"
+#if ZC_HAVE_LIBURING
+#include "uring-t.h"
+#endif
 
 static struct zc_loop *new_loop(int engine, int *err)
 {
@@ -74,3 +78,31 @@ TEST(test_engine_bad_value)
 	ASSERT_EQ(err, -EINVAL);
 	return T_PASS;
 }
+
+#if ZC_HAVE_LIBURING
+/* The io_uring ring is set up with DEFER_TASKRUN where the kernel takes
+ * it (6.1+), and with COOP_TASKRUN when that set-up is refused. */
+TEST(test_engine_uring_defer_taskrun_then_coop)
+{
+	struct zc_loop *loop;
+	unsigned fl;
+	int err;
+
+	loop = new_loop(ZC_ENGINE_URING, &err);
+	T_SKIP_IF(err == ZC_ENOURING, "io_uring unavailable on this kernel");
+	ASSERT_EQ(err, 0);
+	fl = ((struct ur *)loop->backend)->ring.flags;
+	zc_loop_free(loop);
+	T_SKIP_IF(!(fl & IORING_SETUP_DEFER_TASKRUN),
+	          "the kernel refuses DEFER_TASKRUN (before 6.1)");
+	ASSERT_TRUE(fl & IORING_SETUP_SINGLE_ISSUER);
+	zc__uring_no_defer = 1; /* as if refused */
+	loop = new_loop(ZC_ENGINE_URING, &err);
+	ASSERT_EQ(err, 0);
+	fl = ((struct ur *)loop->backend)->ring.flags;
+	zc_loop_free(loop);
+	ASSERT_FALSE(fl & IORING_SETUP_DEFER_TASKRUN);
+	ASSERT_TRUE(fl & IORING_SETUP_COOP_TASKRUN);
+	return T_PASS;
+}
+#endif
