@@ -170,8 +170,8 @@ static void ur_cancel_all(struct ur *ur)
 {
 	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 100000000};
 	struct io_uring_sqe *sqe;
+	uint64_t deadline = zc__clock_ns() + 2000000000ULL;
 	struct io_uring_cqe *cqe;
-	int tries;
 
 	if (ur->disabled || !ur_any_armed(ur))
 		return;
@@ -182,7 +182,10 @@ static void ur_cancel_all(struct ur *ur)
 	io_uring_sqe_set_data(sqe, NULL);
 	if (io_uring_submit(&ur->ring) < 0)
 		return; /* not the issuer thread: leave it to the kernel */
-	for (tries = 0; tries < 20 && ur_any_armed(ur); tries++) {
+	/* Bounded by time, not by rounds: with DEFER_TASKRUN one wait runs
+	 * only a batch of the kernel's deferred work (thousands of
+	 * cancelled requests take many rounds). */
+	while (ur_any_armed(ur) && zc__clock_ns() < deadline) {
 		if (io_uring_wait_cqe_timeout(&ur->ring, &cqe, &ts) != 0)
 			continue;
 		do {
