@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "runner.h"
@@ -185,6 +186,82 @@ TEST_TIMEOUT(test_wqsplice_iowq_threads_bounded, 240)
 	      ZC_UWQ_MAX_WORKERS);
 	ASSERT_GT(max, 0);
 	ASSERT_LE(max, (int)ZC_UWQ_MAX_WORKERS);
+	ASSERT_EQ(t_loop_stop(&l), 0);
+	return T_PASS;
+}
+
+/* CPU time of the whole process (all threads, io-wq workers included)
+ * in ms. */
+static long cpu_ms(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec * 1000L + ru.ru_utime.tv_usec / 1000 +
+	       ru.ru_stime.tv_sec * 1000L + ru.ru_stime.tv_usec / 1000;
+}
+
+#define NSTALL 8
+
+/*
+ * No spinning: relays whose destinations stop reading wait on polls
+ * (their pipes full, their pumps waiting for POLLOUT), and relays with
+ * nothing to read wait on polls too. Neither the loop nor an io-wq
+ * worker may burn CPU meanwhile: the process uses less than 10 % of one
+ * CPU over a second. Then the readers start and every byte arrives.
+ */
+TEST_TIMEOUT(test_wqsplice_stalled_and_idle_relays_do_not_spin, 120)
+{
+	static struct t_xfer tx[NSTALL], rx[NSTALL];
+	static struct t_done d[NSTALL], idle_d[NSTALL];
+	struct t_ctx c = {ZC_MOVER_URING_SPLICE, ZC_ENGINE_URING, NULL};
+	unsigned char w[T_SHA256_LEN];
+	int i, err, pa[2], pb[2], cli[NSTALL], srv[NSTALL], icli[NSTALL],
+	        isrv[NSTALL];
+	struct t_loop l;
+	long c0, used;
+
+	err = t_loop_start(&l, &c);
+	T_SKIP_IF(err == ZC_ENOURING, "io_uring unavailable");
+	ASSERT_OK(err);
+	for (i = 0; i < NSTALL; i++) {
+		ASSERT_OK(t_pair(AF_INET, pa));
+		ASSERT_OK(t_pair(AF_INET, pb));
+		ASSERT_EQ(t_relay_run(&l, pa[1], pb[0], c.mover, 0, &d[i]), 0);
+		cli[i] = pa[0];
+		srv[i] = pb[1];
+		ASSERT_OK(t_sender_start(&tx[i], cli[i], 64 * MIB, 500 + i,
+		                         T_XFER_SHUT_WR));
+		ASSERT_OK(t_pair(AF_INET, pa));
+		ASSERT_OK(t_pair(AF_INET, pb));
+		ASSERT_EQ(t_relay_run(&l, pa[1], pb[0], c.mover, 0, &idle_d[i]),
+		          0);
+		icli[i] = pa[0];
+		isrv[i] = pb[1];
+	}
+	t_sleep_ms(500); /* every buffer on the way fills up */
+	c0 = cpu_ms();
+	t_sleep_ms(1000);
+	used = cpu_ms() - c0;
+	t_log("%d stalled and %d idle relays: %ld ms CPU in 1 s", NSTALL,
+	      NSTALL, used);
+	ASSERT_LT(used, 100);
+	for (i = 0; i < NSTALL; i++)
+		ASSERT_OK(t_receiver_start(&rx[i], srv[i], 0));
+	for (i = 0; i < NSTALL; i++) {
+		ASSERT_OK(t_xfer_join(&tx[i]));
+		ASSERT_OK(t_xfer_join(&rx[i]));
+		t_expect_digest(500 + i, 64 * MIB, w);
+		ASSERT_MEMEQ(rx[i].digest, w, T_SHA256_LEN);
+		ASSERT_EQ(shutdown(srv[i], SHUT_WR), 0);
+		ASSERT_EQ(t_done_wait(&d[i], 10000), 0);
+		ASSERT_EQ(d[i].st.end, ZC_END_EOF);
+		close(cli[i]);
+		close(srv[i]);
+		close(icli[i]);
+		close(isrv[i]);
+		ASSERT_EQ(t_done_wait(&idle_d[i], 10000), 0);
+	}
 	ASSERT_EQ(t_loop_stop(&l), 0);
 	return T_PASS;
 }
