@@ -5,9 +5,10 @@
  * For each engine and mover (epoll+splice, epoll+copy, uring+splice,
  * uring+copy, uring+ring, uring+uring-splice; io_uring ones are skipped
  * where the kernel refuses io_uring) zcsoak starts $ZC_DAEMON as a
- * process of its own with a config file, one route in front of upstream listeners that zcsoak
- * itself holds, and keeps --conns sessions open through it (default
- * 9000: 18000 sockets here, as many in the daemon) for --secs seconds.
+ * process of its own with a config file, one route in front of
+ * upstream listeners that zcsoak itself holds, and keeps --conns
+ * sessions open through it (default 9000: 18000 sockets here, as many
+ * in the daemon) for --secs seconds.
  * Sessions keep ending and new ones start: each client connects, stays
  * idle for a random time, then sends a 32-byte header and its bytes
  * while the upstream sends its own back; each side shuts down its write
