@@ -20,7 +20,8 @@ Environment (defaults in brackets):
   ZCRELAY        relay binary under test [./build/zcrelay]
   ZC_VARIANTS    space-separated ENGINE:MOVER rows [auto:splice auto:copy]
                  (MOVER ring runs --mover auto with ZC_MOVER=ring;
-                 ring-zc adds ZC_RING_ZC=16384: SEND_ZC from 16 KiB)
+                 ring-zc adds ZC_RING_ZC=16384: SEND_ZC from 16 KiB;
+                 uring-splice is the daemon's own --mover uring-splice)
   ZC_NONROOT     ENGINE:MOVER for the non-root row, empty to skip [auto:splice]
   BENCH_TIME     iperf3 -t seconds [5; quick 1]
   BENCH_SHORT    seconds for sockperf / connrate / wrk [BENCH_TIME]
@@ -477,13 +478,36 @@ iperf_run() {
 	read -r IPERF_BPS IPERF_BYTES <<<"$r"
 }
 
+# io_uring io-wq worker threads (named iou-wrk-TID) of process PID now.
+# An idle worker exits after 5 s, so right after a run this is the number
+# the run needed (at least).
+iowq_threads() { # PID
+	local n=0 f c
+	for f in /proc/"$1"/task/*/comm; do
+		read -r c 2>/dev/null <"$f" || continue
+		[[ $c == iou-wrk-* ]] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+IOWQ_MAX=0
+iowq_sample() { # after each iperf3 run: the most io-wq threads seen
+	local n
+	[[ -n $RELAY_PID ]] || return 0
+	n=$(iowq_threads "$RELAY_PID")
+	((n > IOWQ_MAX)) && IOWQ_MAX=$n
+	return 0
+}
+
 measure_iperf() { # ROWIDX KIND ARG LABEL [single-only]
 	local i=$1 kind=$2 arg=$3 label=$4 only=${5:-} lp b0='' b1='' t0 t1
 	lp=$((BASE + 100 + i * 10))
+	IOWQ_MAX=0
 	if start_relay "$kind" "$arg" "$lp" "$PORT_IPERF" "r$i-iperf"; then
 		# single stream, with relay CPU accounting around it
 		if [[ -n $RELAY_PID ]]; then b0=$(procstat "$RELAY_PID") || b0=; fi
 		if iperf_run "$RELAY_PORT" "$TMPD/r$i-iperf1.json"; then
+			iowq_sample
 			put "$label" single "$(calc %.2f "$IPERF_BPS / 1e9")"
 			if [[ -n $RELAY_PID && -n $b0 ]]; then
 				sleep 0.3 # let forked children (socat) exit and be reaped
@@ -495,13 +519,14 @@ measure_iperf() { # ROWIDX KIND ARG LABEL [single-only]
 		fi
 		if [[ -z $only ]]; then
 			sleep 0.3
-			if iperf_run "$RELAY_PORT" "$TMPD/r$i-iperfR.json" -R; then put "$label" reverse "$(calc %.2f "$IPERF_BPS / 1e9")"; fi
+			if iperf_run "$RELAY_PORT" "$TMPD/r$i-iperfR.json" -R; then iowq_sample; put "$label" reverse "$(calc %.2f "$IPERF_BPS / 1e9")"; fi
 			sleep 0.3
-			if iperf_run "$RELAY_PORT" "$TMPD/r$i-iperfP4.json" -P 4; then put "$label" p4 "$(calc %.2f "$IPERF_BPS / 1e9")"; fi
+			if iperf_run "$RELAY_PORT" "$TMPD/r$i-iperfP4.json" -P 4; then iowq_sample; put "$label" p4 "$(calc %.2f "$IPERF_BPS / 1e9")"; fi
 		fi
+		[[ -n $RELAY_PID ]] && put "$label" iowq "$IOWQ_MAX"
 		stop_relay
 	fi
-	log "  iperf3: 1=$(last "$label" single) R=$(last "$label" reverse) P4=$(last "$label" p4) Gbit/s, cpu=$(last "$label" cpu) s/GB"
+	log "  iperf3: 1=$(last "$label" single) R=$(last "$label" reverse) P4=$(last "$label" p4) Gbit/s, cpu=$(last "$label" cpu) s/GB, io-wq threads=$(last "$label" iowq)"
 }
 
 measure_sockperf() {
@@ -691,6 +716,7 @@ COLS=(
 	"reverse|reverse (-R) Gbit/s|hi"
 	"p4|4 streams Gbit/s|hi"
 	"cpu|relay CPU s/GB|lo"
+	"iowq|io-wq threads|-"
 	"p50|RTT p50 µs|lo"
 	"p99|RTT p99 µs|lo"
 	"added|added p50 µs|lo"

@@ -58,6 +58,13 @@ enum zc_mover {
 	 * the kernel refuses the buffer ring, the relay copies instead
 	 * (stats: mover ZC_MOVER_COPY, fallback -EOPNOTSUPP or the error). */
 	ZC_MOVER_RING,
+	/* Experimental, io_uring only: IORING_OP_SPLICE requests (socket ->
+	 * pooled pipe -> socket), which the kernel runs on io-wq worker
+	 * threads; a readiness poll precedes each splice. Never picked by
+	 * ZC_MOVER_AUTO. On an epoll loop, or where the kernel lacks
+	 * IORING_OP_SPLICE, the relay uses ZC_MOVER_SPLICE (stats: mover
+	 * ZC_MOVER_SPLICE, fallback -EOPNOTSUPP or the probe's error). */
+	ZC_MOVER_URING_SPLICE,
 };
 
 /* Which readiness/completion engine runs a loop. */
@@ -490,7 +497,8 @@ ZC_API int zc_listen(const struct zc_addr *a, unsigned flags, int backlog);
 
 /* Text for a negative errno or a ZC_E* code. Never NULL. */
 ZC_API const char *zc_strerror(int err);
-/* Short names: "splice", "copy", "ring", "auto"; "epoll", "uring"; "eof", ... */
+/* Short names: "splice", "copy", "ring", "uring-splice", "auto"; "epoll",
+ * "uring"; "eof", ... */
 ZC_API const char *zc_mover_name(int mover);
 ZC_API const char *zc_engine_name(int engine);
 ZC_API const char *zc_end_name(int end);

@@ -53,6 +53,8 @@ void zc__conn_init(struct zc_conn *c, int idx, struct zc_side *src,
 		flags = ZC_CONN_F_COPY | ZC_CONN_F_PROBE;
 	else if (mover == ZC_MOVER_RING)
 		flags = ZC_CONN_F_RING;
+	else if (mover == ZC_MOVER_URING_SPLICE)
+		flags = ZC_CONN_F_WQS;
 	*c = (struct zc_conn){
 	        .c_src = src,
 	        .c_dst = dst,
@@ -68,6 +70,8 @@ void zc__conn_release(struct zc_loop *loop, struct zc_conn *c)
 {
 	if (c->c_flags & ZC_CONN_F_RING)
 		zc__ring_release(loop, c);
+	if (c->c_flags & ZC_CONN_F_WQS)
+		zc__wqs_release(loop, c);
 	if (c->c_pipe) {
 		zc__pipe_put(&loop->pipes, c->c_pipe, c->c_inpipe != 0);
 		c->c_pipe = NULL;
@@ -81,8 +85,7 @@ void zc__conn_release(struct zc_loop *loop, struct zc_conn *c)
 	}
 }
 
-/* Gives back whatever is empty: idle directions hold nothing. */
-static void conn_release_empty(struct zc_loop *loop, struct zc_conn *c)
+void zc__conn_release_empty(struct zc_loop *loop, struct zc_conn *c)
 {
 	if (c->c_pipe && c->c_inpipe == 0) {
 		zc__pipe_put(&loop->pipes, c->c_pipe, 0);
@@ -136,7 +139,7 @@ static int conn_drain(struct zc_loop *loop, struct zc_conn *c)
 /* Source EOF and nothing held: forward the FIN. */
 static int conn_finish(struct zc_loop *loop, struct zc_conn *c)
 {
-	conn_release_empty(loop, c);
+	zc__conn_release_empty(loop, c);
 	if (shutdown(c->c_dst->s_fd, SHUT_WR) == -1 && errno != ENOTCONN)
 		return zc__neg_errno();
 	c->c_st.fin = 1;
@@ -156,6 +159,21 @@ static int conn_run_ring(struct zc_loop *loop, struct zc_conn *c)
 	return 0;
 }
 
+/* The uring-splice mover: the same, with its own requests; it returns
+ * 1 when it moved bytes itself (a pipe shortage: copies) and should run
+ * again next turn. */
+static int conn_run_wqs(struct zc_loop *loop, struct zc_conn *c)
+{
+	int rc = zc__wqs_run(loop, c);
+
+	if (rc < 0)
+		return rc;
+	if ((c->c_flags & ZC_CONN_F_EOF) && !zc__conn_pending(c) && !c->c_sop &&
+	    !c->c_rop)
+		return conn_finish(loop, c);
+	return rc > 0;
+}
+
 int zc__conn_run(struct zc_loop *loop, struct zc_conn *c, size_t budget)
 {
 	size_t moved = 0;
@@ -165,6 +183,8 @@ int zc__conn_run(struct zc_loop *loop, struct zc_conn *c, size_t budget)
 		return 0;
 	if (c->c_flags & ZC_CONN_F_RING)
 		return conn_run_ring(loop, c);
+	if (c->c_flags & ZC_CONN_F_WQS)
+		return conn_run_wqs(loop, c);
 	do {
 		progress = 0;
 		if (zc__conn_pending(c) && (c->c_dst->s_ready & ZC_SIDE_W)) {
@@ -193,6 +213,6 @@ int zc__conn_run(struct zc_loop *loop, struct zc_conn *c, size_t budget)
 		if (progress && moved >= budget)
 			return 1;
 	} while (progress);
-	conn_release_empty(loop, c);
+	zc__conn_release_empty(loop, c);
 	return 0;
 }

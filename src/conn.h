@@ -27,6 +27,10 @@ static inline size_t zc__conn_pending(const struct zc_conn *c)
  * is destroyed). */
 void zc__conn_release(struct zc_loop *loop, struct zc_conn *c);
 
+/* Gives back whatever is empty (the pipe, the buffer): idle directions
+ * hold nothing. The caller makes sure no request still uses the pipe. */
+void zc__conn_release_empty(struct zc_loop *loop, struct zc_conn *c);
+
 /* Records a state change (and logs it at debug level). */
 void zc__conn_set_state(struct zc_loop *loop, struct zc_conn *c, int state);
 

@@ -29,6 +29,8 @@ const char *zc_mover_name(int mover)
 		return "copy";
 	case ZC_MOVER_RING:
 		return "ring";
+	case ZC_MOVER_URING_SPLICE:
+		return "uring-splice";
 	}
 	return "?";
 }

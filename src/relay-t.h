@@ -27,6 +27,8 @@ struct zc_side {
 #define ZC_CONN_F_STOPPED   0x80  /* ring: recv stopped, too much is held */
 #define ZC_CONN_F_RPOLL     0x100 /* ring: c_rop is a poll, not a recv */
 #define ZC_CONN_F_NOZC      0x200 /* ring: dst refuses SEND_ZC (Unix) */
+#define ZC_CONN_F_WQS       0x400 /* uring-splice mover (xfer_wqsplice.c) */
+#define ZC_CONN_F_SPOLL     0x800 /* uring-splice: c_sop is a poll */
 
 /* Direction states; every change goes through zc__conn_set_state(). */
 enum zc_conn_state {
@@ -51,6 +53,9 @@ struct zc_conn {
 	unsigned c_qn;        /* buffers queued */
 	size_t c_qoff;        /* bytes of the head buffer already sent */
 	int c_err;            /* a completion's error, for the next run */
+	/* uring-splice: bytes the splice in flight asked for (c_rop: the
+	 * drain into the pipe, c_sop: the pump out of it). */
+	size_t c_rask, c_sask;
 	unsigned c_flags;
 	int c_state;
 	int c_idx; /* ZC_DIR_AB or ZC_DIR_BA, for logs */

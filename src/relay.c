@@ -211,8 +211,8 @@ void zc_splice_opts_init(struct zc_splice_opts *opts)
 	opts->mover = ZC_MOVER_AUTO;
 }
 
-/* ZC_MOVER=copy|splice|ring in the environment overrides an "auto"
- * mover. */
+/* ZC_MOVER=copy|splice|ring|uring-splice in the environment overrides
+ * an "auto" mover. */
 static int relay_pick_mover(int mover)
 {
 	const char *env = getenv("ZC_MOVER");
@@ -225,38 +225,57 @@ static int relay_pick_mover(int mover)
 		return ZC_MOVER_SPLICE;
 	if (strcmp(env, "ring") == 0)
 		return ZC_MOVER_RING;
+	if (strcmp(env, "uring-splice") == 0)
+		return ZC_MOVER_URING_SPLICE;
 	return mover;
 }
 
 /*
- * The ring mover needs the io_uring engine and the loop's buffer ring.
- * Without them (an epoll loop, a kernel that refuses the ring) the relay
- * copies, like a splice that the kernel refuses: the caller asked for a
- * way of moving bytes, not for a failure. Returns 0 or that error.
+ * The io_uring movers need the io_uring engine and their kernel
+ * features: the ring mover the loop's buffer ring, the uring-splice
+ * mover IORING_OP_SPLICE. Without them (an epoll loop, an older kernel)
+ * the relay moves bytes the nearest way the loop can: the ring mover
+ * copies, the uring-splice mover splices with splice(2) through the
+ * same pipes. The caller asked for a way of moving bytes, not for a
+ * failure. Returns 0 or the error that made it fall back.
  */
-static int relay_ring_check(struct zc_relay *r)
+static int relay_mover_check(struct zc_relay *r)
 {
-	int err;
+	int err, fallback;
 
-	if (r->r_mover != ZC_MOVER_RING)
+	if (r->r_mover == ZC_MOVER_RING) {
+		err = zc__ubuf_init(r->r_loop);
+		fallback = ZC_MOVER_COPY;
+	} else if (r->r_mover == ZC_MOVER_URING_SPLICE) {
+		err = zc__uwq_init(r->r_loop);
+		fallback = ZC_MOVER_SPLICE;
+	} else {
 		return 0;
-	err = zc__ubuf_init(r->r_loop);
+	}
 	if (err) {
-		zc__log(r->r_loop, ZC_LOG_DEBUG, "ring mover: %s: copying",
-		        zc_strerror(err));
-		r->r_mover = ZC_MOVER_COPY;
+		zc__log(r->r_loop, ZC_LOG_DEBUG, "%s mover: %s: %s instead",
+		        zc_mover_name(r->r_mover), zc_strerror(err),
+		        zc_mover_name(fallback));
+		r->r_mover = fallback;
 	}
 	return err;
 }
 
-/* With the ring mover, completions bring the data: the watchers only
- * catch a reset on a side that no recv or send is using any more. */
+/* 1 if completions, not readiness events, drive the relay's data. */
+static int relay_by_completion(const struct zc_relay *r)
+{
+	return r->r_mover == ZC_MOVER_RING ||
+	       r->r_mover == ZC_MOVER_URING_SPLICE;
+}
+
+/* With the io_uring movers, completions bring the data: the watchers
+ * only catch a reset on a side that no request is using any more. */
 static int relay_watch(struct zc_relay *r)
 {
 	unsigned ev = ZC_IO_IN | ZC_IO_OUT | ZC_IO_RDHUP | ZC_IO_ET;
 	int i, err;
 
-	if (r->r_mover == ZC_MOVER_RING)
+	if (relay_by_completion(r))
 		ev = ZC_IO_ET; /* errors and hang-ups are always reported */
 
 	for (i = 0; i < 2; i++) {
@@ -278,7 +297,7 @@ static void relay_init(struct zc_relay *r, struct zc_loop *loop, int fd_a,
 
 	r->r_loop = loop;
 	r->r_mover = relay_pick_mover(opts->mover);
-	fallback = relay_ring_check(r);
+	fallback = relay_mover_check(r);
 	r->r_flags = opts->flags;
 	r->r_idle_ms = opts->idle_timeout_ms;
 	r->r_half_ms = opts->halfclose_timeout_ms;
@@ -311,7 +330,7 @@ int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
 		zc_splice_opts_init(&dflt);
 		opts = &dflt;
 	}
-	if (opts->mover < ZC_MOVER_AUTO || opts->mover > ZC_MOVER_RING)
+	if (opts->mover < ZC_MOVER_AUTO || opts->mover > ZC_MOVER_URING_SPLICE)
 		return -EINVAL;
 	if (!(opts->flags & ZC_SPLICE_F_TRUSTED) &&
 	    (err = zc__sock_check_pair(fd_a, fd_b)) != 0)
@@ -336,7 +355,7 @@ int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
 	zc__sock_nodelay(fd_a);
 	zc__sock_nodelay(fd_b);
 	zc__loop_own(loop, &r->r_own, relay_abort_owned);
-	if (r->r_mover == ZC_MOVER_RING) /* no readiness event will come */
+	if (relay_by_completion(r)) /* no readiness event will come */
 		zc__task_queue(loop, &r->r_task);
 	loop->st.relays_active++;
 	loop->st.relays_total++;

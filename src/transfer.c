@@ -313,12 +313,13 @@ static int xfer_setup(struct xfer *x, int dst, int src,
 	int err;
 
 	if (o->offset < -1 || o->length < -1 || o->mover < ZC_MOVER_AUTO ||
-	    o->mover > ZC_MOVER_RING)
+	    o->mover > ZC_MOVER_URING_SPLICE)
 		return -EINVAL;
 	x->dst = dst;
 	x->src = src;
 	x->pfd[0] = x->pfd[1] = -1;
-	/* No loop here, so no io_uring: the ring mover copies. */
+	/* No loop here, so no io_uring: the ring mover copies, the
+	 * uring-splice mover splices with splice(2). */
 	x->copy = o->mover == ZC_MOVER_COPY || o->mover == ZC_MOVER_RING;
 	x->limit = o->length < 0 ? UINT64_MAX : (uint64_t)o->length;
 	x->idle_ms = o->idle_timeout_ms ? (int)ZC_MIN(o->idle_timeout_ms,

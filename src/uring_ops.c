@@ -618,3 +618,97 @@ void zc__uop_cancel(struct zc_loop *loop, struct zc_uop *op, int detach)
 }
 
 #endif
+
+/*
+ * The uring-splice mover's requests (xfer_wqsplice.c).
+ *
+ * IORING_OP_SPLICE is always punted to io-wq (io_uring/splice.c: the
+ * prep sets REQ_F_FORCE_ASYNC), and as a socket is not a regular file
+ * it runs as unbound work (opdef.c: unbound_nonreg_file). The opcode
+ * has neither pollin nor pollout, so io_wq_submit_work() arms no poll
+ * for it: on an O_NONBLOCK socket do_splice() returns -EAGAIN, which
+ * io_splice() posts as the CQE's result, once (no retry loop, no spin;
+ * checked in io_uring.c of 6.18). The mover therefore polls before it
+ * splices; a worker only ever runs a splice that finds bytes or room.
+ *
+ * Unbound io-wq workers are limited by RLIMIT_NPROC alone, per task.
+ * Each loop bounds its thread's io-wq to ZC_UWQ_MAX_WORKERS with
+ * IORING_REGISTER_IOWQ_MAX_WORKERS (5.15+): the splices never block,
+ * so more workers than CPUs only add threads. A task that gets its
+ * io-wq later inherits the limit from the ring (__io_uring_add_tctx_node).
+ */
+int zc__uring_inject_splice_probe;
+
+#if ZC_HAVE_LIBURING
+/* 0 if the kernel knows IORING_OP_SPLICE, else -ENOSYS or the error. */
+static int uwq_probe(struct ur *ur)
+{
+	struct io_uring_probe *p;
+	int ok;
+
+	if (zc__uring_inject_splice_probe)
+		return zc__uring_inject_splice_probe;
+	p = io_uring_get_probe_ring(&ur->ring);
+	if (!p)
+		return -ENOMEM; /* or the kernel refused the probe */
+	ok = io_uring_opcode_supported(p, IORING_OP_SPLICE);
+	io_uring_free_probe(p);
+	return ok ? 0 : -ENOSYS;
+}
+
+int zc__uwq_init(struct zc_loop *loop)
+{
+	struct ur *ur = ops_ur(loop);
+	unsigned max[2] = {0, ZC_UWQ_MAX_WORKERS}; /* 0: bounded unchanged */
+	int err;
+
+	if (!ur)
+		return -EOPNOTSUPP;
+	if (ur->wq_ready)
+		return ur->wq_ready < 0 ? ur->wq_ready : 0;
+	err = uwq_probe(ur);
+	ur->wq_ready = err ? err : 1;
+	if (err) {
+		zc__log(loop, ZC_LOG_INFO, "io_uring splice: %s",
+		        zc_strerror(err));
+		return err;
+	}
+	/* Without the bound (older kernel) RLIMIT_NPROC still applies. */
+	err = io_uring_register_iowq_max_workers(&ur->ring, max);
+	if (err)
+		zc__log(loop, ZC_LOG_INFO, "io_uring: io-wq worker bound: %s",
+		        zc_strerror(err));
+	return 0;
+}
+
+int zc__uop_splice(struct zc_loop *loop, int fd_in, int fd_out, size_t len,
+                   zc_uop_fn *cb, void *arg, struct zc_uop **out)
+{
+	struct io_uring_sqe *sqe;
+	struct zc_uop *op = uop_new(loop, cb, arg, &sqe);
+
+	if (!op)
+		return -ENOMEM;
+	len = ZC_MIN(len, (size_t)UINT32_MAX);
+	io_uring_prep_splice(sqe, fd_in, -1, fd_out, -1, (unsigned)len,
+	                     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	io_uring_sqe_set_data(sqe, op);
+	op->once = 1;
+	*out = op;
+	return 0;
+}
+
+#else /* !ZC_HAVE_LIBURING */
+
+int zc__uwq_init(struct zc_loop *loop)
+{
+	return -EOPNOTSUPP;
+}
+
+int zc__uop_splice(struct zc_loop *loop, int fd_in, int fd_out, size_t len,
+                   zc_uop_fn *cb, void *arg, struct zc_uop **out)
+{
+	return -EOPNOTSUPP;
+}
+
+#endif

@@ -40,4 +40,20 @@ int zc__copy_pump(struct zc_loop *loop, struct zc_conn *c);
 int zc__ring_run(struct zc_loop *loop, struct zc_conn *c);
 void zc__ring_release(struct zc_loop *loop, struct zc_conn *c);
 
+/*
+ * The uring-splice mover (xfer_wqsplice.c), driven by completions like
+ * the ring mover: zc__wqs_run() submits the poll or IORING_OP_SPLICE
+ * each half of the direction can do now and returns 0, or the -errno a
+ * completion reported. zc__wqs_release() cancels the requests (io-wq
+ * may still finish a splice already running: the pipe is then
+ * destroyed, never reused) and gives the pipe and buffer back.
+ * Loop thread.
+ */
+int zc__wqs_run(struct zc_loop *loop, struct zc_conn *c);
+/* Tests: called before each IORING_OP_SPLICE is submitted; a negative
+ * errno stands for the kernel refusing it (nothing is submitted and the
+ * mover sees that result). NULL: no seam. */
+extern int (*zc__uring_splice_seam)(int fd_in, int fd_out);
+void zc__wqs_release(struct zc_loop *loop, struct zc_conn *c);
+
 #endif

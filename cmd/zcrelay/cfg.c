@@ -467,14 +467,16 @@ static int parse_word(const char *s, const char *const *words, int n, int *out)
 
 int zcr_parse_mover(const char *s, int *out, char *err, size_t errlen)
 {
-	static const char *const w[] = {"auto", "splice", "copy", "ring"};
+	static const char *const w[] = {"auto", "splice", "copy", "ring",
+	                                "uring-splice"};
 	static const int v[] = {ZC_MOVER_AUTO, ZC_MOVER_SPLICE, ZC_MOVER_COPY,
-	                        ZC_MOVER_RING};
+	                        ZC_MOVER_RING, ZC_MOVER_URING_SPLICE};
 	int i;
 
-	if (parse_word(s, w, 4, &i))
+	if (parse_word(s, w, (int)(sizeof(w) / sizeof(w[0])), &i))
 		return cfg_err(err, errlen,
-		               "mover '%s' is not auto, splice, copy or ring",
+		               "mover '%s' is not auto, splice, copy, ring or "
+		               "uring-splice",
 		               s);
 	*out = v[i];
 	return 0;

@@ -152,14 +152,12 @@ static int xfer_both(const struct t_ctx *ctx, const struct zc_addr *la,
 	snprintf(up, sizeof(up), "up=%llu down=%llu", BIG, BIG);
 	ASSERT_HAS(line, up);
 	ASSERT_HAS(line, " end=eof");
-	if (!t_splices(ctx)) {
+	if (!t_splices(ctx))
 		ASSERT_HAS(line, " spliced=0 ");
-		ASSERT_HAS(line, ctx->mover == ZC_MOVER_RING ? " mover=ring"
-		                                             : " mover=copy");
-	} else {
+	else
 		ASSERT_HAS(line, " copied=0 ");
-		ASSERT_HAS(line, " mover=splice");
-	}
+	snprintf(up, sizeof(up), " mover=%s", zc_mover_name(ctx->mover));
+	ASSERT_HAS(line, up);
 	ASSERT_FALSE(strstr(line, "fallback="));
 	rc = daemon_down(&d);
 	t_cleanup_unix(la);
@@ -229,6 +227,39 @@ static int setup_inet(const struct t_ctx *ctx, struct t_daemon *d,
 	for (i = 0; extra && extra[i]; i++)
 		t_dargs_add(&a, extra[i]);
 	return t_daemon_up(d, &a, la);
+}
+
+/* --mover uring-splice on the epoll engine: the daemon splices with
+ * splice(2) instead, and its session line says so. */
+TEST(test_daemon_uring_splice_on_epoll_splices)
+{
+	struct t_ctx c = {ZC_MOVER_URING_SPLICE, ZC_ENGINE_EPOLL, NULL};
+	char line[1024];
+	struct t_daemon d;
+	struct zc_addr la;
+	struct conn2 p;
+	int ulfd, rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	rc = setup_inet(&c, &d, &la, &ulfd, NULL);
+	if (rc)
+		return rc;
+	rc = conn2_open(&p, &la, ulfd);
+	if (rc)
+		return rc;
+	ASSERT_EQ(t_xfer_check(p.c, p.u, 4 << 20, 71), T_PASS);
+	ASSERT_EQ(shutdown(p.u, SHUT_WR), 0);
+	ASSERT_EQ(t_wait_eof(p.c, 5000), 0);
+	conn2_close(&p);
+	close(ulfd);
+	rc = session_line(&d, line, sizeof(line));
+	if (rc)
+		return rc;
+	ASSERT_HAS(line, " end=eof");
+	ASSERT_HAS(line, " copied=0 ");
+	ASSERT_HAS(line, " engine=epoll mover=splice");
+	ASSERT_HAS(line, " fallback=EOPNOTSUPP");
+	return daemon_down(&d);
 }
 
 /* The upstream sends a banner as soon as it accepts; the client reads

@@ -1,7 +1,8 @@
 /*
  * relay_fallback.c - splice refused by the kernel: the direction switches
  * to copy without losing or reordering a byte. Failures are injected
- * through the library's splice seam (zc__sys_splice).
+ * through the library's splice seams (zc__sys_splice, and for the
+ * uring-splice mover zc__uring_splice_seam, before each IORING_OP_SPLICE).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,10 +45,24 @@ static ssize_t fake_splice(int in, loff_t *oi, int out, loff_t *oo, size_t len,
 	return n;
 }
 
+/* The same budgets for io_uring splices, counted per request: a request
+ * that moves nothing (the socket was empty) still counts. */
+static int fake_uring_splice(int in, int out)
+{
+	long *budget = is_pipe(in) ? &pumps_ok : &drains_ok;
+
+	if (*budget == 0)
+		return -fail_errno;
+	if (*budget > 0)
+		(*budget)--;
+	return 0;
+}
+
 static void inject(int err, long drains, long pumps)
 {
 	real_splice = zc__sys_splice;
 	zc__sys_splice = fake_splice;
+	zc__uring_splice_seam = fake_uring_splice;
 	fail_errno = err;
 	drains_ok = drains;
 	pumps_ok = pumps;

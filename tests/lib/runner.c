@@ -65,6 +65,8 @@ static const struct t_variant variants[] = {
         {"uring:splice", ZC_ENGINE_URING, ZC_MOVER_SPLICE, probe_uring},
         {"uring:copy", ZC_ENGINE_URING, ZC_MOVER_COPY, probe_uring},
         {"uring:ring", ZC_ENGINE_URING, ZC_MOVER_RING, probe_uring},
+        {"uring:uring-splice", ZC_ENGINE_URING, ZC_MOVER_URING_SPLICE,
+         probe_uring},
 };
 
 /* Written by the child, read by the parent: a MAP_SHARED page. */

@@ -51,11 +51,13 @@ struct t_ctx {
 
 typedef int t_test_fn(const struct t_ctx *ctx);
 
-/* 1 if the variant moves bytes with splice(2) through pipes; copy and
- * ring move them through user-space buffers (stats: copied). */
+/* 1 if the variant moves bytes with splice through pipes (splice(2), or
+ * IORING_OP_SPLICE for uring-splice); copy and ring move them through
+ * user-space buffers (stats: copied). */
 static inline int t_splices(const struct t_ctx *ctx)
 {
-	return ctx->mover == ZC_MOVER_SPLICE;
+	return ctx->mover == ZC_MOVER_SPLICE ||
+	       ctx->mover == ZC_MOVER_URING_SPLICE;
 }
 
 /* One registered test. Filled by the TEST* macros; do not touch. */

@@ -453,6 +453,8 @@ const char *t_cfg_mover(const struct t_ctx *ctx)
 		return "splice";
 	case ZC_MOVER_RING:
 		return "ring";
+	case ZC_MOVER_URING_SPLICE:
+		return "uring-splice";
 	}
 	return "auto";
 }

@@ -54,7 +54,17 @@ const char *t_fault_io_skip(const struct t_ctx *ctx)
 	if (ctx->mover == ZC_MOVER_RING)
 		return "ring mover: bytes move by io_uring requests, which the "
 		       "libc shim cannot fail";
+	if (ctx->mover == ZC_MOVER_URING_SPLICE)
+		return "uring-splice mover: bytes move by io_uring requests, "
+		       "which the libc shim cannot fail";
 	return NULL;
+}
+
+const char *t_fault_pipe_skip(const struct t_ctx *ctx)
+{
+	if (ctx->mover == ZC_MOVER_URING_SPLICE)
+		return t_fault_skip();
+	return t_fault_io_skip(ctx);
 }
 
 /* Fds (and among them pipes) of process pid, or -errno. */

@@ -34,10 +34,18 @@ const char *t_fault_skip(void);
 
 /*
  * t_fault_io_skip - t_fault_skip, or for faults of the calls that move
- * bytes (splice, recv, send, pipes) on ctx's data path: the ring mover
- * moves them with io_uring requests, which the shim cannot fail.
+ * bytes (splice, recv, send, pipes) on ctx's data path: the ring and
+ * uring-splice movers move them with io_uring requests, which the shim
+ * cannot fail.
  */
 const char *t_fault_io_skip(const struct t_ctx *ctx);
+
+/*
+ * t_fault_pipe_skip - t_fault_skip, or for faults of the pipe pool's
+ * calls (pipe2, F_SETPIPE_SZ) on ctx's data path: the ring mover uses no
+ * pipes (the copy mover's tests say so themselves).
+ */
+const char *t_fault_pipe_skip(const struct t_ctx *ctx);
 
 /*
  * t_fault_up - start the daemon with the arguments a (t_dargs_init'ed

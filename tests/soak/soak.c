@@ -3,11 +3,12 @@
  * per data path, with every byte checked.
  *
  * For each engine and mover (epoll+splice, epoll+copy, uring+splice,
- * uring+copy; io_uring ones are skipped where the kernel refuses
- * io_uring) zcsoak starts $ZC_DAEMON as a process of its own with a
- * config file, one route in front of upstream listeners that zcsoak
- * itself holds, and keeps --conns sessions open through it (default
- * 9000: 18000 sockets here, as many in the daemon) for --secs seconds.
+ * uring+copy, uring+ring, uring+uring-splice; io_uring ones are skipped
+ * where the kernel refuses io_uring) zcsoak starts $ZC_DAEMON as a
+ * process of its own with a config file, one route in front of
+ * upstream listeners that zcsoak itself holds, and keeps --conns
+ * sessions open through it (default 9000: 18000 sockets here, as many
+ * in the daemon) for --secs seconds.
  * Sessions keep ending and new ones start: each client connects, stays
  * idle for a random time, then sends a 32-byte header and its bytes
  * while the upstream sends its own back; each side shuts down its write
@@ -209,9 +210,12 @@ struct path {
 };
 
 static const struct path paths[] = {
-        {"epoll+splice", "epoll", "splice"}, {"epoll+copy", "epoll", "copy"},
-        {"uring+splice", "uring", "splice"}, {"uring+copy", "uring", "copy"},
+        {"epoll+splice", "epoll", "splice"},
+        {"epoll+copy", "epoll", "copy"},
+        {"uring+splice", "uring", "splice"},
+        {"uring+copy", "uring", "copy"},
         {"uring+ring", "uring", "ring"},
+        {"uring+uring-splice", "uring", "uring-splice"},
 };
 
 struct run {

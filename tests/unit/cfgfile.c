@@ -409,7 +409,8 @@ static const struct bad_case bad_cases[] = {
         {ROUTE("  balance = \"random\";"),
          "F:2: balance 'random' is not roundrobin, leastconn or source\n"},
         {ROUTE("  mover = \"zerocopy\";"),
-         "F:2: mover 'zerocopy' is not auto, splice, copy or ring\n"},
+         "F:2: mover 'zerocopy' is not auto, splice, copy, ring or "
+         "uring-splice\n"},
         {"engine = \"kqueue\";\n" ROUTE(""),
          "F:1: engine 'kqueue' is not auto, epoll or uring\n"},
         {"log = { level = \"loud\"; };\n" ROUTE(""),
