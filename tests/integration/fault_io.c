@@ -14,7 +14,10 @@
 #include "tfault.h"
 
 #define MIB (1ull << 20)
-#define BIG (16 * MIB)
+/* More than the upstream's socket buffers can take in (tcp_wmem max 4 MiB
+ * plus the daemon side's tcp_rmem max, 32 MiB here): the upstream must
+ * still be sending when the relay resets it, or it sees no error. */
+#define BIG (64 * MIB)
 
 /*
  * Session a streams BIG bytes to a slow client; b moves 4 MiB each way.
@@ -48,7 +51,7 @@ static int send_fault(const struct t_ctx *ctx, const char *errname)
 	if (rc)
 		return rc;
 	port = t_local_port(pa.c);
-	/* 64 KiB a millisecond at most: BIG takes at least 256 ms. */
+	/* 64 KiB a millisecond at most: BIG takes at least 1 s. */
 	ASSERT_OK(t_receiver_start_paced(&a_rx, pa.c, 0, 64 * 1024, 1000));
 	ASSERT_OK(t_sender_start(&a_tx, pa.u, BIG, 5, T_XFER_SHUT_WR));
 	rc = t_pair2_start(&pb, &xb, 4 * MIB, 4 * MIB, 50);
