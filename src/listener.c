@@ -105,6 +105,41 @@ static void listener_free(struct zc_listener *l)
 	free(l);
 }
 
+/* Arms the pause timer: the listener resumes in LISTEN_PAUSE_MS. */
+static int listener_pause_timer(struct zc_listener *l)
+{
+	return zc__timer_arm_at(&l->l_pause,
+	                        zc__loop_now(l->l_loop) +
+	                                LISTEN_PAUSE_MS * 1000000ULL);
+}
+
+/* Arming failed (what: "resume", "re-arm"): log and try again later. */
+static void listener_retry_later(struct zc_listener *l, const char *what,
+                                 int err)
+{
+	zc__log(l->l_loop, ZC_LOG_ERR, "listener fd %d: %s: %s", l->l_fd, what,
+	        zc_strerror(err));
+	listener_pause_timer(l);
+}
+
+/* Stops accepting for LISTEN_PAUSE_MS after accept failed with err;
+ * 0, or the timer's error (then nothing will resume it). */
+static int listener_pause(struct zc_listener *l, int err)
+{
+	zc__log(l->l_loop, ZC_LOG_WARN,
+	        "listener fd %d: accept: %s: pausing for %d ms", l->l_fd,
+	        zc_strerror(err), LISTEN_PAUSE_MS);
+	listener_disarm(l);
+	return listener_pause_timer(l);
+}
+
+/* 1 if an accept failed for want of fds or memory. */
+static int listener_starved(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS ||
+	       err == -ENOMEM;
+}
+
 static void listener_resume(void *arg)
 {
 	struct zc_listener *l = arg;
@@ -113,13 +148,8 @@ static void listener_resume(void *arg)
 	if (l->l_loop->spare_fd < 0)
 		l->l_loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	err = listener_arm(l);
-	if (err) {
-		zc__log(l->l_loop, ZC_LOG_ERR, "listener fd %d: resume: %s",
-		        l->l_fd, zc_strerror(err));
-		zc__timer_arm_at(&l->l_pause,
-		                 zc__loop_now(l->l_loop) +
-		                         LISTEN_PAUSE_MS * 1000000ULL);
-	}
+	if (err)
+		listener_retry_later(l, "resume", err);
 }
 
 /* Out of fds or memory: shed the waiting client and pause. */
@@ -137,12 +167,7 @@ static void listener_shed(struct zc_listener *l, int err)
 		loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	l->l_loop->st.accept_paused++;
-	zc__log(l->l_loop, ZC_LOG_WARN,
-	        "listener fd %d: accept: %s: pausing for %d ms", l->l_fd,
-	        zc_strerror(err), LISTEN_PAUSE_MS);
-	listener_disarm(l);
-	if (zc__timer_arm_at(&l->l_pause, zc__loop_now(l->l_loop) +
-	                                          LISTEN_PAUSE_MS * 1000000ULL))
+	if (listener_pause(l, err))
 		listener_resume(l);
 }
 
@@ -159,8 +184,7 @@ static void listener_on_io(struct zc_io *io, unsigned ev)
 		fd = zc__sock_accept(l->l_fd, (struct sockaddr *)&ss, &len);
 		if (fd == -EAGAIN)
 			break;
-		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS ||
-		    fd == -ENOMEM) {
+		if (listener_starved(fd)) {
 			listener_shed(l, fd);
 			break;
 		}
@@ -194,8 +218,7 @@ static void listener_deliver(struct zc_listener *l, int fd)
 /* Handles a failed accept; 1 if the listener is paused now. */
 static int listener_accept_err(struct zc_listener *l, int err)
 {
-	if (err == -EMFILE || err == -ENFILE || err == -ENOBUFS ||
-	    err == -ENOMEM) {
+	if (listener_starved(err)) {
 		listener_shed(l, err);
 		return 1;
 	}
@@ -210,12 +233,7 @@ static int listener_accept_err(struct zc_listener *l, int err)
 	if (++l->l_errs < LISTEN_BATCH)
 		return 0;
 	l->l_errs = 0;
-	zc__log(l->l_loop, ZC_LOG_WARN,
-	        "listener fd %d: accept: %s: pausing for %d ms", l->l_fd,
-	        zc_strerror(err), LISTEN_PAUSE_MS);
-	listener_disarm(l);
-	zc__timer_arm_at(&l->l_pause, zc__loop_now(l->l_loop) +
-	                                      LISTEN_PAUSE_MS * 1000000ULL);
+	listener_pause(l, err);
 	return 1;
 }
 
@@ -239,13 +257,8 @@ static void listener_on_accept(void *arg, int res, int id, int more)
 	if (more || paused || l->l_acc)
 		return;
 	err = listener_arm(l); /* the kernel ended it: go on */
-	if (err) {
-		zc__log(l->l_loop, ZC_LOG_ERR, "listener fd %d: re-arm: %s",
-		        l->l_fd, zc_strerror(err));
-		zc__timer_arm_at(&l->l_pause,
-		                 zc__loop_now(l->l_loop) +
-		                         LISTEN_PAUSE_MS * 1000000ULL);
-	}
+	if (err)
+		listener_retry_later(l, "re-arm", err);
 }
 
 static void listener_abort_owned(struct zc_owned *o)

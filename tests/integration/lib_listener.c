@@ -96,10 +96,7 @@ TEST_MATRIX_TIMEOUT(test_listener_sheds_on_emfile_then_resumes, 30)
 	ASSERT_OK(c);
 	/* Its accept must be over (and its fd closed) before we fill the
 	 * table, or that fd's slot frees up behind our back. */
-	for (int w = 0;
-	     w < 500 && !__atomic_load_n(&a.accepted, __ATOMIC_SEQ_CST); w++)
-		t_sleep_ms(10);
-	ASSERT_EQ(__atomic_load_n(&a.accepted, __ATOMIC_SEQ_CST), 1);
+	ASSERT_EQ(acc_wait(&a, 1, 5000), 1);
 	while (n < 64 && (fill[n] = dup(0)) >= 0)
 		n++;
 	ASSERT_EQ(errno, EMFILE);
@@ -121,17 +118,11 @@ TEST_MATRIX_TIMEOUT(test_listener_sheds_on_emfile_then_resumes, 30)
 		close(fill[--n]);
 	close(c);
 	{
-		uint64_t t0 = t_now_ms();
 		int before = __atomic_load_n(&a.accepted, __ATOMIC_SEQ_CST);
 		int c3 = t_connect(&addr);
 
 		ASSERT_OK(c3);
-		while (__atomic_load_n(&a.accepted, __ATOMIC_SEQ_CST) ==
-		               before &&
-		       t_now_ms() - t0 < 5000)
-			t_sleep_ms(10);
-		ASSERT_GT(__atomic_load_n(&a.accepted, __ATOMIC_SEQ_CST),
-		          before);
+		ASSERT_GT(acc_wait(&a, before + 1, 5000), before);
 		close(c3);
 	}
 	ASSERT_OK(t_loop_call(&l, stop_listener, &a));
