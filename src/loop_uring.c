@@ -118,6 +118,7 @@ static int ur_setup(struct io_uring *ring, int *disabled)
 static int ur_init(struct zc_loop *loop)
 {
 	struct ur *ur = calloc(1, sizeof(*ur));
+	const char *env;
 	int err;
 
 	if (!ur)
@@ -130,6 +131,9 @@ static int ur_init(struct zc_loop *loop)
 		return err;
 	}
 	zc__list_init(&ur->reqs);
+	/* Read once here, not on every accept or connect (uring.h). */
+	env = getenv("ZC_URING_NET");
+	ur->net = !env || strcmp(env, "poll") != 0;
 	loop->backend = ur;
 	return 0;
 }

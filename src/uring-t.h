@@ -29,6 +29,7 @@ struct ur {
 	int disabled; /* R_DISABLED: enable on the loop thread's first wait */
 	struct ur_hdr *cur;   /* being dispatched: ur_dispatch frees it */
 	struct ur_bufs *bufs; /* the buffer ring; NULL until first used */
+	int net;      /* accept/connect as requests (ZC_URING_NET, read once) */
 	int wq_ready; /* uring-splice: 0 not probed, 1 ready, or -errno */
 };
 

@@ -100,8 +100,9 @@ int zc__uop_poll(struct zc_loop *loop, int fd, unsigned mask, zc_uop_fn *cb,
                  void *arg, struct zc_uop **out);
 /* 1 if listeners and connects of this loop should use io_uring's accept
  * and connect: an io_uring loop, unless ZC_URING_NET=poll is in the
- * environment (then they use the system calls after readiness, as on
- * epoll, which a syscall fault-injection shim can see). */
+ * environment when the loop was created (then they use the system
+ * calls after readiness, as on epoll, which a syscall fault-injection
+ * shim can see). */
 int zc__uop_net(const struct zc_loop *loop);
 
 int zc__uop_accept(struct zc_loop *loop, int lfd, zc_uop_fn *cb, void *arg,

@@ -452,9 +452,9 @@ int zc__uop_accept(struct zc_loop *loop, int lfd, zc_uop_fn *cb, void *arg,
 
 int zc__uop_net(const struct zc_loop *loop)
 {
-	const char *env = getenv("ZC_URING_NET");
+	const struct ur *ur = ops_ur(loop);
 
-	return ops_ur(loop) && (!env || strcmp(env, "poll") != 0);
+	return ur && ur->net;
 }
 
 int zc__uop_connect(struct zc_loop *loop, int fd, const struct sockaddr *sa,
