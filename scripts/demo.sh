@@ -29,12 +29,26 @@ for base in 24000 24100 24200 24300 24400; do
 done
 RELAY=$base UP=$((base + 1))
 
+# Waits (5 s at most) until something listens on PORT, from
+# /proc/net/tcp: a probing connect would use up socat's only accept.
+wait_listen() {
+	local hex
+	hex=$(printf ':%04X 00000000:0000 0A' "$1")
+	for _ in $(seq 50); do
+		grep -q "$hex" /proc/net/tcp && return 0
+		sleep 0.1
+	done
+	echo "demo: nothing listens on port $1" >&2
+	return 1
+}
+
 head -c "${SIZE_MB}M" /dev/urandom >"$dir/data"
 want=$(sha256sum <"$dir/data" | cut -d' ' -f1)
 
 # Upstream: stores what it receives, then answers with the same file.
 socat -b 1048576 -u "TCP-LISTEN:$UP,reuseaddr" "OPEN:$dir/up.out,creat,trunc" &
 pids+=($!)
+wait_listen "$UP"
 "$ZCRELAY" --listen "127.0.0.1:$RELAY" --upstream "127.0.0.1:$UP" 2>"$dir/relay.log" &
 pids+=($!)
 for _ in $(seq 50); do grep -q listening "$dir/relay.log" && break; sleep 0.1; done
@@ -47,7 +61,7 @@ got=$(sha256sum <"$dir/up.out" | cut -d' ' -f1)
 # Download: the upstream now sends, the client stores.
 socat -b 1048576 -u "OPEN:$dir/data" "TCP-LISTEN:$UP,reuseaddr" &
 pids+=($!)
-sleep 0.2
+wait_listen "$UP"
 socat -b 1048576 -u "TCP:127.0.0.1:$RELAY" "OPEN:$dir/down.out,creat,trunc"
 for _ in $(seq 100); do [ "$(grep -c ' session ' "$dir/relay.log")" -ge 2 ] && break; sleep 0.1; done
 got2=$(sha256sum <"$dir/down.out" | cut -d' ' -f1)
