@@ -92,12 +92,30 @@ static struct ur *ops_ur(const struct zc_loop *loop)
 	return loop->ops == &zc__uring_ops ? loop->backend : NULL;
 }
 
+/* Spare buffers are mappings of their own, not malloc() memory: a burst
+ * of ring shortages can take hundreds of them, and unmapped they give
+ * their pages back (freed 64 KiB heap chunks stayed resident: the soak
+ * saw the daemon's RSS stay 59 MiB up after the load). NULL: no memory. */
+static char *spare_map(const struct ur_bufs *b)
+{
+	void *p = mmap(NULL, b->size, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void spare_unmap(const struct ur_bufs *b, char *data)
+{
+	if (data)
+		munmap(data, b->size);
+}
+
 static void bufs_release(struct ur_bufs *b)
 {
 	unsigned i;
 
 	for (i = b->nbufs; i < b->ntab; i++)
-		free(b->tab[i].data);
+		spare_unmap(b, b->tab[i].data);
 	free(b->tab);
 	if (b->mem)
 		munmap(b->mem, b->mem_len);
@@ -262,7 +280,7 @@ int zc__ubuf_spare(struct zc_loop *loop)
 			b->spare_cached--;
 	}
 	t = &b->tab[id];
-	if (!t->data && !(t->data = malloc(b->size))) {
+	if (!t->data && !(t->data = spare_map(b))) {
 		t->next = b->spare_free;
 		b->spare_free = id;
 		return -ENOMEM;
@@ -288,7 +306,7 @@ void zc__ubuf_put(struct zc_loop *loop, int id)
 	if (b->spare_cached < SPARE_CACHE) {
 		b->spare_cached++;
 	} else {
-		free(t->data);
+		spare_unmap(b, t->data);
 		t->data = NULL;
 	}
 	t->next = b->spare_free;
