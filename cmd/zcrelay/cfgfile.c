@@ -784,12 +784,15 @@ static char *read_all(struct load *ld, int fd, size_t size)
 	return buf;
 }
 
-/* The file at ld->path, NUL-terminated; NULL after an error. */
+/* The file at ld->path, NUL-terminated; NULL after an error. Opened
+ * with O_NONBLOCK so that a FIFO (or a device) is refused by the type
+ * check instead of blocking the main thread, which handles the signals,
+ * in open() until a writer comes. */
 static char *file_read(struct load *ld)
 {
 	struct stat st;
 	char *buf = NULL;
-	int fd = open(ld->path, O_RDONLY | O_CLOEXEC);
+	int fd = open(ld->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 
 	if (fd == -1) {
 		load_err(ld, 0, "%s", strerror(errno));
