@@ -93,7 +93,8 @@ struct zcr_route {
 	unsigned connect_ms, idle_ms, halfclose_ms; /* 0: none (not connect) */
 	unsigned max_conns, max_per_client;         /* 0: no limit */
 	int proxy_send;                             /* 0, 1 or 2 */
-	int proxy_accept;                           /* 1: header required */
+	int proxy_send_unix; /* v2: Unix clients as AF_UNIX, not LOCAL */
+	int proxy_accept;    /* 1: header required */
 	struct zcr_cidr *trusted;
 	unsigned ntrusted;
 	int trust_unix; /* "unix" in trusted: Unix socket clients */

@@ -126,6 +126,7 @@ static const struct opt route_opts[] = {
 
 static const struct opt proxy_opts[] = {
         OPT_N("send", OPT_INT, struct zcr_route, proxy_send, 0, 2),
+        OPT_N("send-unix", OPT_BOOL, struct zcr_route, proxy_send_unix, 0, 1),
         OPT_N("accept", OPT_BOOL, struct zcr_route, proxy_accept, 0, 1),
         OPT_X("trusted"),
         OPT_N("timeout", OPT_TIME, struct zcr_route, proxy_timeout_ms, 1,

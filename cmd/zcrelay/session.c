@@ -196,9 +196,11 @@ static int session_send_proxy(struct zcr_session *s, int fd)
 	ssize_t w;
 
 	session_local(s);
-	n = zcr_pp_build(s->r->proxy_send, (const struct sockaddr *)&s->peer,
-	                 s->peer_len, (const struct sockaddr *)&s->local,
-	                 s->local_len, hdr, sizeof(hdr));
+	n = zcr_pp_build(s->r->proxy_send,
+	                 s->r->proxy_send_unix ? ZCR_PP_UNIX : 0,
+	                 (const struct sockaddr *)&s->peer, s->peer_len,
+	                 (const struct sockaddr *)&s->local, s->local_len, hdr,
+	                 sizeof(hdr));
 	if (n < 0)
 		return n;
 	w = send(fd, hdr, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
