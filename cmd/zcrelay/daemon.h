@@ -146,7 +146,9 @@ static inline int zcr_err_local(int err)
 	       err == -ENOBUFS || err == -EADDRNOTAVAIL;
 }
 
-/* Records a connect result (0 or -errno) for passive health. */
+/* Records a connect result (0 or -errno) for passive health: fail_max
+ * failures in a row eject the upstream for the cool-down (logged), a
+ * success resets the count and ends an ejection (logged "is back"). */
 void zcr_balance_report(const struct zcr_route *r, unsigned up, int err,
                         uint64_t now_ms);
 
