@@ -251,6 +251,10 @@ int t_http_get(const struct zc_addr *a, const char *path, char **body);
  */
 long long t_metric(const char *body, const char *sample);
 
+/* t_file_text - the whole file at path as a malloc'd, NUL-terminated
+ * string (caller frees), or NULL if it cannot be read. */
+char *t_file_text(const char *path);
+
 /* t_in_path - 1 if prog is an executable file in $PATH, else 0. */
 int t_in_path(const char *prog);
 
