@@ -47,6 +47,7 @@ struct zcr_stats {
 	uint64_t spliced, copied;
 	uint64_t connect_fail, connect_timeout;
 	uint64_t rej_maxconn, rej_client, rej_proxy, no_upstream;
+	uint64_t rej_local; /* shed: out of our own fds, memory, ports */
 	uint64_t timeout_idle, timeout_halfclose, timeout_proxy;
 	struct {
 		int err; /* -errno; 0: free slot */
@@ -92,7 +93,8 @@ struct zcr_route {
 	unsigned connect_ms, idle_ms, halfclose_ms; /* 0: none (not connect) */
 	unsigned max_conns, max_per_client;         /* 0: no limit */
 	int proxy_send;                             /* 0, 1 or 2 */
-	int proxy_accept;                           /* 1: header required */
+	int proxy_send_unix; /* v2: Unix clients as AF_UNIX, not LOCAL */
+	int proxy_accept;    /* 1: header required */
 	struct zcr_cidr *trusted;
 	unsigned ntrusted;
 	int trust_unix; /* "unix" in trusted: Unix socket clients */

@@ -636,6 +636,30 @@ long long t_metric(const char *body, const char *sample)
 	return -1;
 }
 
+int t_expect_exit(const char *const argv[], int want, const char *out,
+                  int exact)
+{
+	struct t_daemon d;
+	char *log;
+	int rc, ok;
+
+	ASSERT_OK(t_daemon_start(&d, argv));
+	rc = t_daemon_wait(&d, 5000);
+	if (rc == -ETIMEDOUT)
+		t_daemon_stop(&d, SIGKILL);
+	log = t_daemon_log(&d);
+	ASSERT_TRUE(log != NULL);
+	ok = exact ? strcmp(log, out) == 0 : strstr(log, out) != NULL;
+	if (rc != want || !ok) {
+		t_log("status %d (want %d), output:\n%s--- wanted%s:\n%s", rc,
+		      want, log, exact ? "" : " in it", out);
+		free(log);
+		return t_fail(__FILE__, __LINE__, "unexpected result");
+	}
+	free(log);
+	return T_PASS;
+}
+
 int t_in_path(const char *prog)
 {
 	const char *p = getenv("PATH");

@@ -255,6 +255,15 @@ long long t_metric(const char *body, const char *sample);
  * string (caller frees), or NULL if it cannot be read. */
 char *t_file_text(const char *path);
 
+/*
+ * t_expect_exit - run the daemon with argv, wait at most 5 s for it to
+ * exit (then kill it) and check that its status is want and that its
+ * whole output (stdout and stderr) is out exactly (exact) or contains
+ * it. T_PASS or T_FAIL.
+ */
+int t_expect_exit(const char *const argv[], int want, const char *out,
+                  int exact);
+
 /* t_in_path - 1 if prog is an executable file in $PATH, else 0. */
 int t_in_path(const char *prog);
 

@@ -1,0 +1,102 @@
+/*
+ * daemon_robust.c - regression tests of issue 15, black-box: what odd
+ * files, a local fd shortage, races of passive health, reloads and
+ * port 0 did to the daemon. A FIFO where a file is expected never
+ * blocks the main thread (which answers the signals).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runner.h"
+#include "tdaemon.h"
+#include "tnet.h"
+
+#define NO_DAEMON "ZC_DAEMON not set"
+
+/* Runs the daemon with argv: status want, out in its output. */
+static int expect_exit(const char *const argv[], int want, const char *out)
+{
+	return t_expect_exit(argv, want, out, 0);
+}
+
+/* A FIFO at t_tmpdir()/name; its path goes to path. */
+static int make_fifo(const char *name, char *path, size_t size)
+{
+	snprintf(path, size, "%s/%s", t_tmpdir(), name);
+	unlink(path);
+	ASSERT_EQ(mkfifo(path, 0600), 0);
+	return T_PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* Bug 1: a FIFO as the config file (or the pid file, or the log)       */
+
+/* `zcrelay -n -c FIFO` and `zcrelay -c FIFO` are refused at once, as a
+ * directory is; so is a FIFO as the pid file or the log file. */
+TEST(test_daemon_robust_fifo_files)
+{
+	char fifo[512], out[600], conf[512], text[1024];
+	const char *const check[] = {"-n", "-c", fifo, NULL};
+	const char *const start[] = {"-c", fifo, NULL};
+	const char *const run[] = {"-c", conf, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	if (make_fifo("fifo", fifo, sizeof(fifo)))
+		return T_FAIL;
+	snprintf(out, sizeof(out), "%s: not a regular file\n", fifo);
+	if (expect_exit(check, 1, out) || expect_exit(start, 1, out))
+		return T_FAIL;
+	snprintf(text, sizeof(text),
+	         "pid-file = \"%s\";\nroutes = ( { name = \"a\"; listen = "
+	         "\"127.0.0.1:1\"; upstreams = \"127.0.0.1:9\"; } );\n",
+	         fifo);
+	ASSERT_OK(t_write_tmp("pid.conf", text, conf, sizeof(conf)));
+	snprintf(out, sizeof(out), "pid file %s: not a regular file", fifo);
+	if (expect_exit(run, 1, out))
+		return T_FAIL;
+	snprintf(text, sizeof(text),
+	         "log = { file = \"%s\"; };\nroutes = ( { name = \"a\"; "
+	         "listen = \"127.0.0.1:1\"; upstreams = \"127.0.0.1:9\"; } "
+	         ");\n",
+	         fifo);
+	ASSERT_OK(t_write_tmp("log.conf", text, conf, sizeof(conf)));
+	snprintf(out, sizeof(out), "log file %s: %s", fifo, strerror(ENXIO));
+	return expect_exit(run, 1, out);
+}
+
+/* A running daemon whose file became a FIFO: SIGHUP refuses it (the
+ * running configuration keeps serving), and SIGTERM still stops it. */
+TEST(test_daemon_robust_fifo_reload)
+{
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	char path[512], why[600];
+	int ulfd, rc, c, u;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	rc = t_daemon_route1(&d, ctx, &la, &ua, &ulfd, "");
+	if (rc)
+		return rc;
+	if (make_fifo("zcrelay.conf", path, sizeof(path)))
+		return T_FAIL;
+	ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+	snprintf(why, sizeof(why), "%s: not a regular file", path);
+	ASSERT_EQ(t_wait_log_count(&d, why, NULL, 1, 5000), 1);
+	ASSERT_EQ(t_wait_log_count(&d, "keeping the running configuration",
+	                           NULL, 1, 5000),
+	          1);
+	rc = t_session(&la, NULL, &ulfd, 1, &c, &u, NULL);
+	if (rc)
+		return rc;
+	close(c);
+	close(u);
+	rc = t_daemon_down(&d);
+	close(ulfd);
+	return rc;
+}
