@@ -1,5 +1,5 @@
 /*
- * examples.c - the library's example programs (examples/*.c, built by
+ * examples.c - the library's example programs (examples/, built by
  * make examples into $ZC_EXAMPLES) run against local peers: bytes checked
  * end to end, the printed counts compared with what moved, bad input.
  */
@@ -29,7 +29,7 @@ struct ex_proc {
 
 /* Starts $ZC_EXAMPLES/name with the arguments argv (argv[0] is set
  * here). Returns 0, -ENOENT without ZC_EXAMPLES, or -errno. */
-static int ex_start(struct ex_proc *p, const char *name, const char *argv[])
+static int ex_start(struct ex_proc *p, const char *name, char *argv[])
 {
 	const char *dir = getenv("ZC_EXAMPLES");
 	char path[512];
@@ -48,7 +48,7 @@ static int ex_start(struct ex_proc *p, const char *name, const char *argv[])
 		dup2(fds[1], 1);
 		dup2(fds[1], 2);
 		argv[0] = path;
-		execv(path, (char *const *)argv);
+		execv(path, argv);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -129,7 +129,7 @@ static int ex_listen_addr(struct ex_proc *p, struct zc_addr *a)
 
 TEST(test_examples_join)
 {
-	const char *argv[] = {NULL, "127.0.0.1:0", NULL, NULL};
+	char *argv[] = {NULL, "127.0.0.1:0", NULL, NULL};
 	struct ex_proc p;
 	struct zc_addr ua, la;
 	char up[128], want[256];
@@ -161,7 +161,7 @@ TEST(test_examples_join)
 /* An upstream nobody listens on: a clear message and exit 1. */
 TEST(test_examples_join_refused)
 {
-	const char *argv[] = {NULL, "127.0.0.1:0", NULL, NULL};
+	char *argv[] = {NULL, "127.0.0.1:0", NULL, NULL};
 	struct ex_proc p;
 	struct zc_addr ua, la;
 	char up[128];
@@ -200,8 +200,7 @@ static int make_file(char *path, size_t size, char **data, size_t n)
 TEST(test_examples_serve)
 {
 	const size_t fsize = 6 * MIB + 77, off = 4099, len = 5 * MIB + 3;
-	const char *argv[] = {NULL,   "127.0.0.1:0", NULL,
-	                      "4099", "5242883",     NULL};
+	char *argv[] = {NULL, "127.0.0.1:0", NULL, "4099", "5242883", NULL};
 	struct ex_proc p;
 	struct zc_addr la;
 	char path[512], want[128], *data, *got;
@@ -230,7 +229,7 @@ TEST(test_examples_serve)
 /* A range past the end of the file is refused before a byte is sent. */
 TEST(test_examples_serve_past_end)
 {
-	const char *argv[] = {NULL, "127.0.0.1:0", NULL, "100", "4096", NULL};
+	char *argv[] = {NULL, "127.0.0.1:0", NULL, "100", "4096", NULL};
 	struct ex_proc p;
 	struct zc_addr la;
 	char path[512], *data, byte;
@@ -271,7 +270,7 @@ static int embed_session(struct ex_proc *p, const struct zc_addr *la, int ufd,
 
 TEST(test_examples_embed)
 {
-	const char *argv[] = {NULL, "127.0.0.1:0", NULL, NULL};
+	char *argv[] = {NULL, "127.0.0.1:0", NULL, NULL};
 	struct ex_proc p;
 	struct zc_addr ua, la;
 	char up[128];
