@@ -87,7 +87,7 @@ static int pc_var(const char *pc, const char *name, const char *prefix,
 /* path (below stage) exists; with x, it is executable. */
 static int has(const char *path, int x)
 {
-	char full[1024];
+	char full[2048];
 
 	snprintf(full, sizeof(full), "%s%s", stage, path);
 	if (access(full, x ? X_OK : R_OK)) {
@@ -99,7 +99,7 @@ static int has(const char *path, int x)
 
 static char *staged_text(const char *path)
 {
-	char full[1024];
+	char full[2048];
 
 	snprintf(full, sizeof(full), "%s%s", stage, path);
 	return t_file_text(full);
