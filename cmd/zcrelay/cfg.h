@@ -48,6 +48,7 @@ struct zcr_stats {
 	uint64_t spliced, copied;
 	uint64_t connect_fail, connect_timeout;
 	uint64_t rej_maxconn, rej_client, rej_proxy, rej_denied, no_upstream;
+	uint64_t rej_local; /* shed: out of our own fds, memory, ports */
 	uint64_t timeout_idle, timeout_halfclose, timeout_proxy;
 	struct {
 		int err; /* -errno; 0: free slot */

@@ -234,12 +234,27 @@ static void session_relay(struct zcr_session *s, int fd)
 	}
 }
 
+/* A connect that failed for want of our own resources (zcr_err_local):
+ * the client is shed, the upstream is not blamed. */
+static void session_local_fail(struct zcr_session *s, int err)
+{
+	const struct zcr_route *r = s->r;
+
+	__atomic_fetch_sub(&r->ups[s->up].st->active, 1, __ATOMIC_RELAXED);
+	zcr_add(&r->st->rej_local, 1);
+	session_fail(s, "rejected: out of local resources", err);
+}
+
 static void session_on_connect(void *arg, int fd)
 {
 	struct zcr_session *s = arg;
 	const struct zcr_route *r = s->r;
 
 	s->cn = NULL;
+	if (zcr_err_local(fd)) {
+		session_local_fail(s, fd);
+		return;
+	}
 	zcr_balance_report(r, (unsigned)s->up, fd < 0 ? fd : 0, zcr_now_ms());
 	if (fd >= 0) {
 		list_del(s);

@@ -476,8 +476,8 @@ int t_daemon_up_cfg(struct t_daemon *d, const char *name, const char *text,
 	return t_daemon_up(d, &a, la);
 }
 
-/* The whole file as a malloc'd string, or NULL. */
-static char *file_text(const char *path)
+/* See tdaemon.h. */
+char *t_file_text(const char *path)
 {
 	struct t_daemon d;
 
@@ -505,7 +505,7 @@ static int find_line(char *text, const char *a, const char *b, char *line,
 
 int t_file_count(const char *path, const char *a, const char *b)
 {
-	char *text = file_text(path), *l, *save = NULL;
+	char *text = t_file_text(path), *l, *save = NULL;
 	int n = 0;
 
 	if (!text)
@@ -526,7 +526,7 @@ int t_wait_file_line(const char *path, const char *a, const char *b, char *line,
 	int found;
 
 	for (;;) {
-		text = file_text(path);
+		text = t_file_text(path);
 		found = text && find_line(text, a, b, line, size);
 		free(text);
 		if (found)
@@ -691,7 +691,7 @@ int t_run(const char *cmd)
 		st = 128;
 	else
 		st = WEXITSTATUS(st);
-	text = file_text(out);
+	text = t_file_text(out);
 	if (st != 0 || (text && *text)) {
 		t_log("%s: exit %d: %s", cmd, st, text ? text : "");
 		if (st == 0)

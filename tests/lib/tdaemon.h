@@ -251,6 +251,10 @@ int t_http_get(const struct zc_addr *a, const char *path, char **body);
  */
 long long t_metric(const char *body, const char *sample);
 
+/* t_file_text - the whole file at path as a malloc'd, NUL-terminated
+ * string (caller frees), or NULL if it cannot be read. */
+char *t_file_text(const char *path);
+
 /*
  * t_expect_exit - run the daemon with argv, wait at most 5 s for it to
  * exit (then kill it) and check that its status is want and that its
