@@ -300,6 +300,12 @@ int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,
 	if (rc)
 		return cfg_err(err, errlen, "bad listen address '%s': %s", spec,
 		               zc_strerror(rc));
+	if (!hi && a.ss.ss_family != AF_UNIX && addr_port(&a) == 0)
+		return cfg_err(
+		        err, errlen,
+		        "listen '%s': port 0 is not allowed (each worker "
+		        "would get a random port of its own)",
+		        spec);
 	if (!hi)
 		return listen_push(r, &a, spec, err, errlen);
 	lo = addr_port(&a);
@@ -342,6 +348,9 @@ int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
 	if (rc)
 		return cfg_err(err, errlen, "bad upstream address '%s': %s",
 		               spec, zc_strerror(rc));
+	if (a.ss.ss_family != AF_UNIX && addr_port(&a) == 0)
+		return cfg_err(err, errlen,
+		               "upstream '%s': port 0 is not allowed", spec);
 	u = realloc(r->ups, (r->nups + 1) * sizeof(*u));
 	if (!u)
 		return cfg_err(err, errlen, "out of memory");

@@ -177,3 +177,45 @@ TEST(test_daemon_robust_reload_unix_mode)
 	close(ulfd);
 	return rc;
 }
+
+/* ------------------------------------------------------------------ */
+/* Bug 5: port 0                                                        */
+
+/* Port 0 would give every worker a random port of its own (and log
+ * ":0"): refused for listeners and upstreams, on the command line (exit
+ * 2) and in a file (every one listed, exit 1). */
+TEST(test_daemon_robust_port_zero)
+{
+	static const char text[] =
+	        "routes = ( { name = \"a\";\n"
+	        "  listen = [ \"127.0.0.1:0\", \"[::1]:0\", \"unix:@zc0\" ];\n"
+	        "  upstreams = [ \"127.0.0.1:0\", \"127.0.0.1:9\" ]; } );\n";
+	const char *const cli_l[] = {"-l", "127.0.0.1:0", "-u", "127.0.0.1:9",
+	                             NULL};
+	const char *const cli_u[] = {"-l", "127.0.0.1:9", "-u", "127.0.0.1:0",
+	                             NULL};
+	char path[256], out[1024];
+	const char *const check[] = {"-n", "-c", path, NULL};
+	const char *const start[] = {"-c", path, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	if (expect_exit(cli_l, 2,
+	                "zcrelay: -l: listen '127.0.0.1:0': port 0 is not "
+	                "allowed (each worker would get a random port of its "
+	                "own)\n") ||
+	    expect_exit(cli_u, 2,
+	                "zcrelay: -u: upstream '127.0.0.1:0': port 0 is not "
+	                "allowed\n"))
+		return T_FAIL;
+	ASSERT_OK(t_write_tmp("p0.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out),
+	         "%s:2: listen '127.0.0.1:0': port 0 is not allowed (each "
+	         "worker would get a random port of its own)\n"
+	         "%s:2: listen '[::1]:0': port 0 is not allowed (each "
+	         "worker would get a random port of its own)\n"
+	         "%s:3: upstream '127.0.0.1:0': port 0 is not allowed\n",
+	         path, path, path);
+	if (t_expect_exit(check, 1, out, 1))
+		return T_FAIL;
+	return t_expect_exit(start, 1, out, 1);
+}
