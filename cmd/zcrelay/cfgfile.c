@@ -122,6 +122,8 @@ static const struct opt route_opts[] = {
               0, INT_MAX),
         OPT_X("proxy-protocol"),
         OPT_X("health"),
+        OPT_X("allow"),
+        OPT_X("deny"),
 };
 
 static const struct opt proxy_opts[] = {
@@ -625,6 +627,8 @@ static void route_body(struct load *ld, const config_setting_t *rs,
 	route_need(ld, rs, name, r->nups, "upstream", nerr0);
 	load_proxy(ld, rs, r);
 	load_health(ld, rs, r);
+	add_strings(ld, rs, "allow", r, zcr_route_allow);
+	add_strings(ld, rs, "deny", r, zcr_route_deny);
 }
 
 /* The name of route rs, or NULL after an error (none, or not a string). */
