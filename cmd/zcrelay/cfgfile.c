@@ -124,10 +124,13 @@ static const struct opt route_opts[] = {
               0, INT_MAX),
         OPT_X("proxy-protocol"),
         OPT_X("health"),
+        OPT_X("allow"),
+        OPT_X("deny"),
 };
 
 static const struct opt proxy_opts[] = {
         OPT_N("send", OPT_INT, struct zcr_route, proxy_send, 0, 2),
+        OPT_N("send-unix", OPT_BOOL, struct zcr_route, proxy_send_unix, 0, 1),
         OPT_N("accept", OPT_BOOL, struct zcr_route, proxy_accept, 0, 1),
         OPT_X("trusted"),
         OPT_N("timeout", OPT_TIME, struct zcr_route, proxy_timeout_ms, 1,
@@ -633,6 +636,8 @@ static void route_body(struct load *ld, const config_setting_t *rs,
 	route_need(ld, rs, name, r->nups, "upstream", nerr0);
 	load_proxy(ld, rs, r);
 	load_health(ld, rs, r);
+	add_strings(ld, rs, "allow", r, zcr_route_allow);
+	add_strings(ld, rs, "deny", r, zcr_route_deny);
 }
 
 /* The name of route rs, or NULL after an error (none, or not a string). */
@@ -810,12 +815,15 @@ static char *read_all(struct load *ld, int fd, size_t size)
 	return buf;
 }
 
-/* The file at ld->path, NUL-terminated; NULL after an error. */
+/* The file at ld->path, NUL-terminated; NULL after an error. Opened
+ * with O_NONBLOCK so that a FIFO (or a device) is refused by the type
+ * check instead of blocking the main thread, which handles the signals,
+ * in open() until a writer comes. */
 static char *file_read(struct load *ld)
 {
 	struct stat st;
 	char *buf = NULL;
-	int fd = open(ld->path, O_RDONLY | O_CLOEXEC);
+	int fd = open(ld->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 
 	if (fd == -1) {
 		load_err(ld, 0, "%s", strerror(errno));

@@ -333,17 +333,24 @@ void zcr_log_session(const struct zcr_sess_log *s)
 /* Destination                                                          */
 
 /* The destination's descriptor: the file at path, or with path NULL a
- * duplicate of stderr. Returns it or -errno. */
+ * duplicate of stderr. Returns it or -errno. The open is non-blocking:
+ * it runs on the main thread (start, reload, SIGUSR1), which must never
+ * wait in open() for the reader of a FIFO (-ENXIO instead); writes then
+ * block as for any file. */
 static int log_open_dest(const char *path)
 {
 	int fd;
 
-	if (path)
-		fd = open(path,
-		          O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
-		          0640);
-	else
+	if (!path)
 		fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	else if ((fd = open(path,
+	                    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	                            O_NOCTTY | O_NONBLOCK,
+	                    0640)) >= 0 &&
+	         fcntl(fd, F_SETFL, O_APPEND) == -1) {
+		close(fd);
+		fd = -1;
+	}
 	return fd == -1 ? -errno : fd;
 }
 

@@ -45,7 +45,7 @@ _Static_assert(offsetof(struct zcr_stats, next) == 0, "zcr_stats.next");
 struct sfamily {
 	const char *name, *type, *help;
 	const char *lkey; /* the extra label, or NULL */
-	struct ssample s[4];
+	struct ssample s[8];
 };
 
 /* A family read from struct zcr_wstats, one sample per worker. */
@@ -93,7 +93,9 @@ static const struct sfamily route_fams[] = {
          {{"maxconn", ST(rej_maxconn)},
           {"per_client", ST(rej_client)},
           {"proxy", ST(rej_proxy)},
-          {"no_upstream", ST(no_upstream)}}},
+          {"denied", ST(rej_denied)},
+          {"no_upstream", ST(no_upstream)},
+          {"local_resources", ST(rej_local)}}},
         {"zcrelay_route_timeouts_total",
          "counter",
          "Sessions ended by a timeout, by kind.",

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "daemon.h"
@@ -436,16 +437,39 @@ int zcr_drop_privileges(const char *user, const char *group, char *err,
 	return rc ? rc : verify_dropped(uid, gid, err, errlen);
 }
 
+/* Opens the pid file path for writing; -errno, or -EINVAL (message in
+ * err) for a file that is not a regular one. O_NONBLOCK: a FIFO there
+ * must not hang the start in open() (-ENXIO without a reader). */
+static int pid_file_open(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = open(path,
+	              O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY |
+	                      O_NONBLOCK,
+	              0644);
+
+	if (fd == -1 && errno != ENXIO)
+		return -errno;
+	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		set_err(err, errlen, "%s: not a regular file", path);
+		return -EINVAL;
+	}
+	return fd;
+}
+
 int zcr_write_pid_file(const char *path, char *err, size_t errlen)
 {
 	char buf[32];
 	int fd, n, rc = 0;
 	ssize_t w;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY,
-	          0644);
-	if (fd == -1) {
-		rc = -errno;
+	fd = pid_file_open(path, err, errlen);
+	if (fd == -EINVAL)
+		return fd;
+	if (fd < 0) {
+		rc = fd;
 		goto out;
 	}
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());

@@ -1,8 +1,8 @@
 /*
  * session.c - one client, from accept to its log line.
  *
- *   accept -> limits (route, client) -> [PROXY header from a trusted
- *   sender] -> connect to the upstream the balancer picks; on failure the
+ *   accept -> allow/deny -> limits (route, client) -> [PROXY header from
+ *   a trusted sender, then allow/deny on its source] -> connect to the upstream the balancer picks; on failure the
  *   next healthy one, within the route's connect timeout -> [PROXY header
  *   to the upstream] -> relay -> counters and one log line.
  *
@@ -196,9 +196,11 @@ static int session_send_proxy(struct zcr_session *s, int fd)
 	ssize_t w;
 
 	session_local(s);
-	n = zcr_pp_build(s->r->proxy_send, (const struct sockaddr *)&s->peer,
-	                 s->peer_len, (const struct sockaddr *)&s->local,
-	                 s->local_len, hdr, sizeof(hdr));
+	n = zcr_pp_build(s->r->proxy_send,
+	                 s->r->proxy_send_unix ? ZCR_PP_UNIX : 0,
+	                 (const struct sockaddr *)&s->peer, s->peer_len,
+	                 (const struct sockaddr *)&s->local, s->local_len, hdr,
+	                 sizeof(hdr));
 	if (n < 0)
 		return n;
 	w = send(fd, hdr, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -232,12 +234,27 @@ static void session_relay(struct zcr_session *s, int fd)
 	}
 }
 
+/* A connect that failed for want of our own resources (zcr_err_local):
+ * the client is shed, the upstream is not blamed. */
+static void session_local_fail(struct zcr_session *s, int err)
+{
+	const struct zcr_route *r = s->r;
+
+	__atomic_fetch_sub(&r->ups[s->up].st->active, 1, __ATOMIC_RELAXED);
+	zcr_add(&r->st->rej_local, 1);
+	session_fail(s, "rejected: out of local resources", err);
+}
+
 static void session_on_connect(void *arg, int fd)
 {
 	struct zcr_session *s = arg;
 	const struct zcr_route *r = s->r;
 
 	s->cn = NULL;
+	if (zcr_err_local(fd)) {
+		session_local_fail(s, fd);
+		return;
+	}
 	zcr_balance_report(r, (unsigned)s->up, fd < 0 ? fd : 0, zcr_now_ms());
 	if (fd >= 0) {
 		list_del(s);
@@ -285,6 +302,18 @@ static void session_connect_next(struct zcr_session *s)
 	             s->last_err ? "no upstream reachable"
 	                         : "no healthy upstream",
 	             s->last_err);
+}
+
+/* The route's allow/deny lists on the client (the PROXY source where a
+ * header was accepted). 1: go on; 0: s was closed and freed. */
+static int session_admits(struct zcr_session *s)
+{
+	if (zcr_acl_admits(&s->r->allow, &s->r->deny,
+	                   (const struct sockaddr *)&s->peer))
+		return 1;
+	zcr_add(&s->r->st->rej_denied, 1);
+	session_fail(s, "rejected: denied by allow/deny", 0);
+	return 0;
 }
 
 /* How many bytes at the start of buf[0..n) belong to a PROXY header
@@ -354,7 +383,8 @@ static void pp_on_ready(void *arg, unsigned ev)
 	}
 	pp_take(s, &pi);
 	pp_stop(s);
-	session_connect_next(s);
+	if (session_admits(s))
+		session_connect_next(s);
 }
 
 static void pp_on_timeout(void *arg)
@@ -443,6 +473,8 @@ void zcr_session_accept(struct zcr_worker *w, unsigned route, int fd,
 		return;
 	}
 	list_add(s);
+	if (!s->r->proxy_accept && !session_admits(s))
+		return;
 	why = session_limits(s);
 	if (why) {
 		session_fail(s, why, 0);

@@ -179,7 +179,7 @@ static const struct {
         F(max_per_client, 7),
         F(proxy_send, 2),
         F(proxy_accept, 1),
-        F(ntrusted, 2),
+        F(trusted.n, 2),
         F(proxy_timeout_ms, 1000),
         F(fail_max, 5),
         F(cooldown_ms, 20000),
@@ -210,10 +210,10 @@ static int check_full_web(const struct zcr_route *r)
 	ASSERT_EQ(r->ups[1].weight, 3);
 	ASSERT_EQ(r->weight_sum, 4);
 	ASSERT_TRUE(r->st && r->ups[0].st && r->ups[1].st);
-	ASSERT_EQ(r->trusted[0].family, AF_INET);
-	ASSERT_EQ(r->trusted[0].bits, 8);
-	ASSERT_EQ(r->trusted[1].family, AF_INET6);
-	ASSERT_EQ(r->trusted[1].bits, 128);
+	ASSERT_EQ(r->trusted.v[0].family, AF_INET);
+	ASSERT_EQ(r->trusted.v[0].bits, 8);
+	ASSERT_EQ(r->trusted.v[1].family, AF_INET6);
+	ASSERT_EQ(r->trusted.v[1].bits, 128);
 	return T_PASS;
 }
 
@@ -396,6 +396,15 @@ static const struct bad_case bad_cases[] = {
          "F:1: admin '127.0.0.1': Invalid argument\n"},
         {ROUTE("  proxy-protocol = { trusted = \"10.0.0.0/33\"; };"),
          "F:2: trusted '10.0.0.0/33': prefix length is not in 0..32\n"},
+        {ROUTE("  allow = [ \"10.0.0.0/8\", \"10.0.0.0/x\" ];"),
+         "F:2: allow '10.0.0.0/x': prefix length is not in 0..32\n"},
+        {ROUTE("  deny = \"2001:db8::/129\";"),
+         "F:2: deny '2001:db8::/129': prefix length is not in 0..128\n"},
+        {ROUTE("  deny = [ \"example.com\" ];"),
+         "F:2: deny 'example.com': not an IPv4 or IPv6 address (nor "
+         "\"unix\")\n"},
+        {ROUTE("  allow = 10;"),
+         "F:2: 'allow' must be a string or a list of strings\n"},
         {ROUTE_NO_LISTEN("  listen = 8080;"),
          "F:2: 'listen' must be a string or a list of strings\n"},
         {ROUTE_NO_LISTEN("  listen = [ 8080 ];"),
