@@ -432,6 +432,34 @@ int zcr_parse_engine(const char *s, int *out, char *err, size_t errlen)
 	return 0;
 }
 
+int zcr_parse_busy_poll(const char *s, int *out, char *err, size_t errlen)
+{
+	static const char *const w[] = {"off", "auto"};
+	static const int v[] = {0, ZC_BUSY_POLL_AUTO};
+	unsigned long us;
+	char *end;
+	int i;
+
+	if (parse_word(s, w, 2, &i) == 0) {
+		*out = v[i];
+		return 0;
+	}
+	errno = 0;
+	us = *s >= '0' && *s <= '9' ? strtoul(s, &end, 10) : 0;
+	if (*s < '0' || *s > '9' || *end)
+		return cfg_err(err, errlen,
+		               "busy-poll '%s' is not off, auto or a number of "
+		               "microseconds",
+		               s);
+	if (errno || us > ZC_BUSY_POLL_MAX_US)
+		return cfg_err(err, errlen,
+		               "busy-poll '%s' is out of range (0..%d "
+		               "microseconds)",
+		               s, ZC_BUSY_POLL_MAX_US);
+	*out = (int)us;
+	return 0;
+}
+
 int zcr_parse_balance(const char *s, int *out, char *err, size_t errlen)
 {
 	static const char *const w[] = {"roundrobin", "leastconn", "source"};

@@ -443,3 +443,31 @@ TEST(test_daemon_engine_uring_disabled)
 	ASSERT_EQ(uring_sysctl(old), 2);
 	return rc;
 }
+
+TEST(test_daemon_args_bad_busy_poll)
+{
+	static const char *const vals[] = {"fast",    "20us", "-1",
+	                                   "1000001", "",     NULL};
+	const char *argv[] = {"--listen",    L_OK, "--upstream", U_OK,
+	                      "--busy-poll", NULL, NULL};
+	const char *const cap[] = {"--listen",        L_OK, "--upstream", U_OK,
+	                           "--busy-poll-cap", "0",  NULL};
+	char msg[160];
+	int i, rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	for (i = 0; vals[i]; i++) {
+		argv[5] = vals[i];
+		snprintf(msg, sizeof(msg),
+		         "zcrelay: --busy-poll: busy-poll '%s' "
+		         "is %s",
+		         vals[i],
+		         i == 3 ? "out of range (0..1000000 microseconds)"
+		                : "not off, auto or a number of microseconds");
+		rc = expect_usage(argv, msg);
+		if (rc != T_PASS)
+			return rc;
+	}
+	return expect_usage(cap, "zcrelay: --busy-poll-cap: '0' is out of "
+	                         "range (1..100)");
+}
