@@ -251,8 +251,26 @@ struct zc_loop_opts {
 	unsigned ring_bufs;
 	unsigned ring_buf_size;
 	unsigned ring_zc_min;
-	unsigned reserved[3];
+	/* Busy polling (appended in 0.2): after a turn that handled events,
+	 * keep checking for new ones without sleeping for a while before
+	 * the loop sleeps, so that a reply arriving microseconds later finds
+	 * the thread awake. busy_poll_us: 0 (the default) never spins;
+	 * ZC_BUSY_POLL_AUTO spins for an adaptive window of 0 to 50 us that
+	 * grows while spinning catches events and shrinks to 0 while it
+	 * does not; N > 0 spins up to N us (at most 1000000) after every
+	 * turn that handled events. busy_poll_cap: the share of one CPU
+	 * (percent, 1..100; 0: 25) that spinning may take in any second.
+	 * Spinning never delays a timer or a zc_loop_post(). */
+	int busy_poll_us;
+	unsigned busy_poll_cap;
+	unsigned reserved[1];
 };
+
+/* zc_loop_opts.busy_poll_us: adapt the spin window to the traffic. */
+#define ZC_BUSY_POLL_AUTO (-1)
+/* The ceiling of the adaptive window, and the largest fixed one. */
+#define ZC_BUSY_POLL_AUTO_MAX_US 50
+#define ZC_BUSY_POLL_MAX_US      1000000
 
 /* Counters of one loop, read on the loop's thread. */
 struct zc_loop_stats {
@@ -271,6 +289,12 @@ struct zc_loop_stats {
 	uint64_t
 	        ring_shortage; /* recvs done into a spare: the ring was empty */
 	uint64_t ring_zc_sends; /* sends done with IORING_OP_SEND_ZC */
+	/* Busy polling (appended in 0.2): */
+	uint64_t spin_ns;        /* time spent spinning, in ns */
+	uint64_t spin_hits;      /* spins that caught an event */
+	uint64_t spin_misses;    /* spins that ended with none: then slept */
+	uint64_t spin_capped;    /* turns that did not spin: the cap was used */
+	uint64_t spin_window_ns; /* the adaptive window now */
 };
 
 /* Fills *opts with the defaults. */

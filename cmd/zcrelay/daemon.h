@@ -25,7 +25,9 @@ struct zcr_opts {
 struct zcr_lsock {
 	struct zc_addr addr;
 	char str[ZCR_ADDR_STR];
-	int shared; /* one socket for all workers, in fds[0] */
+	int shared;    /* one socket for all workers, in fds[0] */
+	int inherited; /* from systemd: its SocketMode= rules the file */
+	unsigned mode; /* Unix path: the file mode set (unix-mode) */
 	int refs;
 	int *fds; /* per worker (REUSEPORT) */
 	unsigned nfds;

@@ -1,8 +1,8 @@
 /*
  * session.c - one client, from accept to its log line.
  *
- *   accept -> limits (route, client) -> [PROXY header from a trusted
- *   sender] -> connect to the upstream the balancer picks; on failure the
+ *   accept -> allow/deny -> limits (route, client) -> [PROXY header from
+ *   a trusted sender, then allow/deny on its source] -> connect to the upstream the balancer picks; on failure the
  *   next healthy one, within the route's connect timeout -> [PROXY header
  *   to the upstream] -> relay -> counters and one log line.
  *
@@ -304,6 +304,18 @@ static void session_connect_next(struct zcr_session *s)
 	             s->last_err);
 }
 
+/* The route's allow/deny lists on the client (the PROXY source where a
+ * header was accepted). 1: go on; 0: s was closed and freed. */
+static int session_admits(struct zcr_session *s)
+{
+	if (zcr_acl_admits(&s->r->allow, &s->r->deny,
+	                   (const struct sockaddr *)&s->peer))
+		return 1;
+	zcr_add(&s->r->st->rej_denied, 1);
+	session_fail(s, "rejected: denied by allow/deny", 0);
+	return 0;
+}
+
 /* How many bytes at the start of buf[0..n) belong to a PROXY header
  * (the rest, if any, is the client's data and stays in the socket). */
 static size_t pp_header_part(const uint8_t *buf, size_t n)
@@ -371,7 +383,8 @@ static void pp_on_ready(void *arg, unsigned ev)
 	}
 	pp_take(s, &pi);
 	pp_stop(s);
-	session_connect_next(s);
+	if (session_admits(s))
+		session_connect_next(s);
 }
 
 static void pp_on_timeout(void *arg)
@@ -460,6 +473,8 @@ void zcr_session_accept(struct zcr_worker *w, unsigned route, int fd,
 		return;
 	}
 	list_add(s);
+	if (!s->r->proxy_accept && !session_admits(s))
+		return;
 	why = session_limits(s);
 	if (why) {
 		session_fail(s, why, 0);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "runner.h"
+#include "tdaemon.h"
 #include "tnet.h"
 
 #define NO_DAEMON "ZC_DAEMON not set"
@@ -410,17 +411,50 @@ static int uring_sysctl(int v)
  */
 TEST(test_daemon_engine_uring_disabled)
 {
-	const char *const argv[] = {"--listen",    "127.0.0.1:0", "--upstream",
-	                            "127.0.0.1:9", "--engine",    "uring",
-	                            NULL};
 	const char *const subs[] = {"io_uring engine unavailable", NULL};
+	struct zc_addr la;
+	struct t_dargs a;
 	int old, rc;
 
 	T_SKIP_IF(!t_daemon_path(), "ZC_DAEMON not set");
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	t_dargs_listen(&a, &la);
+	t_dargs_add(&a, "--upstream");
+	t_dargs_add(&a, "127.0.0.1:9");
+	t_dargs_add(&a, "--engine");
+	t_dargs_add(&a, "uring");
 	old = uring_sysctl(2);
 	T_SKIP_IF(old < 0, "cannot set kernel.io_uring_disabled: %s",
 	          strerror(-old));
-	rc = expect_exit(argv, 1, subs);
+	rc = expect_exit(a.v, 1, subs);
 	ASSERT_EQ(uring_sysctl(old), 2);
 	return rc;
+}
+
+TEST(test_daemon_args_bad_busy_poll)
+{
+	static const char *const vals[] = {"fast",    "20us", "-1",
+	                                   "1000001", "",     NULL};
+	const char *argv[] = {"--listen",    L_OK, "--upstream", U_OK,
+	                      "--busy-poll", NULL, NULL};
+	const char *const cap[] = {"--listen",        L_OK, "--upstream", U_OK,
+	                           "--busy-poll-cap", "0",  NULL};
+	char msg[160];
+	int i, rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	for (i = 0; vals[i]; i++) {
+		argv[5] = vals[i];
+		snprintf(msg, sizeof(msg),
+		         "zcrelay: --busy-poll: busy-poll '%s' "
+		         "is %s",
+		         vals[i],
+		         i == 3 ? "out of range (0..1000000 microseconds)"
+		                : "not off, auto or a number of microseconds");
+		rc = expect_usage(argv, msg);
+		if (rc != T_PASS)
+			return rc;
+	}
+	return expect_usage(cap, "zcrelay: --busy-poll-cap: '0' is out of "
+	                         "range (1..100)");
 }

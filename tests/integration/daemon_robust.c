@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "runner.h"
@@ -99,4 +100,122 @@ TEST(test_daemon_robust_fifo_reload)
 	rc = t_daemon_down(&d);
 	close(ulfd);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Bug 4: unix-mode of a Unix listener that a reload keeps              */
+
+/* The file mode of the socket at the Unix address a, or -errno. */
+static int sock_mode(const struct zc_addr *a)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)&a->ss;
+	struct stat st;
+
+	if (stat(sun->sun_path, &st) == -1)
+		return -errno;
+	return S_ISSOCK(st.st_mode) ? (int)(st.st_mode & 07777) : -ENOTSOCK;
+}
+
+/* The config text of one route from the Unix listener ls to us with
+ * unix-mode mode. */
+static void mode_cfg(char *buf, size_t size, const char *ls, const char *us,
+                     const char *mode)
+{
+	snprintf(buf, size,
+	         "workers = 2;\nroutes = ( { name = \"m\"; listen = \"%s\";\n"
+	         "  unix-mode = \"%s\"; upstreams = \"%s\"; } );\n",
+	         ls, mode, us);
+}
+
+/* A reload that changes unix-mode applies it to the kept socket file
+ * (0666 -> 0600 -> 0640), and the listener keeps serving; if the file
+ * was removed, the reload warns that it is gone. */
+TEST(test_daemon_robust_reload_unix_mode)
+{
+	static const char *const modes[] = {"0600", "0640"};
+	static const int want[] = {0600, 0640};
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	char ls[128], us[64], text[512], path[256];
+	int ulfd, rc, i, c, u;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
+	ASSERT_OK(t_free_addr(AF_UNIX, &la));
+	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
+	mode_cfg(text, sizeof(text), ls, us, "0666");
+	rc = t_daemon_conf(&d, &la, "%s", text);
+	if (rc)
+		return rc;
+	ASSERT_EQ(sock_mode(&la), 0666);
+	for (i = 0; i < 2; i++) {
+		mode_cfg(text, sizeof(text), ls, us, modes[i]);
+		ASSERT_OK(
+		        t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+		ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+		ASSERT_EQ(t_wait_log_count(&d, "info reloaded ", NULL, i + 1,
+		                           5000),
+		          i + 1);
+		ASSERT_EQ(sock_mode(&la), want[i]);
+		rc = t_session(&la, NULL, &ulfd, 1, &c, &u, NULL);
+		if (rc)
+			return rc;
+		close(c);
+		close(u);
+	}
+	/* Its file removed by someone: the reload says so and goes on. */
+	ASSERT_EQ(unlink(((struct sockaddr_un *)&la.ss)->sun_path), 0);
+	mode_cfg(text, sizeof(text), ls, us, "0600");
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+	ASSERT_EQ(t_wait_log_count(&d, "info reloaded ", NULL, 3, 5000), 3);
+	ASSERT_EQ(t_log_count(&d, ls, ": the socket file is gone"), 1);
+	rc = t_daemon_down(&d);
+	t_cleanup_unix(&la);
+	close(ulfd);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Bug 5: port 0                                                        */
+
+/* Port 0 would give every worker a random port of its own (and log
+ * ":0"): refused for listeners and upstreams, on the command line (exit
+ * 2) and in a file (every one listed, exit 1). */
+TEST(test_daemon_robust_port_zero)
+{
+	static const char text[] =
+	        "routes = ( { name = \"a\";\n"
+	        "  listen = [ \"127.0.0.1:0\", \"[::1]:0\", \"unix:@zc0\" ];\n"
+	        "  upstreams = [ \"127.0.0.1:0\", \"127.0.0.1:9\" ]; } );\n";
+	const char *const cli_l[] = {"-l", "127.0.0.1:0", "-u", "127.0.0.1:9",
+	                             NULL};
+	const char *const cli_u[] = {"-l", "127.0.0.1:9", "-u", "127.0.0.1:0",
+	                             NULL};
+	char path[256], out[1024];
+	const char *const check[] = {"-n", "-c", path, NULL};
+	const char *const start[] = {"-c", path, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	if (expect_exit(cli_l, 2,
+	                "zcrelay: -l: listen '127.0.0.1:0': port 0 is not "
+	                "allowed (each worker would get a random port of its "
+	                "own)\n") ||
+	    expect_exit(cli_u, 2,
+	                "zcrelay: -u: upstream '127.0.0.1:0': port 0 is not "
+	                "allowed\n"))
+		return T_FAIL;
+	ASSERT_OK(t_write_tmp("p0.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out),
+	         "%s:2: listen '127.0.0.1:0': port 0 is not allowed (each "
+	         "worker would get a random port of its own)\n"
+	         "%s:2: listen '[::1]:0': port 0 is not allowed (each "
+	         "worker would get a random port of its own)\n"
+	         "%s:3: upstream '127.0.0.1:0': port 0 is not allowed\n",
+	         path, path, path);
+	if (t_expect_exit(check, 1, out, 1))
+		return T_FAIL;
+	return t_expect_exit(start, 1, out, 1);
 }

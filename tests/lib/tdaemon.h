@@ -264,6 +264,18 @@ char *t_file_text(const char *path);
 int t_expect_exit(const char *const argv[], int want, const char *out,
                   int exact);
 
+/* The value of sample (name and labels) in body must be want. */
+#define ASSERT_METRIC(body, want, ...)                                         \
+	do {                                                                   \
+		char t_m_[256];                                                \
+		snprintf(t_m_, sizeof(t_m_), __VA_ARGS__);                     \
+		if (t_metric(body, t_m_) != (long long)(want))                 \
+			return t_fail(__FILE__, __LINE__,                      \
+			              "%s is %lld, not %lld", t_m_,            \
+			              t_metric(body, t_m_),                    \
+			              (long long)(want));                      \
+	} while (0)
+
 /* t_in_path - 1 if prog is an executable file in $PATH, else 0. */
 int t_in_path(const char *prog);
 
