@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "proxyproto.h"
 #include "runner.h"
 #include "tdaemon.h"
 #include "tnet.h"
@@ -253,4 +254,47 @@ TEST(test_daemon_robust_unresolved_name)
 	if (expect_exit(check, 1, out))
 		return T_FAIL;
 	return expect_exit(check, 1, gai_strerror(EAI_NONAME));
+}
+
+/*
+ * A trusted PROXY sender names a Unix source whose path holds spaces and
+ * '=': the text session line shows them escaped, so the path cannot add
+ * fields such as a fake end= to the line.
+ */
+TEST_MATRIX(test_daemon_robust_proxy_unix_path_escaped)
+{
+	struct sockaddr_un src = {AF_UNIX, "/a b=c end=fake"},
+	                   dst = {AF_UNIX, "/d"};
+	uint8_t hdr[ZCR_PP_MAX + 4];
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	char line[1024];
+	int ulfd, rc, c, u, n;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	rc = t_daemon_route1(&d, ctx, &la, &ua, &ulfd,
+	                     "proxy-protocol = { accept = true; "
+	                     "trusted = \"127.0.0.1\"; };");
+	if (rc)
+		return rc;
+	n = zcr_pp_build(2, ZCR_PP_UNIX, (struct sockaddr *)&src, sizeof(src),
+	                 (struct sockaddr *)&dst, sizeof(dst), hdr, ZCR_PP_MAX);
+	ASSERT_GT(n, 0);
+	memcpy(hdr + n, "ping", 4);
+	c = t_connect(&la);
+	ASSERT_OK(c);
+	ASSERT_OK(t_write_all(c, hdr, (size_t)n + 4));
+	u = t_accept_ms(ulfd, 5000);
+	ASSERT_OK(u);
+	rc = t_ping_pong(c, u, "ping", 4);
+	if (rc)
+		return rc;
+	ASSERT_OK(t_wait_log_line(&d, "info session ", " route=r ", line,
+	                          sizeof(line), 5000));
+	ASSERT_HAS(line, " client=unix:/a\\x20b\\x3dc\\x20end\\x3dfake ");
+	ASSERT_TRUE(strstr(line, " end=fake") == NULL);
+	ASSERT_TRUE(strstr(line, " end=eof ") != NULL);
+	rc = t_daemon_down(&d);
+	close(ulfd);
+	return rc;
 }
