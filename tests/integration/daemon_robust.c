@@ -5,6 +5,7 @@
  * blocks the main thread (which answers the signals).
  */
 #include <errno.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,4 +219,38 @@ TEST(test_daemon_robust_port_zero)
 	if (t_expect_exit(check, 1, out, 1))
 		return T_FAIL;
 	return t_expect_exit(start, 1, out, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                             */
+
+/* A host name that does not resolve is said to be one, with the
+ * resolver's reason, not "No route to host". The name has a 64-byte
+ * label, which no DNS query can carry: nothing is sent. */
+TEST(test_daemon_robust_unresolved_name)
+{
+	char name[128], text[512], path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+	const char *const cli[] = {"-l", "127.0.0.1:9", "-u", name, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	memset(name, 'a', 64);
+	snprintf(name + 64, sizeof(name) - 64, ".invalid:80");
+	snprintf(out, sizeof(out),
+	         "zcrelay: -u: bad upstream address '%s': name did not "
+	         "resolve: ",
+	         name);
+	if (expect_exit(cli, 2, out))
+		return T_FAIL;
+	snprintf(text, sizeof(text),
+	         "routes = ( { name = \"a\"; listen = \"127.0.0.1:9\";\n"
+	         "  upstreams = \"%s\"; } );\n",
+	         name);
+	ASSERT_OK(t_write_tmp("name.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out),
+	         "%s:2: bad upstream address '%s': name did not resolve: ",
+	         path, name);
+	if (expect_exit(check, 1, out))
+		return T_FAIL;
+	return expect_exit(check, 1, gai_strerror(EAI_NONAME));
 }
