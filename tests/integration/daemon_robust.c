@@ -298,3 +298,33 @@ TEST_MATRIX(test_daemon_robust_proxy_unix_path_escaped)
 	close(ulfd);
 	return rc;
 }
+
+/* zcrelay -n checks that the user and group to switch to exist, as the
+ * start would (root's exist everywhere). */
+TEST(test_daemon_robust_check_user)
+{
+	static const char route[] = "routes = ( { name = \"a\"; listen = "
+	                            "\"127.0.0.1:9\"; upstreams = "
+	                            "\"127.0.0.1:9\"; } );\n";
+	char text[512], path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	snprintf(text, sizeof(text), "user = \"zc-no-such-user\";\n%s", route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out), "%s: unknown user 'zc-no-such-user'\n",
+	         path);
+	if (t_expect_exit(check, 1, out, 1))
+		return T_FAIL;
+	snprintf(text, sizeof(text),
+	         "user = \"root\";\ngroup = \"zc-no-such-group\";\n%s", route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out), "%s: unknown group 'zc-no-such-group'\n",
+	         path);
+	if (t_expect_exit(check, 1, out, 1))
+		return T_FAIL;
+	snprintf(text, sizeof(text), "user = \"root\";\ngroup = \"root\";\n%s",
+	         route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	return t_expect_exit(check, 0, "", 1);
+}
