@@ -47,6 +47,11 @@ extern "C" {
 /* Library-specific error codes, outside the errno range. */
 #define ZC_EBASE    -4096
 #define ZC_ENOURING (ZC_EBASE - 1) /* io_uring engine unavailable */
+/* A host name that did not resolve: ZC_ERESOLVE + the EAI_* code of
+ * getaddrinfo() (negative in glibc), whose reason zc_strerror() gives.
+ * ZC_IS_ERESOLVE(err) tells such an error. */
+#define ZC_ERESOLVE         (ZC_EBASE - 256)
+#define ZC_IS_ERESOLVE(err) ((err) <= ZC_ERESOLVE && (err) > ZC_ERESOLVE - 256)
 
 /* How bytes are moved. */
 enum zc_mover {
@@ -492,7 +497,8 @@ struct zc_addr {
  * "unix:@abstract" into *out. HOST is an IPv4 address, or a name resolved
  * with getaddrinfo() unless ZC_ADDR_NUMERIC (first result wins).
  * Returns 0, -EINVAL (malformed; nothing resolved), -ENAMETOOLONG (Unix
- * path too long) or -EHOSTUNREACH (name did not resolve).
+ * path too long), a ZC_ERESOLVE code (the name did not resolve; see
+ * ZC_IS_ERESOLVE) or -errno (the resolver's system error).
  */
 ZC_API int zc_addr_parse(struct zc_addr *out, const char *s, unsigned flags);
 
@@ -519,7 +525,9 @@ ZC_API int zc_listen(const struct zc_addr *a, unsigned flags, int backlog);
 /* ------------------------------------------------------------------ */
 /* Names and errors                                                     */
 
-/* Text for a negative errno or a ZC_E* code. Never NULL. */
+/* Text for a negative errno or a ZC_E* code. Never NULL. The text of a
+ * ZC_ERESOLVE code lives in a buffer of the calling thread, valid until
+ * its next call; the others are static. */
 ZC_API const char *zc_strerror(int err);
 /* Short names: "splice", "copy", "ring", "uring-splice", "auto"; "epoll",
  * "uring"; "eof", ... */

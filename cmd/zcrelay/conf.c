@@ -144,10 +144,11 @@ static int conf_uint(const char *opt, const char *s, unsigned min, unsigned max,
 	unsigned long v;
 
 	errno = 0;
-	if (*s < '0' || *s > '9')
-		return conf_err("%s: '%s' is not a number", opt, s);
 	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
+	if (*s < '0' || *s > '9' || *end) /* -1, 4x, 0x10, 1G, 1e3 */
+		return conf_err("%s: '%s' is not a number (digits 0-9 only)",
+		                opt, s);
+	if (errno || v < min || v > max)
 		return conf_err("%s: '%s' is out of range (%u..%u)", opt, s,
 		                min, max);
 	*out = (unsigned)v;

@@ -194,10 +194,11 @@ static int bad_numbers(const char *opt, const char *const vals[],
 TEST(test_daemon_args_bad_workers)
 {
 	static const char *const vals[] = {
-	        "x", "-1", "", "0", "257", "2x", "1e3", "99999999999999999999",
+	        "x",  "-1",  "",     "0",  "257",
+	        "2x", "1e3", "0x10", "4 ", "99999999999999999999",
 	        NULL};
-	static const char *const kinds[] = {NAN_, NAN_, NAN_, OOR_,
-	                                    OOR_, OOR_, OOR_, OOR_};
+	static const char *const kinds[] = {NAN_, NAN_, NAN_, OOR_, OOR_,
+	                                    NAN_, NAN_, NAN_, NAN_, OOR_};
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	return bad_numbers("--workers", vals, kinds);
@@ -207,7 +208,7 @@ TEST(test_daemon_args_bad_connect_timeout)
 {
 	static const char *const vals[] = {
 	        "abc", " 5", "0", "3600001", "99999999999999", "10ms", NULL};
-	static const char *const kinds[] = {NAN_, NAN_, OOR_, OOR_, OOR_, OOR_};
+	static const char *const kinds[] = {NAN_, NAN_, OOR_, OOR_, OOR_, NAN_};
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	return bad_numbers("--connect-timeout", vals, kinds);
@@ -215,8 +216,9 @@ TEST(test_daemon_args_bad_connect_timeout)
 
 TEST(test_daemon_args_bad_timeouts)
 {
-	static const char *const vals[] = {"-5", "4294967296", NULL};
-	static const char *const kinds[] = {NAN_, OOR_};
+	static const char *const vals[] = {"-5", "4294967296", "1e3", "5s",
+	                                   NULL};
+	static const char *const kinds[] = {NAN_, OOR_, NAN_, NAN_};
 	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
@@ -224,6 +226,17 @@ TEST(test_daemon_args_bad_timeouts)
 	if (rc != T_PASS)
 		return rc;
 	return bad_numbers("--drain-timeout", vals, kinds);
+}
+
+/* Sizes take no K/M/G suffix: said so, not "out of range". */
+TEST(test_daemon_args_bad_pipe_size)
+{
+	static const char *const vals[] = {"1G",   "1M",         "64k",
+	                                   "4095", "1073741825", NULL};
+	static const char *const kinds[] = {NAN_, NAN_, NAN_, OOR_, OOR_};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	return bad_numbers("--pipe-size", vals, kinds);
 }
 
 TEST(test_daemon_args_positional)

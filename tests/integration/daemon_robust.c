@@ -5,6 +5,7 @@
  * blocks the main thread (which answers the signals).
  */
 #include <errno.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "proxyproto.h"
 #include "runner.h"
 #include "tdaemon.h"
 #include "tnet.h"
@@ -218,4 +220,111 @@ TEST(test_daemon_robust_port_zero)
 	if (t_expect_exit(check, 1, out, 1))
 		return T_FAIL;
 	return t_expect_exit(start, 1, out, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                             */
+
+/* A host name that does not resolve is said to be one, with the
+ * resolver's reason, not "No route to host". The name has a 64-byte
+ * label, which no DNS query can carry: nothing is sent. */
+TEST(test_daemon_robust_unresolved_name)
+{
+	char name[128], text[512], path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+	const char *const cli[] = {"-l", "127.0.0.1:9", "-u", name, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	memset(name, 'a', 64);
+	snprintf(name + 64, sizeof(name) - 64, ".invalid:80");
+	snprintf(out, sizeof(out),
+	         "zcrelay: -u: bad upstream address '%s': name did not "
+	         "resolve: ",
+	         name);
+	if (expect_exit(cli, 2, out))
+		return T_FAIL;
+	snprintf(text, sizeof(text),
+	         "routes = ( { name = \"a\"; listen = \"127.0.0.1:9\";\n"
+	         "  upstreams = \"%s\"; } );\n",
+	         name);
+	ASSERT_OK(t_write_tmp("name.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out),
+	         "%s:2: bad upstream address '%s': name did not resolve: ",
+	         path, name);
+	if (expect_exit(check, 1, out))
+		return T_FAIL;
+	return expect_exit(check, 1, gai_strerror(EAI_NONAME));
+}
+
+/*
+ * A trusted PROXY sender names a Unix source whose path holds spaces and
+ * '=': the text session line shows them escaped, so the path cannot add
+ * fields such as a fake end= to the line.
+ */
+TEST_MATRIX(test_daemon_robust_proxy_unix_path_escaped)
+{
+	struct sockaddr_un src = {AF_UNIX, "/a b=c end=fake"},
+	                   dst = {AF_UNIX, "/d"};
+	uint8_t hdr[ZCR_PP_MAX + 4];
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	char line[1024];
+	int ulfd, rc, c, u, n;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	rc = t_daemon_route1(&d, ctx, &la, &ua, &ulfd,
+	                     "proxy-protocol = { accept = true; "
+	                     "trusted = \"127.0.0.1\"; };");
+	if (rc)
+		return rc;
+	n = zcr_pp_build(2, ZCR_PP_UNIX, (struct sockaddr *)&src, sizeof(src),
+	                 (struct sockaddr *)&dst, sizeof(dst), hdr, ZCR_PP_MAX);
+	ASSERT_GT(n, 0);
+	memcpy(hdr + n, "ping", 4);
+	c = t_connect(&la);
+	ASSERT_OK(c);
+	ASSERT_OK(t_write_all(c, hdr, (size_t)n + 4));
+	u = t_accept_ms(ulfd, 5000);
+	ASSERT_OK(u);
+	rc = t_ping_pong(c, u, "ping", 4);
+	if (rc)
+		return rc;
+	ASSERT_OK(t_wait_log_line(&d, "info session ", " route=r ", line,
+	                          sizeof(line), 5000));
+	ASSERT_HAS(line, " client=unix:/a\\x20b\\x3dc\\x20end\\x3dfake ");
+	ASSERT_TRUE(strstr(line, " end=fake") == NULL);
+	ASSERT_TRUE(strstr(line, " end=eof ") != NULL);
+	rc = t_daemon_down(&d);
+	close(ulfd);
+	return rc;
+}
+
+/* zcrelay -n checks that the user and group to switch to exist, as the
+ * start would (root's exist everywhere). */
+TEST(test_daemon_robust_check_user)
+{
+	static const char route[] = "routes = ( { name = \"a\"; listen = "
+	                            "\"127.0.0.1:9\"; upstreams = "
+	                            "\"127.0.0.1:9\"; } );\n";
+	char text[512], path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	snprintf(text, sizeof(text), "user = \"zc-no-such-user\";\n%s", route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out), "%s: unknown user 'zc-no-such-user'\n",
+	         path);
+	if (t_expect_exit(check, 1, out, 1))
+		return T_FAIL;
+	snprintf(text, sizeof(text),
+	         "user = \"root\";\ngroup = \"zc-no-such-group\";\n%s", route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out), "%s: unknown group 'zc-no-such-group'\n",
+	         path);
+	if (t_expect_exit(check, 1, out, 1))
+		return T_FAIL;
+	snprintf(text, sizeof(text), "user = \"root\";\ngroup = \"root\";\n%s",
+	         route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	return t_expect_exit(check, 0, "", 1);
 }
