@@ -302,6 +302,12 @@ int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,
 	if (rc)
 		return cfg_err(err, errlen, "bad listen address '%s': %s", spec,
 		               zc_strerror(rc));
+	if (!hi && a.ss.ss_family != AF_UNIX && addr_port(&a) == 0)
+		return cfg_err(
+		        err, errlen,
+		        "listen '%s': port 0 is not allowed (each worker "
+		        "would get a random port of its own)",
+		        spec);
 	if (!hi)
 		return listen_push(r, &a, spec, err, errlen);
 	lo = addr_port(&a);
@@ -344,6 +350,9 @@ int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
 	if (rc)
 		return cfg_err(err, errlen, "bad upstream address '%s': %s",
 		               spec, zc_strerror(rc));
+	if (a.ss.ss_family != AF_UNIX && addr_port(&a) == 0)
+		return cfg_err(err, errlen,
+		               "upstream '%s': port 0 is not allowed", spec);
 	u = realloc(r->ups, (r->nups + 1) * sizeof(*u));
 	if (!u)
 		return cfg_err(err, errlen, "out of memory");
@@ -420,6 +429,34 @@ int zcr_parse_engine(const char *s, int *out, char *err, size_t errlen)
 		return cfg_err(err, errlen,
 		               "engine '%s' is not auto, epoll or uring", s);
 	*out = v[i];
+	return 0;
+}
+
+int zcr_parse_busy_poll(const char *s, int *out, char *err, size_t errlen)
+{
+	static const char *const w[] = {"off", "auto"};
+	static const int v[] = {0, ZC_BUSY_POLL_AUTO};
+	unsigned long us;
+	char *end;
+	int i;
+
+	if (parse_word(s, w, 2, &i) == 0) {
+		*out = v[i];
+		return 0;
+	}
+	errno = 0;
+	us = *s >= '0' && *s <= '9' ? strtoul(s, &end, 10) : 0;
+	if (*s < '0' || *s > '9' || *end)
+		return cfg_err(err, errlen,
+		               "busy-poll '%s' is not off, auto or a number of "
+		               "microseconds",
+		               s);
+	if (errno || us > ZC_BUSY_POLL_MAX_US)
+		return cfg_err(err, errlen,
+		               "busy-poll '%s' is out of range (0..%d "
+		               "microseconds)",
+		               s, ZC_BUSY_POLL_MAX_US);
+	*out = (int)us;
 	return 0;
 }
 

@@ -104,7 +104,9 @@ struct zcr_cfg {
 	struct zcr_route *routes;
 	unsigned nroutes;
 	unsigned workers;
-	int engine; /* enum zc_engine */
+	int engine;             /* enum zc_engine */
+	int busy_poll_us;       /* zc_loop_opts.busy_poll_us */
+	unsigned busy_poll_cap; /* zc_loop_opts.busy_poll_cap, percent */
 	unsigned drain_ms, pipe_size, max_pipes;
 	int log_level; /* enum zc_log_level */
 	int log_format;
@@ -145,6 +147,9 @@ int zcr_route_trust(struct zcr_route *r, const char *spec, char *err,
 int zcr_parse_mover(const char *s, int *out, char *err, size_t errlen);
 int zcr_parse_engine(const char *s, int *out, char *err, size_t errlen);
 int zcr_parse_balance(const char *s, int *out, char *err, size_t errlen);
+/* "off" or "0" (0), "auto" (ZC_BUSY_POLL_AUTO), or microseconds up to
+ * 1000000. */
+int zcr_parse_busy_poll(const char *s, int *out, char *err, size_t errlen);
 
 /*
  * Checks what single settings cannot: every route has listeners and

@@ -87,6 +87,8 @@ struct ups_item {
 static const struct opt global_opts[] = {
         OPT_N("workers", OPT_INT, struct zcr_cfg, workers, 1, 256),
         OPT_X("engine"),
+        OPT_X("busy-poll"),
+        OPT_N("busy-poll-cap", OPT_INT, struct zcr_cfg, busy_poll_cap, 1, 100),
         OPT_N("drain-timeout", OPT_TIME, struct zcr_cfg, drain_ms, 0, MS_MAX),
         OPT_N("pipe-size", OPT_INT, struct zcr_cfg, pipe_size, 4096, 1u << 30),
         OPT_N("max-pipes", OPT_INT, struct zcr_cfg, max_pipes, 1, 1u << 20),
@@ -373,15 +375,22 @@ static const char *get_str(struct load *ld, const config_setting_t *s)
 }
 
 /* The string member name of g, parsed by fn into *out. */
-static void set_word(struct load *ld, const config_setting_t *g,
-                     const char *name, word_fn *fn, int *out)
+static void set_word_str(struct load *ld, const config_setting_t *s,
+                         const char *str, word_fn *fn, int *out)
 {
-	const config_setting_t *s = member(g, name);
-	const char *str = s ? get_str(ld, s) : NULL;
 	char err[ZCR_ERR_MAX];
 
 	if (str && fn(str, out, err, sizeof(err)))
 		load_err(ld, sline(s), "%s", err);
+}
+
+/* The string member name of g, parsed by fn into *out. */
+static void set_word(struct load *ld, const config_setting_t *g,
+                     const char *name, word_fn *fn, int *out)
+{
+	const config_setting_t *s = member(g, name);
+
+	set_word_str(ld, s, s ? get_str(ld, s) : NULL, fn, out);
 }
 
 /* The string member name of g, copied into *out (freed with the cfg). */
@@ -685,6 +694,11 @@ static void load_routes(struct load *ld, const config_setting_t *root)
 		         "'routes' must be a list of groups: ( { ... }, ... )");
 		return;
 	}
+	if (config_setting_length(s) > ZCR_MAX_ROUTES) { /* said once */
+		load_err(ld, sline(s), "%d routes: at most %d are allowed",
+		         config_setting_length(s), ZCR_MAX_ROUTES);
+		return;
+	}
 	for (i = 0; i < config_setting_length(s); i++) {
 		e = config_setting_get_elem(s, (unsigned)i);
 		if (config_setting_is_group(e))
@@ -695,6 +709,23 @@ static void load_routes(struct load *ld, const config_setting_t *root)
 	}
 }
 
+/* busy-poll: "off", "auto", or microseconds as a number or a string. */
+static void load_busy_poll(struct load *ld, const config_setting_t *root)
+{
+	const config_setting_t *s = member(root, "busy-poll");
+	char num[24];
+
+	if (s && (config_setting_type(s) == CONFIG_TYPE_INT ||
+	          config_setting_type(s) == CONFIG_TYPE_INT64)) {
+		snprintf(num, sizeof(num), "%lld", config_setting_get_int64(s));
+		set_word_str(ld, s, num, zcr_parse_busy_poll,
+		             &ld->c->busy_poll_us);
+		return;
+	}
+	set_word(ld, root, "busy-poll", zcr_parse_busy_poll,
+	         &ld->c->busy_poll_us);
+}
+
 /* The top level: global settings, log, admin and routes. */
 static void load_global(struct load *ld, const config_setting_t *root)
 {
@@ -702,6 +733,7 @@ static void load_global(struct load *ld, const config_setting_t *root)
 
 	opts_apply(ld, root, global_opts, NOPTS(global_opts), c);
 	set_word(ld, root, "engine", zcr_parse_engine, &c->engine);
+	load_busy_poll(ld, root);
 	set_strdup(ld, root, "user", &c->user);
 	set_strdup(ld, root, "group", &c->group);
 	set_strdup(ld, root, "pid-file", &c->pid_file);

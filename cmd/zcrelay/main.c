@@ -99,18 +99,23 @@ static void keep_str(char **p, const char *o)
 static void reload_keep_fixed(struct zcr_cfg *n, const struct zcr_cfg *o)
 {
 	if (n->workers != o->workers || n->engine != o->engine ||
+	    n->busy_poll_us != o->busy_poll_us ||
+	    n->busy_poll_cap != o->busy_poll_cap ||
 	    n->pipe_size != o->pipe_size || n->max_pipes != o->max_pipes ||
 	    strcmp(n->admin_str, o->admin_str) ||
 	    str_differ(n->user, o->user) || str_differ(n->group, o->group) ||
 	    str_differ(n->pid_file, o->pid_file))
-		zcr_log(ZC_LOG_WARN, "reload: workers, engine, pipe-size, "
-		                     "max-pipes, admin, user, group and "
-		                     "pid-file change only on restart");
+		zcr_log(ZC_LOG_WARN, "reload: workers, engine, busy-poll, "
+		                     "busy-poll-cap, pipe-size, max-pipes, "
+		                     "admin, user, group and pid-file change "
+		                     "only on restart");
 	keep_str(&n->user, o->user);
 	keep_str(&n->group, o->group);
 	keep_str(&n->pid_file, o->pid_file);
 	n->workers = o->workers;
 	n->engine = o->engine;
+	n->busy_poll_us = o->busy_poll_us;
+	n->busy_poll_cap = o->busy_poll_cap;
 	n->pipe_size = o->pipe_size;
 	n->max_pipes = o->max_pipes;
 	n->log_level = opts.verbose ? ZC_LOG_DEBUG : n->log_level;
@@ -269,8 +274,14 @@ static int load_config(struct zcr_cfg **c, int argc, char **argv)
 	if (zcr_cfg_load(opts.cfg_path, c))
 		return 1;
 	if (opts.check_only) {
+		char err[ZCR_ERR_MAX];
+		int bad = zcr_check_ids((*c)->user, (*c)->group, err,
+		                        sizeof(err));
+
+		if (bad)
+			fprintf(stderr, "%s: %s\n", opts.cfg_path, err);
 		zcr_cfg_unref(*c);
-		return 0;
+		return bad ? 1 : 0;
 	}
 	(*c)->log_level = opts.verbose ? ZC_LOG_DEBUG : (*c)->log_level;
 	(*c)->log_sessions = opts.quiet ? 0 : (*c)->log_sessions;

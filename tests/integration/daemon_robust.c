@@ -5,6 +5,7 @@
  * blocks the main thread (which answers the signals).
  */
 #include <errno.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "proxyproto.h"
 #include "runner.h"
 #include "tdaemon.h"
 #include "tnet.h"
@@ -174,6 +176,287 @@ TEST(test_daemon_robust_reload_unix_mode)
 	ASSERT_EQ(t_log_count(&d, ls, ": the socket file is gone"), 1);
 	rc = t_daemon_down(&d);
 	t_cleanup_unix(&la);
+	close(ulfd);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Bug 5: port 0                                                        */
+
+/* Port 0 would give every worker a random port of its own (and log
+ * ":0"): refused for listeners and upstreams, on the command line (exit
+ * 2) and in a file (every one listed, exit 1). */
+TEST(test_daemon_robust_port_zero)
+{
+	static const char text[] =
+	        "routes = ( { name = \"a\";\n"
+	        "  listen = [ \"127.0.0.1:0\", \"[::1]:0\", \"unix:@zc0\" ];\n"
+	        "  upstreams = [ \"127.0.0.1:0\", \"127.0.0.1:9\" ]; } );\n";
+	const char *const cli_l[] = {"-l", "127.0.0.1:0", "-u", "127.0.0.1:9",
+	                             NULL};
+	const char *const cli_u[] = {"-l", "127.0.0.1:9", "-u", "127.0.0.1:0",
+	                             NULL};
+	char path[256], out[1024];
+	const char *const check[] = {"-n", "-c", path, NULL};
+	const char *const start[] = {"-c", path, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	if (expect_exit(cli_l, 2,
+	                "zcrelay: -l: listen '127.0.0.1:0': port 0 is not "
+	                "allowed (each worker would get a random port of its "
+	                "own)\n") ||
+	    expect_exit(cli_u, 2,
+	                "zcrelay: -u: upstream '127.0.0.1:0': port 0 is not "
+	                "allowed\n"))
+		return T_FAIL;
+	ASSERT_OK(t_write_tmp("p0.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out),
+	         "%s:2: listen '127.0.0.1:0': port 0 is not allowed (each "
+	         "worker would get a random port of its own)\n"
+	         "%s:2: listen '[::1]:0': port 0 is not allowed (each "
+	         "worker would get a random port of its own)\n"
+	         "%s:3: upstream '127.0.0.1:0': port 0 is not allowed\n",
+	         path, path, path);
+	if (t_expect_exit(check, 1, out, 1))
+		return T_FAIL;
+	return t_expect_exit(start, 1, out, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                             */
+
+/* A host name that does not resolve is said to be one, with the
+ * resolver's reason, not "No route to host". The name has a 64-byte
+ * label, which no DNS query can carry: nothing is sent. */
+TEST(test_daemon_robust_unresolved_name)
+{
+	char name[128], text[512], path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+	const char *const cli[] = {"-l", "127.0.0.1:9", "-u", name, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	memset(name, 'a', 64);
+	snprintf(name + 64, sizeof(name) - 64, ".invalid:80");
+	snprintf(out, sizeof(out),
+	         "zcrelay: -u: bad upstream address '%s': name did not "
+	         "resolve: ",
+	         name);
+	if (expect_exit(cli, 2, out))
+		return T_FAIL;
+	snprintf(text, sizeof(text),
+	         "routes = ( { name = \"a\"; listen = \"127.0.0.1:9\";\n"
+	         "  upstreams = \"%s\"; } );\n",
+	         name);
+	ASSERT_OK(t_write_tmp("name.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out),
+	         "%s:2: bad upstream address '%s': name did not resolve: ",
+	         path, name);
+	if (expect_exit(check, 1, out))
+		return T_FAIL;
+	return expect_exit(check, 1, gai_strerror(EAI_NONAME));
+}
+
+/*
+ * A trusted PROXY sender names a Unix source whose path holds spaces and
+ * '=': the text session line shows them escaped, so the path cannot add
+ * fields such as a fake end= to the line.
+ */
+TEST_MATRIX(test_daemon_robust_proxy_unix_path_escaped)
+{
+	struct sockaddr_un src = {AF_UNIX, "/a b=c end=fake"},
+	                   dst = {AF_UNIX, "/d"};
+	uint8_t hdr[ZCR_PP_MAX + 4];
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	char line[1024];
+	int ulfd, rc, c, u, n;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	rc = t_daemon_route1(&d, ctx, &la, &ua, &ulfd,
+	                     "proxy-protocol = { accept = true; "
+	                     "trusted = \"127.0.0.1\"; };");
+	if (rc)
+		return rc;
+	n = zcr_pp_build(2, ZCR_PP_UNIX, (struct sockaddr *)&src, sizeof(src),
+	                 (struct sockaddr *)&dst, sizeof(dst), hdr, ZCR_PP_MAX);
+	ASSERT_GT(n, 0);
+	memcpy(hdr + n, "ping", 4);
+	c = t_connect(&la);
+	ASSERT_OK(c);
+	ASSERT_OK(t_write_all(c, hdr, (size_t)n + 4));
+	u = t_accept_ms(ulfd, 5000);
+	ASSERT_OK(u);
+	rc = t_ping_pong(c, u, "ping", 4);
+	if (rc)
+		return rc;
+	ASSERT_OK(t_wait_log_line(&d, "info session ", " route=r ", line,
+	                          sizeof(line), 5000));
+	ASSERT_HAS(line, " client=unix:/a\\x20b\\x3dc\\x20end\\x3dfake ");
+	ASSERT_TRUE(strstr(line, " end=fake") == NULL);
+	ASSERT_TRUE(strstr(line, " end=eof ") != NULL);
+	rc = t_daemon_down(&d);
+	close(ulfd);
+	return rc;
+}
+
+/* zcrelay -n checks that the user and group to switch to exist, as the
+ * start would (root's exist everywhere). */
+TEST(test_daemon_robust_check_user)
+{
+	static const char route[] = "routes = ( { name = \"a\"; listen = "
+	                            "\"127.0.0.1:9\"; upstreams = "
+	                            "\"127.0.0.1:9\"; } );\n";
+	char text[512], path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	snprintf(text, sizeof(text), "user = \"zc-no-such-user\";\n%s", route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out), "%s: unknown user 'zc-no-such-user'\n",
+	         path);
+	if (t_expect_exit(check, 1, out, 1))
+		return T_FAIL;
+	snprintf(text, sizeof(text),
+	         "user = \"root\";\ngroup = \"zc-no-such-group\";\n%s", route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out), "%s: unknown group 'zc-no-such-group'\n",
+	         path);
+	if (t_expect_exit(check, 1, out, 1))
+		return T_FAIL;
+	snprintf(text, sizeof(text), "user = \"root\";\ngroup = \"root\";\n%s",
+	         route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	return t_expect_exit(check, 0, "", 1);
+}
+
+/* A file of n routes (distinct listeners) into t_tmpdir()/name. */
+static int routes_file(int n, const char *name, char *path, size_t size)
+{
+	size_t cap = 128 + (size_t)n * 128, len;
+	char *text = malloc(cap);
+	int i, rc;
+
+	ASSERT_TRUE(text != NULL);
+	len = (size_t)snprintf(text, cap, "routes = (\n");
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+		                        "%s{ name = \"r%d\"; listen = "
+		                        "\"127.0.0.1:%d\"; upstreams = "
+		                        "\"127.0.0.1:9\"; }\n",
+		                        i ? "," : "", i, 20000 + i);
+	snprintf(text + len, cap - len, ");\n");
+	rc = t_write_tmp(name, text, path, size);
+	free(text);
+	ASSERT_OK(rc);
+	return T_PASS;
+}
+
+/* The limit of 256 routes: a file at it is valid, one above gets one
+ * error line that says the limit (not one per extra route). */
+TEST(test_daemon_robust_route_limit)
+{
+	char path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	if (routes_file(256, "256.conf", path, sizeof(path)) ||
+	    t_expect_exit(check, 0, "", 1))
+		return T_FAIL;
+	if (routes_file(1000, "1000.conf", path, sizeof(path)))
+		return T_FAIL;
+	snprintf(out, sizeof(out),
+	         "%s:1: 1000 routes: at most 256 are "
+	         "allowed\n",
+	         path);
+	return t_expect_exit(check, 1, out, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Settings a reload keeps: every one is warned about                   */
+
+/* The config text: top-level settings top, route "r" from la to ua. */
+static void top_cfg(char *buf, size_t size, const char *top, const char *ls,
+                    const char *us)
+{
+	snprintf(buf, size,
+	         "%s\nroutes = ( { name = \"r\"; listen = \"%s\"; "
+	         "upstreams = \"%s\"; } );\n",
+	         top, ls, us);
+}
+
+/* The top-level settings of a file: workers, the pid file's name in
+ * t_tmpdir() and one more line. */
+static void top_text(char *buf, size_t size, const char *workers,
+                     const char *pid, const char *extra)
+{
+	snprintf(buf, size, "workers = %s;\npid-file = \"%s/%s\";\n%s\n",
+	         workers, t_tmpdir(), pid, extra);
+}
+
+/*
+ * Each restart-only global setting changed by a reload on its own: the
+ * reload goes through and logs the warning, once per reload. drain-
+ * timeout does apply: the drain says the new value. The pid file of the
+ * start stays (no other is written), and is removed at exit.
+ */
+TEST(test_daemon_robust_reload_restart_only)
+{
+	static const struct {
+		const char *workers, *pid, *extra;
+	} changed[] = {
+	        {"1", "start.pid", ""},
+	        {"2", "other.pid", ""},
+	        {"2", "start.pid", "engine = \"epoll\";"},
+	        {"2", "start.pid", "busy-poll = \"auto\";"},
+	        {"2", "start.pid", "busy-poll-cap = 50;"},
+	        {"2", "start.pid", "pipe-size = 65536;"},
+	        {"2", "start.pid", "max-pipes = 100;"},
+	        {"2", "start.pid", "admin = \"127.0.0.1:9\";"},
+	        {"2", "start.pid", "user = \"root\";"},
+	        {"2", "start.pid", "group = \"root\";"},
+	        {"2", "start.pid", "drain-timeout = 1234;"}, /* applies */
+	};
+	const unsigned n = sizeof(changed) / sizeof(changed[0]);
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	char ls[64], us[64], top[512], text[1024], path[256], pid[256];
+	int ulfd, rc;
+	unsigned i;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
+	top_text(top, sizeof(top), "2", "start.pid", "");
+	top_cfg(text, sizeof(text), top, ls, us);
+	rc = t_daemon_conf(&d, &la, "%s", text);
+	if (rc)
+		return rc;
+	for (i = 0; i < n; i++) {
+		top_text(top, sizeof(top), changed[i].workers, changed[i].pid,
+		         changed[i].extra);
+		top_cfg(text, sizeof(text), top, ls, us);
+		ASSERT_OK(
+		        t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+		ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+		if (t_wait_log_count(&d, "info reloaded ", NULL, (int)i + 1,
+		                     5000) != (int)i + 1)
+			return t_fail(__FILE__, __LINE__, "no reload %u", i);
+		/* the last one applies: no warning */
+		if (t_log_count(&d, "change only on restart", NULL) !=
+		    (int)(i + 1 < n ? i + 1 : n - 1))
+			return t_fail(__FILE__, __LINE__, "warnings after %u",
+			              i);
+	}
+	snprintf(pid, sizeof(pid), "%s/other.pid", t_tmpdir());
+	ASSERT_ERR(access(pid, F_OK) == 0 ? 0 : -errno, -ENOENT);
+	snprintf(pid, sizeof(pid), "%s/start.pid", t_tmpdir());
+	ASSERT_EQ(access(pid, F_OK), 0);
+	rc = t_daemon_down(&d);
+	ASSERT_EQ(t_log_count(&d, "draining (up to 1234 ms)", NULL), 1);
+	ASSERT_ERR(access(pid, F_OK) == 0 ? 0 : -errno, -ENOENT);
 	close(ulfd);
 	return rc;
 }
