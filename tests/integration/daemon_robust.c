@@ -118,15 +118,25 @@ static int sock_mode(const struct zc_addr *a)
 	return S_ISSOCK(st.st_mode) ? (int)(st.st_mode & 07777) : -ENOTSOCK;
 }
 
-/* The config text of one route from the Unix listener ls to us with
- * unix-mode mode. */
+/* The config text: top-level settings top, then route "r" from the
+ * listener ls to the upstream us with the route settings extra. */
+static void one_route(char *buf, size_t size, const char *top, const char *ls,
+                      const char *extra, const char *us)
+{
+	snprintf(buf, size,
+	         "%s\nroutes = ( { name = \"r\"; listen = \"%s\";\n"
+	         "  %s upstreams = \"%s\"; } );\n",
+	         top, ls, extra, us);
+}
+
+/* The same for unix-mode mode, on 2 workers. */
 static void mode_cfg(char *buf, size_t size, const char *ls, const char *us,
                      const char *mode)
 {
-	snprintf(buf, size,
-	         "workers = 2;\nroutes = ( { name = \"m\"; listen = \"%s\";\n"
-	         "  unix-mode = \"%s\"; upstreams = \"%s\"; } );\n",
-	         ls, mode, us);
+	char extra[64];
+
+	snprintf(extra, sizeof(extra), "unix-mode = \"%s\";", mode);
+	one_route(buf, size, "workers = 2;", ls, extra, us);
 }
 
 /* A reload that changes unix-mode applies it to the kept socket file
@@ -374,16 +384,6 @@ TEST(test_daemon_robust_route_limit)
 /* ------------------------------------------------------------------ */
 /* Settings a reload keeps: every one is warned about                   */
 
-/* The config text: top-level settings top, route "r" from la to ua. */
-static void top_cfg(char *buf, size_t size, const char *top, const char *ls,
-                    const char *us)
-{
-	snprintf(buf, size,
-	         "%s\nroutes = ( { name = \"r\"; listen = \"%s\"; "
-	         "upstreams = \"%s\"; } );\n",
-	         top, ls, us);
-}
-
 /* The top-level settings of a file: workers, the pid file's name in
  * t_tmpdir() and one more line. */
 static void top_text(char *buf, size_t size, const char *workers,
@@ -430,14 +430,14 @@ TEST(test_daemon_robust_reload_restart_only)
 	ASSERT_OK(t_free_addr(AF_INET, &la));
 	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
 	top_text(top, sizeof(top), "2", "start.pid", "");
-	top_cfg(text, sizeof(text), top, ls, us);
+	one_route(text, sizeof(text), top, ls, "", us);
 	rc = t_daemon_conf(&d, &la, "%s", text);
 	if (rc)
 		return rc;
 	for (i = 0; i < n; i++) {
 		top_text(top, sizeof(top), changed[i].workers, changed[i].pid,
 		         changed[i].extra);
-		top_cfg(text, sizeof(text), top, ls, us);
+		one_route(text, sizeof(text), top, ls, "", us);
 		ASSERT_OK(
 		        t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
 		ASSERT_EQ(kill(d.pid, SIGHUP), 0);
