@@ -8,7 +8,7 @@
 # is left as it was found: packages purged, a zcrelay user this script
 # made removed, scratch files deleted.
 #
-# usage: scripts/ci-deb.sh      (needs debhelper lintian pkg-config socat
+# usage: scripts/ci-deb.sh      (needs debhelper lintian pkg-config socat logrotate
 #                                and the build dependencies of debian/control)
 set -euo pipefail
 
@@ -101,6 +101,22 @@ say "zcrelay -n -c /etc/zcrelay/zcrelay.conf; the zcrelay user"
 zcrelay -n -c /etc/zcrelay/zcrelay.conf || die "the default config"
 getent passwd zcrelay >/dev/null || die "no zcrelay user"
 [ "$(stat -c %U /var/log/zcrelay)" = zcrelay ] || die "/var/log/zcrelay"
+[ -d /run/zcrelay ] || die "/run/zcrelay (tmpfiles.d) was not created"
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+[ "$(pkg-config --variable=libdir zcrelay)" = "/usr/lib/$multiarch" ] ||
+	die "zcrelay.pc: libdir $(pkg-config --variable=libdir zcrelay)"
+grep -q '^ExecStart=/usr/bin/zcrelay -c /etc/zcrelay/zcrelay.conf$' \
+	/lib/systemd/system/zcrelay.service || die "zcrelay.service: ExecStart"
+for u in zcrelay.service zcrelay.socket; do
+	systemd-analyze verify "/lib/systemd/system/$u" >"$work/verify.log" 2>&1 ||
+		{ cat "$work/verify.log"; die "systemd-analyze verify $u"; }
+done
+if ! command -v logrotate >/dev/null; then
+	say "logrotate -d: skipped, logrotate is not installed"
+else
+	logrotate -d /etc/logrotate.d/zcrelay >"$work/logrotate.log" 2>&1 ||
+		{ cat "$work/logrotate.log"; die "logrotate -d /etc/logrotate.d/zcrelay"; }
+fi
 
 if grep -qrs 'path-exclude=/usr/share/man' /etc/dpkg/dpkg.cfg.d/; then
 	say "man pages: skipped, dpkg excludes /usr/share/man on this machine"
