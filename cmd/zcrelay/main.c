@@ -203,12 +203,13 @@ static int reload_file(const sigset_t *sigs)
  * signal that came meanwhile, or 0. */
 static int reload(const sigset_t *sigs)
 {
-	int sig;
+	int sig = 0;
 
-	do {
+	reload_again = 1;
+	while (!sig && reload_again) {
 		reload_again = 0;
 		sig = reload_file(sigs);
-	} while (!sig && reload_again);
+	}
 	zcr_sd_notify("READY=1");
 	return sig;
 }
