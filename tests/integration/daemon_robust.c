@@ -513,3 +513,47 @@ TEST_TIMEOUT(test_daemon_robust_slow_resolver_reload, 60)
 	close(ulfd);
 	return T_PASS;
 }
+
+/*
+ * Active checks that cannot even start for want of our own fds (the
+ * shim fails socket() with EMFILE, 4 times, twice fall) say nothing of
+ * the upstream: each is logged as skipped, none counts, the upstream is
+ * never marked down.
+ */
+TEST(test_daemon_robust_check_local_error)
+{
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	struct t_fault f;
+	struct t_dargs a;
+	const char *env[8];
+	char ls[64], us[64], text[512], path[256];
+	int ulfd, rc;
+
+	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
+	one_route(text, sizeof(text), "workers = 1;", ls,
+	          "health = { check-interval = 50; fall = 2; rise = 1; };", us);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	t_fault_env(&f, "", env);
+	t_dargs_cfg(&a, path);
+	rc = t_daemon_up_env(&d, &a, &la, env);
+	if (rc)
+		return rc;
+	rc = t_fault_set(&f, "socket:EMFILE:count=4");
+	if (rc)
+		return rc;
+	ASSERT_EQ(t_fault_wait(&f, "socket:EMFILE", 4, 5000), 4);
+	ASSERT_EQ(t_wait_log_count(&d, " check skipped: ", strerror(EMFILE), 4,
+	                           5000),
+	          4);
+	t_sleep_ms(200); /* a few good checks after them */
+	ASSERT_EQ(t_log_count(&d, " check: down ", NULL), 0);
+	rc = t_daemon_down(&d);
+	close(ulfd);
+	return rc;
+}
