@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "daemon.h"
 #include "dlog.h"
 #include "service.h"
@@ -89,6 +90,19 @@ static int str_differ(const char *a, const char *b)
 	return !a != !b || (a && strcmp(a, b));
 }
 
+static int admin_differ(const struct zcr_cfg *n, const struct zcr_cfg *o)
+{
+	unsigned i;
+
+	if (n->nadmin != o->nadmin ||
+	    str_differ(n->admin_token, o->admin_token))
+		return 1;
+	for (i = 0; i < n->nadmin; i++)
+		if (strcmp(n->admin[i].str, o->admin[i].str))
+			return 1;
+	return 0;
+}
+
 /* n's copy of o's string setting *p (user, group, pid-file). */
 static void keep_str(char **p, const char *o)
 {
@@ -100,15 +114,19 @@ static void reload_keep_fixed(struct zcr_cfg *n, const struct zcr_cfg *o)
 {
 	if (n->workers != o->workers || n->engine != o->engine ||
 	    n->pipe_size != o->pipe_size || n->max_pipes != o->max_pipes ||
-	    strcmp(n->admin_str, o->admin_str) ||
-	    str_differ(n->user, o->user) || str_differ(n->group, o->group) ||
+	    admin_differ(n, o) || str_differ(n->user, o->user) ||
+	    str_differ(n->group, o->group) ||
 	    str_differ(n->pid_file, o->pid_file))
 		zcr_log(ZC_LOG_WARN, "reload: workers, engine, pipe-size, "
-		                     "max-pipes, admin, user, group and "
+		                     "max-pipes, admin, admin-token, user, "
+		                     "group and "
 		                     "pid-file change only on restart");
 	keep_str(&n->user, o->user);
 	keep_str(&n->group, o->group);
 	keep_str(&n->pid_file, o->pid_file);
+	keep_str(&n->admin_token, o->admin_token);
+	memcpy(n->admin, o->admin, sizeof(n->admin));
+	n->nadmin = o->nadmin;
 	n->workers = o->workers;
 	n->engine = o->engine;
 	n->pipe_size = o->pipe_size;
@@ -117,8 +135,9 @@ static void reload_keep_fixed(struct zcr_cfg *n, const struct zcr_cfg *o)
 	n->log_sessions = opts.quiet ? 0 : n->log_sessions;
 }
 
-/* SIGHUP: a new generation for new sessions; nothing else changes. */
-static void reload_file(void)
+/* SIGHUP: a new generation for new sessions; nothing else changes.
+ * Returns 1 on success, 0 with the reasons in *msgs (malloc'd lines). */
+static int reload_file(char **msgs)
 {
 	struct zcr_cfg *n;
 	struct zcr_lset set;
@@ -126,22 +145,26 @@ static void reload_file(void)
 
 	if (!opts.cfg_path) {
 		zcr_log(ZC_LOG_INFO, "SIGHUP: no -c file to reload");
-		return;
+		*msgs = strdup("no -c file to reload");
+		return 0;
 	}
 	zcr_sd_notify_reloading();
-	if (zcr_cfg_load(opts.cfg_path, &n)) {
+	if (zcr_cfg_load_msgs(opts.cfg_path, &n, msgs)) {
 		zcr_log(ZC_LOG_ERR,
 		        "reload of %s failed: keeping the running "
 		        "configuration",
 		        opts.cfg_path);
-		return;
+		return 0;
 	}
 	reload_keep_fixed(n, cur);
 	if (zcr_lset_open(&set, n, &lset, nworkers)) {
 		zcr_log(ZC_LOG_ERR,
 		        "reload: keeping the running configuration");
 		zcr_cfg_unref(n);
-		return;
+		*msgs = strdup("the new listeners could not be opened (the "
+		               "log says why): keeping the running "
+		               "configuration");
+		return 0;
 	}
 	if (zcr_health_apply(n))
 		zcr_log(ZC_LOG_ERR, "reload: health checks not updated");
@@ -160,11 +183,16 @@ static void reload_file(void)
 	set_current(n);
 	zcr_log(ZC_LOG_INFO, "reloaded %s: %u route(s)", opts.cfg_path,
 	        n->nroutes);
+	return 1;
 }
 
 static void reload(void)
 {
-	reload_file();
+	char *msgs = NULL;
+	int ok = reload_file(&msgs);
+
+	zcr_api_reloaded(ok, msgs);
+	free(msgs);
 	zcr_sd_notify("READY=1");
 }
 
@@ -177,9 +205,10 @@ static int wait_signal(const sigset_t *set, long ms)
 		sig = sigtimedwait(set, NULL, ms < 0 ? NULL : &ts);
 	} while (sig == -1 && errno == EINTR);
 	if (sig == SIGHUP) {
-		if (draining)
+		if (draining) {
 			zcr_log(ZC_LOG_INFO, "SIGHUP while draining: ignored");
-		else
+			zcr_api_reloaded(0, "draining: no more reloads");
+		} else
 			reload();
 		return 0;
 	}
@@ -232,6 +261,7 @@ static void run_until_stopped(const sigset_t *set)
 	while ((sig = wait_signal(set, -1)) == 0)
 		;
 	draining = 1; /* a SIGHUP now would bind listeners nobody serves */
+	zcr_api_set_draining();
 	drain_ms = cur->drain_ms;
 	zcr_sd_notify("STOPPING=1");
 	zcr_log(ZC_LOG_INFO, "signal %d: draining (up to %u ms)", sig,
@@ -305,7 +335,8 @@ int main(int argc, char **argv)
 	zcr_sd_listen_close_unused();
 	if (zcr_control_drop(c) || start_workers(c))
 		return 1;
-	if (apply_all(c, &lset) || zcr_control_admin_start(workers, nworkers) ||
+	if (apply_all(c, &lset) ||
+	    zcr_control_admin_start(c, workers, nworkers) ||
 	    zcr_health_start(c)) {
 		zcr_log(ZC_LOG_ERR, "cannot start the listeners: exiting");
 		return 1;

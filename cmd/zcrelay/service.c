@@ -436,6 +436,27 @@ int zcr_drop_privileges(const char *user, const char *group, char *err,
 	return rc ? rc : verify_dropped(uid, gid, err, errlen);
 }
 
+int zcr_chown_for(const char *path, const char *user, const char *group,
+                  char *err, size_t errlen)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	int rc;
+
+	if (!user && !group)
+		return 0;
+	if (user && (rc = lookup_user(user, &uid, &gid, err, errlen)))
+		return rc;
+	if (group && (rc = lookup_group(group, &gid, err, errlen)))
+		return rc;
+	if (chown(path, uid, gid) == -1) {
+		rc = -errno;
+		set_err(err, errlen, "chown %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
 int zcr_write_pid_file(const char *path, char *err, size_t errlen)
 {
 	char buf[32];

@@ -1,5 +1,5 @@
 /*
- * fuzz_http.c - libFuzzer harness for zcr_http_parse() (admin.c).
+ * fuzz_http.c - libFuzzer harness for zcr_http_parse() (http.c).
  *
  * Besides the sanitizers' findings it checks the parser's contract:
  * results are a head length, 0 or -EPROTO; an accepted head is within
@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
