@@ -3,11 +3,17 @@
 
 -include config.mk
 
+# Install directories. config.mk sets PREFIX and the ones given to
+# ./configure; the others follow PREFIX, also one given to make
+# (make install PREFIX=/usr). /usr keeps its configuration in /etc.
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 BINDIR ?= $(PREFIX)/bin
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 HAVE_LIBURING ?= 0
 
 MAJOR := 0
@@ -48,7 +54,7 @@ SHARED := $(BUILD)/libzcrelay.so.$(VERSION)
 DAEMON := $(BUILD)/zcrelay
 TESTBIN := $(BUILD)/zctest
 
-.PHONY: all check test asan ubsan tsan install uninstall clean distclean \
+.PHONY: all examples check test asan ubsan tsan install uninstall clean distclean \
 	format format-check demo bench valgrind cppcheck soak soak-short
 all: $(STATIC) $(SHARED) $(DAEMON)
 
@@ -93,10 +99,22 @@ $(FAULT_SO): tests/fault/zcfault.c config.mk
 	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -fPIC -shared $(WARN) \
 		-o $@ $< -ldl -lpthread
 
+# make examples: examples/*.c, the library's example programs, each
+# linked with the static library as a user would with pkg-config.
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+$(BUILD)/examples/%: examples/%.c $(STATIC) include/zcrelay.h
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) -Iinclude $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+examples: $(EXAMPLES)
+
 # make check [T=filter]: the whole suite, one closing summary line.
-check test: all $(TESTBIN) $(FAULT_SO)
+# test_examples_* run the examples; test_install_* run make install
+# here (ZC_SRCDIR, ZC_BUILD) into a scratch DESTDIR.
+check test: all $(TESTBIN) $(FAULT_SO) $(EXAMPLES)
 	ZC_DAEMON=$(abspath $(DAEMON)) ZC_FAULT_SO=$(abspath $(FAULT_SO)) \
-		$(TESTBIN) $(T)
+		ZC_EXAMPLES=$(abspath $(BUILD)/examples) ZC_SRCDIR=$(CURDIR) \
+		ZC_BUILD=$(BUILD) $(TESTBIN) $(T)
 
 # make soak: zcsoak (tests/soak/) runs the daemon under 9000 sessions at
 # once with churn, every byte checked, on each data path for SOAK_SECS
@@ -153,13 +171,35 @@ demo: all
 bench: all
 	./bench/run.sh
 
+# make install [DESTDIR=...] [PREFIX=...]: what is installed where is
+# listed once here; uninstall removes exactly these files. The config
+# file is installed only where none exists (an edited one is never
+# overwritten) and removed only while it is still the shipped one.
+CONFDIR = $(SYSCONFDIR)/zcrelay
+INST_CONF = $(DESTDIR)$(CONFDIR)/zcrelay.conf
+INST_FILES = $(addprefix $(DESTDIR)$(LIBDIR)/,libzcrelay.a \
+		libzcrelay.so.$(VERSION) libzcrelay.so.$(MAJOR) libzcrelay.so \
+		pkgconfig/zcrelay.pc) \
+	$(DESTDIR)$(BINDIR)/zcrelay $(DESTDIR)$(INCLUDEDIR)/zcrelay.h \
+	$(DESTDIR)$(MANDIR)/man8/zcrelay.8 $(DESTDIR)$(MANDIR)/man5/zcrelay.conf.5 \
+	$(DESTDIR)$(MANDIR)/man3/libzcrelay.3 \
+	$(DESTDIR)$(SYSTEMDUNITDIR)/zcrelay.service \
+	$(DESTDIR)$(SYSTEMDUNITDIR)/zcrelay.socket \
+	$(DESTDIR)$(BASHCOMPDIR)/zcrelay
+# @PATH@ names in the units and the .pc, replaced at install time.
+SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g; s|@LIBDIR@|$(LIBDIR)|g' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g; s|@VERSION@|$(VERSION)|g' \
+	-e 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	-e 's|@URING@|$(if $(filter 1,$(HAVE_LIBURING)),-luring,)|g'
+
 install: all
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) \
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man3 \
-		$(DESTDIR)$(LIBDIR)/pkgconfig
+		$(DESTDIR)$(CONFDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
+		$(DESTDIR)$(BASHCOMPDIR)
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
-	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libzcrelay.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libzcrelay.so.$(MAJOR)
 	ln -sf libzcrelay.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libzcrelay.so
 	install -m 755 $(DAEMON) $(DESTDIR)$(BINDIR)/
@@ -167,18 +207,29 @@ install: all
 	install -m 644 man/zcrelay.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 man/zcrelay.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/libzcrelay.3 $(DESTDIR)$(MANDIR)/man3/
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|; s|@URING@|$(if $(filter 1,$(HAVE_LIBURING)),-luring,)|' \
-		src/zcrelay.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/zcrelay.pc
+	$(SUBST) src/zcrelay.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/zcrelay.pc
+	$(SUBST) contrib/zcrelay.service >$(DESTDIR)$(SYSTEMDUNITDIR)/zcrelay.service
+	$(SUBST) contrib/zcrelay.socket >$(DESTDIR)$(SYSTEMDUNITDIR)/zcrelay.socket
+	install -m 644 contrib/zcrelay.bash-completion $(DESTDIR)$(BASHCOMPDIR)/zcrelay
+	@if [ -e $(INST_CONF) ]; then \
+		echo "install: keeping $(INST_CONF), the shipped one is contrib/zcrelay.conf"; \
+	else \
+		echo "install -m 644 contrib/zcrelay.conf $(INST_CONF)"; \
+		install -m 644 contrib/zcrelay.conf $(INST_CONF); \
+	fi
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libzcrelay.* $(DESTDIR)$(BINDIR)/zcrelay \
-		$(DESTDIR)$(INCLUDEDIR)/zcrelay.h $(DESTDIR)$(MANDIR)/man8/zcrelay.8 \
-		$(DESTDIR)$(MANDIR)/man3/libzcrelay.3 $(DESTDIR)$(LIBDIR)/pkgconfig/zcrelay.pc \
-		$(DESTDIR)$(MANDIR)/man5/zcrelay.conf.5
+	rm -f $(INST_FILES)
+	@if cmp -s contrib/zcrelay.conf $(INST_CONF); then \
+		echo "rm -f $(INST_CONF)"; rm -f $(INST_CONF); \
+	elif [ -e $(INST_CONF) ]; then \
+		echo "uninstall: keeping $(INST_CONF): it was edited"; \
+	fi
+	@rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true
 
 FORMAT_SRC = $(wildcard include/*.h src/*.c src/*.h cmd/zcrelay/*.c cmd/zcrelay/*.h \
 	tests/lib/*.c tests/lib/*.h tests/unit/*.c tests/integration/*.c \
-	tests/fault/*.c tests/soak/*.c tests/soak/*.h)
+	tests/fault/*.c tests/soak/*.c tests/soak/*.h examples/*.c)
 format:
 	clang-format -i $(FORMAT_SRC)
 format-check:

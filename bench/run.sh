@@ -18,14 +18,18 @@ usage: bench/run.sh [--quick] [--help]
 
 Environment (defaults in brackets):
   ZCRELAY        relay binary under test [./build/zcrelay]
-  ZC_VARIANTS    space-separated ENGINE:MOVER rows [auto:splice auto:copy]
-                 (MOVER ring runs --mover auto with ZC_MOVER=ring;
-                 ring-zc adds ZC_RING_ZC=16384: SEND_ZC from 16 KiB;
-                 uring-splice is the daemon's own --mover uring-splice)
+  ZC_VARIANTS    space-separated ENGINE:MOVER[:BUSYPOLL] rows
+                 [auto:splice auto:copy auto:auto:auto]
+                 (ring-zc runs --mover ring with ZC_RING_ZC=16384:
+                 SEND_ZC from 16 KiB;
+                 uring-splice is the daemon's own --mover uring-splice;
+                 BUSYPOLL is passed to --busy-poll: off, auto or US)
   ZC_NONROOT     ENGINE:MOVER for the non-root row, empty to skip [auto:splice]
   BENCH_TIME     iperf3 -t seconds [5; quick 1]
   BENCH_SHORT    seconds for sockperf / connrate / wrk [BENCH_TIME]
   IDLE_CONNS     idle connections to hold [9000; quick 1000]
+  IDLE_CPU_SECS  seconds the relay's CPU is measured while it holds them
+                 [10; quick 2]
   BENCH_REPEAT   passes over all rows; tables show the median [1]
   BENCH_ONLY     extended regex: only rows whose label matches
   BENCH_PORT_BASE first port [21000]; uses BASE+1..5 and BASE+100..BASE+999
@@ -56,15 +60,17 @@ ROOT=$(dirname "$HERE")
 cd "$ROOT"
 
 ZCRELAY=${ZCRELAY:-./build/zcrelay}
-ZC_VARIANTS=${ZC_VARIANTS-auto:splice auto:copy}
+ZC_VARIANTS=${ZC_VARIANTS-auto:splice auto:copy auto:auto:auto}
 ZC_NONROOT=${ZC_NONROOT-auto:splice}
 if ((QUICK)); then
 	BENCH_TIME=${BENCH_TIME:-1}
 	IDLE_CONNS=${IDLE_CONNS:-1000}
+	IDLE_CPU_SECS=${IDLE_CPU_SECS:-2}
 	BENCH_DEADLINE=${BENCH_DEADLINE:-$((300 + 10 * BENCH_WAIT_QUIET + 150 * ${BENCH_RETRY:-0}))}
 else
 	BENCH_TIME=${BENCH_TIME:-5}
 	IDLE_CONNS=${IDLE_CONNS:-9000}
+	IDLE_CPU_SECS=${IDLE_CPU_SECS:-10}
 	BENCH_DEADLINE=${BENCH_DEADLINE:-$((900 + 10 * BENCH_WAIT_QUIET + 600 * ${BENCH_RETRY:-0}))}
 fi
 BENCH_SHORT=${BENCH_SHORT:-$BENCH_TIME}
@@ -75,9 +81,10 @@ BENCH_OUT=${BENCH_OUT:-}
 BENCH_KEEP=${BENCH_KEEP:-0}
 BASE=${BENCH_PORT_BASE:-21000}
 CONNRATE_CONC=50
+REDIS_N=$((BENCH_SHORT * 100000)) # about BENCH_SHORT s per test direct
 IDLE_HOLD=$((120 + IDLE_CONNS / 100)) # idle tool releases by itself after this
 
-for v in BENCH_TIME BENCH_SHORT IDLE_CONNS BENCH_DEADLINE BENCH_REPEAT BASE; do
+for v in BENCH_TIME BENCH_SHORT IDLE_CONNS IDLE_CPU_SECS BENCH_DEADLINE BENCH_REPEAT BASE; do
 	[[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || { echo "run.sh: $v must be a positive integer" >&2; exit 2; }
 done
 [[ $BENCH_RETRY =~ ^[0-9]+$ ]] || { echo "run.sh: BENCH_RETRY must be a number" >&2; exit 2; }
@@ -88,6 +95,7 @@ PORT_SOCKPERF=$((BASE + 2))
 PORT_ECHO=$((BASE + 3))
 PORT_HTTP=$((BASE + 4))
 PORT_ECHO64=$((BASE + 5)) # echo server that closes first after 64 bytes (connrate)
+PORT_REDIS=$((BASE + 6))
 HOST=127.0.0.1
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -105,6 +113,8 @@ need nginx nginx-light
 need socat socat
 need go golang-go
 need jq jq
+need redis-server redis-server
+need redis-benchmark redis-tools
 need ss iproute2
 need setpriv util-linux
 need setsid util-linux
@@ -266,7 +276,7 @@ kv() { # kv KEY "k=v k=v ...": print value of KEY
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 
 # ---------------------------------------------------------------- upstream servers
-for p in "$PORT_IPERF" "$PORT_SOCKPERF" "$PORT_ECHO" "$PORT_HTTP" "$PORT_ECHO64"; do port_free_or_die "$p"; done
+for p in "$PORT_IPERF" "$PORT_SOCKPERF" "$PORT_ECHO" "$PORT_HTTP" "$PORT_ECHO64" "$PORT_REDIS"; do port_free_or_die "$p"; done
 
 IPERF_PID=
 start_iperf_server() {
@@ -303,7 +313,7 @@ http {
 }
 EOF
 
-log "starting upstream servers (iperf3 :$PORT_IPERF, sockperf :$PORT_SOCKPERF, echo :$PORT_ECHO, nginx http :$PORT_HTTP, echo-64-close :$PORT_ECHO64)"
+log "starting upstream servers (iperf3 :$PORT_IPERF, sockperf :$PORT_SOCKPERF, echo :$PORT_ECHO, nginx http :$PORT_HTTP, echo-64-close :$PORT_ECHO64, redis :$PORT_REDIS)"
 start_iperf_server
 spawn "$TMPD/sockperf-server.log" sockperf sr --tcp -i "$HOST" -p "$PORT_SOCKPERF"
 wait_listen "$PORT_SOCKPERF" "$SPAWNED" || die "sockperf server did not start (see $TMPD/sockperf-server.log)"
@@ -313,18 +323,22 @@ spawn "$TMPD/echo64.log" "$BIN/echo" -listen "$HOST:$PORT_ECHO64" -close-after 6
 wait_listen "$PORT_ECHO64" "$SPAWNED" || die "echo server did not start (see $TMPD/echo64.log)"
 spawn "$TMPD/nginx-http.log" nginx -p "$TMPD/" -e "$TMPD/nginx-http.err" -c "$TMPD/nginx-http.conf"
 wait_listen "$PORT_HTTP" "$SPAWNED" || die "nginx http server did not start (see $TMPD/nginx-http.err)"
+spawn "$TMPD/redis.log" redis-server --bind "$HOST" --port "$PORT_REDIS" --save '' --appendonly no --protected-mode no --daemonize no
+wait_listen "$PORT_REDIS" "$SPAWNED" || die "redis-server did not start (see $TMPD/redis.log)"
 
 # ---------------------------------------------------------------- rows
 # Each row: LABEL|KIND|ARG. KIND selects how start_relay runs it.
 declare -a ROWS=("direct (no relay)|direct|")
 for v in $ZC_VARIANTS; do
-	[[ $v == *:* ]] || die "ZC_VARIANTS entry '$v' is not ENGINE:MOVER"
-	e=${v%%:*} m=${v#*:}
-	if [[ $e == auto ]]; then ROWS+=("zcrelay $m|zcrelay|$v"); else ROWS+=("zcrelay $e/$m|zcrelay|$v"); fi
+	[[ $v == *:* ]] || die "ZC_VARIANTS entry '$v' is not ENGINE:MOVER[:BUSYPOLL]"
+	e=${v%%:*} m=${v#*:} bp=
+	[[ $m == *:* ]] && bp=" busy-poll ${m#*:}" m=${m%%:*}
+	if [[ $e == auto ]]; then ROWS+=("zcrelay $m$bp|zcrelay|$v"); else ROWS+=("zcrelay $e/$m$bp|zcrelay|$v"); fi
 done
 ROWS+=(
 	"haproxy tcp|haproxy|tcp"
 	"haproxy tcp + splice-auto|haproxy|splice"
+	"haproxy tcp + busy-polling|haproxy|busy"
 	"nginx stream|nginx|"
 	"socat fork|socat|"
 	"Go io.Copy|gorelay|"
@@ -366,16 +380,14 @@ start_relay() {
 	direct) RELAY_PORT=$up; return 0 ;;
 	zcrelay | zcnonroot)
 		((ZC_OK)) || return 1
-		local e=${arg%%:*} m=${arg#*:}
+		local e=${arg%%:*} m=${arg#*:} bp=off
+		[[ $m == *:* ]] && bp=${m#*:} m=${m%%:*}
 		local -a cmd=("$ZC_BIN")
 		[[ $kind == zcnonroot ]] && cmd=(setpriv --reuid=65534 --regid=65534 --clear-groups "$ZC_BIN")
-		# The daemon's --mover has no "ring" (yet): auto plus the
-		# library's ZC_MOVER override selects it.
-		# ring-zc: the same with SEND_ZC for sends from 16 KiB.
-		[[ $m == ring ]] && cmd=(env ZC_MOVER=ring "${cmd[@]}") m=auto
-		[[ $m == ring-zc ]] && cmd=(env ZC_MOVER=ring ZC_RING_ZC=16384 "${cmd[@]}") m=auto
+		# ring-zc: the ring mover with SEND_ZC for sends from 16 KiB.
+		[[ $m == ring-zc ]] && cmd=(env ZC_RING_ZC=16384 "${cmd[@]}") m=ring
 		spawn "$logf" "${cmd[@]}" --listen "$HOST:$lp" --upstream "$HOST:$up" --workers 2 \
-			--engine "$e" --mover "$m" --connect-timeout 5000 --idle-timeout 300000 --drain-timeout 1000 -q
+			--engine "$e" --mover "$m" --busy-poll "$bp" --connect-timeout 5000 --idle-timeout 300000 --drain-timeout 1000 -q
 		;;
 	haproxy)
 		cfg=$TMPD/$tag.haproxy.cfg
@@ -383,6 +395,7 @@ start_relay() {
 			echo "# generated by bench/run.sh"
 			echo "global"
 			echo "    nbthread 2"
+			[[ $arg == busy ]] && echo "    busy-polling"
 			echo "    maxconn $((IDLE_CONNS + 200))"
 			# Pipes are a shared pool in haproxy; cap them so maxconn fits in RLIMIT_NOFILE.
 			[[ $arg == splice ]] && echo "    maxpipes 256"
@@ -579,8 +592,26 @@ measure_wrk() {
 	log "  wrk: $(last "$label" rps) req/s"
 }
 
+# redis-benchmark SET and GET, 50 clients pipelining 16 requests each: many
+# small messages per system call. Sets the mean of the two rates.
+measure_redis() {
+	local i=$1 kind=$2 arg=$3 label=$4 lp out set get
+	lp=$((BASE + 100 + i * 10 + 5))
+	out=$TMPD/r$i-redis.txt
+	start_relay "$kind" "$arg" "$lp" "$PORT_REDIS" "r$i-redis" || return 0
+	if timeout $((BENCH_SHORT * 4 + 60)) redis-benchmark -h "$HOST" -p "$RELAY_PORT" -t set,get -n "$REDIS_N" -c 50 -P 16 -q >"$out" 2>&1; then
+		set=$(tr '\r' '\n' <"$out" | awk '/^SET:/ { print $2 }' | tail -n 1)
+		get=$(tr '\r' '\n' <"$out" | awk '/^GET:/ { print $2 }' | tail -n 1)
+		if [[ -n $set && -n $get ]]; then put "$label" redis "$(calc %.0f "($set + $get) / 2")"; fi
+	else
+		log "  redis-benchmark failed: $(tail -n 2 "$out" | tr '\n' ' ')"
+	fi
+	stop_relay
+	log "  redis: $(last "$label" redis) req/s (mean of SET and GET)"
+}
+
 measure_idle() {
-	local i=$1 kind=$2 arg=$3 label=$4 lp out ipid b0 b1 line held n
+	local i=$1 kind=$2 arg=$3 label=$4 lp out ipid b0 b1 b2 line held n
 	lp=$((BASE + 100 + i * 10 + 4))
 	out=$TMPD/r$i-idle.txt
 	start_relay "$kind" "$arg" "$lp" "$PORT_ECHO" "r$i-idle" || return 0
@@ -598,6 +629,10 @@ measure_idle() {
 	if [[ -n $line ]]; then
 		sleep 1 # let the relay settle
 		if b1=$(procstat "$RELAY_PID"); then
+			sleep "$IDLE_CPU_SECS"
+			if b2=$(procstat "$RELAY_PID"); then
+				put "$label" idlecpu "$(calc %.1f "100 * ($(kv ticks "$b2") - $(kv ticks "$b1")) / $CLK_TCK / $IDLE_CPU_SECS")"
+			fi
 			held=$(kv held "$line")
 			put "$label" held "$held"
 			if [[ $(kv failed "$line") != 0 ]]; then log "  idle: $line"; fi
@@ -622,12 +657,12 @@ measure_idle() {
 		sleep 0.1
 	done
 	stop_relay
-	log "  idle: held=$(last "$label" held) rss=$(last "$label" rss) pss=$(last "$label" pss) KiB/conn fds=$(last "$label" fds) pipes=$(last "$label" pipes) per conn"
+	log "  idle: cpu=$(last "$label" idlecpu) % held=$(last "$label" held) rss=$(last "$label" rss) pss=$(last "$label" pss) KiB/conn fds=$(last "$label" fds) pipes=$(last "$label" pipes) per conn"
 }
 
 # ---------------------------------------------------------------- run
 OTHER_MAX=5
-ROW_KEYS=(single reverse p4 cpu p50 p99 conns rps held rss pss fds pipes other)
+ROW_KEYS=(single reverse p4 cpu p50 p99 conns rps redis idlecpu held rss pss fds pipes other)
 # shellcheck disable=SC2034 # filled and read through namerefs
 declare -A SAVED=() BEST_ATTEMPT=()
 # shellcheck disable=SC2178
@@ -678,6 +713,7 @@ for ((pass = 1; pass <= BENCH_REPEAT; pass++)); do
 				measure_sockperf "$i" "$kind" "$arg" "$label"
 				measure_connrate "$i" "$kind" "$arg" "$label"
 				measure_wrk "$i" "$kind" "$arg" "$label"
+				measure_redis "$i" "$kind" "$arg" "$label"
 				[[ $kind == direct ]] || measure_idle "$i" "$kind" "$arg" "$label"
 			fi
 			o=$(other_pct)
@@ -722,6 +758,8 @@ COLS=(
 	"added|added p50 µs|lo"
 	"conns|short conn/s|hi"
 	"rps|wrk req/s|hi"
+	"redis|redis req/s|hi"
+	"idlecpu|relay CPU % idle|lo"
 	"held|idle conns held|-"
 	"rss|RSS KiB/conn|lo"
 	"pss|PSS KiB/conn|lo"
@@ -737,7 +775,7 @@ print_tables() {
 	echo
 	local med=""
 	((BENCH_REPEAT == 1)) || med=", median of $BENCH_REPEAT passes"
-	echo "iperf3 -t ${BENCH_TIME}, sockperf/connrate/wrk ${BENCH_SHORT} s, $IDLE_CONNS idle connections$med; ↑ higher is better, ↓ lower is better."
+	echo "iperf3 -t ${BENCH_TIME}, sockperf/connrate/wrk ${BENCH_SHORT} s, redis-benchmark -n $REDIS_N -c 50 -P 16 (SET and GET, mean), $IDLE_CONNS idle connections (relay CPU % while holding them, over ${IDLE_CPU_SECS} s)$med; ↑ higher is better, ↓ lower is better."
 	echo "Last column: share of all $(nproc) CPUs used by processes outside the benchmark while the row ran; above ~5 % that row is skewed."
 	echo
 	line="| relay |"
@@ -755,7 +793,7 @@ print_tables() {
 			IFS='|' read -r key hdr dir <<<"$c"
 			if is_zc "$kind" && ((!ZC_OK)); then continue; fi
 			v=$(get "$label" "$key")
-			[[ $kind == direct && $key =~ ^(cpu|added|held|rss|pss|fds|pipes)$ ]] && v="—"
+			[[ $kind == direct && $key =~ ^(cpu|added|idlecpu|held|rss|pss|fds|pipes)$ ]] && v="—"
 			[[ $kind == zcnonroot && ! $key =~ ^(single|cpu|other)$ ]] && v="—"
 			line+=" $v |"
 		done
@@ -770,7 +808,7 @@ print_tables() {
 		[[ $dir == - || $key == added || $key == other ]] && continue
 		rcols+=("$c")
 	done
-	echo "### zcrelay vs the best peer (peers: haproxy ×2, nginx stream, socat, Go io.Copy)"
+	echo "### zcrelay vs the best peer (peers: haproxy ×3, nginx stream, socat, Go io.Copy)"
 	echo
 	echo "Each cell is zcrelay ÷ best peer. ↑ columns: higher is better, so > 1.00 means zcrelay wins. ↓ columns: lower is better, so < 1.00 means zcrelay wins."
 	echo

@@ -47,6 +47,11 @@ extern "C" {
 /* Library-specific error codes, outside the errno range. */
 #define ZC_EBASE    -4096
 #define ZC_ENOURING (ZC_EBASE - 1) /* io_uring engine unavailable */
+/* A host name that did not resolve: ZC_ERESOLVE + the EAI_* code of
+ * getaddrinfo() (negative in glibc), whose reason zc_strerror() gives.
+ * ZC_IS_ERESOLVE(err) tells such an error. */
+#define ZC_ERESOLVE         (ZC_EBASE - 256)
+#define ZC_IS_ERESOLVE(err) ((err) <= ZC_ERESOLVE && (err) > ZC_ERESOLVE - 256)
 
 /* How bytes are moved. */
 enum zc_mover {
@@ -251,8 +256,26 @@ struct zc_loop_opts {
 	unsigned ring_bufs;
 	unsigned ring_buf_size;
 	unsigned ring_zc_min;
-	unsigned reserved[3];
+	/* Busy polling (appended in 0.2): after a turn that handled events,
+	 * keep checking for new ones without sleeping for a while before
+	 * the loop sleeps, so that a reply arriving microseconds later finds
+	 * the thread awake. busy_poll_us: 0 (the default) never spins;
+	 * ZC_BUSY_POLL_AUTO spins for an adaptive window of 0 to 50 us that
+	 * grows while spinning catches events and shrinks to 0 while it
+	 * does not; N > 0 spins up to N us (at most 1000000) after every
+	 * turn that handled events. busy_poll_cap: the share of one CPU
+	 * (percent, 1..100; 0: 25) that spinning may take in any second.
+	 * Spinning never delays a timer or a zc_loop_post(). */
+	int busy_poll_us;
+	unsigned busy_poll_cap;
+	unsigned reserved[1];
 };
+
+/* zc_loop_opts.busy_poll_us: adapt the spin window to the traffic. */
+#define ZC_BUSY_POLL_AUTO (-1)
+/* The ceiling of the adaptive window, and the largest fixed one. */
+#define ZC_BUSY_POLL_AUTO_MAX_US 50
+#define ZC_BUSY_POLL_MAX_US      1000000
 
 /* Counters of one loop, read on the loop's thread. */
 struct zc_loop_stats {
@@ -271,6 +294,12 @@ struct zc_loop_stats {
 	uint64_t
 	        ring_shortage; /* recvs done into a spare: the ring was empty */
 	uint64_t ring_zc_sends; /* sends done with IORING_OP_SEND_ZC */
+	/* Busy polling (appended in 0.2): */
+	uint64_t spin_ns;        /* time spent spinning, in ns */
+	uint64_t spin_hits;      /* spins that caught an event */
+	uint64_t spin_misses;    /* spins that ended with none: then slept */
+	uint64_t spin_capped;    /* turns that did not spin: the cap was used */
+	uint64_t spin_window_ns; /* the adaptive window now */
 };
 
 /* Fills *opts with the defaults. */
@@ -468,7 +497,8 @@ struct zc_addr {
  * "unix:@abstract" into *out. HOST is an IPv4 address, or a name resolved
  * with getaddrinfo() unless ZC_ADDR_NUMERIC (first result wins).
  * Returns 0, -EINVAL (malformed; nothing resolved), -ENAMETOOLONG (Unix
- * path too long) or -EHOSTUNREACH (name did not resolve).
+ * path too long), a ZC_ERESOLVE code (the name did not resolve; see
+ * ZC_IS_ERESOLVE) or -errno (the resolver's system error).
  */
 ZC_API int zc_addr_parse(struct zc_addr *out, const char *s, unsigned flags);
 
@@ -495,7 +525,9 @@ ZC_API int zc_listen(const struct zc_addr *a, unsigned flags, int backlog);
 /* ------------------------------------------------------------------ */
 /* Names and errors                                                     */
 
-/* Text for a negative errno or a ZC_E* code. Never NULL. */
+/* Text for a negative errno or a ZC_E* code. Never NULL. The text of a
+ * ZC_ERESOLVE code lives in a buffer of the calling thread, valid until
+ * its next call; the others are static. */
 ZC_API const char *zc_strerror(int err);
 /* Short names: "splice", "copy", "ring", "uring-splice", "auto"; "epoll",
  * "uring"; "eof", ... */

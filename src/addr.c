@@ -104,8 +104,10 @@ static int addr_resolve(struct zc_addr *out, const char *host, uint16_t port)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc == EAI_SYSTEM)
+		return errno > 0 ? -errno : -EIO;
 	if (rc != 0 || !res)
-		return -EHOSTUNREACH;
+		return ZC_ERESOLVE + (rc < 0 && rc > -256 ? rc : EAI_NONAME);
 	if (res->ai_addrlen > sizeof(out->ss)) {
 		freeaddrinfo(res);
 		return -EINVAL;

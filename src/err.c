@@ -1,10 +1,25 @@
 /* err.c - error texts and the names of enums. */
+#include <netdb.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "compat.h"
 
+/* The text of a ZC_ERESOLVE code, in a buffer of the calling thread
+ * (valid until its next call). */
+static const char *resolve_text(int err)
+{
+	static __thread char buf[160];
+
+	snprintf(buf, sizeof(buf), "name did not resolve: %s",
+	         gai_strerror(err - ZC_ERESOLVE));
+	return buf;
+}
+
 const char *zc_strerror(int err)
 {
+	if (ZC_IS_ERESOLVE(err))
+		return resolve_text(err);
 	switch (err) {
 	case 0:
 		return "success";

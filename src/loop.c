@@ -183,6 +183,7 @@ static int loop_start_engine(struct zc_loop *loop, int engine)
 int zc_loop_new(struct zc_loop **out, const struct zc_loop_opts *opts)
 {
 	struct zc_loop_opts dflt;
+	struct zc_busypoll bp;
 	struct zc_loop *loop;
 	int err;
 
@@ -195,6 +196,8 @@ int zc_loop_new(struct zc_loop **out, const struct zc_loop_opts *opts)
 	if (opts->engine < ZC_ENGINE_AUTO || opts->engine > ZC_ENGINE_URING)
 		return -EINVAL;
 	if (zc__ring_opts_check(opts->ring_bufs, opts->ring_buf_size))
+		return -EINVAL;
+	if (zc__busypoll_init(&bp, opts->busy_poll_us, opts->busy_poll_cap))
 		return -EINVAL;
 	zc__sigpipe_ignore();
 	loop = calloc(1, sizeof(*loop));
@@ -210,6 +213,7 @@ int zc_loop_new(struct zc_loop **out, const struct zc_loop_opts *opts)
 	loop->ring_bufs = opts->ring_bufs;
 	loop->ring_buf_size = opts->ring_buf_size;
 	loop->ring_zc_min = opts->ring_zc_min;
+	loop->bp = bp;
 	pthread_mutex_init(&loop->post_lock, NULL);
 	loop->post_tail = &loop->post_head;
 	loop->post_fd = -1;
@@ -263,10 +267,10 @@ int zc_loop_run_once(struct zc_loop *loop, int timeout_ms)
 
 	loop->stop = 0; /* a stop asked during this turn ends zc_loop_run */
 	loop_run_tasks(loop);
-	err = loop->ops->wait(loop, loop_timeout(loop, timeout_ms));
+	err = zc__busypoll_wait(loop, loop_timeout(loop, timeout_ms));
 	loop->now = zc__clock_ns();
 	zc__timer_run(&loop->timers, loop->now);
-	return err;
+	return err < 0 ? err : 0;
 }
 
 int zc_loop_run(struct zc_loop *loop)
@@ -297,6 +301,7 @@ void zc_loop_get_stats(struct zc_loop *loop, struct zc_loop_stats *st)
 	st->pipe_size = loop->pipes.pp_want;
 	st->bufs_used = loop->bufs.bp_nused;
 	st->pipes_small = loop->pipes.pp_nsmall;
+	st->spin_window_ns = loop->bp.window_ns;
 }
 
 void zc_loop_free(struct zc_loop *loop)

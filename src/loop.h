@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "busypoll.h"
 #include "compat.h"
 #include "pipepool.h"
 #include "timer.h"
@@ -30,7 +31,7 @@ struct zc_io {
 	void *io_op; /* backend state (io_uring: the poll request) */
 };
 
-/* A backend: epoll now, io_uring later. Installed per loop at run time. */
+/* A backend (epoll or io_uring), chosen per loop at run time. */
 struct zc_loop_ops {
 	int engine; /* enum zc_engine */
 	int (*init)(struct zc_loop *loop);
@@ -38,7 +39,8 @@ struct zc_loop_ops {
 	int (*io_add)(struct zc_loop *loop, struct zc_io *io, unsigned ev);
 	int (*io_mod)(struct zc_loop *loop, struct zc_io *io, unsigned ev);
 	void (*io_del)(struct zc_loop *loop, struct zc_io *io);
-	/* Waits up to timeout_ms (-1: no limit) and dispatches events. */
+	/* Waits up to timeout_ms (-1: no limit) and dispatches events.
+	 * Returns how many it dispatched (>= 0) or -errno. */
 	int (*wait)(struct zc_loop *loop, int timeout_ms);
 	/* Optional: hands queued requests to the kernel now (io_uring
 	 * holds a closed socket open until its poll removal is submitted). */
@@ -89,6 +91,7 @@ struct zc_loop {
 	void *log_arg;
 	int log_level;
 	struct zc_loop_stats st;
+	struct zc_busypoll bp;
 };
 
 extern const struct zc_loop_ops zc__epoll_ops;

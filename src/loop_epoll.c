@@ -125,7 +125,7 @@ static int ep_wait(struct zc_loop *loop, int timeout_ms)
 		io->io_cb(io, ev);
 	}
 	ep->n = ep->cur = 0;
-	return 0;
+	return n;
 }
 
 const struct zc_loop_ops zc__epoll_ops = {

@@ -388,7 +388,7 @@ static int ur_wait(struct zc_loop *loop, int timeout_ms)
 		n++;
 	}
 	io_uring_cq_advance(&ur->ring, n);
-	return 0;
+	return (int)n;
 }
 
 /*

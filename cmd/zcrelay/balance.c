@@ -156,12 +156,17 @@ void zcr_balance_report(const struct zcr_route *r, unsigned up, int err,
 	unsigned fails;
 
 	if (err == 0) {
+		/* A connect that succeeds (even one that was in flight when
+		 * the upstream was ejected) proves it is back: the ejection
+		 * ends with the message. */
 		fails = __atomic_exchange_n(&st->fails, 0, __ATOMIC_RELAXED);
-		if (r->fail_max && fails >= r->fail_max)
+		if (r->fail_max && fails >= r->fail_max) {
+			__atomic_store_n(&st->down_until, 0, __ATOMIC_RELAXED);
 			zcr_log(ZC_LOG_INFO,
 			        "route=%s upstream=%s is back after %u failed "
 			        "connects",
 			        r->name, u->str, fails);
+		}
 		return;
 	}
 	fails = __atomic_add_fetch(&st->fails, 1, __ATOMIC_RELAXED);

@@ -144,7 +144,9 @@ static void route_free(struct zcr_route *r)
 	stats_put(r->st);
 	free(r->listen);
 	free(r->ups);
-	free(r->trusted);
+	zcr_acl_free(&r->trusted);
+	zcr_acl_free(&r->allow);
+	zcr_acl_free(&r->deny);
 }
 
 void zcr_cfg_unref(struct zcr_cfg *c)
@@ -327,6 +329,12 @@ int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,
 	if (rc)
 		return cfg_err(err, errlen, "bad listen address '%s': %s", spec,
 		               zc_strerror(rc));
+	if (!hi && a.ss.ss_family != AF_UNIX && addr_port(&a) == 0)
+		return cfg_err(
+		        err, errlen,
+		        "listen '%s': port 0 is not allowed (each worker "
+		        "would get a random port of its own)",
+		        spec);
 	if (!hi)
 		return listen_push(r, &a, spec, err, errlen);
 	lo = addr_port(&a);
@@ -369,6 +377,9 @@ int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
 	if (rc)
 		return cfg_err(err, errlen, "bad upstream address '%s': %s",
 		               spec, zc_strerror(rc));
+	if (a.ss.ss_family != AF_UNIX && addr_port(&a) == 0)
+		return cfg_err(err, errlen,
+		               "upstream '%s': port 0 is not allowed", spec);
 	u = realloc(r->ups, (r->nups + 1) * sizeof(*u));
 	if (!u)
 		return cfg_err(err, errlen, "out of memory");
@@ -384,99 +395,24 @@ int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
 int zcr_route_trust(struct zcr_route *r, const char *spec, char *err,
                     size_t errlen)
 {
-	struct zcr_cidr c = {0};
-	char host[64];
-	const char *slash = strchr(spec, '/');
-	size_t n = slash ? (size_t)(slash - spec) : strlen(spec);
-	unsigned long bits;
-	char *end;
-	struct zcr_cidr *t;
-
-	if (strcmp(spec, "unix") == 0) {
-		r->trust_unix = 1;
-		return 0;
-	}
-	if (n == 0 || n >= sizeof(host))
-		return cfg_err(err, errlen, "trusted '%s': bad address", spec);
-	memcpy(host, spec, n);
-	host[n] = '\0';
-	if (inet_pton(AF_INET, host, c.addr) == 1)
-		c.family = AF_INET;
-	else if (inet_pton(AF_INET6, host, c.addr) == 1)
-		c.family = AF_INET6;
-	else
-		return cfg_err(err, errlen,
-		               "trusted '%s': not an IPv4 or IPv6 address",
-		               spec);
-	bits = c.family == AF_INET ? 32 : 128;
-	if (slash) {
-		unsigned long max = bits;
-
-		errno = 0;
-		bits = strtoul(slash + 1, &end, 10);
-		if (slash[1] < '0' || slash[1] > '9' || *end || errno ||
-		    bits > max)
-			return cfg_err(err, errlen,
-			               "trusted '%s': prefix length is not in "
-			               "0..%lu",
-			               spec, max);
-	}
-	c.bits = (unsigned)bits;
-	t = realloc(r->trusted, (r->ntrusted + 1) * sizeof(*t));
-	if (!t)
-		return cfg_err(err, errlen, "out of memory");
-	r->trusted = t;
-	r->trusted[r->ntrusted++] = c;
-	return 0;
+	return zcr_acl_add(&r->trusted, spec, "trusted", err, errlen);
 }
 
-static int prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
+int zcr_route_allow(struct zcr_route *r, const char *spec, char *err,
+                    size_t errlen)
 {
-	unsigned full = bits / 8, rest = bits % 8;
-	uint8_t mask;
-
-	if (memcmp(a, b, full) != 0)
-		return 0;
-	if (rest == 0)
-		return 1;
-	mask = (uint8_t)(0xff << (8 - rest));
-	return (a[full] & mask) == (b[full] & mask);
+	return zcr_acl_add(&r->allow, spec, "allow", err, errlen);
 }
 
-/* The address of sa as 16 bytes (IPv4 mapped into IPv6 kept as v4). */
-static int sa_bytes(const struct sockaddr *sa, uint8_t out[16])
+int zcr_route_deny(struct zcr_route *r, const char *spec, char *err,
+                   size_t errlen)
 {
-	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0,    0,
-	                                     0, 0, 0, 0, 0xff, 0xff};
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-
-	if (sa->sa_family == AF_INET) {
-		memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		return AF_INET;
-	}
-	if (sa->sa_family != AF_INET6)
-		return 0;
-	if (memcmp(s6->sin6_addr.s6_addr, v4mapped, 12) == 0) {
-		memcpy(out, s6->sin6_addr.s6_addr + 12, 4);
-		return AF_INET;
-	}
-	memcpy(out, s6->sin6_addr.s6_addr, 16);
-	return AF_INET6;
+	return zcr_acl_add(&r->deny, spec, "deny", err, errlen);
 }
 
 int zcr_route_trusts(const struct zcr_route *r, const struct sockaddr *sa)
 {
-	uint8_t b[16];
-	int fam = sa_bytes(sa, b);
-	unsigned i;
-
-	if (sa->sa_family == AF_UNIX)
-		return r->trust_unix;
-	for (i = 0; fam && i < r->ntrusted; i++)
-		if (r->trusted[i].family == fam &&
-		    prefix_match(r->trusted[i].addr, b, r->trusted[i].bits))
-			return 1;
-	return 0;
+	return zcr_acl_match(&r->trusted, sa) >= 0;
 }
 
 static int parse_word(const char *s, const char *const *words, int n, int *out)
@@ -519,6 +455,34 @@ int zcr_parse_engine(const char *s, int *out, char *err, size_t errlen)
 		return cfg_err(err, errlen,
 		               "engine '%s' is not auto, epoll or uring", s);
 	*out = v[i];
+	return 0;
+}
+
+int zcr_parse_busy_poll(const char *s, int *out, char *err, size_t errlen)
+{
+	static const char *const w[] = {"off", "auto"};
+	static const int v[] = {0, ZC_BUSY_POLL_AUTO};
+	unsigned long us;
+	char *end;
+	int i;
+
+	if (parse_word(s, w, 2, &i) == 0) {
+		*out = v[i];
+		return 0;
+	}
+	errno = 0;
+	us = *s >= '0' && *s <= '9' ? strtoul(s, &end, 10) : 0;
+	if (*s < '0' || *s > '9' || *end)
+		return cfg_err(err, errlen,
+		               "busy-poll '%s' is not off, auto or a number of "
+		               "microseconds",
+		               s);
+	if (errno || us > ZC_BUSY_POLL_MAX_US)
+		return cfg_err(err, errlen,
+		               "busy-poll '%s' is out of range (0..%d "
+		               "microseconds)",
+		               s, ZC_BUSY_POLL_MAX_US);
+	*out = (int)us;
 	return 0;
 }
 
@@ -639,7 +603,8 @@ int zcr_cfg_finish(struct zcr_cfg *c, char *err, size_t errlen)
 		if (r->nups == 0)
 			return cfg_err(err, errlen,
 			               "route '%s' has no upstream", r->name);
-		if (r->proxy_accept && r->ntrusted == 0 && !r->trust_unix)
+		if (r->proxy_accept && r->trusted.n == 0 &&
+		    !r->trusted.unix_clients)
 			return cfg_err(err, errlen,
 			               "route '%s' accepts PROXY headers but "
 			               "trusts no sender",

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "acl.h"
 #include "zcrelay.h"
 
 #define ZCR_ADDR_STR      128
@@ -47,7 +48,8 @@ struct zcr_stats {
 	uint64_t bytes_in, bytes_out; /* client->upstream, upstream->client */
 	uint64_t spliced, copied;
 	uint64_t connect_fail, connect_timeout;
-	uint64_t rej_maxconn, rej_client, rej_proxy, no_upstream;
+	uint64_t rej_maxconn, rej_client, rej_proxy, rej_denied, no_upstream;
+	uint64_t rej_local; /* shed: out of our own fds, memory, ports */
 	uint64_t timeout_idle, timeout_halfclose, timeout_proxy;
 	struct {
 		int err; /* -errno; 0: free slot */
@@ -70,13 +72,6 @@ enum zcr_up_admin {
 	ZCR_UP_ENABLED = 0,
 	ZCR_UP_DRAIN,
 	ZCR_UP_DISABLED,
-};
-
-/* A CIDR block for trusted PROXY senders. */
-struct zcr_cidr {
-	int family; /* AF_INET or AF_INET6 */
-	uint8_t addr[16];
-	unsigned bits;
 };
 
 struct zcr_listen {
@@ -103,10 +98,10 @@ struct zcr_route {
 	unsigned connect_ms, idle_ms, halfclose_ms; /* 0: none (not connect) */
 	unsigned max_conns, max_per_client;         /* 0: no limit */
 	int proxy_send;                             /* 0, 1 or 2 */
-	int proxy_accept;                           /* 1: header required */
-	struct zcr_cidr *trusted;
-	unsigned ntrusted;
-	int trust_unix; /* "unix" in trusted: Unix socket clients */
+	int proxy_send_unix;        /* v2: Unix clients as AF_UNIX, not LOCAL */
+	int proxy_accept;           /* 1: header required */
+	struct zcr_acl trusted;     /* PROXY senders */
+	struct zcr_acl allow, deny; /* admission at accept */
 	unsigned proxy_timeout_ms;
 	unsigned fail_max, cooldown_ms; /* passive health; fail_max 0: off */
 	unsigned check_ms;              /* active checks; 0: off */
@@ -121,7 +116,9 @@ struct zcr_cfg {
 	struct zcr_route *routes;
 	unsigned nroutes;
 	unsigned workers;
-	int engine; /* enum zc_engine */
+	int engine;             /* enum zc_engine */
+	int busy_poll_us;       /* zc_loop_opts.busy_poll_us */
+	unsigned busy_poll_cap; /* zc_loop_opts.busy_poll_cap, percent */
 	unsigned drain_ms, pipe_size, max_pipes;
 	int log_level; /* enum zc_log_level */
 	int log_format;
@@ -168,6 +165,9 @@ int zcr_cfg_admin_add(struct zcr_cfg *c, const char *spec, char *err,
 int zcr_parse_mover(const char *s, int *out, char *err, size_t errlen);
 int zcr_parse_engine(const char *s, int *out, char *err, size_t errlen);
 int zcr_parse_balance(const char *s, int *out, char *err, size_t errlen);
+/* "off" or "0" (0), "auto" (ZC_BUSY_POLL_AUTO), or microseconds up to
+ * 1000000. */
+int zcr_parse_busy_poll(const char *s, int *out, char *err, size_t errlen);
 
 /*
  * Checks what single settings cannot: every route has listeners and
@@ -177,6 +177,12 @@ int zcr_parse_balance(const char *s, int *out, char *err, size_t errlen);
  * Returns 0, or -1 with a message in err.
  */
 int zcr_cfg_finish(struct zcr_cfg *c, char *err, size_t errlen);
+
+/* Add an entry to r's allow or deny list: as zcr_route_trust. */
+int zcr_route_allow(struct zcr_route *r, const char *spec, char *err,
+                    size_t errlen);
+int zcr_route_deny(struct zcr_route *r, const char *spec, char *err,
+                   size_t errlen);
 
 /* Does the trusted list of r contain sa? 1 or 0. */
 int zcr_route_trusts(const struct zcr_route *r, const struct sockaddr *sa);

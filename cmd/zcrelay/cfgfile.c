@@ -88,6 +88,8 @@ struct ups_item {
 static const struct opt global_opts[] = {
         OPT_N("workers", OPT_INT, struct zcr_cfg, workers, 1, 256),
         OPT_X("engine"),
+        OPT_X("busy-poll"),
+        OPT_N("busy-poll-cap", OPT_INT, struct zcr_cfg, busy_poll_cap, 1, 100),
         OPT_N("drain-timeout", OPT_TIME, struct zcr_cfg, drain_ms, 0, MS_MAX),
         OPT_N("pipe-size", OPT_INT, struct zcr_cfg, pipe_size, 4096, 1u << 30),
         OPT_N("max-pipes", OPT_INT, struct zcr_cfg, max_pipes, 1, 1u << 20),
@@ -124,10 +126,13 @@ static const struct opt route_opts[] = {
               0, INT_MAX),
         OPT_X("proxy-protocol"),
         OPT_X("health"),
+        OPT_X("allow"),
+        OPT_X("deny"),
 };
 
 static const struct opt proxy_opts[] = {
         OPT_N("send", OPT_INT, struct zcr_route, proxy_send, 0, 2),
+        OPT_N("send-unix", OPT_BOOL, struct zcr_route, proxy_send_unix, 0, 1),
         OPT_N("accept", OPT_BOOL, struct zcr_route, proxy_accept, 0, 1),
         OPT_X("trusted"),
         OPT_N("timeout", OPT_TIME, struct zcr_route, proxy_timeout_ms, 1,
@@ -390,15 +395,22 @@ static const char *get_str(struct load *ld, const config_setting_t *s)
 }
 
 /* The string member name of g, parsed by fn into *out. */
-static void set_word(struct load *ld, const config_setting_t *g,
-                     const char *name, word_fn *fn, int *out)
+static void set_word_str(struct load *ld, const config_setting_t *s,
+                         const char *str, word_fn *fn, int *out)
 {
-	const config_setting_t *s = member(g, name);
-	const char *str = s ? get_str(ld, s) : NULL;
 	char err[ZCR_ERR_MAX];
 
 	if (str && fn(str, out, err, sizeof(err)))
 		load_err(ld, sline(s), "%s", err);
+}
+
+/* The string member name of g, parsed by fn into *out. */
+static void set_word(struct load *ld, const config_setting_t *g,
+                     const char *name, word_fn *fn, int *out)
+{
+	const config_setting_t *s = member(g, name);
+
+	set_word_str(ld, s, s ? get_str(ld, s) : NULL, fn, out);
 }
 
 /* The string member name of g, copied into *out (freed with the cfg). */
@@ -649,6 +661,8 @@ static void route_body(struct load *ld, const config_setting_t *rs,
 	route_need(ld, rs, name, r->nups, "upstream", nerr0);
 	load_proxy(ld, rs, r);
 	load_health(ld, rs, r);
+	add_strings(ld, rs, "allow", r, zcr_route_allow);
+	add_strings(ld, rs, "deny", r, zcr_route_deny);
 }
 
 /* The name of route rs, or NULL after an error (none, or not a string). */
@@ -715,6 +729,23 @@ static void load_routes(struct load *ld, const config_setting_t *root)
 	}
 }
 
+/* busy-poll: "off", "auto", or microseconds as a number or a string. */
+static void load_busy_poll(struct load *ld, const config_setting_t *root)
+{
+	const config_setting_t *s = member(root, "busy-poll");
+	char num[24];
+
+	if (s && (config_setting_type(s) == CONFIG_TYPE_INT ||
+	          config_setting_type(s) == CONFIG_TYPE_INT64)) {
+		snprintf(num, sizeof(num), "%lld", config_setting_get_int64(s));
+		set_word_str(ld, s, num, zcr_parse_busy_poll,
+		             &ld->c->busy_poll_us);
+		return;
+	}
+	set_word(ld, root, "busy-poll", zcr_parse_busy_poll,
+	         &ld->c->busy_poll_us);
+}
+
 /* The top level: global settings, log, admin and routes. */
 static void load_global(struct load *ld, const config_setting_t *root)
 {
@@ -722,6 +753,7 @@ static void load_global(struct load *ld, const config_setting_t *root)
 
 	opts_apply(ld, root, global_opts, NOPTS(global_opts), c);
 	set_word(ld, root, "engine", zcr_parse_engine, &c->engine);
+	load_busy_poll(ld, root);
 	set_strdup(ld, root, "user", &c->user);
 	set_strdup(ld, root, "group", &c->group);
 	set_strdup(ld, root, "pid-file", &c->pid_file);
@@ -808,12 +840,15 @@ static char *read_all(struct load *ld, int fd, size_t size)
 	return buf;
 }
 
-/* The file at ld->path, NUL-terminated; NULL after an error. */
+/* The file at ld->path, NUL-terminated; NULL after an error. Opened
+ * with O_NONBLOCK so that a FIFO (or a device) is refused by the type
+ * check instead of blocking the main thread, which handles the signals,
+ * in open() until a writer comes. */
 static char *file_read(struct load *ld)
 {
 	struct stat st;
 	char *buf = NULL;
-	int fd = open(ld->path, O_RDONLY | O_CLOEXEC);
+	int fd = open(ld->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 
 	if (fd == -1) {
 		load_err(ld, 0, "%s", strerror(errno));

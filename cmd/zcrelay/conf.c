@@ -60,6 +60,12 @@ static const char usage[] =
         "capped\n"
         "                             at /proc/sys/fs/pipe-max-size)\n"
         "      --max-pipes N          pipes in use per worker (default: 4096)\n"
+        "      --busy-poll off|auto|US  after handling events, poll for more\n"
+        "                             without sleeping: auto adapts a window\n"
+        "                             of 0-50 us to the traffic; US spins up\n"
+        "                             to US microseconds (default: off)\n"
+        "      --busy-poll-cap PERCENT  CPU share busy polling may use per\n"
+        "                             worker (default: 25)\n"
         "      --admin ADDR           serve the admin API and /metrics on\n"
         "                             ADDR (HOST:PORT or unix:/PATH; may be\n"
         "                             repeated)\n"
@@ -87,6 +93,8 @@ enum {
 	OPT_MAX_CLIENT,
 	OPT_SEND_PROXY,
 	OPT_ADMIN,
+	OPT_BUSY_POLL,
+	OPT_BUSY_POLL_CAP,
 };
 
 static const struct option long_opts[] = {
@@ -108,6 +116,8 @@ static const struct option long_opts[] = {
         {"max-conns-per-client", required_argument, NULL, OPT_MAX_CLIENT},
         {"send-proxy", required_argument, NULL, OPT_SEND_PROXY},
         {"admin", required_argument, NULL, OPT_ADMIN},
+        {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
+        {"busy-poll-cap", required_argument, NULL, OPT_BUSY_POLL_CAP},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"version", no_argument, NULL, 'V'},
@@ -138,10 +148,11 @@ static int conf_uint(const char *opt, const char *s, unsigned min, unsigned max,
 	unsigned long v;
 
 	errno = 0;
-	if (*s < '0' || *s > '9')
-		return conf_err("%s: '%s' is not a number", opt, s);
 	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
+	if (*s < '0' || *s > '9' || *end) /* -1, 4x, 0x10, 1G, 1e3 */
+		return conf_err("%s: '%s' is not a number (digits 0-9 only)",
+		                opt, s);
+	if (errno || v < min || v > max)
 		return conf_err("%s: '%s' is out of range (%u..%u)", opt, s,
 		                min, max);
 	*out = (unsigned)v;
@@ -214,6 +225,13 @@ static int conf_global_opt(struct zcr_opts *o, struct zcr_cfg *c, int ch,
 		return conf_uint(opt, optarg, 4096, 1U << 30, &c->pipe_size);
 	case OPT_MAX_PIPES:
 		return conf_uint(opt, optarg, 1, 1U << 20, &c->max_pipes);
+	case OPT_BUSY_POLL:
+		if (zcr_parse_busy_poll(optarg, &c->busy_poll_us, err,
+		                        sizeof(err)))
+			return conf_err("%s: %s", opt, err);
+		return 0;
+	case OPT_BUSY_POLL_CAP:
+		return conf_uint(opt, optarg, 1, 100, &c->busy_poll_cap);
 	case OPT_ADMIN:
 		if (zcr_cfg_admin_add(c, optarg, err, sizeof(err)))
 			return conf_err("%s: %s", opt, err);

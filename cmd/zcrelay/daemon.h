@@ -2,6 +2,7 @@
 #ifndef ZCRELAY_DAEMON_H
 #define ZCRELAY_DAEMON_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 
@@ -24,7 +25,9 @@ struct zcr_opts {
 struct zcr_lsock {
 	struct zc_addr addr;
 	char str[ZCR_ADDR_STR];
-	int shared; /* one socket for all workers, in fds[0] */
+	int shared;    /* one socket for all workers, in fds[0] */
+	int inherited; /* from systemd: its SocketMode= rules the file */
+	unsigned mode; /* Unix path: the file mode set (unix-mode) */
 	int refs;
 	int *fds; /* per worker (REUSEPORT) */
 	unsigned nfds;
@@ -173,7 +176,21 @@ unsigned zcr_session_kill(struct zcr_worker *w,
  * Returns its index, or -1 when none is left. */
 int zcr_balance_pick(const struct zcr_route *r, const struct sockaddr *client,
                      int prev, const uint64_t *tried, uint64_t now_ms);
-/* Records a connect result (0 or -errno) for passive health. */
+/*
+ * zcr_err_local - 1 if err (-errno) from a connect attempt is a shortage
+ * of our own (fds, memory, buffers, source ports), not a verdict on the
+ * upstream: such an error must never feed health, the upstream's
+ * failure counters or a log line that blames the upstream.
+ */
+static inline int zcr_err_local(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOMEM ||
+	       err == -ENOBUFS || err == -EADDRNOTAVAIL;
+}
+
+/* Records a connect result (0 or -errno) for passive health: fail_max
+ * failures in a row eject the upstream for the cool-down (logged), a
+ * success resets the count and ends an ejection (logged "is back"). */
 void zcr_balance_report(const struct zcr_route *r, unsigned up, int err,
                         uint64_t now_ms);
 

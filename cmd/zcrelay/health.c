@@ -68,10 +68,14 @@ static void hc_on_connect(void *arg, int fd)
 	h->cn = NULL;
 	if (fd >= 0)
 		close(fd);
+	else if (zcr_err_local(fd)) /* our shortage: no verdict */
+		zcr_log(ZC_LOG_WARN, "route=%s upstream=%s check skipped: %s",
+		        h->r->name, h->u->str, zc_strerror(fd));
 	else
 		zcr_log(ZC_LOG_DEBUG, "route=%s upstream=%s check: %s",
 		        h->r->name, h->u->str, zc_strerror(fd));
-	hc_result(h, fd >= 0);
+	if (!zcr_err_local(fd))
+		hc_result(h, fd >= 0);
 	hc_arm(h, h->r->check_ms);
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dlog.h"
 #include "json.h"
 
 static void put(struct zcr_json *j, const char *s, size_t n)
@@ -77,30 +78,6 @@ void zcr_json_arr_end(struct zcr_json *j)
 	j->first = 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if none. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-		return 0;
-	return len;
-}
-
 static void put_escaped(struct zcr_json *j, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -110,7 +87,7 @@ static void put_escaped(struct zcr_json *j, const char *str)
 	put(j, "\"", 1);
 	while (i < n) {
 		if (s[i] >= 0x80) {
-			k = utf8_len(s + i, n - i);
+			k = zcr_utf8_len(s + i);
 			if (k)
 				put(j, (const char *)s + i, k);
 			else

@@ -81,6 +81,7 @@ static int lsock_bind(struct zcr_lsock *ls, const struct zcr_listen *l)
 	}
 	if (unix_path(&l->addr) && chmod(sun->sun_path, l->mode) == -1)
 		return -errno;
+	ls->mode = l->mode;
 	return 0;
 }
 
@@ -93,6 +94,7 @@ static int lsock_inherit(struct zcr_lsock *ls)
 	if (fd < 0)
 		return 0;
 	ls->shared = 1;
+	ls->inherited = 1;
 	for (i = 0; i < ls->nfds; i++)
 		ls->fds[i] = fd;
 	zcr_log(ZC_LOG_INFO, "listen %s: socket from systemd", ls->str);
@@ -148,6 +150,60 @@ static unsigned cfg_nlisten(const struct zcr_cfg *c)
 	return n;
 }
 
+/* Sets the file mode of ls's socket file to mode (~0u: back to
+ * ls->mode), if it has one of ours (a systemd socket keeps the mode
+ * systemd gave it). 0 or -errno. */
+static int lsock_chmod(const struct zcr_lsock *ls, unsigned mode)
+{
+	const char *path = ((const struct sockaddr_un *)&ls->addr.ss)->sun_path;
+
+	if (!unix_path(&ls->addr) || ls->inherited)
+		return 0;
+	if (mode == ~0u)
+		mode = ls->mode;
+	else if (mode == ls->mode)
+		return 0;
+	return chmod(path, mode) == -1 ? -errno : 0;
+}
+
+/*
+ * A reload's unix-mode for the listeners of set kept from prev: all or
+ * none, so that a refused reload leaves every mode as it was. Returns 0
+ * or -1 (logged). set->ls[k] is the k-th listener of c in order.
+ */
+static int lset_remode(struct zcr_lset *set, const struct zcr_cfg *c,
+                       const struct zcr_lset *prev)
+{
+	unsigned r, j, k = 0, i;
+	int err = 0;
+
+	for (r = 0; r < c->nroutes && !err; r++)
+		for (j = 0; j < c->routes[r].nlisten && !err; j++, k++) {
+			const struct zcr_listen *l = &c->routes[r].listen[j];
+
+			if (lset_find(prev, &l->addr))
+				err = lsock_chmod(set->ls[k], l->mode);
+			if (err == -ENOENT) /* nobody can connect there */
+				zcr_log(ZC_LOG_WARN,
+				        "listen %s: the socket file is gone (a "
+				        "restart makes it again)",
+				        l->str);
+			else if (err)
+				zcr_log(ZC_LOG_ERR,
+				        "listen %s: unix-mode %04o: %s", l->str,
+				        l->mode, zc_strerror(err));
+			err = err == -ENOENT ? 0 : err;
+		}
+	for (i = 0; err && i + 1 < k; i++) /* undo, but the failed one */
+		lsock_chmod(set->ls[i], ~0u);
+	if (err)
+		return -1;
+	for (r = 0, k = 0; r < c->nroutes; r++)
+		for (j = 0; j < c->routes[r].nlisten; j++, k++)
+			set->ls[k]->mode = c->routes[r].listen[j].mode;
+	return 0;
+}
+
 int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
                   const struct zcr_lset *prev, unsigned nworkers)
 {
@@ -176,6 +232,10 @@ int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
 			set->route[set->n] = r;
 			set->ls[set->n++] = ls;
 		}
+	if (prev && lset_remode(set, c, prev)) {
+		zcr_lset_release(set, prev);
+		return -1;
+	}
 	return 0;
 }
 

@@ -113,13 +113,15 @@ static void keep_str(char **p, const char *o)
 static void reload_keep_fixed(struct zcr_cfg *n, const struct zcr_cfg *o)
 {
 	if (n->workers != o->workers || n->engine != o->engine ||
+	    n->busy_poll_us != o->busy_poll_us ||
+	    n->busy_poll_cap != o->busy_poll_cap ||
 	    n->pipe_size != o->pipe_size || n->max_pipes != o->max_pipes ||
 	    admin_differ(n, o) || str_differ(n->user, o->user) ||
 	    str_differ(n->group, o->group) ||
 	    str_differ(n->pid_file, o->pid_file))
-		zcr_log(ZC_LOG_WARN, "reload: workers, engine, pipe-size, "
-		                     "max-pipes, admin, admin-token, user, "
-		                     "group and "
+		zcr_log(ZC_LOG_WARN, "reload: workers, engine, busy-poll, "
+		                     "busy-poll-cap, pipe-size, max-pipes, "
+		                     "admin, admin-token, user, group and "
 		                     "pid-file change only on restart");
 	keep_str(&n->user, o->user);
 	keep_str(&n->group, o->group);
@@ -129,6 +131,8 @@ static void reload_keep_fixed(struct zcr_cfg *n, const struct zcr_cfg *o)
 	n->nadmin = o->nadmin;
 	n->workers = o->workers;
 	n->engine = o->engine;
+	n->busy_poll_us = o->busy_poll_us;
+	n->busy_poll_cap = o->busy_poll_cap;
 	n->pipe_size = o->pipe_size;
 	n->max_pipes = o->max_pipes;
 	n->log_level = opts.verbose ? ZC_LOG_DEBUG : n->log_level;

@@ -45,18 +45,20 @@ _Static_assert(offsetof(struct zcr_stats, next) == 0, "zcr_stats.next");
 struct sfamily {
 	const char *name, *type, *help;
 	const char *lkey; /* the extra label, or NULL */
-	struct ssample s[4];
+	struct ssample s[8];
 };
 
 /* A family read from struct zcr_wstats, one sample per worker. */
 struct wfamily {
 	const char *name, *type, *help;
 	size_t off; /* uint64_t field of struct zcr_wstats */
+	int ns;     /* the field counts ns: written as seconds */
 };
 
 #define countof_(a) (sizeof(a) / sizeof((a)[0]))
 #define ST(f)       offsetof(struct zcr_stats, f)
-#define WS(f)       offsetof(struct zcr_wstats, f)
+#define WS(f)       offsetof(struct zcr_wstats, f), 0
+#define WS_NS(f)    offsetof(struct zcr_wstats, f), 1
 
 static const struct sfamily route_fams[] = {
         {"zcrelay_route_sessions_active",
@@ -91,7 +93,9 @@ static const struct sfamily route_fams[] = {
          {{"maxconn", ST(rej_maxconn)},
           {"per_client", ST(rej_client)},
           {"proxy", ST(rej_proxy)},
-          {"no_upstream", ST(no_upstream)}}},
+          {"denied", ST(rej_denied)},
+          {"no_upstream", ST(no_upstream)},
+          {"local_resources", ST(rej_local)}}},
         {"zcrelay_route_timeouts_total",
          "counter",
          "Sessions ended by a timeout, by kind.",
@@ -144,6 +148,17 @@ static const struct wfamily worker_fams[] = {
         {"zcrelay_worker_pipes_small_total", "counter",
          "Pipes created smaller than asked (pipe budget).",
          WS(loop.pipes_small)},
+        {"zcrelay_worker_busy_poll_seconds_total", "counter",
+         "Time spent busy polling (see busy-poll).", WS_NS(loop.spin_ns)},
+        {"zcrelay_worker_busy_poll_hits_total", "counter",
+         "Busy polls that caught an event before the window ended.",
+         WS(loop.spin_hits)},
+        {"zcrelay_worker_busy_poll_misses_total", "counter",
+         "Busy polls that caught no event: the worker then slept.",
+         WS(loop.spin_misses)},
+        {"zcrelay_worker_busy_poll_capped_total", "counter",
+         "Turns that slept at once: the busy-poll CPU cap was used up.",
+         WS(loop.spin_capped)},
 };
 
 /* Makes room for need more bytes and the NUL; 0 or -ENOMEM. */
@@ -224,8 +239,9 @@ static void emit_header(struct mbuf *b, const char *name, const char *type,
 }
 
 /* name{k="v",...} value; labels with a NULL value are left out. */
-static void emit_sample(struct mbuf *b, const char *name, const struct label *l,
-                        unsigned nl, uint64_t v)
+/* The sample's name and labels, up to the value. */
+static void emit_name(struct mbuf *b, const char *name, const struct label *l,
+                      unsigned nl)
 {
 	const char *sep = "{";
 	unsigned i;
@@ -239,7 +255,23 @@ static void emit_sample(struct mbuf *b, const char *name, const struct label *l,
 		mb_puts(b, "\"");
 		sep = ",";
 	}
-	mb_printf(b, "%s %" PRIu64 "\n", *sep == ',' ? "}" : "", v);
+	mb_puts(b, *sep == ',' ? "}" : "");
+}
+
+static void emit_sample(struct mbuf *b, const char *name, const struct label *l,
+                        unsigned nl, uint64_t v)
+{
+	emit_name(b, name, l, nl);
+	mb_printf(b, " %" PRIu64 "\n", v);
+}
+
+/* A sample of nanoseconds, written as seconds. */
+static void emit_sample_ns(struct mbuf *b, const char *name,
+                           const struct label *l, unsigned nl, uint64_t ns)
+{
+	emit_name(b, name, l, nl);
+	mb_printf(b, " %" PRIu64 ".%09" PRIu64 "\n", ns / 1000000000u,
+	          ns % 1000000000u);
 }
 
 static uint64_t stat_at(const struct zcr_stats *st, size_t off)
@@ -358,6 +390,7 @@ static void emit_workers(struct mbuf *b, const struct zcr_wstats *w,
 	const struct wfamily *f;
 	char id[16];
 	unsigned i, k;
+	uint64_t v;
 
 	for (k = 0; k < countof_(worker_fams); k++) {
 		f = &worker_fams[k];
@@ -365,9 +398,11 @@ static void emit_workers(struct mbuf *b, const struct zcr_wstats *w,
 		for (i = 0; i < nw; i++) {
 			snprintf(id, sizeof(id), "%d", w[i].id);
 			l[0].v = id;
-			emit_sample(b, f->name, l, 1,
-			            *(const uint64_t *)((const char *)&w[i] +
-			                                f->off));
+			v = *(const uint64_t *)((const char *)&w[i] + f->off);
+			if (f->ns)
+				emit_sample_ns(b, f->name, l, 1, v);
+			else
+				emit_sample(b, f->name, l, 1, v);
 		}
 	}
 }

@@ -516,16 +516,18 @@ static int pp_build_v2(int family, const struct pp_end e[2], uint8_t *buf,
 	return (int)(ZCR_PP_V2_HDR + blen);
 }
 
-int zcr_pp_build(int version, const struct sockaddr *src, socklen_t src_len,
-                 const struct sockaddr *dst, socklen_t dst_len, uint8_t *buf,
-                 size_t cap)
+int zcr_pp_build(int version, unsigned flags, const struct sockaddr *src,
+                 socklen_t src_len, const struct sockaddr *dst,
+                 socklen_t dst_len, uint8_t *buf, size_t cap)
 {
 	struct pp_end e[2];
 	int family;
 
-	if ((version != 1 && version != 2) || !buf)
+	if ((version != 1 && version != 2) || (flags & ~ZCR_PP_UNIX) || !buf)
 		return -EINVAL;
 	family = pp_ends(e, src, src_len, dst, dst_len);
+	if (family == AF_UNIX && !(flags & ZCR_PP_UNIX))
+		family = AF_UNSPEC; /* v2 LOCAL, v1 UNKNOWN */
 	if (version == 1)
 		return pp_build_v1(family, e, buf, cap);
 	return pp_build_v2(family, e, buf, cap);

@@ -75,6 +75,9 @@ struct zcr_pp_info {
  */
 int zcr_pp_parse(const uint8_t *buf, size_t len, struct zcr_pp_info *out);
 
+/* zcr_pp_build() flag: send two AF_UNIX addresses as such in v2. */
+#define ZCR_PP_UNIX 0x1u
+
 /*
  * zcr_pp_build - write a PROXY header of version 1 or 2 for a connection
  * from src to dst into buf (cap bytes; not NUL-terminated).
@@ -86,15 +89,18 @@ int zcr_pp_parse(const uint8_t *buf, size_t len, struct zcr_pp_info *out);
  * short for its family) is sent as "PROXY UNKNOWN\r\n" (v1) or a v2
  * LOCAL header with AF_UNSPEC and no address block (HAProxy's choice),
  * so the upstream uses the real connection's addresses.
- * v2 with two AF_UNIX addresses sends both as AF_UNIX blocks (path names,
- * abstract names, unnamed as zeros). No TLVs are written.
+ * Two AF_UNIX addresses are sent as v2 LOCAL too, as HAProxy itself
+ * does: HAProxy 2.6 resets a connection whose v2 header carries the
+ * AF_UNIX family. Only with ZCR_PP_UNIX in flags does v2 send both as
+ * AF_UNIX blocks (path names, abstract names, unnamed as zeros); v1
+ * ignores the flag. No TLVs are written.
  *
  * Returns the header length (at most ZCR_PP_MAX), -ENOSPC if cap is too
- * small (buf is then unspecified), -EINVAL for another version or a NULL
- * buf.
+ * small (buf is then unspecified), -EINVAL for another version, an
+ * unknown flag or a NULL buf.
  */
-int zcr_pp_build(int version, const struct sockaddr *src, socklen_t src_len,
-                 const struct sockaddr *dst, socklen_t dst_len, uint8_t *buf,
-                 size_t cap);
+int zcr_pp_build(int version, unsigned flags, const struct sockaddr *src,
+                 socklen_t src_len, const struct sockaddr *dst,
+                 socklen_t dst_len, uint8_t *buf, size_t cap);
 
 #endif

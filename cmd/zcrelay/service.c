@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "daemon.h"
@@ -359,6 +360,20 @@ static int lookup_group(const char *group, gid_t *gid, char *err, size_t errlen)
 	return 0;
 }
 
+/* The ids of user (and its primary group) and group, each if not NULL;
+ * the others stay as they are. 0 or -errno with a message in err. */
+static int lookup_ids(const char *user, const char *group, uid_t *uid,
+                      gid_t *gid, char *err, size_t errlen)
+{
+	int rc;
+
+	if (user && (rc = lookup_user(user, uid, gid, err, errlen)))
+		return rc;
+	if (group && (rc = lookup_group(group, gid, err, errlen)))
+		return rc;
+	return 0;
+}
+
 /* A failed set*id call: -errno with "what(id): reason" in err. */
 static int id_fail(char *err, size_t errlen, const char *what, unsigned id)
 {
@@ -421,9 +436,7 @@ int zcr_drop_privileges(const char *user, const char *group, char *err,
 
 	if (!user && !group)
 		return 0;
-	if (user && (rc = lookup_user(user, &uid, &gid, err, errlen)))
-		return rc;
-	if (group && (rc = lookup_group(group, &gid, err, errlen)))
+	if ((rc = lookup_ids(user, group, &uid, &gid, err, errlen)))
 		return rc;
 	if (geteuid() != 0) {
 		if (ids_are(uid, gid))
@@ -436,6 +449,28 @@ int zcr_drop_privileges(const char *user, const char *group, char *err,
 	return rc ? rc : verify_dropped(uid, gid, err, errlen);
 }
 
+/* Opens the pid file path for writing; -errno, or -EINVAL (message in
+ * err) for a file that is not a regular one. O_NONBLOCK: a FIFO there
+ * must not hang the start in open() (-ENXIO without a reader). */
+static int pid_file_open(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = open(path,
+	              O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY |
+	                      O_NONBLOCK,
+	              0644);
+
+	if (fd == -1 && errno != ENXIO)
+		return -errno;
+	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		set_err(err, errlen, "%s: not a regular file", path);
+		return -EINVAL;
+	}
+	return fd;
+}
+
 int zcr_chown_for(const char *path, const char *user, const char *group,
                   char *err, size_t errlen)
 {
@@ -445,9 +480,7 @@ int zcr_chown_for(const char *path, const char *user, const char *group,
 
 	if (!user && !group)
 		return 0;
-	if (user && (rc = lookup_user(user, &uid, &gid, err, errlen)))
-		return rc;
-	if (group && (rc = lookup_group(group, &gid, err, errlen)))
+	if ((rc = lookup_ids(user, group, &uid, &gid, err, errlen)))
 		return rc;
 	if (chown(path, uid, gid) == -1) {
 		rc = -errno;
@@ -463,10 +496,11 @@ int zcr_write_pid_file(const char *path, char *err, size_t errlen)
 	int fd, n, rc = 0;
 	ssize_t w;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY,
-	          0644);
-	if (fd == -1) {
-		rc = -errno;
+	fd = pid_file_open(path, err, errlen);
+	if (fd == -EINVAL)
+		return fd;
+	if (fd < 0) {
+		rc = fd;
 		goto out;
 	}
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());

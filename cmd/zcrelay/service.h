@@ -87,7 +87,8 @@ int zcr_chown_for(const char *path, const char *user, const char *group,
 /*
  * zcr_write_pid_file - write getpid() and a newline to path, created or
  * truncated, mode 0644 (less the umask). Returns 0, or -errno with
- * "PATH: reason" in err.
+ * "PATH: reason" in err; -EINVAL for a path that is not a regular file
+ * (a FIFO is refused at once, never waited on).
  */
 int zcr_write_pid_file(const char *path, char *err, size_t errlen);
 

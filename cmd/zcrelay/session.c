@@ -1,8 +1,8 @@
 /*
  * session.c - one client, from accept to its log line.
  *
- *   accept -> limits (route, client) -> [PROXY header from a trusted
- *   sender] -> connect to the upstream the balancer picks; on failure the
+ *   accept -> allow/deny -> limits (route, client) -> [PROXY header from
+ *   a trusted sender, then allow/deny on its source] -> connect to the upstream the balancer picks; on failure the
  *   next healthy one, within the route's connect timeout -> [PROXY header
  *   to the upstream] -> relay -> counters and one log line.
  *
@@ -62,7 +62,7 @@ struct zcr_session {
 };
 
 static void session_connect_next(struct zcr_session *s);
-static const char *session_client_limit(struct zcr_session *s);
+static int session_client_ok(struct zcr_session *s);
 
 static uint64_t next_id; /* session ids, from 1, for the admin API */
 
@@ -132,9 +132,12 @@ static const char *err_name(int err)
 /* Closed before relaying: a limit, a bad header, no upstream. */
 static void session_fail(struct zcr_session *s, const char *what, int err)
 {
+	char client[4 * ZCR_ADDR_STR];
+
 	zcr_log(ZC_LOG_WARN, "session worker=%d route=%s client=%s %s%s%s",
-	        s->w->id, s->r->name, s->peerstr, what, err ? ": " : "",
-	        err ? zc_strerror(err) : "");
+	        s->w->id, s->r->name,
+	        zcr_log_field(s->peerstr, client, sizeof(client)), what,
+	        err ? ": " : "", err ? zc_strerror(err) : "");
 	session_end(s, 1);
 }
 
@@ -232,9 +235,11 @@ static int session_send_proxy(struct zcr_session *s, int fd)
 	ssize_t w;
 
 	session_local(s);
-	n = zcr_pp_build(s->r->proxy_send, (const struct sockaddr *)&s->peer,
-	                 s->peer_len, (const struct sockaddr *)&s->local,
-	                 s->local_len, hdr, sizeof(hdr));
+	n = zcr_pp_build(s->r->proxy_send,
+	                 s->r->proxy_send_unix ? ZCR_PP_UNIX : 0,
+	                 (const struct sockaddr *)&s->peer, s->peer_len,
+	                 (const struct sockaddr *)&s->local, s->local_len, hdr,
+	                 sizeof(hdr));
 	if (n < 0)
 		return n;
 	w = send(fd, hdr, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -269,12 +274,27 @@ static void session_relay(struct zcr_session *s, int fd)
 	}
 }
 
+/* A connect that failed for want of our own resources (zcr_err_local):
+ * the client is shed, the upstream is not blamed. */
+static void session_local_fail(struct zcr_session *s, int err)
+{
+	const struct zcr_route *r = s->r;
+
+	__atomic_fetch_sub(&r->ups[s->up].st->active, 1, __ATOMIC_RELAXED);
+	zcr_add(&r->st->rej_local, 1);
+	session_fail(s, "rejected: out of local resources", err);
+}
+
 static void session_on_connect(void *arg, int fd)
 {
 	struct zcr_session *s = arg;
 	const struct zcr_route *r = s->r;
 
 	s->cn = NULL;
+	if (zcr_err_local(fd)) {
+		session_local_fail(s, fd);
+		return;
+	}
 	zcr_balance_report(r, (unsigned)s->up, fd < 0 ? fd : 0, zcr_now_ms());
 	if (fd >= 0) {
 		session_relay(s, fd);
@@ -321,6 +341,18 @@ static void session_connect_next(struct zcr_session *s)
 	             s->last_err ? "no upstream reachable"
 	                         : "no healthy upstream",
 	             s->last_err);
+}
+
+/* The route's allow/deny lists on the client (the PROXY source where a
+ * header was accepted). 1: go on; 0: s was closed and freed. */
+static int session_admits(struct zcr_session *s)
+{
+	if (zcr_acl_admits(&s->r->allow, &s->r->deny,
+	                   (const struct sockaddr *)&s->peer))
+		return 1;
+	zcr_add(&s->r->st->rej_denied, 1);
+	session_fail(s, "rejected: denied by allow/deny", 0);
+	return 0;
 }
 
 /* How many bytes at the start of buf[0..n) belong to a PROXY header
@@ -377,7 +409,6 @@ static void pp_on_ready(void *arg, unsigned ev)
 {
 	struct zcr_session *s = arg;
 	struct zcr_pp_info pi;
-	const char *why;
 	int rc = pp_read(s);
 
 	if (rc == 0)
@@ -391,10 +422,7 @@ static void pp_on_ready(void *arg, unsigned ev)
 	}
 	pp_take(s, &pi);
 	pp_stop(s);
-	why = session_client_limit(s);
-	if (why)
-		session_fail(s, why, 0);
-	else
+	if (session_admits(s) && session_client_ok(s))
 		session_connect_next(s);
 }
 
@@ -442,18 +470,19 @@ static const char *session_limits(struct zcr_session *s)
 
 /* The per-client limit, keyed by s->peer: the TCP peer, or the source a
  * PROXY header gave (the previous proxy would stand for all its
- * clients). 0, or the reason the client is turned away. */
-static const char *session_client_limit(struct zcr_session *s)
+ * clients). Returns 1, or 0 after failing s. */
+static int session_client_ok(struct zcr_session *s)
 {
 	const struct zcr_route *r = s->r;
 
 	if (zcr_client_acquire(r->st, (const struct sockaddr *)&s->peer,
 	                       r->max_per_client)) {
 		zcr_add(&r->st->rej_client, 1);
-		return "rejected: client at max-conns-per-client";
+		session_fail(s, "rejected: client at max-conns-per-client", 0);
+		return 0;
 	}
 	s->client_counted = 1;
-	return NULL;
+	return 1;
 }
 
 static struct zcr_session *session_new(struct zcr_worker *w, unsigned route,
@@ -496,6 +525,8 @@ void zcr_session_accept(struct zcr_worker *w, unsigned route, int fd,
 		return;
 	}
 	list_add(s);
+	if (!s->r->proxy_accept && !session_admits(s))
+		return;
 	why = session_limits(s);
 	if (why) {
 		session_fail(s, why, 0);
@@ -503,10 +534,7 @@ void zcr_session_accept(struct zcr_worker *w, unsigned route, int fd,
 	}
 	zcr_add(&s->r->st->total, 1);
 	if (!s->r->proxy_accept) {
-		why = session_client_limit(s);
-		if (why)
-			session_fail(s, why, 0);
-		else
+		if (session_client_ok(s))
 			session_connect_next(s);
 		return;
 	}

@@ -187,6 +187,8 @@ int zcr_worker_init(struct zcr_worker *w, struct zcr_cfg *cfg)
 	lo.engine = cfg->engine;
 	lo.pipe_size = cfg->pipe_size;
 	lo.max_pipes = cfg->max_pipes;
+	lo.busy_poll_us = cfg->busy_poll_us;
+	lo.busy_poll_cap = cfg->busy_poll_cap;
 	lo.log = zcr_log_lib;
 	lo.log_arg = w;
 	lo.log_level = cfg->log_level;

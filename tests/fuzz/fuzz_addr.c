@@ -31,7 +31,7 @@ static void fz_parse(const char *s, unsigned flags)
 	rc = zc_addr_parse(&a, s, flags);
 	if (rc != 0) {
 		FZ_CHECK(rc == -EINVAL || rc == -ENAMETOOLONG ||
-		         rc == -EHOSTUNREACH);
+		         ZC_IS_ERESOLVE(rc));
 		return;
 	}
 	FZ_CHECK(a.len > 0 && a.len <= sizeof(a.ss));

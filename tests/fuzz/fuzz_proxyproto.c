@@ -33,9 +33,10 @@ static void fz_rebuild(int version, const struct zcr_pp_info *info)
 	uint8_t buf[ZCR_PP_MAX];
 	int n;
 
-	n = zcr_pp_build(version, (const struct sockaddr *)&info->src,
-	                 info->src_len, (const struct sockaddr *)&info->dst,
-	                 info->dst_len, buf, sizeof(buf));
+	n = zcr_pp_build(version, ZCR_PP_UNIX,
+	                 (const struct sockaddr *)&info->src, info->src_len,
+	                 (const struct sockaddr *)&info->dst, info->dst_len,
+	                 buf, sizeof(buf));
 	FZ_CHECK(n > 0 && n <= ZCR_PP_MAX);
 	FZ_CHECK(zcr_pp_parse(buf, (size_t)n, &again) == n);
 	if (version == 1 && info->src.ss_family == AF_UNIX)
@@ -62,9 +63,10 @@ static void fz_build_raw(const uint8_t *data, size_t size)
 	memcpy(&src, data, half);
 	memcpy(&dst, data + size / 2, dlen);
 	for (version = 1; version <= 2; version++) {
-		n = zcr_pp_build(version, (struct sockaddr *)&src,
-		                 (socklen_t)half, (struct sockaddr *)&dst,
-		                 (socklen_t)dlen, buf, sizeof(buf));
+		n = zcr_pp_build(version, size & 1 ? ZCR_PP_UNIX : 0,
+		                 (struct sockaddr *)&src, (socklen_t)half,
+		                 (struct sockaddr *)&dst, (socklen_t)dlen, buf,
+		                 sizeof(buf));
 		FZ_CHECK(n > 0);
 		FZ_CHECK(zcr_pp_parse(buf, (size_t)n, &info) == n);
 	}

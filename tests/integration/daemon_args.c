@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "runner.h"
+#include "tdaemon.h"
 #include "tnet.h"
 
 #define NO_DAEMON "ZC_DAEMON not set"
@@ -193,10 +194,11 @@ static int bad_numbers(const char *opt, const char *const vals[],
 TEST(test_daemon_args_bad_workers)
 {
 	static const char *const vals[] = {
-	        "x", "-1", "", "0", "257", "2x", "1e3", "99999999999999999999",
+	        "x",  "-1",  "",     "0",  "257",
+	        "2x", "1e3", "0x10", "4 ", "99999999999999999999",
 	        NULL};
-	static const char *const kinds[] = {NAN_, NAN_, NAN_, OOR_,
-	                                    OOR_, OOR_, OOR_, OOR_};
+	static const char *const kinds[] = {NAN_, NAN_, NAN_, OOR_, OOR_,
+	                                    NAN_, NAN_, NAN_, NAN_, OOR_};
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	return bad_numbers("--workers", vals, kinds);
@@ -206,7 +208,7 @@ TEST(test_daemon_args_bad_connect_timeout)
 {
 	static const char *const vals[] = {
 	        "abc", " 5", "0", "3600001", "99999999999999", "10ms", NULL};
-	static const char *const kinds[] = {NAN_, NAN_, OOR_, OOR_, OOR_, OOR_};
+	static const char *const kinds[] = {NAN_, NAN_, OOR_, OOR_, OOR_, NAN_};
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	return bad_numbers("--connect-timeout", vals, kinds);
@@ -214,8 +216,9 @@ TEST(test_daemon_args_bad_connect_timeout)
 
 TEST(test_daemon_args_bad_timeouts)
 {
-	static const char *const vals[] = {"-5", "4294967296", NULL};
-	static const char *const kinds[] = {NAN_, OOR_};
+	static const char *const vals[] = {"-5", "4294967296", "1e3", "5s",
+	                                   NULL};
+	static const char *const kinds[] = {NAN_, OOR_, NAN_, NAN_};
 	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
@@ -223,6 +226,17 @@ TEST(test_daemon_args_bad_timeouts)
 	if (rc != T_PASS)
 		return rc;
 	return bad_numbers("--drain-timeout", vals, kinds);
+}
+
+/* Sizes take no K/M/G suffix: said so, not "out of range". */
+TEST(test_daemon_args_bad_pipe_size)
+{
+	static const char *const vals[] = {"1G",   "1M",         "64k",
+	                                   "4095", "1073741825", NULL};
+	static const char *const kinds[] = {NAN_, NAN_, NAN_, OOR_, OOR_};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	return bad_numbers("--pipe-size", vals, kinds);
 }
 
 TEST(test_daemon_args_positional)
@@ -410,17 +424,50 @@ static int uring_sysctl(int v)
  */
 TEST(test_daemon_engine_uring_disabled)
 {
-	const char *const argv[] = {"--listen",    "127.0.0.1:0", "--upstream",
-	                            "127.0.0.1:9", "--engine",    "uring",
-	                            NULL};
 	const char *const subs[] = {"io_uring engine unavailable", NULL};
+	struct zc_addr la;
+	struct t_dargs a;
 	int old, rc;
 
 	T_SKIP_IF(!t_daemon_path(), "ZC_DAEMON not set");
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	t_dargs_listen(&a, &la);
+	t_dargs_add(&a, "--upstream");
+	t_dargs_add(&a, "127.0.0.1:9");
+	t_dargs_add(&a, "--engine");
+	t_dargs_add(&a, "uring");
 	old = uring_sysctl(2);
 	T_SKIP_IF(old < 0, "cannot set kernel.io_uring_disabled: %s",
 	          strerror(-old));
-	rc = expect_exit(argv, 1, subs);
+	rc = expect_exit(a.v, 1, subs);
 	ASSERT_EQ(uring_sysctl(old), 2);
 	return rc;
+}
+
+TEST(test_daemon_args_bad_busy_poll)
+{
+	static const char *const vals[] = {"fast",    "20us", "-1",
+	                                   "1000001", "",     NULL};
+	const char *argv[] = {"--listen",    L_OK, "--upstream", U_OK,
+	                      "--busy-poll", NULL, NULL};
+	const char *const cap[] = {"--listen",        L_OK, "--upstream", U_OK,
+	                           "--busy-poll-cap", "0",  NULL};
+	char msg[160];
+	int i, rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	for (i = 0; vals[i]; i++) {
+		argv[5] = vals[i];
+		snprintf(msg, sizeof(msg),
+		         "zcrelay: --busy-poll: busy-poll '%s' "
+		         "is %s",
+		         vals[i],
+		         i == 3 ? "out of range (0..1000000 microseconds)"
+		                : "not off, auto or a number of microseconds");
+		rc = expect_usage(argv, msg);
+		if (rc != T_PASS)
+			return rc;
+	}
+	return expect_usage(cap, "zcrelay: --busy-poll-cap: '0' is out of "
+	                         "range (1..100)");
 }

@@ -27,31 +27,10 @@
 /* ------------------------------------------------------------------ */
 /* Helpers (the shared ones are in tests/lib/tdaemon.c)                */
 
-/*
- * Runs the daemon with argv, waits at most 5 s for it to exit and checks
- * that its status is want and that its whole output (stdout and stderr)
- * is out exactly.
- */
+/* Runs the daemon with argv: status want, whole output out exactly. */
 static int expect_run(const char *const argv[], int want, const char *out)
 {
-	struct t_daemon d;
-	char *log;
-	int rc;
-
-	ASSERT_OK(t_daemon_start(&d, argv));
-	rc = t_daemon_wait(&d, 5000);
-	if (rc == -ETIMEDOUT)
-		t_daemon_stop(&d, SIGKILL);
-	log = t_daemon_log(&d);
-	ASSERT_TRUE(log != NULL);
-	if (rc != want || strcmp(log, out) != 0) {
-		t_log("status %d (want %d), output:\n%s--- wanted:\n%s", rc,
-		      want, log, out);
-		free(log);
-		return t_fail(__FILE__, __LINE__, "unexpected result");
-	}
-	free(log);
-	return T_PASS;
+	return t_expect_exit(argv, want, out, 1);
 }
 
 /*

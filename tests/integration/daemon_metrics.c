@@ -83,18 +83,6 @@ static int closed_client(const struct zc_addr *la)
 	return T_PASS;
 }
 
-/* The value of sample (name and labels) in body must be want. */
-#define ASSERT_METRIC(body, want, ...)                                         \
-	do {                                                                   \
-		char t_m_[256];                                                \
-		snprintf(t_m_, sizeof(t_m_), __VA_ARGS__);                     \
-		if (t_metric(body, t_m_) != (long long)(want))                 \
-			return t_fail(__FILE__, __LINE__,                      \
-			              "%s is %lld, not %lld", t_m_,            \
-			              t_metric(body, t_m_),                    \
-			              (long long)(want));                      \
-	} while (0)
-
 /* ------------------------------------------------------------------ */
 /* The test                                                             */
 

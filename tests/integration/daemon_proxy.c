@@ -183,7 +183,7 @@ static int build_header(int v, const char *src, unsigned sport, const char *dst,
 
 	inet_sa(&s, &slen, src, sport);
 	inet_sa(&t, &tlen, dst, dport);
-	return zcr_pp_build(v, (struct sockaddr *)&s, slen,
+	return zcr_pp_build(v, 0, (struct sockaddr *)&s, slen,
 	                    (struct sockaddr *)&t, tlen, buf, ZCR_PP_MAX);
 }
 
@@ -455,9 +455,10 @@ TEST(test_daemon_proxy_accept_and_send)
 }
 
 /*
- * Clients of Unix listeners: v1 cannot carry Unix addresses, so the
- * upstream gets "PROXY UNKNOWN"; v2 carries both as AF_UNIX blocks, the
- * client unnamed and the listener's path.
+ * Clients of Unix listeners: v2 sends LOCAL (16 bytes, no addresses), as
+ * HAProxy does, since HAProxy 2.6 resets on the AF_UNIX family; with
+ * send-unix = true it carries both as AF_UNIX blocks, the client unnamed
+ * and the listener's path.
  */
 TEST(test_daemon_proxy_send_unix)
 {
@@ -474,8 +475,8 @@ TEST(test_daemon_proxy_send_unix)
 	ASSERT_OK(t_free_addr(AF_UNIX, &la2));
 	ulfd = t_listen(AF_INET, &ua);
 	ASSERT_OK(ulfd);
-	rc = pp_daemon2(&d, ctx, &la, "send = 1;", &la2, "send = 2;", &ua,
-	                NULL);
+	rc = pp_daemon2(&d, ctx, &la, "send = 2;", &la2,
+	                "send = 2; send-unix = true;", &ua, NULL);
 	if (rc)
 		return rc;
 	ASSERT_OK(t_wait_listen(&la2, 5000));
@@ -483,8 +484,8 @@ TEST(test_daemon_proxy_send_unix)
 	                      &cname);
 	if (rc == T_FAIL)
 		return T_FAIL;
-	ASSERT_EQ(rc, 15);
-	ASSERT_MEMEQ(in, "PROXY UNKNOWN\r\n", 15);
+	ASSERT_EQ(rc, 16);
+	ASSERT_MEMEQ(in, SIG2 "\x20\x00\x00\x00", 16);
 	ASSERT_EQ(pi.local, 1);
 
 	rc = ping_with_header(&la2, ulfd, (const uint8_t *)"", 0, in, &pi,

@@ -1,12 +1,14 @@
 /*
  * fault_connect.c - the way to the upstream failing: connect() refused
- * (the next upstream takes the session), connect() timing out or
- * socket() out of fds with a single upstream (the client is closed at
- * once, the log says why), each logged per upstream. Faults from the
- * zcfault shim, aimed at one upstream's port.
+ * (the next upstream takes the session) or timing out with a single
+ * upstream (the client is closed at once, the log says why), each logged
+ * per upstream; socket() out of fds, our own shortage, sheds the client
+ * without blaming the upstream. Faults from the zcfault shim, aimed at
+ * one upstream's port.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -76,15 +78,34 @@ TEST_MATRIX(test_fault_connect_refused_next_upstream)
 	return next_upstream(ctx, "connect", "ECONNREFUSED");
 }
 
-/* socket() out of fds for the first session's only upstream: that
- * client is closed and the log says why; the next one is relayed. */
-TEST_MATRIX(test_fault_socket_emfile_closes_client)
+/* The value of the sample (name and labels as rendered) in the
+ * daemon's /metrics, or -1. */
+static long long metric_of(const struct t_fault *f, const char *sample)
 {
+	char *body = NULL;
+	long long v = -1;
+
+	if (t_http_get(&f->admin, "/metrics", &body) == 200)
+		v = t_metric(body, sample);
+	free(body);
+	return v;
+}
+
+/*
+ * socket() out of fds (our own shortage, not the upstream's fault) for
+ * as many sessions as passive health needs to eject an upstream (3):
+ * each client is shed at once with the reason, counted as
+ * local_resources; the upstream is neither blamed in the log nor counted
+ * as failing nor ejected, so the next client is relayed.
+ */
+TEST_MATRIX(test_fault_socket_emfile_sheds_client)
+{
+	char line[128];
 	struct zc_addr ua;
 	struct t_pair2 p;
 	struct t_dargs a;
 	struct t_fault f;
-	int ulfd, rc, c;
+	int ulfd, rc, c, i;
 
 	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
 	ulfd = t_listen(AF_INET, &ua);
@@ -95,17 +116,20 @@ TEST_MATRIX(test_fault_socket_emfile_closes_client)
 	if (rc)
 		return rc;
 	/* After startup: the listeners and admin made their sockets. */
-	rc = t_fault_set(&f, "socket:EMFILE:count=1");
+	rc = t_fault_set(&f, "socket:EMFILE:count=3");
 	if (rc)
 		return rc;
-	c = t_connect(&f.la);
-	ASSERT_OK(c);
-	ASSERT_TRUE(t_is_closed(t_wait_eof(c, 2000)));
-	close(c);
-	ASSERT_EQ(t_wait_log_count(&f.d, "no upstream reachable",
-	                           strerror(EMFILE), 1, 2000),
-	          1);
-	ASSERT_EQ(t_log_count(&f.d, " connect: ", strerror(EMFILE)), 1);
+	snprintf(line, sizeof(line), "rejected: out of local resources: %s",
+	         strerror(EMFILE));
+	for (i = 1; i <= 3; i++) {
+		c = t_connect(&f.la);
+		ASSERT_OK(c);
+		ASSERT_TRUE(t_is_closed(t_wait_eof(c, 2000)));
+		close(c);
+		ASSERT_EQ(t_wait_log_count(&f.d, line, NULL, i, 2000), i);
+	}
+	ASSERT_EQ(t_log_count(&f.d, " connect: ", NULL), 0);
+	ASSERT_EQ(t_log_count(&f.d, " ejected for ", NULL), 0);
 	rc = t_pair2_open(&f, ulfd, &p);
 	if (rc)
 		return rc;
@@ -113,7 +137,13 @@ TEST_MATRIX(test_fault_socket_emfile_closes_client)
 	if (rc)
 		return rc;
 	t_pair2_close(&p);
-	ASSERT_EQ(t_fault_count(&f, "socket:EMFILE", NULL), 1);
+	ASSERT_EQ(t_fault_count(&f, "socket:EMFILE", NULL), 3);
+	ASSERT_EQ(t_fault_metric_wait(
+	                  &f, "zcrelay_upstream_connect_failures_total", 0),
+	          0);
+	ASSERT_EQ(metric_of(&f, "zcrelay_route_rejected_total{route="
+	                        "\"default\",reason=\"local_resources\"}"),
+	          3);
 	close(ulfd);
 	rc = t_fault_settled(&f);
 	if (rc)

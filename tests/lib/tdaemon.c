@@ -476,8 +476,8 @@ int t_daemon_up_cfg(struct t_daemon *d, const char *name, const char *text,
 	return t_daemon_up(d, &a, la);
 }
 
-/* The whole file as a malloc'd string, or NULL. */
-static char *file_text(const char *path)
+/* See tdaemon.h. */
+char *t_file_text(const char *path)
 {
 	struct t_daemon d;
 
@@ -505,7 +505,7 @@ static int find_line(char *text, const char *a, const char *b, char *line,
 
 int t_file_count(const char *path, const char *a, const char *b)
 {
-	char *text = file_text(path), *l, *save = NULL;
+	char *text = t_file_text(path), *l, *save = NULL;
 	int n = 0;
 
 	if (!text)
@@ -526,7 +526,7 @@ int t_wait_file_line(const char *path, const char *a, const char *b, char *line,
 	int found;
 
 	for (;;) {
-		text = file_text(path);
+		text = t_file_text(path);
 		found = text && find_line(text, a, b, line, size);
 		free(text);
 		if (found)
@@ -682,6 +682,30 @@ long long t_metric(const char *body, const char *sample)
 	return -1;
 }
 
+int t_expect_exit(const char *const argv[], int want, const char *out,
+                  int exact)
+{
+	struct t_daemon d;
+	char *log;
+	int rc, ok;
+
+	ASSERT_OK(t_daemon_start(&d, argv));
+	rc = t_daemon_wait(&d, 5000);
+	if (rc == -ETIMEDOUT)
+		t_daemon_stop(&d, SIGKILL);
+	log = t_daemon_log(&d);
+	ASSERT_TRUE(log != NULL);
+	ok = exact ? strcmp(log, out) == 0 : strstr(log, out) != NULL;
+	if (rc != want || !ok) {
+		t_log("status %d (want %d), output:\n%s--- wanted%s:\n%s", rc,
+		      want, log, exact ? "" : " in it", out);
+		free(log);
+		return t_fail(__FILE__, __LINE__, "unexpected result");
+	}
+	free(log);
+	return T_PASS;
+}
+
 int t_in_path(const char *prog)
 {
 	const char *p = getenv("PATH");
@@ -713,7 +737,7 @@ int t_run(const char *cmd)
 		st = 128;
 	else
 		st = WEXITSTATUS(st);
-	text = file_text(out);
+	text = t_file_text(out);
 	if (st != 0 || (text && *text)) {
 		t_log("%s: exit %d: %s", cmd, st, text ? text : "");
 		if (st == 0)

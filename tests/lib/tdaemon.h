@@ -268,6 +268,31 @@ long long t_json_num(const char *json, const char *key, int nth);
  */
 long long t_metric(const char *body, const char *sample);
 
+/* t_file_text - the whole file at path as a malloc'd, NUL-terminated
+ * string (caller frees), or NULL if it cannot be read. */
+char *t_file_text(const char *path);
+
+/*
+ * t_expect_exit - run the daemon with argv, wait at most 5 s for it to
+ * exit (then kill it) and check that its status is want and that its
+ * whole output (stdout and stderr) is out exactly (exact) or contains
+ * it. T_PASS or T_FAIL.
+ */
+int t_expect_exit(const char *const argv[], int want, const char *out,
+                  int exact);
+
+/* The value of sample (name and labels) in body must be want. */
+#define ASSERT_METRIC(body, want, ...)                                         \
+	do {                                                                   \
+		char t_m_[256];                                                \
+		snprintf(t_m_, sizeof(t_m_), __VA_ARGS__);                     \
+		if (t_metric(body, t_m_) != (long long)(want))                 \
+			return t_fail(__FILE__, __LINE__,                      \
+			              "%s is %lld, not %lld", t_m_,            \
+			              t_metric(body, t_m_),                    \
+			              (long long)(want));                      \
+	} while (0)
+
 /* t_in_path - 1 if prog is an executable file in $PATH, else 0. */
 int t_in_path(const char *prog);
 

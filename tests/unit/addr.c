@@ -1,5 +1,6 @@
 /* unit/addr.c - zc_addr_parse() and zc_addr_format(). */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -90,7 +91,8 @@ TEST(test_addr_resolves_localhost)
 	struct zc_addr a;
 	int rc = zc_addr_parse(&a, "localhost:8080", 0);
 
-	T_SKIP_IF(rc == -EHOSTUNREACH, "localhost does not resolve here");
+	T_SKIP_IF(ZC_IS_ERESOLVE(rc), "localhost does not resolve here: %s",
+	          zc_strerror(rc));
 	ASSERT_EQ(rc, 0);
 	ASSERT_TRUE(a.ss.ss_family == AF_INET || a.ss.ss_family == AF_INET6);
 	ASSERT_EQ(zc_addr_parse(&a, "localhost:8080", ZC_ADDR_NUMERIC),
@@ -107,5 +109,26 @@ TEST(test_addr_format_small_buffer)
 	ASSERT_EQ(zc_addr_format((struct sockaddr *)&a.ss, a.len, buf,
 	                         sizeof(buf)),
 	          -ENOSPC);
+	return T_PASS;
+}
+
+/* A name that cannot resolve (a 64-byte label: no DNS query can carry
+ * it, so nothing is sent) is reported as such with the resolver's
+ * reason, not as an unreachable host. */
+TEST(test_addr_unresolved_name_says_so)
+{
+	char name[128];
+	struct zc_addr a;
+	int rc;
+
+	memset(name, 'a', 64);
+	snprintf(name + 64, sizeof(name) - 64, ".invalid:80");
+	rc = zc_addr_parse(&a, name, 0);
+	ASSERT_TRUE(ZC_IS_ERESOLVE(rc));
+	ASSERT_TRUE(strncmp(zc_strerror(rc), "name did not resolve: ", 22) ==
+	            0);
+	ASSERT_TRUE(strlen(zc_strerror(rc)) > 22);
+	ASSERT_TRUE(!ZC_IS_ERESOLVE(-EHOSTUNREACH));
+	ASSERT_TRUE(!ZC_IS_ERESOLVE(ZC_ENOURING));
 	return T_PASS;
 }

@@ -86,6 +86,7 @@ static int t_load_ok(const char *text, struct zcr_cfg **out)
 static const char full[] =
         "workers = 3;\n"
         "engine = \"epoll\";\n"
+        "busy-poll = \"auto\"; busy-poll-cap = 40;\n"
         "drain-timeout = \"2m\";\n"
         "pipe-size = 65536;\n"
         "max-pipes = 128;\n"
@@ -123,6 +124,8 @@ static int check_full_global(const struct zcr_cfg *c)
 	ASSERT_EQ(c->refs, 1);
 	ASSERT_EQ(c->workers, 3);
 	ASSERT_EQ(c->engine, ZC_ENGINE_EPOLL);
+	ASSERT_EQ(c->busy_poll_us, ZC_BUSY_POLL_AUTO);
+	ASSERT_EQ(c->busy_poll_cap, 40);
 	ASSERT_EQ(c->drain_ms, 120000);
 	ASSERT_EQ(c->pipe_size, 65536);
 	ASSERT_EQ(c->max_pipes, 128);
@@ -182,7 +185,7 @@ static const struct {
         F(max_per_client, 7),
         F(proxy_send, 2),
         F(proxy_accept, 1),
-        F(ntrusted, 2),
+        F(trusted.n, 2),
         F(proxy_timeout_ms, 1000),
         F(fail_max, 5),
         F(cooldown_ms, 20000),
@@ -212,10 +215,10 @@ static int check_full_web(const struct zcr_route *r)
 	ASSERT_STREQ(r->ups[1].str, "10.0.0.2:80");
 	ASSERT_EQ(r->ups[1].weight, 3);
 	ASSERT_TRUE(r->st && r->ups[0].st && r->ups[1].st);
-	ASSERT_EQ(r->trusted[0].family, AF_INET);
-	ASSERT_EQ(r->trusted[0].bits, 8);
-	ASSERT_EQ(r->trusted[1].family, AF_INET6);
-	ASSERT_EQ(r->trusted[1].bits, 128);
+	ASSERT_EQ(r->trusted.v[0].family, AF_INET);
+	ASSERT_EQ(r->trusted.v[0].bits, 8);
+	ASSERT_EQ(r->trusted.v[1].family, AF_INET6);
+	ASSERT_EQ(r->trusted.v[1].bits, 128);
 	return T_PASS;
 }
 
@@ -399,6 +402,15 @@ static const struct bad_case bad_cases[] = {
          "F:1: admin '127.0.0.1': Invalid argument\n"},
         {ROUTE("  proxy-protocol = { trusted = \"10.0.0.0/33\"; };"),
          "F:2: trusted '10.0.0.0/33': prefix length is not in 0..32\n"},
+        {ROUTE("  allow = [ \"10.0.0.0/8\", \"10.0.0.0/x\" ];"),
+         "F:2: allow '10.0.0.0/x': prefix length is not in 0..32\n"},
+        {ROUTE("  deny = \"2001:db8::/129\";"),
+         "F:2: deny '2001:db8::/129': prefix length is not in 0..128\n"},
+        {ROUTE("  deny = [ \"example.com\" ];"),
+         "F:2: deny 'example.com': not an IPv4 or IPv6 address (nor "
+         "\"unix\")\n"},
+        {ROUTE("  allow = 10;"),
+         "F:2: 'allow' must be a string or a list of strings\n"},
         {ROUTE_NO_LISTEN("  listen = 8080;"),
          "F:2: 'listen' must be a string or a list of strings\n"},
         {ROUTE_NO_LISTEN("  listen = [ 8080 ];"),
@@ -419,6 +431,22 @@ static const struct bad_case bad_cases[] = {
          "uring-splice\n"},
         {"engine = \"kqueue\";\n" ROUTE(""),
          "F:1: engine 'kqueue' is not auto, epoll or uring\n"},
+        {"busy-poll = \"fast\";\n" ROUTE(""),
+         "F:1: busy-poll 'fast' is not off, auto or a number of "
+         "microseconds\n"},
+        {"busy-poll = \"20us\";\n" ROUTE(""),
+         "F:1: busy-poll '20us' is not off, auto or a number of "
+         "microseconds\n"},
+        {"busy-poll = 1000001;\n" ROUTE(""),
+         "F:1: busy-poll '1000001' is out of range (0..1000000 "
+         "microseconds)\n"},
+        {"busy-poll = -1;\n" ROUTE(""),
+         "F:1: busy-poll '-1' is not off, auto or a number of "
+         "microseconds\n"},
+        {"busy-poll = true;\n" ROUTE(""),
+         "F:1: 'busy-poll' must be a string\n"},
+        {"busy-poll-cap = 0;\n" ROUTE(""),
+         "F:1: 'busy-poll-cap' must be in 1..100\n"},
         {"log = { level = \"loud\"; };\n" ROUTE(""),
          "F:1: log level 'loud' is not error, warn, info or debug\n"},
         {"log = { format = \"xml\"; };\n" ROUTE(""),
@@ -476,6 +504,34 @@ TEST(test_cfgfile_errors)
 }
 
 /* One run reports every error, in line order, and builds nothing. */
+/* busy-poll as a word, a number or a numeric string. */
+TEST(test_cfgfile_busy_poll)
+{
+	static const struct {
+		const char *text;
+		int us;
+	} cases[] = {
+	        {"busy-poll = \"off\";\n", 0},
+	        {"busy-poll = 0;\n", 0},
+	        {"busy-poll = \"auto\";\n", ZC_BUSY_POLL_AUTO},
+	        {"busy-poll = 20;\n", 20},
+	        {"busy-poll = \"1000000\";\n", 1000000},
+	};
+	char text[512];
+	struct zcr_cfg *c;
+	unsigned i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", cases[i].text, ROUTE(""));
+		if (t_load_ok(text, &c) != T_PASS)
+			return T_FAIL;
+		ASSERT_EQ(c->busy_poll_us, cases[i].us);
+		ASSERT_EQ(c->busy_poll_cap, 0); /* the library's default */
+		zcr_cfg_unref(c);
+	}
+	return T_PASS;
+}
+
 TEST(test_cfgfile_many_errors)
 {
 	static const char text[] =

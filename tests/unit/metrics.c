@@ -210,11 +210,11 @@ static struct zcr_cfg *t_cfg(void)
 	if (!c)
 		return NULL;
 	if (!(r = zcr_route_add(c, "web", err, sizeof(err))) ||
-	    zcr_route_listen(r, "127.0.0.1:0", err, sizeof(err)) ||
+	    zcr_route_listen(r, "127.0.0.1:1", err, sizeof(err)) ||
 	    zcr_route_upstream(r, "127.0.0.1:1", 1, err, sizeof(err)) ||
 	    zcr_route_upstream(r, "127.0.0.1:2", 3, err, sizeof(err)) ||
 	    !(r = zcr_route_add(c, "db", err, sizeof(err))) ||
-	    zcr_route_listen(r, "127.0.0.2:0", err, sizeof(err)) ||
+	    zcr_route_listen(r, "127.0.0.2:1", err, sizeof(err)) ||
 	    zcr_route_upstream(r, "127.0.0.1:3", 1, err, sizeof(err)) ||
 	    zcr_cfg_finish(c, err, sizeof(err))) {
 		t_log("config: %s", err);
@@ -267,6 +267,9 @@ static char *t_render(const struct zcr_cfg *c, uint64_t now, size_t *len)
 	w[1].id = 1;
 	w[1].loop.accept_paused = 12;
 	w[1].loop.pipe_shortage = 13;
+	w[1].loop.spin_ns = 1234567890;
+	w[1].loop.spin_hits = 14;
+	w[0].loop.spin_ns = 5;
 	return zcr_metrics_render(c, w, 2, now, len);
 }
 
@@ -401,6 +404,11 @@ TEST(test_metrics_render_values)
 	        "\nzcrelay_worker_buffers_in_use{worker=\"0\"} 3\n",
 	        "\nzcrelay_worker_accept_pauses_total{worker=\"1\"} 12\n",
 	        "\nzcrelay_worker_pipe_shortages_total{worker=\"1\"} 13\n",
+	        "\nzcrelay_worker_busy_poll_seconds_total{worker=\"0\"} "
+	        "0.000000005\n",
+	        "\nzcrelay_worker_busy_poll_seconds_total{worker=\"1\"} "
+	        "1.234567890\n",
+	        "\nzcrelay_worker_busy_poll_hits_total{worker=\"1\"} 14\n",
 	        "# TYPE zcrelay_build_info gauge\n"
 	        "zcrelay_build_info{version=\"0.1.0\"} 1\n",
 	};

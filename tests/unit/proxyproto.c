@@ -501,10 +501,12 @@ TEST(test_proxyproto_parse_args)
 	return T_PASS;
 }
 
-/* Builds a header for src -> dst (zc_addr strings, NULL: none), checks
- * its bytes against want (if not NULL), parses it back into *info. */
-static int t_build(int version, const char *src, const char *dst,
-                   const struct t_bytes *want, struct zcr_pp_info *info)
+/* Builds a header for src -> dst (zc_addr strings, NULL: none) with
+ * zcr_pp_build() flags, checks its bytes against want (if not NULL),
+ * parses it back into *info. */
+static int t_build_f(int version, unsigned flags, const char *src,
+                     const char *dst, const struct t_bytes *want,
+                     struct zcr_pp_info *info)
 {
 	struct zc_addr s, d;
 	uint8_t buf[ZCR_PP_MAX];
@@ -514,7 +516,7 @@ static int t_build(int version, const char *src, const char *dst,
 		ASSERT_EQ(t_addr(&s, src), T_PASS);
 	if (dst)
 		ASSERT_EQ(t_addr(&d, dst), T_PASS);
-	n = zcr_pp_build(version, src ? (struct sockaddr *)&s.ss : NULL,
+	n = zcr_pp_build(version, flags, src ? (struct sockaddr *)&s.ss : NULL,
 	                 src ? s.len : 0, dst ? (struct sockaddr *)&d.ss : NULL,
 	                 dst ? d.len : 0, buf, sizeof(buf));
 	ASSERT_GT(n, 0);
@@ -523,6 +525,13 @@ static int t_build(int version, const char *src, const char *dst,
 		ASSERT_MEMEQ(buf, want->s, want->n);
 	}
 	return t_complete_at(buf, (size_t)n, info);
+}
+
+/* t_build_f() without flags. */
+static int t_build(int version, const char *src, const char *dst,
+                   const struct t_bytes *want, struct zcr_pp_info *info)
+{
+	return t_build_f(version, 0, src, dst, want, info);
 }
 
 /* build -> parse gives back the same endpoints, in v1 and v2. */
@@ -588,19 +597,44 @@ TEST(test_proxyproto_build_mixed_inet)
 	return T_PASS;
 }
 
-/* Unix: v1 cannot carry it (UNKNOWN); v2 does, path and abstract. */
-TEST(test_proxyproto_roundtrip_unix)
+/*
+ * Unix clients by default: v1 UNKNOWN and v2 LOCAL (AF_UNSPEC, no
+ * address block), byte for byte what HAProxy sends for them. HAProxy 2.6
+ * resets a connection whose v2 header carries the AF_UNIX family (0x31).
+ */
+TEST(test_proxyproto_build_unix_local)
 {
 	static const struct t_bytes unknown = B("PROXY UNKNOWN\r\n");
+	static const struct t_bytes local =
+	        B("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00");
 	struct zcr_pp_info info;
 
 	ASSERT_EQ(t_build(1, "unix:/run/a.sock", "unix:@b", &unknown, &info),
 	          T_PASS);
 	ASSERT_EQ(t_ends(&info, NULL, NULL), T_PASS);
-	ASSERT_EQ(t_build(2, "unix:/run/a.sock", "unix:@b", NULL, &info),
+	ASSERT_EQ(t_build(2, "unix:/run/a.sock", "unix:@b", &local, &info),
+	          T_PASS);
+	ASSERT_EQ(t_ends(&info, NULL, NULL), T_PASS);
+	ASSERT_EQ(t_build_f(1, ZCR_PP_UNIX, "unix:/a", "unix:/b", &unknown,
+	                    &info),
+	          T_PASS);
+	return t_build(2, "unix:@client", "unix:relative", &local, &info);
+}
+
+/* With ZCR_PP_UNIX, v2 carries both as AF_UNIX: path and abstract. */
+TEST(test_proxyproto_roundtrip_unix)
+{
+	struct zcr_pp_info info;
+	uint8_t buf[ZCR_PP_MAX];
+
+	ASSERT_EQ(t_build_f(2, ZCR_PP_UNIX, "unix:/run/a.sock", "unix:@b", NULL,
+	                    &info),
 	          T_PASS);
 	ASSERT_EQ(t_ends(&info, "unix:/run/a.sock", "unix:@b"), T_PASS);
-	ASSERT_EQ(t_build(2, "unix:@client", "unix:relative", NULL, &info),
+	ASSERT_EQ(zcr_pp_build(2, 0x2, NULL, 0, NULL, 0, buf, sizeof(buf)),
+	          -EINVAL);
+	ASSERT_EQ(t_build_f(2, ZCR_PP_UNIX, "unix:@client", "unix:relative",
+	                    NULL, &info),
 	          T_PASS);
 	return t_ends(&info, "unix:@client", "unix:relative");
 }
@@ -619,7 +653,7 @@ TEST(test_proxyproto_roundtrip_unix_unnamed)
 	memset(&lst, 0, sizeof(lst));
 	lst.sun_family = AF_UNIX;
 	strcpy(lst.sun_path, "/run/l");
-	n = zcr_pp_build(2, (struct sockaddr *)&cl, off,
+	n = zcr_pp_build(2, ZCR_PP_UNIX, (struct sockaddr *)&cl, off,
 	                 (struct sockaddr *)&lst, sizeof(lst), buf,
 	                 sizeof(buf));
 	ASSERT_EQ(n, 16 + 216);
@@ -664,14 +698,14 @@ TEST(test_proxyproto_build_short_addr)
 
 	ASSERT_EQ(t_addr(&a, "1.2.3.4:5"), T_PASS);
 	ASSERT_EQ(t_addr(&b, "[::1]:5"), T_PASS);
-	ASSERT_EQ(zcr_pp_build(1, (struct sockaddr *)&a.ss, a.len - 1,
+	ASSERT_EQ(zcr_pp_build(1, 0, (struct sockaddr *)&a.ss, a.len - 1,
 	                       (struct sockaddr *)&a.ss, a.len, buf,
 	                       sizeof(buf)),
 	          15);
-	ASSERT_EQ(zcr_pp_build(2, (struct sockaddr *)&b.ss, b.len,
+	ASSERT_EQ(zcr_pp_build(2, 0, (struct sockaddr *)&b.ss, b.len,
 	                       (struct sockaddr *)&b.ss, 1, buf, sizeof(buf)),
 	          16);
-	ASSERT_EQ(zcr_pp_build(2, &sa, sizeof(sa), &sa, sizeof(sa), buf,
+	ASSERT_EQ(zcr_pp_build(2, 0, &sa, sizeof(sa), &sa, sizeof(sa), buf,
 	                       sizeof(buf)),
 	          16);
 	return T_PASS;
@@ -686,13 +720,13 @@ static int t_build_nospace(int version, const char *src, const char *dst)
 
 	ASSERT_EQ(t_addr(&s, src), T_PASS);
 	ASSERT_EQ(t_addr(&d, dst), T_PASS);
-	n = zcr_pp_build(version, (struct sockaddr *)&s.ss, s.len,
+	n = zcr_pp_build(version, 0, (struct sockaddr *)&s.ss, s.len,
 	                 (struct sockaddr *)&d.ss, d.len, buf, sizeof(buf));
 	ASSERT_GT(n, 0);
 	for (cap = 0; cap < n; cap++)
-		ASSERT_EQ(zcr_pp_build(version, (struct sockaddr *)&s.ss, s.len,
-		                       (struct sockaddr *)&d.ss, d.len, buf,
-		                       (size_t)cap),
+		ASSERT_EQ(zcr_pp_build(version, 0, (struct sockaddr *)&s.ss,
+		                       s.len, (struct sockaddr *)&d.ss, d.len,
+		                       buf, (size_t)cap),
 		          -ENOSPC);
 	return T_PASS;
 }
@@ -706,8 +740,10 @@ TEST(test_proxyproto_build_errors)
 	ASSERT_EQ(t_build_nospace(2, "[::1]:5", "[::2]:10"), T_PASS);
 	ASSERT_EQ(t_build_nospace(2, "unix:/a", "unix:@b"), T_PASS);
 	ASSERT_EQ(t_build_nospace(2, "unix:/a", "1.2.3.4:5"), T_PASS);
-	ASSERT_EQ(zcr_pp_build(0, NULL, 0, NULL, 0, buf, sizeof(buf)), -EINVAL);
-	ASSERT_EQ(zcr_pp_build(3, NULL, 0, NULL, 0, buf, sizeof(buf)), -EINVAL);
-	ASSERT_EQ(zcr_pp_build(1, NULL, 0, NULL, 0, NULL, 16), -EINVAL);
+	ASSERT_EQ(zcr_pp_build(0, 0, NULL, 0, NULL, 0, buf, sizeof(buf)),
+	          -EINVAL);
+	ASSERT_EQ(zcr_pp_build(3, 0, NULL, 0, NULL, 0, buf, sizeof(buf)),
+	          -EINVAL);
+	ASSERT_EQ(zcr_pp_build(1, 0, NULL, 0, NULL, 0, NULL, 16), -EINVAL);
 	return T_PASS;
 }

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# ci-deb.sh - the package stage of CI (root, Debian 12): build the .debs
+# from a copy of the tree with dpkg-buildpackage, lintian them (errors and
+# warnings fail), install them with apt-get, use them (config check, the
+# zcrelay user, a byte-exact relay by the daemon running as that user, the
+# man pages, the examples built with pkg-config against the installed
+# library), purge them, and check that nothing is left behind. The machine
+# is left as it was found: packages purged, a zcrelay user this script
+# made removed, scratch files deleted.
+#
+# usage: scripts/ci-deb.sh      (needs debhelper lintian pkg-config socat
+#                                and the build dependencies of debian/control)
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/zcrelay-deb.XXXXXX)
+pkgs=(zcrelay libzcrelay0 libzcrelay-dev)
+had_user=0
+getent passwd zcrelay >/dev/null && had_user=1
+pids=()
+
+say() { echo "ci-deb: $*"; }
+die() {
+	echo "ci-deb: FAILED: $*" >&2
+	exit 1
+}
+
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	apt-get purge -y -qq "${pkgs[@]}" >/dev/null 2>&1 || true
+	if [ "$had_user" = 0 ] && getent passwd zcrelay >/dev/null; then
+		deluser --system --quiet zcrelay >/dev/null 2>&1 || true
+		delgroup --system --quiet zcrelay >/dev/null 2>&1 || true
+	fi
+	rm -f /var/cache/man/cat*/*zcrelay*
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Paths with zcrelay in their name outside the source tree and /tmp:
+# what the packages may add, and what purge must take back. man-db's
+# cache of formatted pages (/var/cache/man, filled by the man check) is
+# man-db's to expire; cleanup removes our pages from it.
+leftovers() {
+	find /etc /usr /lib /var /opt /srv -xdev \( -path "$src" -o \
+		-path /var/cache/man \) -prune -o -name '*zcrelay*' -print \
+		2>/dev/null | sort
+}
+
+# A TCP port on 127.0.0.1 nobody listens on (from /proc/net/tcp).
+free_port() {
+	local p
+	for p in $(seq "$1" $(($1 + 200))); do
+		grep -qi "$(printf '0100007F:%04X' "$p")" /proc/net/tcp || {
+			echo "$p"
+			return
+		}
+	done
+	die "no free port from $1"
+}
+
+# Waits (10 s at most) until file $1 contains $2.
+wait_for() {
+	local _
+	for _ in $(seq 100); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	cat "$1" >&2 || true
+	die "no \"$2\" in $1"
+}
+
+apt-get purge -y -qq "${pkgs[@]}" >/dev/null 2>&1 || true
+leftovers >"$work/before"
+
+say "dpkg-buildpackage -us -uc -b (in a copy of the tree)"
+mkdir "$work/src"
+tar -C "$src" --exclude=./.git --exclude='./build*' --exclude=./config.mk \
+	--exclude=./config.h -cf - . | tar -C "$work/src" -xf -
+(cd "$work/src" && DEB_BUILD_OPTIONS="nocheck parallel=2" \
+	dpkg-buildpackage -us -uc -b >"$work/build.log" 2>&1) ||
+	{ tail -n 40 "$work/build.log"; die "dpkg-buildpackage"; }
+ver=$(sed -n 's/^VERSION := //p' "$src/Makefile")
+for p in "${pkgs[@]}"; do
+	[ -f "$work/${p}_${ver}_$(dpkg --print-architecture).deb" ] ||
+		die "no $p package of version $ver"
+done
+
+say "lintian (errors and warnings fail)"
+lintian --fail-on error,warning "$work"/zcrelay_*.changes ||
+	die "lintian"
+
+say "apt-get install ./zcrelay_*.deb ./libzcrelay0_*.deb ./libzcrelay-dev_*.deb"
+(cd "$work" && apt-get install -y -qq ./zcrelay_*.deb ./libzcrelay0_*.deb \
+	./libzcrelay-dev_*.deb >"$work/install.log" 2>&1) ||
+	{ cat "$work/install.log"; die "apt-get install"; }
+
+say "zcrelay -n -c /etc/zcrelay/zcrelay.conf; the zcrelay user"
+zcrelay -n -c /etc/zcrelay/zcrelay.conf || die "the default config"
+getent passwd zcrelay >/dev/null || die "no zcrelay user"
+[ "$(stat -c %U /var/log/zcrelay)" = zcrelay ] || die "/var/log/zcrelay"
+
+if grep -qrs 'path-exclude=/usr/share/man' /etc/dpkg/dpkg.cfg.d/; then
+	say "man pages: skipped, dpkg excludes /usr/share/man on this machine"
+else
+	say "man zcrelay, zcrelay.conf(5), libzcrelay(3)"
+	for page in "8 zcrelay" "5 zcrelay.conf" "3 libzcrelay"; do
+		# shellcheck disable=SC2086
+		man -P cat $page 2>/dev/null | grep -q zcrelay || die "man $page"
+	done
+fi
+
+say "examples built with pkg-config against the installed library"
+ex=/usr/share/doc/libzcrelay-dev/examples
+for e in join serve embed; do
+	[ -f "$ex/$e.c" ] || die "$ex/$e.c is not installed"
+	# shellcheck disable=SC2046
+	cc -Wall -Werror -o "$work/$e" "$ex/$e.c" $(pkg-config --cflags --libs zcrelay) \
+		-lpthread || die "cc $e.c"
+done
+ldd "$work/join" | grep -Eq "libzcrelay.so.0 => (/usr)?/lib/" ||
+	die "join is not linked with the installed libzcrelay.so.0"
+
+say "the daemon as user zcrelay relays a file byte-exact (upstream: serve)"
+head -c 64M /dev/urandom >"$work/data"
+want=$(sha256sum <"$work/data" | cut -d' ' -f1)
+"$work/serve" 127.0.0.1:0 "$work/data" >"$work/serve.out" 2>&1 &
+pids+=($!)
+wait_for "$work/serve.out" "listening on"
+up=$(sed -n 's/^serve: listening on //p' "$work/serve.out")
+port=$(free_port 24600)
+cat >"$work/zcrelay.conf" <<EOF
+user = "zcrelay";
+routes = ( { name = "ci"; listen = "127.0.0.1:$port"; upstreams = "$up"; } );
+EOF
+chmod 644 "$work/zcrelay.conf"
+chmod 755 "$work"
+zcrelay -c "$work/zcrelay.conf" >"$work/zcrelay.log" 2>&1 &
+pids+=($!)
+wait_for "$work/zcrelay.log" "listening"
+[ "$(ps -o user= -p "${pids[1]}")" = zcrelay ] ||
+	die "the daemon does not run as zcrelay: $(ps -o user= -p "${pids[1]}")"
+got=$(timeout 30 socat -u "TCP:127.0.0.1:$port" - | sha256sum | cut -d' ' -f1)
+[ "$got" = "$want" ] || die "relayed bytes differ ($got, want $want)"
+wait_for "$work/serve.out" "serve: 67108864 bytes"
+wait_for "$work/zcrelay.log" " session "
+kill "${pids[1]}"
+
+say "join and embed (built above) relay to a socat upstream"
+for e in join embed; do
+	: >"$work/up.out"
+	uport=$(free_port 24800)
+	socat -u "TCP-LISTEN:$uport,reuseaddr" "OPEN:$work/up.out,creat,trunc" &
+	pids+=($!)
+	sleep 0.2
+	"$work/$e" 127.0.0.1:0 "127.0.0.1:$uport" >"$work/$e.out" 2>&1 &
+	pids+=($!)
+	wait_for "$work/$e.out" "listening on"
+	addr=$(sed -n "s/^$e: listening on //p" "$work/$e.out")
+	timeout 30 socat -u "OPEN:$work/data" "TCP:$addr"
+	wait_for "$work/$e.out" "up 67108864"
+	[ "$(sha256sum <"$work/up.out" | cut -d' ' -f1)" = "$want" ] ||
+		die "$e: the upstream got other bytes"
+	kill "${pids[-1]}" 2>/dev/null || true
+done
+
+say "apt-get purge; nothing may be left but the zcrelay user"
+apt-get purge -y -qq "${pkgs[@]}" >"$work/purge.log" 2>&1 ||
+	{ cat "$work/purge.log"; die "apt-get purge"; }
+if dpkg -l "${pkgs[@]}" 2>/dev/null | grep -q '^[a-z][a-z] '; then
+	dpkg -l "${pkgs[@]}" | grep '^[a-z][a-z] ' >&2
+	die "packages still known to dpkg after purge"
+fi
+leftovers >"$work/after"
+# /run/zcrelay (tmpfiles.d) is on a tmpfs; find does not look there.
+if ! diff -u "$work/before" "$work/after"; then
+	die "purge left files behind (above)"
+fi
+say "OK: built, lintian clean, installed, used, purged"
