@@ -303,8 +303,14 @@ static int load_config(struct zcr_cfg **c, int argc, char **argv)
 	if (zcr_cfg_load(opts.cfg_path, c))
 		return 1;
 	if (opts.check_only) {
+		char err[ZCR_ERR_MAX];
+		int bad = zcr_check_ids((*c)->user, (*c)->group, err,
+		                        sizeof(err));
+
+		if (bad)
+			fprintf(stderr, "%s: %s\n", opts.cfg_path, err);
 		zcr_cfg_unref(*c);
-		return 0;
+		return bad ? 1 : 0;
 	}
 	(*c)->log_level = opts.verbose ? ZC_LOG_DEBUG : (*c)->log_level;
 	(*c)->log_sessions = opts.quiet ? 0 : (*c)->log_sessions;

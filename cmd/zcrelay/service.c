@@ -427,6 +427,14 @@ static int verify_dropped(uid_t uid, gid_t gid, char *err, size_t errlen)
 	return 0;
 }
 
+int zcr_check_ids(const char *user, const char *group, char *err, size_t errlen)
+{
+	uid_t uid;
+	gid_t gid;
+
+	return lookup_ids(user, group, &uid, &gid, err, errlen);
+}
+
 int zcr_drop_privileges(const char *user, const char *group, char *err,
                         size_t errlen)
 {

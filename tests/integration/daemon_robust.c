@@ -118,15 +118,25 @@ static int sock_mode(const struct zc_addr *a)
 	return S_ISSOCK(st.st_mode) ? (int)(st.st_mode & 07777) : -ENOTSOCK;
 }
 
-/* The config text of one route from the Unix listener ls to us with
- * unix-mode mode. */
+/* The config text: top-level settings top, then route "r" from the
+ * listener ls to the upstream us with the route settings extra. */
+static void one_route(char *buf, size_t size, const char *top, const char *ls,
+                      const char *extra, const char *us)
+{
+	snprintf(buf, size,
+	         "%s\nroutes = ( { name = \"r\"; listen = \"%s\";\n"
+	         "  %s upstreams = \"%s\"; } );\n",
+	         top, ls, extra, us);
+}
+
+/* The same for unix-mode mode, on 2 workers. */
 static void mode_cfg(char *buf, size_t size, const char *ls, const char *us,
                      const char *mode)
 {
-	snprintf(buf, size,
-	         "workers = 2;\nroutes = ( { name = \"m\"; listen = \"%s\";\n"
-	         "  unix-mode = \"%s\"; upstreams = \"%s\"; } );\n",
-	         ls, mode, us);
+	char extra[64];
+
+	snprintf(extra, sizeof(extra), "unix-mode = \"%s\";", mode);
+	one_route(buf, size, "workers = 2;", ls, extra, us);
 }
 
 /* A reload that changes unix-mode applies it to the kept socket file
@@ -295,6 +305,158 @@ TEST_MATRIX(test_daemon_robust_proxy_unix_path_escaped)
 	ASSERT_TRUE(strstr(line, " end=fake") == NULL);
 	ASSERT_TRUE(strstr(line, " end=eof ") != NULL);
 	rc = t_daemon_down(&d);
+	close(ulfd);
+	return rc;
+}
+
+/* zcrelay -n checks that the user and group to switch to exist, as the
+ * start would (root's exist everywhere). */
+TEST(test_daemon_robust_check_user)
+{
+	static const char route[] = "routes = ( { name = \"a\"; listen = "
+	                            "\"127.0.0.1:9\"; upstreams = "
+	                            "\"127.0.0.1:9\"; } );\n";
+	char text[512], path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	snprintf(text, sizeof(text), "user = \"zc-no-such-user\";\n%s", route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out), "%s: unknown user 'zc-no-such-user'\n",
+	         path);
+	if (t_expect_exit(check, 1, out, 1))
+		return T_FAIL;
+	snprintf(text, sizeof(text),
+	         "user = \"root\";\ngroup = \"zc-no-such-group\";\n%s", route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out), "%s: unknown group 'zc-no-such-group'\n",
+	         path);
+	if (t_expect_exit(check, 1, out, 1))
+		return T_FAIL;
+	snprintf(text, sizeof(text), "user = \"root\";\ngroup = \"root\";\n%s",
+	         route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	return t_expect_exit(check, 0, "", 1);
+}
+
+/* A file of n routes (distinct listeners) into t_tmpdir()/name. */
+static int routes_file(int n, const char *name, char *path, size_t size)
+{
+	size_t cap = 128 + (size_t)n * 128, len;
+	char *text = malloc(cap);
+	int i, rc;
+
+	ASSERT_TRUE(text != NULL);
+	len = (size_t)snprintf(text, cap, "routes = (\n");
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+		                        "%s{ name = \"r%d\"; listen = "
+		                        "\"127.0.0.1:%d\"; upstreams = "
+		                        "\"127.0.0.1:9\"; }\n",
+		                        i ? "," : "", i, 20000 + i);
+	snprintf(text + len, cap - len, ");\n");
+	rc = t_write_tmp(name, text, path, size);
+	free(text);
+	ASSERT_OK(rc);
+	return T_PASS;
+}
+
+/* The limit of 256 routes: a file at it is valid, one above gets one
+ * error line that says the limit (not one per extra route). */
+TEST(test_daemon_robust_route_limit)
+{
+	char path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	if (routes_file(256, "256.conf", path, sizeof(path)) ||
+	    t_expect_exit(check, 0, "", 1))
+		return T_FAIL;
+	if (routes_file(1000, "1000.conf", path, sizeof(path)))
+		return T_FAIL;
+	snprintf(out, sizeof(out),
+	         "%s:1: 1000 routes: at most 256 are "
+	         "allowed\n",
+	         path);
+	return t_expect_exit(check, 1, out, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Settings a reload keeps: every one is warned about                   */
+
+/* The top-level settings of a file: workers, the pid file's name in
+ * t_tmpdir() and one more line. */
+static void top_text(char *buf, size_t size, const char *workers,
+                     const char *pid, const char *extra)
+{
+	snprintf(buf, size, "workers = %s;\npid-file = \"%s/%s\";\n%s\n",
+	         workers, t_tmpdir(), pid, extra);
+}
+
+/*
+ * Each restart-only global setting changed by a reload on its own: the
+ * reload goes through and logs the warning, once per reload. drain-
+ * timeout does apply: the drain says the new value. The pid file of the
+ * start stays (no other is written), and is removed at exit.
+ */
+TEST(test_daemon_robust_reload_restart_only)
+{
+	static const struct {
+		const char *workers, *pid, *extra;
+	} changed[] = {
+	        {"1", "start.pid", ""},
+	        {"2", "other.pid", ""},
+	        {"2", "start.pid", "engine = \"epoll\";"},
+	        {"2", "start.pid", "busy-poll = \"auto\";"},
+	        {"2", "start.pid", "busy-poll-cap = 50;"},
+	        {"2", "start.pid", "pipe-size = 65536;"},
+	        {"2", "start.pid", "max-pipes = 100;"},
+	        {"2", "start.pid", "admin = \"127.0.0.1:9\";"},
+	        {"2", "start.pid", "user = \"root\";"},
+	        {"2", "start.pid", "group = \"root\";"},
+	        {"2", "start.pid", "drain-timeout = 1234;"}, /* applies */
+	};
+	const unsigned n = sizeof(changed) / sizeof(changed[0]);
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	char ls[64], us[64], top[512], text[1024], path[256], pid[256];
+	int ulfd, rc;
+	unsigned i;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
+	top_text(top, sizeof(top), "2", "start.pid", "");
+	one_route(text, sizeof(text), top, ls, "", us);
+	rc = t_daemon_conf(&d, &la, "%s", text);
+	if (rc)
+		return rc;
+	for (i = 0; i < n; i++) {
+		top_text(top, sizeof(top), changed[i].workers, changed[i].pid,
+		         changed[i].extra);
+		one_route(text, sizeof(text), top, ls, "", us);
+		ASSERT_OK(
+		        t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+		ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+		if (t_wait_log_count(&d, "info reloaded ", NULL, (int)i + 1,
+		                     5000) != (int)i + 1)
+			return t_fail(__FILE__, __LINE__, "no reload %u", i);
+		/* the last one applies: no warning */
+		if (t_log_count(&d, "change only on restart", NULL) !=
+		    (int)(i + 1 < n ? i + 1 : n - 1))
+			return t_fail(__FILE__, __LINE__, "warnings after %u",
+			              i);
+	}
+	snprintf(pid, sizeof(pid), "%s/other.pid", t_tmpdir());
+	ASSERT_ERR(access(pid, F_OK) == 0 ? 0 : -errno, -ENOENT);
+	snprintf(pid, sizeof(pid), "%s/start.pid", t_tmpdir());
+	ASSERT_EQ(access(pid, F_OK), 0);
+	rc = t_daemon_down(&d);
+	ASSERT_EQ(t_log_count(&d, "draining (up to 1234 ms)", NULL), 1);
+	ASSERT_ERR(access(pid, F_OK) == 0 ? 0 : -errno, -ENOENT);
 	close(ulfd);
 	return rc;
 }
