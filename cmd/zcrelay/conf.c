@@ -76,6 +76,9 @@ static const char usage[] =
         "\n"
         "Signals: SIGTERM/SIGINT stop accepting and drain, then exit 0;\n"
         "SIGHUP reloads the -c file; SIGUSR1 reopens the log file.\n"
+        "\n"
+        "zcrelay ctl [-s ADDR] [--json] COMMAND ... talks to a running\n"
+        "zcrelay's admin API (zcrelay ctl --help).\n"
 
         "Exit status: 0 ok, 1 startup failure or bad -c file, 2 bad "
         "arguments.\n";

@@ -85,6 +85,9 @@ struct zcr_sess_info {
 	const char *mover, *state; /* static strings */
 };
 
+/* zcrelay ctl (ctl.c): argv[0] is "ctl". Returns the exit status. */
+int zcr_ctl_main(int argc, char **argv);
+
 /* Logging to stderr, one line per call, with a timestamp. */
 void zcr_log(int level, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));

@@ -43,3 +43,34 @@ void zcr_json_kbool(struct zcr_json *j, const char *k, int v);
 char *zcr_json_done(struct zcr_json *j, size_t *len);
 
 #endif
+
+/* ------------------------------------------------------------------ */
+/* Reading (json_parse.c), for zcrelay ctl                              */
+
+enum zcr_jtype { ZCR_JNULL, ZCR_JBOOL, ZCR_JNUM, ZCR_JSTR, ZCR_JARR, ZCR_JOBJ };
+
+/* A parsed value. Objects keep their members in order. */
+struct zcr_jv {
+	int type;            /* enum zcr_jtype */
+	double num;          /* JNUM; JBOOL: 0 or 1 */
+	char *str;           /* JSTR: decoded, NUL-terminated */
+	char **keys;         /* JOBJ: the members' names */
+	struct zcr_jv *kids; /* JARR, JOBJ: the elements / members */
+	size_t n;
+};
+
+/*
+ * zcr_json_parse - parse the NUL-terminated text (RFC 8259, nesting at
+ * most 32 deep; \u escapes decoded to UTF-8) into a malloc'd tree.
+ * Returns it (free with zcr_jv_free), or NULL when the text is not one
+ * JSON value or memory ran out.
+ */
+struct zcr_jv *zcr_json_parse(const char *text);
+/* Frees v and everything in it; NULL is a no-op. */
+void zcr_jv_free(struct zcr_jv *v);
+/* The member key of the object v; NULL if v is no object or lacks it. */
+const struct zcr_jv *zcr_jv_get(const struct zcr_jv *v, const char *key);
+/* v as text into buf (size bytes): strings as they are, numbers without
+ * a fraction when whole, true/false, "-" for null or a container.
+ * Returns buf. */
+const char *zcr_jv_text(const struct zcr_jv *v, char *buf, size_t size);

@@ -321,7 +321,11 @@ int main(int argc, char **argv)
 {
 	struct zcr_cfg *c;
 	sigset_t set;
-	int rc = zcr_sd_listen_init();
+	int rc;
+
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+		return zcr_ctl_main(argc - 1, argv + 1);
+	rc = zcr_sd_listen_init();
 
 	if (rc < 0)
 		zcr_log(ZC_LOG_WARN, "LISTEN_FDS: %s: ignored",

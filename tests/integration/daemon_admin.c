@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include "runner.h"
 #include "tdaemon.h"
@@ -483,5 +484,173 @@ TEST_MATRIX(test_daemon_admin_live_bytes)
 	          2);
 	free(body);
 	ASSERT_EQ(adm_stop(&b), T_PASS);
+	return T_PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* zcrelay ctl                                                          */
+
+/* Runs "$ZC_DAEMON ctl -s <b's Unix admin socket> ARGS"; its stdout
+ * goes to *out (malloc'd), its stderr to *err; returns its exit status
+ * (-1 if it could not run). */
+static int ctl(const struct adm *b, const char *args, char **out, char **err)
+{
+	char cmd[1024], ef[256], buf[4096];
+	size_t n = 0, cap = 0;
+	FILE *p, *f;
+	int st;
+
+	snprintf(ef, sizeof(ef), "%s/ctl.err", t_tmpdir());
+	snprintf(cmd, sizeof(cmd), "'%s' ctl -s '%s' %s 2>'%s'",
+	         t_daemon_path(), b->uxs, args, ef);
+	*out = NULL;
+	*err = NULL;
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	while (!feof(p)) {
+		size_t r = fread(buf, 1, sizeof(buf), p);
+		char *o = realloc(*out, (cap = n + r + 1));
+
+		if (!o)
+			break;
+		*out = o;
+		memcpy(o + n, buf, r);
+		n += r;
+		o[n] = '\0';
+	}
+	(void)cap;
+	st = pclose(p);
+	f = fopen(ef, "r");
+	if (f) {
+		size_t r = fread(buf, 1, sizeof(buf) - 1, f);
+
+		buf[r] = '\0';
+		fclose(f);
+		*err = strdup(buf);
+	}
+	if (!*out)
+		*out = strdup("");
+	t_log("zcrelay ctl %s: exit %d\n%s%s", args,
+	      WIFEXITED(st) ? WEXITSTATUS(st) : -1, *out, *err ? *err : "");
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* ctl ARGS must exit want and print something holding has (NULL: any)
+ * on stdout, and hers on stderr (NULL: any). */
+static int ctl_expect(const struct adm *b, const char *args, int want,
+                      const char *has, const char *hers)
+{
+	char *out, *err;
+	int st = ctl(b, args, &out, &err);
+
+	ASSERT_EQ(st, want);
+	ASSERT_TRUE(out && err);
+	if (has)
+		ASSERT_HAS(out, has);
+	if (hers)
+		ASSERT_HAS(err, hers);
+	free(out);
+	free(err);
+	return T_PASS;
+}
+
+/* Every column of a table starts at the same offset on every line as in
+ * its header (aligned), and the table has rows + 1 lines. */
+static int table_aligned(const char *text, int rows)
+{
+	const char *line = text, *nl;
+	size_t starts[16], ns = 0, i, len;
+	int lines = 0;
+
+	for (i = 0; text[i] && text[i] != '\n' && ns < 16; i++)
+		if (text[i] != ' ' && (i == 0 || text[i - 1] == ' '))
+			starts[ns++] = i;
+	while ((nl = strchr(line, '\n')) != NULL) {
+		len = (size_t)(nl - line);
+		for (i = 1; i < ns; i++)
+			ASSERT_TRUE(starts[i] < len &&
+			            line[starts[i] - 1] == ' ' &&
+			            line[starts[i]] != ' ');
+		lines++;
+		line = nl + 1;
+	}
+	ASSERT_EQ(lines, rows + 1);
+	return T_PASS;
+}
+
+TEST(test_daemon_admin_ctl)
+{
+	char args[512], *out, *err;
+	struct held h;
+	struct adm b;
+	long long id;
+	FILE *f;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ASSERT_EQ(adm_start(&b, "", ""), T_PASS);
+	ASSERT_EQ(ctl_expect(&b, "status", 0, "state                accepting",
+	                     NULL),
+	          T_PASS);
+	ASSERT_EQ(ctl(&b, "--json status", &out, &err), 0);
+	ASSERT_EQ(t_json_check(out, "d['workers'] == 4"), T_PASS);
+	free(out);
+	free(err);
+	ASSERT_EQ(ctl(&b, "upstreams", &out, &err), 0);
+	ASSERT_EQ(table_aligned(out, 2), T_PASS);
+	ASSERT_HAS(out, b.us[1]);
+	free(out);
+	free(err);
+
+	snprintf(args, sizeof(args), "drain r %s", b.us[0]);
+	ASSERT_EQ(ctl_expect(&b, args, 0, ": drain, weight 1", NULL), T_PASS);
+	snprintf(args, sizeof(args), "weight r %s 7", b.us[1]);
+	ASSERT_EQ(ctl_expect(&b, args, 0, ": enabled, weight 7", NULL), T_PASS);
+	snprintf(args, sizeof(args), "weight r %s 1001", b.us[1]);
+	ASSERT_EQ(ctl_expect(&b, args, 1, NULL, "weight must be 1-1000"),
+	          T_PASS);
+	snprintf(args, sizeof(args), "enable r %s", b.us[0]);
+	ASSERT_EQ(ctl_expect(&b, args, 0, ": enabled, weight 1", NULL), T_PASS);
+	ASSERT_EQ(ctl_expect(&b, "enable r 10.9.9.9:1", 1, NULL,
+	                     "route r has no upstream 10.9.9.9:1"),
+	          T_PASS);
+	ASSERT_EQ(ctl_expect(&b, "bogus", 2, NULL, "unknown command"), T_PASS);
+	ASSERT_EQ(ctl_expect(&b, "kill x", 2, NULL, "kill ID"), T_PASS);
+
+	/* Sessions: one on each upstream. */
+	snprintf(args, sizeof(args), "weight r %s 1", b.us[1]);
+	ASSERT_EQ(ctl_expect(&b, args, 0, ": enabled, weight 1", NULL), T_PASS);
+	ASSERT_EQ(hold(&b, &h, 1), T_PASS);
+	ASSERT_EQ(ctl(&b, "sessions", &out, &err), 0);
+	ASSERT_EQ(table_aligned(out, 2), T_PASS);
+	ASSERT_HAS(out, "relaying");
+	free(out);
+	free(err);
+	snprintf(args, sizeof(args), "--json sessions --upstream %s", b.us[0]);
+	ASSERT_EQ(ctl(&b, args, &out, &err), 0);
+	ASSERT_EQ(t_json_check(out, "d['total'] == 1"), T_PASS);
+	id = t_json_num(out, "id", 0);
+	free(out);
+	free(err);
+	ASSERT_GT(id, 0);
+	snprintf(args, sizeof(args), "kill %lld", id);
+	ASSERT_EQ(ctl_expect(&b, args, 0, "killed 1 session(s)", NULL), T_PASS);
+	ASSERT_EQ(ctl_expect(&b, args, 1, NULL, "no session"), T_PASS);
+	snprintf(args, sizeof(args), "disable r %s --kill", b.us[1]);
+	ASSERT_EQ(ctl_expect(&b, args, 0, "killed 1 session(s)", NULL), T_PASS);
+	ASSERT_EQ(t_wait_log_count(&b.d, "end=killed", NULL, 2, 2000), 2);
+	held_close(&h);
+
+	ASSERT_EQ(ctl_expect(&b, "reload", 0, "reloaded: generation 2", NULL),
+	          T_PASS);
+	f = fopen(b.path, "a");
+	ASSERT_TRUE(f != NULL);
+	fprintf(f, "workers = \"many\";\n");
+	fclose(f);
+	snprintf(args, sizeof(args), "%s:", b.path);
+	ASSERT_EQ(ctl_expect(&b, "reload", 1, NULL, args), T_PASS);
+	ASSERT_EQ(adm_stop(&b), T_PASS);
+	/* Nobody there. */
+	ASSERT_EQ(ctl_expect(&b, "status", 1, NULL, b.uxs), T_PASS);
 	return T_PASS;
 }
