@@ -24,7 +24,9 @@ static unsigned nworkers;
 static uint64_t start_ms;
 static int draining;
 
-/* Reloads: counted by the main thread, waited for by POST /reload. */
+/* Reloads: counted by the main thread, waited for by POST /reload. A
+ * request waits for the first reload that starts after it (its SIGHUP's
+ * or one that was pending), never for one already loading the file. */
 struct waiter {
 	struct waiter *next;
 	struct zcr_areq *rq;
@@ -470,12 +472,19 @@ static void reload_on_done(struct zc_loop *loop, void *arg)
 	free(w);
 }
 
+void zcr_api_reload_start(void)
+{
+	pthread_mutex_lock(&rl_lock);
+	rl_started++;
+	pthread_mutex_unlock(&rl_lock);
+}
+
 void zcr_api_reloaded(int ok, const char *msgs)
 {
 	struct waiter *w, *keep = NULL, *next;
 
 	pthread_mutex_lock(&rl_lock);
-	rl_done = ++rl_started;
+	rl_done = rl_started;
 	rl_failed += !ok;
 	rl_ok = ok;
 	free(rl_msgs);

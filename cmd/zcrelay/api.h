@@ -19,9 +19,12 @@ void zcr_api_init(struct zcr_worker *ws, unsigned nw);
 /* Main thread: SIGTERM was seen, /healthz says 503 from now on. */
 void zcr_api_set_draining(void);
 
+/* Main thread: a reload attempt starts (it reads the file from now). */
+void zcr_api_reload_start(void);
+
 /*
  * zcr_api_reloaded - main thread, after every reload attempt (SIGHUP or
- * POST /reload): ok 1 or 0, msgs the "FILE:LINE: message" lines of a
+ * POST /reload) that zcr_api_reload_start() began: ok 1 or 0, msgs the "FILE:LINE: message" lines of a
  * failure (one per line; NULL: none). Answers the POST /reload requests
  * waiting for it.
  */

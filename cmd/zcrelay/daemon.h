@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "cfg.h"
@@ -116,6 +117,18 @@ int zcr_control_admin_start(const struct zcr_cfg *c, struct zcr_worker *ws,
 void zcr_control_admin_stop(void);
 /* Becomes c's user and group, if set; 0 or -1 (logged). */
 int zcr_control_drop(const struct zcr_cfg *c);
+
+/*
+ * zcr_cfg_load_answering - zcr_cfg_load(path, out) (loader.c) on a
+ * thread of its own while the calling thread, which has the signals of
+ * set blocked, keeps taking them: on_signal(sig) for each but SIGTERM
+ * and SIGINT, which abandon the load (freed when it ends) and are
+ * returned. Returns 0 (*out loaded, the caller's reference), -1 (errors,
+ * printed, and their lines in *msgs, malloc'd, for the caller to free),
+ * or that signal. Main thread.
+ */
+int zcr_cfg_load_answering(const char *path, struct zcr_cfg **out, char **msgs,
+                           const sigset_t *set, void (*on_signal)(int sig));
 
 /* Listening sockets (listeners.c), main thread. */
 /* Builds the set for c, reusing the sockets of prev (may be NULL) for

@@ -139,9 +139,32 @@ static void reload_keep_fixed(struct zcr_cfg *n, const struct zcr_cfg *o)
 	n->log_sessions = opts.quiet ? 0 : n->log_sessions;
 }
 
-/* SIGHUP: a new generation for new sessions; nothing else changes.
- * Returns 1 on success, 0 with the reasons in *msgs (malloc'd lines). */
-static int reload_file(char **msgs)
+static void reopen_log(void)
+{
+	int err = zcr_log_reopen();
+
+	if (err)
+		zcr_log(ZC_LOG_ERR, "SIGUSR1: reopening the log: %s",
+		        zc_strerror(err));
+}
+
+static int reload_again; /* a SIGHUP came while the file was loading */
+
+/* A signal while a reload loads the file (not a stop signal). */
+static void during_load(int sig)
+{
+	if (sig == SIGHUP)
+		reload_again = 1;
+	else if (sig == SIGUSR1)
+		reopen_log();
+}
+
+/* SIGHUP: a new generation for new sessions; nothing else changes. The
+ * file loads on its own thread (host names may take long), the signals
+ * of sigs are answered meanwhile: returns a stop signal that came (the
+ * reload is abandoned), else 0. *msgs gets the reasons of a failure
+ * (malloc'd lines); a success leaves it NULL. */
+static int reload_file(const sigset_t *sigs, char **msgs)
 {
 	struct zcr_cfg *n;
 	struct zcr_lset set;
@@ -153,11 +176,23 @@ static int reload_file(char **msgs)
 		return 0;
 	}
 	zcr_sd_notify_reloading();
-	if (zcr_cfg_load_msgs(opts.cfg_path, &n, msgs)) {
+	err = zcr_cfg_load_answering(opts.cfg_path, &n, msgs, sigs,
+	                             during_load);
+	if (err > 0) {
+		zcr_log(ZC_LOG_INFO,
+		        "signal %d during the reload of %s: "
+		        "reload abandoned",
+		        err, opts.cfg_path);
+		*msgs = strdup("a stop signal came: reload abandoned");
+		return err;
+	}
+	if (err) {
 		zcr_log(ZC_LOG_ERR,
 		        "reload of %s failed: keeping the running "
 		        "configuration",
 		        opts.cfg_path);
+		if (!*msgs)
+			*msgs = strdup("the configuration has errors");
 		return 0;
 	}
 	reload_keep_fixed(n, cur);
@@ -187,17 +222,27 @@ static int reload_file(char **msgs)
 	set_current(n);
 	zcr_log(ZC_LOG_INFO, "reloaded %s: %u route(s)", opts.cfg_path,
 	        n->nroutes);
-	return 1;
+	return 0;
 }
 
-static void reload(void)
+/* Reloads (again while SIGHUPs came during the load); returns a stop
+ * signal that came meanwhile, or 0. */
+static int reload(const sigset_t *sigs)
 {
 	char *msgs = NULL;
-	int ok = reload_file(&msgs);
+	int sig = 0;
 
-	zcr_api_reloaded(ok, msgs);
-	free(msgs);
+	reload_again = 1;
+	while (!sig && reload_again) {
+		reload_again = 0;
+		zcr_api_reload_start();
+		sig = reload_file(sigs, &msgs);
+		zcr_api_reloaded(msgs == NULL, msgs);
+		free(msgs);
+		msgs = NULL;
+	}
 	zcr_sd_notify("READY=1");
+	return sig;
 }
 
 static int wait_signal(const sigset_t *set, long ms)
@@ -209,19 +254,15 @@ static int wait_signal(const sigset_t *set, long ms)
 		sig = sigtimedwait(set, NULL, ms < 0 ? NULL : &ts);
 	} while (sig == -1 && errno == EINTR);
 	if (sig == SIGHUP) {
-		if (draining) {
-			zcr_log(ZC_LOG_INFO, "SIGHUP while draining: ignored");
-			zcr_api_reloaded(0, "draining: no more reloads");
-		} else
-			reload();
+		if (!draining)
+			return reload(set);
+		zcr_log(ZC_LOG_INFO, "SIGHUP while draining: ignored");
+		zcr_api_reload_start(); /* answers a POST /reload, if any */
+		zcr_api_reloaded(0, "draining: no more reloads");
 		return 0;
 	}
 	if (sig == SIGUSR1) {
-		int err = zcr_log_reopen();
-
-		if (err)
-			zcr_log(ZC_LOG_ERR, "SIGUSR1: reopening the log: %s",
-			        zc_strerror(err));
+		reopen_log();
 		return 0;
 	}
 	return sig == -1 ? 0 : sig;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "proxyproto.h"
 #include "runner.h"
 #include "tdaemon.h"
+#include "tfault.h"
 #include "tnet.h"
 
 #define NO_DAEMON "ZC_DAEMON not set"
@@ -457,6 +459,101 @@ TEST(test_daemon_robust_reload_restart_only)
 	rc = t_daemon_down(&d);
 	ASSERT_EQ(t_log_count(&d, "draining (up to 1234 ms)", NULL), 1);
 	ASSERT_ERR(access(pid, F_OK) == 0 ? 0 : -errno, -ENOENT);
+	close(ulfd);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* A slow resolver during a reload                                      */
+
+/*
+ * A reload whose upstream is a host name while the resolver hangs (the
+ * zcfault shim stalls getaddrinfo() for 30 s): the relay keeps serving,
+ * and SIGTERM stops the daemon at once, the reload abandoned.
+ */
+TEST_TIMEOUT(test_daemon_robust_slow_resolver_reload, 60)
+{
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	struct t_fault f;
+	struct t_dargs a;
+	const char *env[8];
+	char ls[64], us[64], text[512], path[256];
+	uint64_t t0;
+	int ulfd, rc, c, u;
+
+	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
+	one_route(text, sizeof(text), "workers = 1;", ls, "", us);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	t_fault_env(&f, "getaddrinfo:stall:ms=30000", env);
+	t_dargs_cfg(&a, path);
+	rc = t_daemon_up_env(&d, &a, &la, env);
+	if (rc)
+		return rc;
+	snprintf(us, sizeof(us), "localhost:%u",
+	         ntohs(((struct sockaddr_in *)&ua.ss)->sin_port));
+	one_route(text, sizeof(text), "workers = 1;", ls, "", us);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+	ASSERT_EQ(t_fault_wait(&f, "getaddrinfo:stall", 1, 5000), 1);
+	rc = t_session(&la, NULL, &ulfd, 1, &c, &u, NULL);
+	if (rc)
+		return rc;
+	close(c);
+	close(u);
+	t0 = t_now_ms();
+	ASSERT_EQ(t_daemon_stop(&d, SIGTERM), 0);
+	ASSERT_LT(t_now_ms() - t0, 5000);
+	ASSERT_EQ(t_log_count(&d, "reload abandoned", NULL), 1);
+	close(ulfd);
+	return T_PASS;
+}
+
+/*
+ * Active checks that cannot even start for want of our own fds (the
+ * shim fails socket() with EMFILE, 4 times, twice fall) say nothing of
+ * the upstream: each is logged as skipped, none counts, the upstream is
+ * never marked down.
+ */
+TEST(test_daemon_robust_check_local_error)
+{
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	struct t_fault f;
+	struct t_dargs a;
+	const char *env[8];
+	char ls[64], us[64], text[512], path[256];
+	int ulfd, rc;
+
+	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
+	one_route(text, sizeof(text), "workers = 1;", ls,
+	          "health = { check-interval = 50; fall = 2; rise = 1; };", us);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	t_fault_env(&f, "", env);
+	t_dargs_cfg(&a, path);
+	rc = t_daemon_up_env(&d, &a, &la, env);
+	if (rc)
+		return rc;
+	rc = t_fault_set(&f, "socket:EMFILE:count=4");
+	if (rc)
+		return rc;
+	ASSERT_EQ(t_fault_wait(&f, "socket:EMFILE", 4, 5000), 4);
+	ASSERT_EQ(t_wait_log_count(&d, " check skipped: ", strerror(EMFILE), 4,
+	                           5000),
+	          4);
+	t_sleep_ms(200); /* a few good checks after them */
+	ASSERT_EQ(t_log_count(&d, " check: down ", NULL), 0);
+	rc = t_daemon_down(&d);
 	close(ulfd);
 	return rc;
 }
