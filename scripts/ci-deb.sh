@@ -133,8 +133,8 @@ ex=/usr/share/doc/libzcrelay-dev/examples
 for e in join serve embed; do
 	[ -f "$ex/$e.c" ] || die "$ex/$e.c is not installed"
 	# shellcheck disable=SC2046
-	cc -Wall -Werror -o "$work/$e" "$ex/$e.c" $(pkg-config --cflags --libs zcrelay) \
-		-lpthread || die "cc $e.c"
+	cc -Wall -Werror -o "$work/$e" "$ex/$e.c" $(pkg-config --cflags --libs zcrelay) ||
+		die "cc $e.c"
 done
 ldd "$work/join" | grep -Eq "libzcrelay.so.0 => (/usr)?/lib/" ||
 	die "join is not linked with the installed libzcrelay.so.0"
