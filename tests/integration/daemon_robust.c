@@ -557,3 +557,45 @@ TEST(test_daemon_robust_check_local_error)
 	close(ulfd);
 	return rc;
 }
+
+/* The other documented limits of a route: 256 upstreams (said once for
+ * a longer list) and 4096 listening addresses (a range of 4097 ports). */
+TEST(test_daemon_robust_route_limits)
+{
+	char text[16384], path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+	size_t len;
+	int i, n;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	for (n = 256; n <= 300; n += 44) {
+		len = (size_t)snprintf(text, sizeof(text),
+		                       "routes = ( { name = \"a\"; listen = "
+		                       "\"127.0.0.1:9\";\n  upstreams = [");
+		for (i = 0; i < n; i++)
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+			                        "%s\"127.0.0.1:%d\"",
+			                        i ? "," : "", 1000 + i);
+		snprintf(text + len, sizeof(text) - len, "]; } );\n");
+		ASSERT_OK(t_write_tmp("ups.conf", text, path, sizeof(path)));
+		snprintf(out, sizeof(out),
+		         "%s:2: 300 upstreams: at most 256 are allowed\n",
+		         path);
+		if (t_expect_exit(check, n == 256 ? 0 : 1, n == 256 ? "" : out,
+		                  1))
+			return T_FAIL;
+	}
+	for (i = 0; i < 2; i++) { /* 4097 ports, then 4096 */
+		snprintf(text, sizeof(text),
+		         "routes = ( { name = \"a\"; listen = "
+		         "\"127.0.0.1:20000-%d\";\n"
+		         "  upstreams = \"127.0.0.1:9\"; } );\n",
+		         24096 - i);
+		ASSERT_OK(t_write_tmp("ls.conf", text, path, sizeof(path)));
+		snprintf(out, sizeof(out), "%s:1: more than 4096 listeners",
+		         path);
+		if (t_expect_exit(check, i ? 0 : 1, i ? "" : out, i))
+			return T_FAIL;
+	}
+	return T_PASS;
+}
