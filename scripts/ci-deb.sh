@@ -102,6 +102,8 @@ zcrelay -n -c /etc/zcrelay/zcrelay.conf || die "the default config"
 getent passwd zcrelay >/dev/null || die "no zcrelay user"
 [ "$(stat -c %U /var/log/zcrelay)" = zcrelay ] || die "/var/log/zcrelay"
 [ -d /run/zcrelay ] || die "/run/zcrelay (tmpfiles.d) was not created"
+[ "$(stat -c '%U:%G %a' /etc/zcrelay/zcrelay.conf)" = "root:zcrelay 640" ] ||
+	die "/etc/zcrelay/zcrelay.conf: $(stat -c '%U:%G %a' /etc/zcrelay/zcrelay.conf)"
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 [ "$(pkg-config --variable=libdir zcrelay)" = "/usr/lib/$multiarch" ] ||
 	die "zcrelay.pc: libdir $(pkg-config --variable=libdir zcrelay)"
@@ -133,8 +135,8 @@ ex=/usr/share/doc/libzcrelay-dev/examples
 for e in join serve embed; do
 	[ -f "$ex/$e.c" ] || die "$ex/$e.c is not installed"
 	# shellcheck disable=SC2046
-	cc -Wall -Werror -o "$work/$e" "$ex/$e.c" $(pkg-config --cflags --libs zcrelay) \
-		-lpthread || die "cc $e.c"
+	cc -Wall -Werror -o "$work/$e" "$ex/$e.c" $(pkg-config --cflags --libs zcrelay) ||
+		die "cc $e.c"
 done
 ldd "$work/join" | grep -Eq "libzcrelay.so.0 => (/usr)?/lib/" ||
 	die "join is not linked with the installed libzcrelay.so.0"
@@ -203,6 +205,9 @@ done
 say "apt-get purge; nothing may be left but the zcrelay user"
 apt-get purge -y -qq "${pkgs[@]}" >"$work/purge.log" 2>&1 ||
 	{ cat "$work/purge.log"; die "apt-get purge"; }
+if dpkg-statoverride --list | grep -q zcrelay; then
+	die "purge left a dpkg-statoverride: $(dpkg-statoverride --list | grep zcrelay)"
+fi
 if dpkg -l "${pkgs[@]}" 2>/dev/null | grep -q '^[a-z][a-z] '; then
 	dpkg -l "${pkgs[@]}" | grep '^[a-z][a-z] ' >&2
 	die "packages still known to dpkg after purge"
