@@ -690,6 +690,7 @@ unsigned zcr_session_kill(struct zcr_worker *w, const struct zcr_sess_filter *f)
 {
 	uint64_t now = zcr_now_ms();
 	struct zcr_session *s, *next;
+	char client[4 * ZCR_ADDR_STR];
 	unsigned n = 0;
 
 	for (s = w->sessions; s; s = next) {
@@ -704,7 +705,8 @@ unsigned zcr_session_kill(struct zcr_worker *w, const struct zcr_sess_filter *f)
 		}
 		zcr_log(ZC_LOG_WARN,
 		        "session worker=%d route=%s client=%s killed", w->id,
-		        s->r->name, s->peerstr);
+		        s->r->name,
+		        zcr_log_field(s->peerstr, client, sizeof(client)));
 		session_drop(s);
 	}
 	return n;

@@ -196,8 +196,9 @@ TEST(test_daemon_robust_reload_unix_mode)
 /* Bug 5: port 0                                                        */
 
 /* Port 0 would give every worker a random port of its own (and log
- * ":0"): refused for listeners and upstreams, on the command line (exit
- * 2) and in a file (every one listed, exit 1). */
+ * ":0"): refused for listeners and upstreams (and the admin address,
+ * whose port nobody would know), on the command line (exit 2) and in a
+ * file (every one listed, exit 1). */
 TEST(test_daemon_robust_port_zero)
 {
 	static const char text[] =
@@ -208,6 +209,9 @@ TEST(test_daemon_robust_port_zero)
 	                             NULL};
 	const char *const cli_u[] = {"-l", "127.0.0.1:9", "-u", "127.0.0.1:0",
 	                             NULL};
+	const char *const cli_a[] = {
+	        "-l",      "127.0.0.1:9", "-u", "127.0.0.1:9",
+	        "--admin", "127.0.0.1:0", NULL};
 	char path[256], out[1024];
 	const char *const check[] = {"-n", "-c", path, NULL};
 	const char *const start[] = {"-c", path, NULL};
@@ -219,7 +223,10 @@ TEST(test_daemon_robust_port_zero)
 	                "own)\n") ||
 	    expect_exit(cli_u, 2,
 	                "zcrelay: -u: upstream '127.0.0.1:0': port 0 is not "
-	                "allowed\n"))
+	                "allowed\n") ||
+	    expect_exit(cli_a, 2,
+	                "zcrelay: --admin: admin '127.0.0.1:0': port 0 is not "
+	                "allowed"))
 		return T_FAIL;
 	ASSERT_OK(t_write_tmp("p0.conf", text, path, sizeof(path)));
 	snprintf(out, sizeof(out),
