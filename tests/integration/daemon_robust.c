@@ -423,6 +423,7 @@ TEST(test_daemon_robust_reload_restart_only)
 	        {"2", "start.pid", "admin = \"127.0.0.1:9\";"},
 	        {"2", "start.pid", "user = \"root\";"},
 	        {"2", "start.pid", "group = \"root\";"},
+	        {"2", "start.pid", "admin-token = \"secret\";"},
 	        {"2", "start.pid", "drain-timeout = 1234;"}, /* applies */
 	};
 	const unsigned n = sizeof(changed) / sizeof(changed[0]);
