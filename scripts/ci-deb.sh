@@ -15,8 +15,9 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/zcrelay-deb.XXXXXX)
 pkgs=(zcrelay libzcrelay0 libzcrelay-dev)
-had_user=0
+had_user=0 had_run=0
 getent passwd zcrelay >/dev/null && had_user=1
+[ -e /run/zcrelay ] && had_run=1
 pids=()
 
 say() { echo "ci-deb: $*"; }
@@ -35,6 +36,7 @@ cleanup() {
 		delgroup --system --quiet zcrelay >/dev/null 2>&1 || true
 	fi
 	rm -f /var/cache/man/cat*/*zcrelay*
+	[ "$had_run" = 1 ] || rm -rf /run/zcrelay # tmpfiles.d made it
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -183,6 +185,24 @@ chmod 755 "$work"
 chmod 644 "$work/data"
 relay_as_zcrelay drop
 relay_as_zcrelay runuser
+
+say "the default config runs; zcrelay ctl status answers on its admin socket"
+if grep -qi ':1F90 00000000:0000 0A' /proc/net/tcp; then
+	say "skipped: 127.0.0.1:8080 (the default listener) is taken here"
+else
+	zcrelay -c /etc/zcrelay/zcrelay.conf >"$work/default.log" 2>&1 &
+	pids+=($!)
+	wait_for "$work/default.log" "listening"
+	for _ in $(seq 50); do [ -S /run/zcrelay/admin.sock ] && break; sleep 0.1; done
+	zcrelay ctl status >"$work/status.out" 2>&1 ||
+		{ cat "$work/status.out"; die "zcrelay ctl status"; }
+	zcrelay ctl upstreams >"$work/upstreams.out" 2>&1 ||
+		{ cat "$work/upstreams.out"; die "zcrelay ctl upstreams"; }
+	grep -q '127.0.0.1:8081' "$work/upstreams.out" ||
+		{ cat "$work/upstreams.out"; die "ctl upstreams: no 127.0.0.1:8081"; }
+	kill "${pids[-1]}"
+	wait "${pids[-1]}" 2>/dev/null || true
+fi
 
 say "join and embed (built above) relay to a socat upstream"
 for e in join embed; do
