@@ -614,3 +614,42 @@ TEST(test_daemon_robust_route_limits)
 	}
 	return T_PASS;
 }
+
+/* The log file replaced by a FIFO nobody reads, then SIGUSR1 (log
+ * rotation): the reopen fails at once (logged on the old file) instead
+ * of blocking the main thread, and SIGTERM still stops the daemon. */
+TEST(test_daemon_robust_fifo_log_reopen)
+{
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	char top[512], text[1024], ls[64], us[64], logp[256], old[300];
+	char path[256];
+	int ulfd, rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
+	one_route(text, sizeof(text), "", ls, "", us);
+	rc = t_daemon_conf(&d, &la, "%s", text);
+	if (rc)
+		return rc;
+	snprintf(logp, sizeof(logp), "%s/relay.log", t_tmpdir());
+	snprintf(top, sizeof(top), "log = { file = \"%s\"; };", logp);
+	one_route(text, sizeof(text), top, ls, "", us);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+	ASSERT_OK(
+	        t_wait_file_line(logp, "info reloaded ", NULL, NULL, 0, 5000));
+	snprintf(old, sizeof(old), "%s.1", logp);
+	ASSERT_EQ(rename(logp, old), 0);
+	ASSERT_EQ(mkfifo(logp, 0600), 0);
+	ASSERT_EQ(kill(d.pid, SIGUSR1), 0);
+	ASSERT_OK(t_wait_file_line(old, "SIGUSR1: reopening the log: ",
+	                           strerror(ENXIO), NULL, 0, 5000));
+	rc = t_daemon_down(&d);
+	close(ulfd);
+	return rc;
+}
