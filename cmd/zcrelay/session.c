@@ -21,30 +21,9 @@
 #include "daemon.h"
 #include "dlog.h"
 #include "proxyproto.h"
+#include "session.h"
 
-struct zcr_session {
-	struct zcr_worker *w;
-	struct zcr_session *prev, *next; /* on w->sessions until relaying */
-	struct zcr_cfg *cfg;
-	const struct zcr_route *r;
-	struct zc_connect *cn;
-	struct zc_watch *pw; /* reading a PROXY header */
-	struct zc_timer *pt; /* its deadline */
-	uint8_t *pp;         /* header bytes read so far */
-	size_t pplen;
-	int cfd;
-	int up;      /* upstream index; -1: none yet */
-	int counted; /* route active and client limit taken */
-	int last_err;
-	uint64_t tried[(ZCR_MAX_UPSTREAMS + 63) / 64];
-	uint64_t t0;                         /* ms */
-	struct sockaddr_storage peer, local; /* the client, as told by PROXY */
-	socklen_t peer_len, local_len;
-	struct sockaddr_storage tcp_peer; /* who connected to us */
-	char peerstr[ZCR_ADDR_STR];
-};
-
-static void session_connect_next(struct zcr_session *s);
+void zcr_session_connect(struct zcr_session *s);
 
 static void list_add(struct zcr_session *s)
 {
@@ -85,6 +64,7 @@ static void session_end(struct zcr_session *s, int close_client)
 	struct zcr_worker *w = s->w;
 
 	pp_stop(s);
+	zcr_session_sniff_stop(s);
 	if (close_client)
 		close(s->cfd);
 	if (s->counted) {
@@ -110,7 +90,14 @@ static const char *err_name(int err)
 }
 
 /* Closed before relaying: a limit, a bad header, no upstream. */
-static void session_fail(struct zcr_session *s, const char *what, int err)
+void zcr_session_drop(struct zcr_session *s)
+{
+	if (s->prev || s->next || s->w->sessions == s)
+		list_del(s);
+	session_end(s, 1);
+}
+
+void zcr_session_fail(struct zcr_session *s, const char *what, int err)
 {
 	char client[4 * ZCR_ADDR_STR];
 
@@ -118,9 +105,7 @@ static void session_fail(struct zcr_session *s, const char *what, int err)
 	        s->w->id, s->r->name,
 	        zcr_log_field(s->peerstr, client, sizeof(client)), what,
 	        err ? ": " : "", err ? zc_strerror(err) : "");
-	if (s->prev || s->next || s->w->sessions == s)
-		list_del(s);
-	session_end(s, 1);
+	zcr_session_drop(s);
 }
 
 static void count_end(const struct zcr_session *s,
@@ -174,7 +159,14 @@ static void session_done(void *arg, const struct zc_splice_stats *st)
 		        .mover = zc_mover_name(st->mover),
 		        .fallback = err_name(fb),
 		};
+		char alpn[ZCR_SNIFF_ALPN];
 
+		if (s->g->sniff) {
+			l.protocol = s->silent ? "timeout"
+			                       : zcr_proto_name(s->si.proto);
+			l.sni = s->si.sni;
+			l.alpn = zcr_sniff_alpn_str(&s->si, alpn, sizeof(alpn));
+		}
 		zcr_log_session(&l);
 	}
 	session_end(s, 0);
@@ -233,7 +225,7 @@ static void session_relay(struct zcr_session *s, int fd)
 	if (err) {
 		__atomic_fetch_sub(&us->active, 1, __ATOMIC_RELAXED);
 		close(fd);
-		session_fail(s, "relay", err);
+		zcr_session_fail(s, "relay", err);
 	}
 }
 
@@ -245,7 +237,7 @@ static void session_local_fail(struct zcr_session *s, int err)
 
 	__atomic_fetch_sub(&r->ups[s->up].st->active, 1, __ATOMIC_RELAXED);
 	zcr_add(&r->st->rej_local, 1);
-	session_fail(s, "rejected: out of local resources", err);
+	zcr_session_fail(s, "rejected: out of local resources", err);
 }
 
 static void session_on_connect(void *arg, int fd)
@@ -274,10 +266,10 @@ static void session_on_connect(void *arg, int fd)
 	}
 	zcr_add(&r->st->connect_fail, 1);
 	s->last_err = fd;
-	session_connect_next(s);
+	zcr_session_connect(s);
 }
 
-static void session_connect_next(struct zcr_session *s)
+void zcr_session_connect(struct zcr_session *s)
 {
 	const struct zcr_route *r = s->r;
 	int i, err;
@@ -301,10 +293,10 @@ static void session_connect_next(struct zcr_session *s)
 		return;
 	}
 	zcr_add(&r->st->no_upstream, 1);
-	session_fail(s,
-	             s->last_err ? "no upstream reachable"
-	                         : "no healthy upstream",
-	             s->last_err);
+	zcr_session_fail(s,
+	                 s->last_err ? "no upstream reachable"
+	                             : "no healthy upstream",
+	                 s->last_err);
 }
 
 /* The route's allow/deny lists on the client (the PROXY source where a
@@ -315,7 +307,7 @@ static int session_admits(struct zcr_session *s)
 	                   (const struct sockaddr *)&s->peer))
 		return 1;
 	zcr_add(&s->r->st->rej_denied, 1);
-	session_fail(s, "rejected: denied by allow/deny", 0);
+	zcr_session_fail(s, "rejected: denied by allow/deny", 0);
 	return 0;
 }
 
@@ -381,13 +373,15 @@ static void pp_on_ready(void *arg, unsigned ev)
 		return; /* a proper prefix: wait for more */
 	if (rc <= 0) {
 		zcr_add(&s->r->st->rej_proxy, 1);
-		session_fail(s, "bad PROXY header", rc ? rc : -EPROTO);
+		zcr_session_fail(s, "bad PROXY header", rc ? rc : -EPROTO);
 		return;
 	}
 	pp_take(s, &pi);
 	pp_stop(s);
-	if (session_admits(s))
-		session_connect_next(s);
+	if (s->g->routing)
+		zcr_session_route(s);
+	else if (session_admits(s))
+		zcr_session_connect(s);
 }
 
 static void pp_on_timeout(void *arg)
@@ -395,7 +389,7 @@ static void pp_on_timeout(void *arg)
 	struct zcr_session *s = arg;
 
 	zcr_add(&s->r->st->timeout_proxy, 1);
-	session_fail(s, "PROXY header timeout", -ETIMEDOUT);
+	zcr_session_fail(s, "PROXY header timeout", -ETIMEDOUT);
 }
 
 static int pp_start(struct zcr_session *s)
@@ -415,7 +409,7 @@ static int pp_start(struct zcr_session *s)
 }
 
 /* Route and client limits; 0, or the reason the client is turned away. */
-static const char *session_limits(struct zcr_session *s)
+const char *zcr_session_limits(struct zcr_session *s)
 {
 	const struct zcr_route *r = s->r;
 	uint64_t cur = zcr_get(&r->st->active);
@@ -438,7 +432,7 @@ static const char *session_limits(struct zcr_session *s)
 	return NULL;
 }
 
-static struct zcr_session *session_new(struct zcr_worker *w, unsigned route,
+static struct zcr_session *session_new(struct zcr_worker *w, unsigned group,
                                        int fd, const struct sockaddr *sa,
                                        socklen_t salen)
 {
@@ -449,9 +443,12 @@ static struct zcr_session *session_new(struct zcr_worker *w, unsigned route,
 	s->w = w;
 	s->cfg = w->cfg;
 	zcr_cfg_ref(s->cfg);
-	s->r = &w->cfg->routes[route];
+	s->g = &w->cfg->groups[group];
+	/* The first route stands for the listener until one is chosen. */
+	s->r = &w->cfg->routes[s->g->routes[0]];
 	s->cfd = fd;
 	s->up = -1;
+	s->t0 = zcr_now_ms();
 	if (salen > sizeof(s->peer))
 		salen = sizeof(s->peer);
 	memcpy(&s->peer, sa, salen);
@@ -463,12 +460,27 @@ static struct zcr_session *session_new(struct zcr_worker *w, unsigned route,
 	return s;
 }
 
-void zcr_session_accept(struct zcr_worker *w, unsigned route, int fd,
+/* A trusted sender's PROXY header first (the listener's routes agree
+ * on accept, trusted and timeout). */
+static void session_proxy(struct zcr_session *s)
+{
+	int err;
+
+	if (!zcr_route_trusts(s->r, (const struct sockaddr *)&s->tcp_peer)) {
+		zcr_add(&s->r->st->rej_proxy, 1);
+		zcr_session_fail(s, "rejected: not a trusted PROXY sender", 0);
+		return;
+	}
+	err = pp_start(s);
+	if (err)
+		zcr_session_fail(s, "PROXY header", err);
+}
+
+void zcr_session_accept(struct zcr_worker *w, unsigned group, int fd,
                         const struct sockaddr *sa, socklen_t salen)
 {
-	struct zcr_session *s = session_new(w, route, fd, sa, salen);
+	struct zcr_session *s = session_new(w, group, fd, sa, salen);
 	const char *why;
-	int err;
 
 	if (!s) {
 		zcr_log(ZC_LOG_ERR, "worker=%d accept: out of memory", w->id);
@@ -476,26 +488,25 @@ void zcr_session_accept(struct zcr_worker *w, unsigned route, int fd,
 		return;
 	}
 	list_add(s);
+	if (s->g->routing) { /* limits once the route is known */
+		if (s->r->proxy_accept)
+			session_proxy(s);
+		else
+			zcr_session_route(s);
+		return;
+	}
 	if (!s->r->proxy_accept && !session_admits(s))
 		return;
-	why = session_limits(s);
+	why = zcr_session_limits(s);
 	if (why) {
-		session_fail(s, why, 0);
+		zcr_session_fail(s, why, 0);
 		return;
 	}
 	zcr_add(&s->r->st->total, 1);
-	if (!s->r->proxy_accept) {
-		session_connect_next(s);
-		return;
-	}
-	if (!zcr_route_trusts(s->r, sa)) {
-		zcr_add(&s->r->st->rej_proxy, 1);
-		session_fail(s, "rejected: not a trusted PROXY sender", 0);
-		return;
-	}
-	err = pp_start(s);
-	if (err)
-		session_fail(s, "PROXY header", err);
+	if (s->r->proxy_accept)
+		session_proxy(s);
+	else
+		zcr_session_connect(s);
 }
 
 void zcr_session_abort_all(struct zcr_worker *w)
