@@ -167,7 +167,41 @@ void zcr_cfg_unref(struct zcr_cfg *c)
 	free(c->user);
 	free(c->group);
 	free(c->pid_file);
+	free(c->admin_token);
 	free(c);
+}
+
+static unsigned addr_port(const struct zc_addr *a);
+
+int zcr_cfg_admin_add(struct zcr_cfg *c, const char *spec, char *err,
+                      size_t errlen)
+{
+	struct zcr_listen *l = &c->admin[c->nadmin];
+	unsigned i;
+	int rc;
+
+	if (c->nadmin == ZCR_MAX_ADMIN)
+		return cfg_err(err, errlen, "more than %d admin addresses",
+		               ZCR_MAX_ADMIN);
+	if (strlen(spec) >= sizeof(l->str))
+		return cfg_err(err, errlen, "admin '%s' is too long", spec);
+	rc = zc_addr_parse(&l->addr, spec, ZC_ADDR_PASSIVE);
+	if (rc)
+		return cfg_err(err, errlen, "admin '%s': %s", spec,
+		               zc_strerror(rc));
+	if (l->addr.ss.ss_family != AF_UNIX && addr_port(&l->addr) == 0)
+		return cfg_err(err, errlen,
+		               "admin '%s': port 0 is not allowed (a random "
+		               "port nobody would know)",
+		               spec);
+	for (i = 0; i < c->nadmin; i++)
+		if (strcmp(c->admin[i].str, spec) == 0)
+			return cfg_err(err, errlen, "admin '%s' given twice",
+			               spec);
+	snprintf(l->str, sizeof(l->str), "%s", spec);
+	l->mode = 0600;
+	c->nadmin++;
+	return 0;
 }
 
 static void route_defaults(struct zcr_route *r, const char *name)
@@ -366,7 +400,6 @@ int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
 	memset(u, 0, sizeof(*u));
 	u->addr = a;
 	u->weight = weight;
-	r->weight_sum += weight;
 	snprintf(u->str, sizeof(u->str), "%s", spec);
 	return 0;
 }
@@ -557,9 +590,12 @@ struct zcr_cfg *zcr_cfg_current(void)
 
 void zcr_cfg_set_current(struct zcr_cfg *c)
 {
+	static unsigned gen;
 	struct zcr_cfg *old;
 
 	pthread_mutex_lock(&cur_lock);
+	if (c)
+		c->gen = ++gen;
 	old = running;
 	running = c;
 	pthread_mutex_unlock(&cur_lock);

@@ -25,6 +25,7 @@
 #define ZCR_MAX_ROUTES    256
 #define ZCR_ERR_MAX       256
 #define ZCR_NFALLBACK     8 /* distinct splice fallback reasons counted */
+#define ZCR_MAX_ADMIN     8 /* admin addresses */
 
 enum zcr_balance {
 	ZCR_BAL_ROUNDROBIN = 0,
@@ -65,6 +66,17 @@ struct zcr_stats {
 	uint64_t down_until;   /* passive ejection: ms, CLOCK_MONOTONIC */
 	int check_down;        /* active checks say down */
 	unsigned check_streak; /* checks in a row against the state */
+	/* Upstream admin state, set through the admin API; kept across
+	 * reloads like everything here. */
+	int admin;           /* enum zcr_up_admin */
+	unsigned weight_set; /* runtime weight; 0: the configured one */
+};
+
+/* An upstream's admin state: drain and disabled take no new sessions. */
+enum zcr_up_admin {
+	ZCR_UP_ENABLED = 0,
+	ZCR_UP_DRAIN,
+	ZCR_UP_DISABLED,
 };
 
 struct zcr_listen {
@@ -122,7 +134,6 @@ struct zcr_route {
 	unsigned nlisten;
 	struct zcr_upstream *ups;
 	unsigned nups;
-	uint64_t weight_sum;
 	int balance;                                /* enum zcr_balance */
 	int mover;                                  /* enum zc_mover */
 	unsigned connect_ms, idle_ms, halfclose_ms; /* 0: none (not connect) */
@@ -144,7 +155,8 @@ struct zcr_route {
 
 struct zcr_cfg {
 	int refs;
-	char *path; /* config file; NULL: command line */
+	unsigned gen; /* 1, 2, ...: set when it becomes the running one */
+	char *path;   /* config file; NULL: command line */
 	struct zcr_route *routes;
 	unsigned nroutes;
 	unsigned workers;
@@ -158,8 +170,9 @@ struct zcr_cfg {
 	char *log_file; /* NULL: stderr */
 	char *user, *group;
 	char *pid_file;
-	char admin_str[ZCR_ADDR_STR]; /* "" : no admin listener */
-	struct zc_addr admin;
+	struct zcr_listen admin[ZCR_MAX_ADMIN]; /* Unix: mode 0600 */
+	unsigned nadmin;                        /* 0: no admin server */
+	char *admin_token; /* NULL: changes only from Unix or loopback */
 	struct zcr_lgroup *groups;
 	unsigned ngroups;
 	unsigned err_line; /* the line of zcr_cfg_finish's error, or 0 */
@@ -188,6 +201,11 @@ int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
  * Unix listeners). Returns 0 or -1 + err. */
 int zcr_route_trust(struct zcr_route *r, const char *spec, char *err,
                     size_t errlen);
+
+/* Adds an admin address (ZC_ADDR_PASSIVE syntax). Returns 0, or -1
+ * with a message in err (malformed, too long, too many). */
+int zcr_cfg_admin_add(struct zcr_cfg *c, const char *spec, char *err,
+                      size_t errlen);
 
 /* Value parsers shared by the command line and the config file; each
  * returns 0 or -1 with a message in err. */
@@ -244,18 +262,26 @@ int zcr_route_trusts(const struct zcr_route *r, const struct sockaddr *sa);
  * stderr as "FILE:LINE: message" and -1 is returned.
  */
 int zcr_cfg_load(const char *path, struct zcr_cfg **out);
+/* zcr_cfg_load, also returning the printed lines in *msgs (malloc'd,
+ * one per line; NULL when there were none; the caller frees it). */
+int zcr_cfg_load_msgs(const char *path, struct zcr_cfg **out, char **msgs);
 
 /* Is u eligible for new sessions at now_ms (CLOCK_MONOTONIC ms)? Not
  * while ejected by passive health or marked down by active checks. */
 int zcr_upstream_healthy(const struct zcr_upstream *u, uint64_t now_ms);
+/* u's weight now: set through the admin API, or the configured one. */
+unsigned zcr_upstream_weight(const struct zcr_upstream *u);
+/* Does u take new sessions by its admin state (enabled)? 1 or 0. */
+int zcr_upstream_enabled(const struct zcr_upstream *u);
 /* CLOCK_MONOTONIC in ms. */
 uint64_t zcr_now_ms(void);
 
 /* The running configuration, with a reference (drop it with
  * zcr_cfg_unref); NULL before start and after stop. Any thread. */
 struct zcr_cfg *zcr_cfg_current(void);
-/* Makes c the running configuration, taking over the caller's
- * reference, and drops the reference on the previous one. */
+/* Makes c the running configuration (numbering it: c->gen), taking
+ * over the caller's reference, and drops the reference on the previous
+ * one. */
 void zcr_cfg_set_current(struct zcr_cfg *c);
 
 /* Counts a splice fallback reason (-errno) in st. */

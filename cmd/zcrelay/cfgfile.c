@@ -28,6 +28,7 @@
 #include <libconfig.h>
 
 #include "cfg.h"
+#include "http.h"
 
 #define FILE_MAX  (1u << 20) /* bytes; a config file is never this big */
 #define MS_MAX    INT_MAX    /* longest time setting, about 24.8 days */
@@ -96,6 +97,7 @@ static const struct opt global_opts[] = {
         OPT_X("group"),
         OPT_X("pid-file"),
         OPT_X("admin"),
+        OPT_X("admin-token"),
         OPT_X("log"),
         OPT_X("routes"),
 };
@@ -208,9 +210,25 @@ static int msg_cmp(const void *a, const void *b)
 	return x->seq - y->seq;
 }
 
+/* Appends line and a newline to the malloc'd text *all (NULL: empty);
+ * dropped when out of memory. */
+static void msgs_append(char **all, const char *line)
+{
+	size_t n = *all ? strlen(*all) : 0, m = strlen(line);
+	char *p = realloc(*all, n + m + 2);
+
+	if (!p)
+		return;
+	memcpy(p + n, line, m);
+	p[n + m] = '\n';
+	p[n + m + 1] = '\0';
+	*all = p;
+}
+
 /* Prints the recorded errors in line order (one fprintf per line, so
- * lines never interleave with other threads' output) and frees them. */
-static void load_flush(struct load *ld)
+ * lines never interleave with other threads' output), copies them to
+ * *all unless all is NULL, and frees them. */
+static void load_flush(struct load *ld, char **all)
 {
 	int i;
 
@@ -218,6 +236,8 @@ static void load_flush(struct load *ld)
 		qsort(ld->msgs, (size_t)ld->nmsgs, sizeof(*ld->msgs), msg_cmp);
 	for (i = 0; i < ld->nmsgs; i++) {
 		fprintf(stderr, "%s\n", ld->msgs[i].text);
+		if (all)
+			msgs_append(all, ld->msgs[i].text);
 		free(ld->msgs[i].text);
 	}
 	free(ld->msgs);
@@ -462,25 +482,6 @@ static void load_log(struct load *ld, const config_setting_t *root)
 	set_strdup(ld, g, "file", &ld->c->log_file);
 }
 
-static void load_admin(struct load *ld, const config_setting_t *root)
-{
-	const config_setting_t *s = member(root, "admin");
-	const char *str = s ? get_str(ld, s) : NULL;
-	int rc;
-
-	if (!str)
-		return;
-	if (strlen(str) >= sizeof(ld->c->admin_str)) {
-		load_err(ld, sline(s), "admin '%s' is too long", str);
-		return;
-	}
-	rc = zc_addr_parse(&ld->c->admin, str, ZC_ADDR_PASSIVE);
-	if (rc)
-		load_err(ld, sline(s), "admin '%s': %s", str, zc_strerror(rc));
-	else
-		snprintf(ld->c->admin_str, sizeof(ld->c->admin_str), "%s", str);
-}
-
 /*
  * The number of values in s, a single value or a list/array of them;
  * 0 after an error (s is something else). elem() returns the i-th.
@@ -519,6 +520,30 @@ static void add_strings(struct load *ld, const config_setting_t *g,
 	}
 }
 
+/* admin: one address or a list of them; admin-token. */
+static void load_admin(struct load *ld, const config_setting_t *root)
+{
+	const config_setting_t *s = member(root, "admin"), *e;
+	char err[ZCR_ERR_MAX];
+	const char *str;
+	int i, n = s ? values(ld, s, "a string or a list of strings") : 0;
+
+	for (i = 0; i < n; i++) {
+		e = elem(s, i);
+		str = get_str(ld, e);
+		if (str && zcr_cfg_admin_add(ld->c, str, err, sizeof(err)))
+			load_err(ld, sline(e), "%s", err);
+	}
+	set_strdup(ld, root, "admin-token", &ld->c->admin_token);
+	s = member(root, "admin-token");
+	if (ld->c->admin_token && !ld->c->admin_token[0])
+		load_err(ld, sline(s), "admin-token must not be empty");
+	else if (ld->c->admin_token &&
+	         strlen(ld->c->admin_token) >= ZCR_HTTP_TOKEN_MAX)
+		load_err(ld, sline(s), "admin-token is longer than %d bytes",
+		         ZCR_HTTP_TOKEN_MAX - 1);
+}
+
 /* One element of upstreams: "HOST:PORT" or { address = ...; weight = ...; } */
 static void load_upstream(struct load *ld, const config_setting_t *e,
                           struct zcr_route *r)
@@ -552,6 +577,11 @@ static void load_upstreams(struct load *ld, const config_setting_t *rs,
 	const config_setting_t *s = member(rs, "upstreams");
 	int i, n = s ? values(ld, s, "a string or a list of upstreams") : 0;
 
+	if (n > ZCR_MAX_UPSTREAMS) { /* said once, not per extra one */
+		load_err(ld, sline(s), "%d upstreams: at most %d are allowed",
+		         n, ZCR_MAX_UPSTREAMS);
+		return;
+	}
 	for (i = 0; i < n; i++)
 		load_upstream(ld, elem(s, i), r);
 }
@@ -929,16 +959,24 @@ out:
  */
 int zcr_cfg_load(const char *path, struct zcr_cfg **out)
 {
-	struct load ld = {path, NULL, 0, NULL, 0};
-	char *buf = file_read(&ld);
+	return zcr_cfg_load_msgs(path, out, NULL);
+}
 
+int zcr_cfg_load_msgs(const char *path, struct zcr_cfg **out, char **msgs)
+{
+	struct load ld = {path, NULL, 0, NULL, 0};
+	char *buf;
+
+	if (msgs)
+		*msgs = NULL;
+	buf = file_read(&ld);
 	*out = NULL;
 	if (buf && ld.nerr == 0)
 		no_includes(&ld, buf);
 	if (buf && ld.nerr == 0)
 		load_text(&ld, buf);
 	free(buf);
-	load_flush(&ld);
+	load_flush(&ld, msgs);
 	if (ld.nerr) {
 		zcr_cfg_unref(ld.c);
 		return -1;

@@ -49,6 +49,14 @@ int zcr_log_reopen(void);
 void zcr_log_close(void);
 
 /*
+ * zcr_utf8_len - the length of the valid UTF-8 sequence at p (2 to 4),
+ * or 0 when p starts none: a stray continuation byte, an overlong form,
+ * a UTF-16 surrogate, a code point above U+10FFFF or a sequence cut by
+ * the NUL. Pure.
+ */
+size_t zcr_utf8_len(const unsigned char *p);
+
+/*
  * zcr_log_field - v made fit to be the value of a key=value field in a
  * zcr_log() message, into buf (size > 0 bytes; cut at a character
  * boundary): in text format escaped as the fields of session lines are

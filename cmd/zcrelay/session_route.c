@@ -203,7 +203,13 @@ static void sniff_decide(struct zcr_session *s)
 		return;
 	}
 	zcr_add(&r->st->total, 1);
-	zcr_session_connect(s);
+	if (zcr_session_client_ok(s))
+		zcr_session_connect(s);
+}
+
+const char *zcr_session_proto(const struct zcr_session *s)
+{
+	return s->silent ? "timeout" : zcr_proto_name(s->si.proto);
 }
 
 void zcr_session_route(struct zcr_session *s)

@@ -170,6 +170,7 @@ static void worker_snap(void *arg)
 	struct zc_loop_stats st;
 
 	zc_loop_get_stats(w->loop, &st);
+	zcr_session_tick(w, zcr_now_ms());
 	pthread_mutex_lock(&w->mu);
 	w->snap = st;
 	w->snap_sessions = w->active;
@@ -197,6 +198,7 @@ int zcr_worker_init(struct zcr_worker *w, struct zcr_cfg *cfg)
 	err = zc_loop_new(&w->loop, &lo);
 	if (err)
 		return err;
+	w->engine = zc_loop_engine(w->loop);
 	err = zc_timer_new(&w->snap_timer, w->loop, worker_snap, w);
 	if (err == 0)
 		err = zc_timer_arm(w->snap_timer, 0);
@@ -239,9 +241,7 @@ void *zcr_worker_main(void *arg)
 	return NULL;
 }
 
-/* Posts fn to the worker's loop unless the worker has already ended. */
-static int worker_post(struct zcr_worker *w, zc_post_fn *fn, void *arg,
-                       const char *what)
+int zcr_worker_post(struct zcr_worker *w, zc_post_fn *fn, void *arg)
 {
 	int err = -ESRCH;
 
@@ -249,6 +249,15 @@ static int worker_post(struct zcr_worker *w, zc_post_fn *fn, void *arg,
 	if (w->loop)
 		err = zc_loop_post(w->loop, fn, arg);
 	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+/* Posts fn to the worker's loop unless the worker has already ended. */
+static int worker_post(struct zcr_worker *w, zc_post_fn *fn, void *arg,
+                       const char *what)
+{
+	int err = zcr_worker_post(w, fn, arg);
+
 	if (err && err != -ESRCH)
 		zcr_log(ZC_LOG_ERR, "worker=%d: cannot post %s: %s", w->id,
 		        what, zc_strerror(err));

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "proxyproto.h"
 #include "runner.h"
 #include "tdaemon.h"
+#include "tfault.h"
 #include "tnet.h"
 
 #define NO_DAEMON "ZC_DAEMON not set"
@@ -194,8 +196,9 @@ TEST(test_daemon_robust_reload_unix_mode)
 /* Bug 5: port 0                                                        */
 
 /* Port 0 would give every worker a random port of its own (and log
- * ":0"): refused for listeners and upstreams, on the command line (exit
- * 2) and in a file (every one listed, exit 1). */
+ * ":0"): refused for listeners and upstreams (and the admin address,
+ * whose port nobody would know), on the command line (exit 2) and in a
+ * file (every one listed, exit 1). */
 TEST(test_daemon_robust_port_zero)
 {
 	static const char text[] =
@@ -206,6 +209,9 @@ TEST(test_daemon_robust_port_zero)
 	                             NULL};
 	const char *const cli_u[] = {"-l", "127.0.0.1:9", "-u", "127.0.0.1:0",
 	                             NULL};
+	const char *const cli_a[] = {
+	        "-l",      "127.0.0.1:9", "-u", "127.0.0.1:9",
+	        "--admin", "127.0.0.1:0", NULL};
 	char path[256], out[1024];
 	const char *const check[] = {"-n", "-c", path, NULL};
 	const char *const start[] = {"-c", path, NULL};
@@ -217,7 +223,10 @@ TEST(test_daemon_robust_port_zero)
 	                "own)\n") ||
 	    expect_exit(cli_u, 2,
 	                "zcrelay: -u: upstream '127.0.0.1:0': port 0 is not "
-	                "allowed\n"))
+	                "allowed\n") ||
+	    expect_exit(cli_a, 2,
+	                "zcrelay: --admin: admin '127.0.0.1:0': port 0 is not "
+	                "allowed"))
 		return T_FAIL;
 	ASSERT_OK(t_write_tmp("p0.conf", text, path, sizeof(path)));
 	snprintf(out, sizeof(out),
@@ -414,6 +423,7 @@ TEST(test_daemon_robust_reload_restart_only)
 	        {"2", "start.pid", "admin = \"127.0.0.1:9\";"},
 	        {"2", "start.pid", "user = \"root\";"},
 	        {"2", "start.pid", "group = \"root\";"},
+	        {"2", "start.pid", "admin-token = \"secret\";"},
 	        {"2", "start.pid", "drain-timeout = 1234;"}, /* applies */
 	};
 	const unsigned n = sizeof(changed) / sizeof(changed[0]);
@@ -459,4 +469,141 @@ TEST(test_daemon_robust_reload_restart_only)
 	ASSERT_ERR(access(pid, F_OK) == 0 ? 0 : -errno, -ENOENT);
 	close(ulfd);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* A slow resolver during a reload                                      */
+
+/*
+ * A reload whose upstream is a host name while the resolver hangs (the
+ * zcfault shim stalls getaddrinfo() for 30 s): the relay keeps serving,
+ * and SIGTERM stops the daemon at once, the reload abandoned.
+ */
+TEST_TIMEOUT(test_daemon_robust_slow_resolver_reload, 60)
+{
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	struct t_fault f;
+	struct t_dargs a;
+	const char *env[8];
+	char ls[64], us[64], text[512], path[256];
+	uint64_t t0;
+	int ulfd, rc, c, u;
+
+	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
+	one_route(text, sizeof(text), "workers = 1;", ls, "", us);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	t_fault_env(&f, "getaddrinfo:stall:ms=30000", env);
+	t_dargs_cfg(&a, path);
+	rc = t_daemon_up_env(&d, &a, &la, env);
+	if (rc)
+		return rc;
+	snprintf(us, sizeof(us), "localhost:%u",
+	         ntohs(((struct sockaddr_in *)&ua.ss)->sin_port));
+	one_route(text, sizeof(text), "workers = 1;", ls, "", us);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+	ASSERT_EQ(t_fault_wait(&f, "getaddrinfo:stall", 1, 5000), 1);
+	rc = t_session(&la, NULL, &ulfd, 1, &c, &u, NULL);
+	if (rc)
+		return rc;
+	close(c);
+	close(u);
+	t0 = t_now_ms();
+	ASSERT_EQ(t_daemon_stop(&d, SIGTERM), 0);
+	ASSERT_LT(t_now_ms() - t0, 5000);
+	ASSERT_EQ(t_log_count(&d, "reload abandoned", NULL), 1);
+	close(ulfd);
+	return T_PASS;
+}
+
+/*
+ * Active checks that cannot even start for want of our own fds (the
+ * shim fails socket() with EMFILE, 4 times, twice fall) say nothing of
+ * the upstream: each is logged as skipped, none counts, the upstream is
+ * never marked down.
+ */
+TEST(test_daemon_robust_check_local_error)
+{
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	struct t_fault f;
+	struct t_dargs a;
+	const char *env[8];
+	char ls[64], us[64], text[512], path[256];
+	int ulfd, rc;
+
+	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
+	one_route(text, sizeof(text), "workers = 1;", ls,
+	          "health = { check-interval = 50; fall = 2; rise = 1; };", us);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	t_fault_env(&f, "", env);
+	t_dargs_cfg(&a, path);
+	rc = t_daemon_up_env(&d, &a, &la, env);
+	if (rc)
+		return rc;
+	rc = t_fault_set(&f, "socket:EMFILE:count=4");
+	if (rc)
+		return rc;
+	ASSERT_EQ(t_fault_wait(&f, "socket:EMFILE", 4, 5000), 4);
+	ASSERT_EQ(t_wait_log_count(&d, " check skipped: ", strerror(EMFILE), 4,
+	                           5000),
+	          4);
+	t_sleep_ms(200); /* a few good checks after them */
+	ASSERT_EQ(t_log_count(&d, " check: down ", NULL), 0);
+	rc = t_daemon_down(&d);
+	close(ulfd);
+	return rc;
+}
+
+/* The other documented limits of a route: 256 upstreams (said once for
+ * a longer list) and 4096 listening addresses (a range of 4097 ports). */
+TEST(test_daemon_robust_route_limits)
+{
+	char text[16384], path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+	size_t len;
+	int i, n;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	for (n = 256; n <= 300; n += 44) {
+		len = (size_t)snprintf(text, sizeof(text),
+		                       "routes = ( { name = \"a\"; listen = "
+		                       "\"127.0.0.1:9\";\n  upstreams = [");
+		for (i = 0; i < n; i++)
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+			                        "%s\"127.0.0.1:%d\"",
+			                        i ? "," : "", 1000 + i);
+		snprintf(text + len, sizeof(text) - len, "]; } );\n");
+		ASSERT_OK(t_write_tmp("ups.conf", text, path, sizeof(path)));
+		snprintf(out, sizeof(out),
+		         "%s:2: 300 upstreams: at most 256 are allowed\n",
+		         path);
+		if (t_expect_exit(check, n == 256 ? 0 : 1, n == 256 ? "" : out,
+		                  1))
+			return T_FAIL;
+	}
+	for (i = 0; i < 2; i++) { /* 4097 ports, then 4096 */
+		snprintf(text, sizeof(text),
+		         "routes = ( { name = \"a\"; listen = "
+		         "\"127.0.0.1:20000-%d\";\n"
+		         "  upstreams = \"127.0.0.1:9\"; } );\n",
+		         24096 - i);
+		ASSERT_OK(t_write_tmp("ls.conf", text, path, sizeof(path)));
+		snprintf(out, sizeof(out), "%s:1: more than 4096 listeners",
+		         path);
+		if (t_expect_exit(check, i ? 0 : 1, i ? "" : out, i))
+			return T_FAIL;
+	}
+	return T_PASS;
 }

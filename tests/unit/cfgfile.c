@@ -92,7 +92,8 @@ static const char full[] =
         "max-pipes = 128;\n"
         "user = \"nobody\"; group = \"nogroup\";\n"
         "pid-file = \"/run/zcrelay.pid\";\n"
-        "admin = \"127.0.0.1:9100\";\n"
+        "admin = [ \"127.0.0.1:9100\", \"unix:/run/zcrelay/admin.sock\" ];\n"
+        "admin-token = \"s3cret\";\n"
         "log = { level = \"debug\"; format = \"json\";\n"
         "        file = \"/var/log/zcrelay.log\"; sessions = false; };\n"
         "routes = (\n"
@@ -131,8 +132,13 @@ static int check_full_global(const struct zcr_cfg *c)
 	ASSERT_STREQ(c->user, "nobody");
 	ASSERT_STREQ(c->group, "nogroup");
 	ASSERT_STREQ(c->pid_file, "/run/zcrelay.pid");
-	ASSERT_STREQ(c->admin_str, "127.0.0.1:9100");
-	ASSERT_EQ(c->admin.ss.ss_family, AF_INET);
+	ASSERT_EQ(c->nadmin, 2);
+	ASSERT_STREQ(c->admin[0].str, "127.0.0.1:9100");
+	ASSERT_EQ(c->admin[0].addr.ss.ss_family, AF_INET);
+	ASSERT_STREQ(c->admin[1].str, "unix:/run/zcrelay/admin.sock");
+	ASSERT_EQ(c->admin[1].addr.ss.ss_family, AF_UNIX);
+	ASSERT_EQ(c->admin[1].mode, 0600);
+	ASSERT_STREQ(c->admin_token, "s3cret");
 	ASSERT_EQ(c->log_level, ZC_LOG_DEBUG);
 	ASSERT_EQ(c->log_format, ZCR_LOGF_JSON);
 	ASSERT_STREQ(c->log_file, "/var/log/zcrelay.log");
@@ -208,7 +214,6 @@ static int check_full_web(const struct zcr_route *r)
 	ASSERT_EQ(r->ups[0].weight, 1);
 	ASSERT_STREQ(r->ups[1].str, "10.0.0.2:80");
 	ASSERT_EQ(r->ups[1].weight, 3);
-	ASSERT_EQ(r->weight_sum, 4);
 	ASSERT_TRUE(r->st && r->ups[0].st && r->ups[1].st);
 	ASSERT_EQ(r->trusted.v[0].family, AF_INET);
 	ASSERT_EQ(r->trusted.v[0].bits, 8);
@@ -256,7 +261,8 @@ TEST(test_cfgfile_minimal)
 	ASSERT_EQ(c->pipe_size, 0);
 	ASSERT_EQ(c->max_pipes, 0);
 	ASSERT_TRUE(!c->user && !c->group && !c->pid_file && !c->log_file);
-	ASSERT_STREQ(c->admin_str, "");
+	ASSERT_EQ(c->nadmin, 0);
+	ASSERT_TRUE(!c->admin_token);
 	ASSERT_EQ(c->log_level, ZC_LOG_INFO);
 	ASSERT_EQ(c->log_format, ZCR_LOGF_TEXT);
 	ASSERT_EQ(c->log_sessions, 1);
