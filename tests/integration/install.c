@@ -50,15 +50,17 @@ static int walk(void)
 	return files;
 }
 
-/* Runs make TARGET in the tree with DESTDIR=stage and vars. */
+/* Runs make TARGET in the tree with DESTDIR=stage and vars, under umask
+ * 077: the installed modes must not depend on the caller's umask. */
 static int make(const char *target, const char *vars)
 {
 	char cmd[2048];
 
-	snprintf(cmd, sizeof(cmd),
-	         "(unset MAKEFLAGS MFLAGS MAKELEVEL; make -s -C '%s' "
-	         "BUILD='%s' DESTDIR='%s' %s %s >/dev/null)",
-	         getenv("ZC_SRCDIR"), getenv("ZC_BUILD"), stage, vars, target);
+	snprintf(
+	        cmd, sizeof(cmd),
+	        "(umask 077; unset MAKEFLAGS MFLAGS MAKELEVEL; make -s -C '%s' "
+	        "BUILD='%s' DESTDIR='%s' %s %s >/dev/null)",
+	        getenv("ZC_SRCDIR"), getenv("ZC_BUILD"), stage, vars, target);
 	return t_run(cmd);
 }
 
@@ -95,6 +97,16 @@ static int has(const char *path, int x)
 		return 0;
 	}
 	return 1;
+}
+
+/* The permission bits of path (below stage), or -1. */
+static int mode_of(const char *path)
+{
+	char full[2048];
+	struct stat st;
+
+	snprintf(full, sizeof(full), "%s%s", stage, path);
+	return stat(full, &st) ? -1 : (int)(st.st_mode & 07777);
 }
 
 static char *staged_text(const char *path)
@@ -160,6 +172,11 @@ TEST_TIMEOUT(test_install_prefix_usr, 300)
 	ASSERT_TRUE(has("/usr/share/bash-completion/completions/zcrelay", 0));
 	ASSERT_TRUE(has("/etc/zcrelay/zcrelay.conf", 0));
 	ASSERT_TRUE(has("/usr/lib/systemd/system/zcrelay.socket", 0));
+	ASSERT_EQ(mode_of("/usr/bin/zcrelay"), 0755);
+	ASSERT_EQ(mode_of("/usr/lib/libzcrelay.so.0"), 0644);
+	ASSERT_EQ(mode_of("/usr/lib/pkgconfig/zcrelay.pc"), 0644);
+	ASSERT_EQ(mode_of("/usr/lib/systemd/system/zcrelay.service"), 0644);
+	ASSERT_EQ(mode_of("/etc/zcrelay/zcrelay.conf"), 0644);
 	ASSERT_EQ(check_pc("/usr/lib/pkgconfig/zcrelay.pc", "/usr/lib"),
 	          T_PASS);
 	ASSERT_TRUE(
