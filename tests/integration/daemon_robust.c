@@ -411,21 +411,24 @@ static void top_text(char *buf, size_t size, const char *workers,
 TEST(test_daemon_robust_reload_restart_only)
 {
 	static const struct {
-		const char *workers, *pid, *extra;
+		const char *workers, *pid, *extra, *named;
 	} changed[] = {
-	        {"1", "start.pid", ""},
-	        {"2", "other.pid", ""},
-	        {"2", "start.pid", "engine = \"epoll\";"},
-	        {"2", "start.pid", "busy-poll = \"auto\";"},
-	        {"2", "start.pid", "busy-poll-cap = 50;"},
-	        {"2", "start.pid", "pipe-size = 65536;"},
-	        {"2", "start.pid", "max-pipes = 100;"},
-	        {"2", "start.pid", "admin = \"127.0.0.1:9\";"},
-	        {"2", "start.pid", "user = \"root\";"},
-	        {"2", "start.pid", "group = \"root\";"},
-	        {"2", "start.pid", "admin-token = \"secret\";"},
-	        {"2", "start.pid", "drain-timeout = 1234;"}, /* applies */
+	        {"1", "start.pid", "", "workers"},
+	        {"2", "other.pid", "", "pid-file"},
+	        {"2", "start.pid", "engine = \"epoll\";", "engine"},
+	        {"2", "start.pid", "busy-poll = \"auto\";", "busy-poll"},
+	        {"2", "start.pid", "busy-poll-cap = 50;", "busy-poll-cap"},
+	        {"2", "start.pid", "pipe-size = 65536;", "pipe-size"},
+	        {"2", "start.pid", "max-pipes = 100;", "max-pipes"},
+	        {"2", "start.pid", "admin = \"127.0.0.1:9\";",
+	         "admin/admin-token"},
+	        {"2", "start.pid", "user = \"root\";", "user"},
+	        {"2", "start.pid", "group = \"root\";", "group"},
+	        {"2", "start.pid", "admin-token = \"secret\";",
+	         "admin/admin-token"},
+	        {"2", "start.pid", "drain-timeout = 1234;", NULL}, /* applies */
 	};
+	char warn[128];
 	const unsigned n = sizeof(changed) / sizeof(changed[0]);
 	struct zc_addr la, ua;
 	struct t_daemon d;
@@ -459,6 +462,10 @@ TEST(test_daemon_robust_reload_restart_only)
 		    (int)(i + 1 < n ? i + 1 : n - 1))
 			return t_fail(__FILE__, __LINE__, "warnings after %u",
 			              i);
+		snprintf(warn, sizeof(warn), "reload: %s: change only",
+		         changed[i].named ? changed[i].named : "-");
+		if (changed[i].named && t_log_count(&d, warn, NULL) < 1)
+			return t_fail(__FILE__, __LINE__, "no \"%s\"", warn);
 	}
 	snprintf(pid, sizeof(pid), "%s/other.pid", t_tmpdir());
 	ASSERT_ERR(access(pid, F_OK) == 0 ? 0 : -errno, -ENOENT);
