@@ -35,21 +35,9 @@ for t in go sockperf ss; do
 done
 [[ -x $ZC ]] || { echo "build zcrelay first (make)" >&2; exit 1; }
 
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$TMPD"
-}
-trap cleanup EXIT
-wait_port() { # wait_port PORT: until something listens (5 s)
-	local i
-	for ((i = 0; i < 100; i++)); do
-		ss -Hltn "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	return 1
-}
+BENCH_RM=$TMPD
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh" # PIDS, cleanup on exit, wait_port
 
 log "building bench/tools (echo, idle, adminpoll)"
 (
