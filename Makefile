@@ -220,6 +220,9 @@ install: all
 	$(SUBST) src/zcrelay.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/zcrelay.pc
 	$(SUBST) contrib/zcrelay.service >$(DESTDIR)$(SYSTEMDUNITDIR)/zcrelay.service
 	$(SUBST) contrib/zcrelay.socket >$(DESTDIR)$(SYSTEMDUNITDIR)/zcrelay.socket
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/zcrelay.pc \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/zcrelay.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/zcrelay.socket
 	install -m 644 contrib/zcrelay.bash-completion $(DESTDIR)$(BASHCOMPDIR)/zcrelay
 	@if [ -e $(INST_CONF) ]; then \
 		echo "install: keeping $(INST_CONF), the shipped one is contrib/zcrelay.conf"; \

@@ -15,8 +15,9 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/zcrelay-deb.XXXXXX)
 pkgs=(zcrelay libzcrelay0 libzcrelay-dev)
-had_user=0
+had_user=0 had_run=0
 getent passwd zcrelay >/dev/null && had_user=1
+[ -e /run/zcrelay ] && had_run=1
 pids=()
 
 say() { echo "ci-deb: $*"; }
@@ -35,6 +36,7 @@ cleanup() {
 		delgroup --system --quiet zcrelay >/dev/null 2>&1 || true
 	fi
 	rm -f /var/cache/man/cat*/*zcrelay*
+	[ "$had_run" = 1 ] || rm -rf /run/zcrelay # tmpfiles.d made it
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -102,6 +104,8 @@ zcrelay -n -c /etc/zcrelay/zcrelay.conf || die "the default config"
 getent passwd zcrelay >/dev/null || die "no zcrelay user"
 [ "$(stat -c %U /var/log/zcrelay)" = zcrelay ] || die "/var/log/zcrelay"
 [ -d /run/zcrelay ] || die "/run/zcrelay (tmpfiles.d) was not created"
+[ "$(stat -c '%U:%G %a' /etc/zcrelay/zcrelay.conf)" = "root:zcrelay 640" ] ||
+	die "/etc/zcrelay/zcrelay.conf: $(stat -c '%U:%G %a' /etc/zcrelay/zcrelay.conf)"
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 [ "$(pkg-config --variable=libdir zcrelay)" = "/usr/lib/$multiarch" ] ||
 	die "zcrelay.pc: libdir $(pkg-config --variable=libdir zcrelay)"
@@ -133,8 +137,8 @@ ex=/usr/share/doc/libzcrelay-dev/examples
 for e in join serve embed; do
 	[ -f "$ex/$e.c" ] || die "$ex/$e.c is not installed"
 	# shellcheck disable=SC2046
-	cc -Wall -Werror -o "$work/$e" "$ex/$e.c" $(pkg-config --cflags --libs zcrelay) \
-		-lpthread || die "cc $e.c"
+	cc -Wall -Werror -o "$work/$e" "$ex/$e.c" $(pkg-config --cflags --libs zcrelay) ||
+		die "cc $e.c"
 done
 ldd "$work/join" | grep -Eq "libzcrelay.so.0 => (/usr)?/lib/" ||
 	die "join is not linked with the installed libzcrelay.so.0"
@@ -182,6 +186,24 @@ chmod 644 "$work/data"
 relay_as_zcrelay drop
 relay_as_zcrelay runuser
 
+say "the default config runs; zcrelay ctl status answers on its admin socket"
+if grep -qi ':1F90 00000000:0000 0A' /proc/net/tcp; then
+	say "skipped: 127.0.0.1:8080 (the default listener) is taken here"
+else
+	zcrelay -c /etc/zcrelay/zcrelay.conf >"$work/default.log" 2>&1 &
+	pids+=($!)
+	wait_for "$work/default.log" "listening"
+	for _ in $(seq 50); do [ -S /run/zcrelay/admin.sock ] && break; sleep 0.1; done
+	zcrelay ctl status >"$work/status.out" 2>&1 ||
+		{ cat "$work/status.out"; die "zcrelay ctl status"; }
+	zcrelay ctl upstreams >"$work/upstreams.out" 2>&1 ||
+		{ cat "$work/upstreams.out"; die "zcrelay ctl upstreams"; }
+	grep -q '127.0.0.1:8081' "$work/upstreams.out" ||
+		{ cat "$work/upstreams.out"; die "ctl upstreams: no 127.0.0.1:8081"; }
+	kill "${pids[-1]}"
+	wait "${pids[-1]}" 2>/dev/null || true
+fi
+
 say "join and embed (built above) relay to a socat upstream"
 for e in join embed; do
 	: >"$work/up.out"
@@ -203,6 +225,9 @@ done
 say "apt-get purge; nothing may be left but the zcrelay user"
 apt-get purge -y -qq "${pkgs[@]}" >"$work/purge.log" 2>&1 ||
 	{ cat "$work/purge.log"; die "apt-get purge"; }
+if dpkg-statoverride --list | grep -q zcrelay; then
+	die "purge left a dpkg-statoverride: $(dpkg-statoverride --list | grep zcrelay)"
+fi
 if dpkg -l "${pkgs[@]}" 2>/dev/null | grep -q '^[a-z][a-z] '; then
 	dpkg -l "${pkgs[@]}" | grep '^[a-z][a-z] ' >&2
 	die "packages still known to dpkg after purge"

@@ -167,6 +167,8 @@ void zcr_cfg_unref(struct zcr_cfg *c)
 	free(c);
 }
 
+static unsigned addr_port(const struct zc_addr *a);
+
 int zcr_cfg_admin_add(struct zcr_cfg *c, const char *spec, char *err,
                       size_t errlen)
 {
@@ -183,6 +185,11 @@ int zcr_cfg_admin_add(struct zcr_cfg *c, const char *spec, char *err,
 	if (rc)
 		return cfg_err(err, errlen, "admin '%s': %s", spec,
 		               zc_strerror(rc));
+	if (l->addr.ss.ss_family != AF_UNIX && addr_port(&l->addr) == 0)
+		return cfg_err(err, errlen,
+		               "admin '%s': port 0 is not allowed (a random "
+		               "port nobody would know)",
+		               spec);
 	for (i = 0; i < c->nadmin; i++)
 		if (strcmp(c->admin[i].str, spec) == 0)
 			return cfg_err(err, errlen, "admin '%s' given twice",

@@ -569,6 +569,11 @@ static void load_upstreams(struct load *ld, const config_setting_t *rs,
 	const config_setting_t *s = member(rs, "upstreams");
 	int i, n = s ? values(ld, s, "a string or a list of upstreams") : 0;
 
+	if (n > ZCR_MAX_UPSTREAMS) { /* said once, not per extra one */
+		load_err(ld, sline(s), "%d upstreams: at most %d are allowed",
+		         n, ZCR_MAX_UPSTREAMS);
+		return;
+	}
 	for (i = 0; i < n; i++)
 		load_upstream(ld, elem(s, i), r);
 }

@@ -110,19 +110,41 @@ static void keep_str(char **p, const char *o)
 	*p = o ? strdup(o) : NULL;
 }
 
+/* Appends ", name" (the first without the comma) to list if differs. */
+static void list_if(char *list, size_t size, int differs, const char *name)
+{
+	size_t len = strlen(list);
+
+	if (differs)
+		snprintf(list + len, size - len, "%s%s", len ? ", " : "", name);
+}
+
+/* Warns, naming them, about the restart-only settings n changes. */
+static void warn_fixed(const struct zcr_cfg *n, const struct zcr_cfg *o)
+{
+	char l[160] = "";
+
+	list_if(l, sizeof(l), n->workers != o->workers, "workers");
+	list_if(l, sizeof(l), n->engine != o->engine, "engine");
+	list_if(l, sizeof(l), n->busy_poll_us != o->busy_poll_us, "busy-poll");
+	list_if(l, sizeof(l), n->busy_poll_cap != o->busy_poll_cap,
+	        "busy-poll-cap");
+	list_if(l, sizeof(l), n->pipe_size != o->pipe_size, "pipe-size");
+	list_if(l, sizeof(l), n->max_pipes != o->max_pipes, "max-pipes");
+	list_if(l, sizeof(l), admin_differ(n, o), "admin/admin-token");
+	list_if(l, sizeof(l), str_differ(n->user, o->user), "user");
+	list_if(l, sizeof(l), str_differ(n->group, o->group), "group");
+	list_if(l, sizeof(l), str_differ(n->pid_file, o->pid_file), "pid-file");
+	if (l[0])
+		zcr_log(ZC_LOG_WARN,
+		        "reload: %s: change only on restart, the running "
+		        "values are kept",
+		        l);
+}
+
 static void reload_keep_fixed(struct zcr_cfg *n, const struct zcr_cfg *o)
 {
-	if (n->workers != o->workers || n->engine != o->engine ||
-	    n->busy_poll_us != o->busy_poll_us ||
-	    n->busy_poll_cap != o->busy_poll_cap ||
-	    n->pipe_size != o->pipe_size || n->max_pipes != o->max_pipes ||
-	    admin_differ(n, o) || str_differ(n->user, o->user) ||
-	    str_differ(n->group, o->group) ||
-	    str_differ(n->pid_file, o->pid_file))
-		zcr_log(ZC_LOG_WARN, "reload: workers, engine, busy-poll, "
-		                     "busy-poll-cap, pipe-size, max-pipes, "
-		                     "admin, admin-token, user, group and "
-		                     "pid-file change only on restart");
+	warn_fixed(n, o);
 	keep_str(&n->user, o->user);
 	keep_str(&n->group, o->group);
 	keep_str(&n->pid_file, o->pid_file);

@@ -274,17 +274,6 @@ static void session_relay(struct zcr_session *s, int fd)
 	}
 }
 
-/* A connect that failed for want of our own resources (zcr_err_local):
- * the client is shed, the upstream is not blamed. */
-static void session_local_fail(struct zcr_session *s, int err)
-{
-	const struct zcr_route *r = s->r;
-
-	__atomic_fetch_sub(&r->ups[s->up].st->active, 1, __ATOMIC_RELAXED);
-	zcr_add(&r->st->rej_local, 1);
-	session_fail(s, "rejected: out of local resources", err);
-}
-
 static void session_on_connect(void *arg, int fd)
 {
 	struct zcr_session *s = arg;
@@ -292,7 +281,12 @@ static void session_on_connect(void *arg, int fd)
 
 	s->cn = NULL;
 	if (zcr_err_local(fd)) {
-		session_local_fail(s, fd);
+		/* Our own shortage (fds, memory, ports): the upstream is not
+		 * blamed; another one may still do (ports are per address). */
+		__atomic_fetch_sub(&r->ups[s->up].st->active, 1,
+		                   __ATOMIC_RELAXED);
+		s->last_err = fd;
+		session_connect_next(s);
 		return;
 	}
 	zcr_balance_report(r, (unsigned)s->up, fd < 0 ? fd : 0, zcr_now_ms());
@@ -334,6 +328,12 @@ static void session_connect_next(struct zcr_session *s)
 		        s);
 		if (err)
 			session_on_connect(s, err); /* as a failed connect */
+		return;
+	}
+	if (zcr_err_local(s->last_err)) { /* the client is shed */
+		zcr_add(&r->st->rej_local, 1);
+		session_fail(s, "rejected: out of local resources",
+		             s->last_err);
 		return;
 	}
 	zcr_add(&r->st->no_upstream, 1);
@@ -693,6 +693,7 @@ unsigned zcr_session_kill(struct zcr_worker *w, const struct zcr_sess_filter *f)
 {
 	uint64_t now = zcr_now_ms();
 	struct zcr_session *s, *next;
+	char client[4 * ZCR_ADDR_STR];
 	unsigned n = 0;
 
 	for (s = w->sessions; s; s = next) {
@@ -707,7 +708,8 @@ unsigned zcr_session_kill(struct zcr_worker *w, const struct zcr_sess_filter *f)
 		}
 		zcr_log(ZC_LOG_WARN,
 		        "session worker=%d route=%s client=%s killed", w->id,
-		        s->r->name, s->peerstr);
+		        s->r->name,
+		        zcr_log_field(s->peerstr, client, sizeof(client)));
 		session_drop(s);
 	}
 	return n;

@@ -196,8 +196,9 @@ TEST(test_daemon_robust_reload_unix_mode)
 /* Bug 5: port 0                                                        */
 
 /* Port 0 would give every worker a random port of its own (and log
- * ":0"): refused for listeners and upstreams, on the command line (exit
- * 2) and in a file (every one listed, exit 1). */
+ * ":0"): refused for listeners and upstreams (and the admin address,
+ * whose port nobody would know), on the command line (exit 2) and in a
+ * file (every one listed, exit 1). */
 TEST(test_daemon_robust_port_zero)
 {
 	static const char text[] =
@@ -208,6 +209,9 @@ TEST(test_daemon_robust_port_zero)
 	                             NULL};
 	const char *const cli_u[] = {"-l", "127.0.0.1:9", "-u", "127.0.0.1:0",
 	                             NULL};
+	const char *const cli_a[] = {
+	        "-l",      "127.0.0.1:9", "-u", "127.0.0.1:9",
+	        "--admin", "127.0.0.1:0", NULL};
 	char path[256], out[1024];
 	const char *const check[] = {"-n", "-c", path, NULL};
 	const char *const start[] = {"-c", path, NULL};
@@ -219,7 +223,10 @@ TEST(test_daemon_robust_port_zero)
 	                "own)\n") ||
 	    expect_exit(cli_u, 2,
 	                "zcrelay: -u: upstream '127.0.0.1:0': port 0 is not "
-	                "allowed\n"))
+	                "allowed\n") ||
+	    expect_exit(cli_a, 2,
+	                "zcrelay: --admin: admin '127.0.0.1:0': port 0 is not "
+	                "allowed"))
 		return T_FAIL;
 	ASSERT_OK(t_write_tmp("p0.conf", text, path, sizeof(path)));
 	snprintf(out, sizeof(out),
@@ -404,20 +411,24 @@ static void top_text(char *buf, size_t size, const char *workers,
 TEST(test_daemon_robust_reload_restart_only)
 {
 	static const struct {
-		const char *workers, *pid, *extra;
+		const char *workers, *pid, *extra, *named;
 	} changed[] = {
-	        {"1", "start.pid", ""},
-	        {"2", "other.pid", ""},
-	        {"2", "start.pid", "engine = \"epoll\";"},
-	        {"2", "start.pid", "busy-poll = \"auto\";"},
-	        {"2", "start.pid", "busy-poll-cap = 50;"},
-	        {"2", "start.pid", "pipe-size = 65536;"},
-	        {"2", "start.pid", "max-pipes = 100;"},
-	        {"2", "start.pid", "admin = \"127.0.0.1:9\";"},
-	        {"2", "start.pid", "user = \"root\";"},
-	        {"2", "start.pid", "group = \"root\";"},
-	        {"2", "start.pid", "drain-timeout = 1234;"}, /* applies */
+	        {"1", "start.pid", "", "workers"},
+	        {"2", "other.pid", "", "pid-file"},
+	        {"2", "start.pid", "engine = \"epoll\";", "engine"},
+	        {"2", "start.pid", "busy-poll = \"auto\";", "busy-poll"},
+	        {"2", "start.pid", "busy-poll-cap = 50;", "busy-poll-cap"},
+	        {"2", "start.pid", "pipe-size = 65536;", "pipe-size"},
+	        {"2", "start.pid", "max-pipes = 100;", "max-pipes"},
+	        {"2", "start.pid", "admin = \"127.0.0.1:9\";",
+	         "admin/admin-token"},
+	        {"2", "start.pid", "user = \"root\";", "user"},
+	        {"2", "start.pid", "group = \"root\";", "group"},
+	        {"2", "start.pid", "admin-token = \"secret\";",
+	         "admin/admin-token"},
+	        {"2", "start.pid", "drain-timeout = 1234;", NULL}, /* applies */
 	};
+	char warn[128];
 	const unsigned n = sizeof(changed) / sizeof(changed[0]);
 	struct zc_addr la, ua;
 	struct t_daemon d;
@@ -451,6 +462,10 @@ TEST(test_daemon_robust_reload_restart_only)
 		    (int)(i + 1 < n ? i + 1 : n - 1))
 			return t_fail(__FILE__, __LINE__, "warnings after %u",
 			              i);
+		snprintf(warn, sizeof(warn), "reload: %s: change only",
+		         changed[i].named ? changed[i].named : "-");
+		if (changed[i].named && t_log_count(&d, warn, NULL) < 1)
+			return t_fail(__FILE__, __LINE__, "no \"%s\"", warn);
 	}
 	snprintf(pid, sizeof(pid), "%s/other.pid", t_tmpdir());
 	ASSERT_ERR(access(pid, F_OK) == 0 ? 0 : -errno, -ENOENT);
@@ -556,4 +571,46 @@ TEST(test_daemon_robust_check_local_error)
 	rc = t_daemon_down(&d);
 	close(ulfd);
 	return rc;
+}
+
+/* The other documented limits of a route: 256 upstreams (said once for
+ * a longer list) and 4096 listening addresses (a range of 4097 ports). */
+TEST(test_daemon_robust_route_limits)
+{
+	char text[16384], path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+	size_t len;
+	int i, n;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	for (n = 256; n <= 300; n += 44) {
+		len = (size_t)snprintf(text, sizeof(text),
+		                       "routes = ( { name = \"a\"; listen = "
+		                       "\"127.0.0.1:9\";\n  upstreams = [");
+		for (i = 0; i < n; i++)
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+			                        "%s\"127.0.0.1:%d\"",
+			                        i ? "," : "", 1000 + i);
+		snprintf(text + len, sizeof(text) - len, "]; } );\n");
+		ASSERT_OK(t_write_tmp("ups.conf", text, path, sizeof(path)));
+		snprintf(out, sizeof(out),
+		         "%s:2: 300 upstreams: at most 256 are allowed\n",
+		         path);
+		if (t_expect_exit(check, n == 256 ? 0 : 1, n == 256 ? "" : out,
+		                  1))
+			return T_FAIL;
+	}
+	for (i = 0; i < 2; i++) { /* 4097 ports, then 4096 */
+		snprintf(text, sizeof(text),
+		         "routes = ( { name = \"a\"; listen = "
+		         "\"127.0.0.1:20000-%d\";\n"
+		         "  upstreams = \"127.0.0.1:9\"; } );\n",
+		         24096 - i);
+		ASSERT_OK(t_write_tmp("ls.conf", text, path, sizeof(path)));
+		snprintf(out, sizeof(out), "%s:1: more than 4096 listeners",
+		         path);
+		if (t_expect_exit(check, i ? 0 : 1, i ? "" : out, i))
+			return T_FAIL;
+	}
+	return T_PASS;
 }
