@@ -146,6 +146,11 @@ static void json_session(struct zcr_json *j, const struct zcr_sess_info *s)
 	zcr_json_ku64(j, "spliced", s->spliced);
 	zcr_json_ku64(j, "copied", s->copied);
 	zcr_json_kstr(j, "mover", s->mover[0] ? s->mover : NULL);
+	if (s->protocol) {
+		zcr_json_kstr(j, "protocol", s->protocol);
+		zcr_json_kstr(j, "sni", s->sni[0] ? s->sni : NULL);
+		zcr_json_kstr(j, "alpn", s->alpn[0] ? s->alpn : NULL);
+	}
 	zcr_json_obj_end(j);
 }
 

@@ -128,6 +128,14 @@ static const struct opt route_opts[] = {
         OPT_X("health"),
         OPT_X("allow"),
         OPT_X("deny"),
+        OPT_X("match"),
+        OPT_N("sniff-timeout", OPT_TIME, struct zcr_route, sniff_ms, 1,
+              MAX_IO_MS),
+};
+
+static const struct opt match_opts[] = {
+        OPT_X("sni"),       OPT_X("alpn"),   OPT_X("protocol"),
+        OPT_X("http-host"), OPT_X("source"),
 };
 
 static const struct opt proxy_opts[] = {
@@ -638,6 +646,42 @@ static void load_health(struct load *ld, const config_setting_t *rs,
 		opts_apply(ld, g, health_opts, NOPTS(health_opts), r);
 }
 
+static int match_sni(struct zcr_route *r, const char *spec, char *err,
+                     size_t errlen)
+{
+	return zcr_match_name(r, "sni", spec, err, errlen);
+}
+
+static int match_host(struct zcr_route *r, const char *spec, char *err,
+                      size_t errlen)
+{
+	return zcr_match_name(r, "http-host", spec, err, errlen);
+}
+
+/* match = { sni = ...; alpn = ...; protocol = ...; http-host = ...;
+ * source = ...; } */
+static void load_match(struct load *ld, const config_setting_t *rs,
+                       struct zcr_route *r)
+{
+	const config_setting_t *g = get_group(ld, rs, "match"), *p;
+	const char *str;
+	char err[ZCR_ERR_MAX];
+
+	if (!g)
+		return;
+	r->match.set = 1;
+	r->match.line = sline(g);
+	opts_apply(ld, g, match_opts, NOPTS(match_opts), r);
+	add_strings(ld, g, "sni", r, match_sni);
+	add_strings(ld, g, "alpn", r, zcr_match_alpn);
+	add_strings(ld, g, "http-host", r, match_host);
+	add_strings(ld, g, "source", r, zcr_match_source);
+	p = member(g, "protocol");
+	str = p ? get_str(ld, p) : NULL;
+	if (str && zcr_match_proto(r, str, err, sizeof(err)))
+		load_err(ld, sline(p), "%s", err);
+}
+
 /* A route needs what and has n of it: an error at the route otherwise,
  * unless reading the setting already gave one (nerr0: errors before). */
 static void route_need(struct load *ld, const config_setting_t *rs,
@@ -668,6 +712,8 @@ static void route_body(struct load *ld, const config_setting_t *rs,
 	load_health(ld, rs, r);
 	add_strings(ld, rs, "allow", r, zcr_route_allow);
 	add_strings(ld, rs, "deny", r, zcr_route_deny);
+	load_match(ld, rs, r);
+	r->line = sline(rs);
 }
 
 /* The name of route rs, or NULL after an error (none, or not a string). */
@@ -780,7 +826,11 @@ static void load_finish(struct load *ld, const config_setting_t *root)
 	char err[ZCR_ERR_MAX];
 
 	if (zcr_cfg_finish(ld->c, err, sizeof(err)))
-		load_err(ld, s ? sline(s) : 0, "%s", err);
+		load_err(ld,
+		         ld->c->err_line ? ld->c->err_line
+		         : s             ? sline(s)
+		                         : 0,
+		         "%s", err);
 	else if (!(ld->c->path = strdup(ld->path)))
 		load_err(ld, 0, "out of memory");
 }

@@ -186,13 +186,15 @@ TEST_TIMEOUT(test_install_prefix_usr, 300)
 	roots[0] = "/usr/";
 	roots[1] = "/etc/";
 	ASSERT_EQ(make("install", usr), 0);
-	ASSERT_GE(walk(), 14);
+	ASSERT_GE(walk(), 18);
 	ASSERT_EQ(outside, 0);
 	ASSERT_TRUE(has("/usr/bin/zcrelay", 1));
 	ASSERT_TRUE(has("/usr/share/man/man8/zcrelay.8", 0));
 	ASSERT_TRUE(has("/usr/share/man/man5/zcrelay.conf.5", 0));
 	ASSERT_TRUE(has("/usr/share/man/man3/libzcrelay.3", 0));
 	ASSERT_TRUE(has("/usr/share/bash-completion/completions/zcrelay", 0));
+	ASSERT_TRUE(has("/usr/share/doc/zcrelay/examples/zcrelay.conf", 0));
+	ASSERT_TRUE(has("/usr/share/doc/zcrelay/examples/join.c", 0));
 	ASSERT_TRUE(has("/etc/zcrelay/zcrelay.conf", 0));
 	ASSERT_TRUE(has("/usr/lib/systemd/system/zcrelay.socket", 0));
 	ASSERT_EQ(mode_of("/usr/bin/zcrelay"), 0755);
@@ -231,7 +233,7 @@ TEST_TIMEOUT(test_install_dirs_and_config, 300)
 	roots[0] = "/opt/zc/";
 	roots[1] = "/etc/opt/zc/";
 	ASSERT_EQ(make("install", vars), 0);
-	ASSERT_GE(walk(), 14);
+	ASSERT_GE(walk(), 18);
 	ASSERT_EQ(outside, 0);
 	ASSERT_EQ(
 	        check_pc("/opt/zc/lib64/pkgconfig/zcrelay.pc", "/opt/zc/lib64"),
