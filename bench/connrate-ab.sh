@@ -54,18 +54,8 @@ if [[ ! -x $BIN/connrate || ! -x $BIN/echo ]]; then
 		GOPROXY=off GOFLAGS='' GO111MODULE=on timeout 300 go build -o "$BIN/" ./echo ./connrate)
 fi
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-wait_port() { # wait_port PORT: until something listens (5 s)
-	local i
-	for ((i = 0; i < 100; i++)); do
-		ss -Hltn "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	return 1
-}
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh" # PIDS, cleanup on exit, wait_port
 
 PAYLOAD=()
 SIZE=64
