@@ -160,6 +160,7 @@ static const struct opt health_opts[] = {
 
 static const struct opt ups_opts[] = {
         OPT_X("address"),
+        OPT_X("name"),
         OPT_N("weight", OPT_INT, struct ups_item, weight, 1, 1000),
 };
 
@@ -544,7 +545,8 @@ static void load_admin(struct load *ld, const config_setting_t *root)
 		         ZCR_HTTP_TOKEN_MAX - 1);
 }
 
-/* One element of upstreams: "HOST:PORT" or { address = ...; weight = ...; } */
+/* One element of upstreams: "HOST:PORT" or
+ * { address = ...; weight = ...; name = ...; } */
 static void load_upstream(struct load *ld, const config_setting_t *e,
                           struct zcr_route *r)
 {
@@ -567,7 +569,13 @@ static void load_upstream(struct load *ld, const config_setting_t *e,
 		return;
 	}
 	str = get_str(ld, a);
-	if (str && zcr_route_upstream(r, str, it.weight, err, sizeof(err)))
+	if (str && zcr_route_upstream(r, str, it.weight, err, sizeof(err))) {
+		load_err(ld, sline(a), "%s", err);
+		return;
+	}
+	a = config_setting_is_group(e) ? member(e, "name") : NULL;
+	str = a ? get_str(ld, a) : NULL;
+	if (str && zcr_upstream_name(r, str, err, sizeof(err)))
 		load_err(ld, sline(a), "%s", err);
 }
 

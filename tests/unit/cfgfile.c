@@ -419,6 +419,15 @@ static const struct bad_case bad_cases[] = {
         {ROUTE_NO_UPSTRM("  upstreams = ( 1 );"),
          "F:2: an upstream must be a string or a group { address = ...; "
          "weight = ...; }\n"},
+        {ROUTE_NO_UPSTRM("  upstreams = ( { address = \"127.0.0.1:7001\";"
+                         " name = \"a b\"; } );"),
+         "F:2: upstream name 'a b': use 1-63 letters, digits, '_', '-' or "
+         "'.'\n"},
+        {ROUTE_NO_UPSTRM("  upstreams = ( { address = \"127.0.0.1:7001\";"
+                         " name = \"a\"; },\n"
+                         "    { address = \"127.0.0.1:7002\"; name = "
+                         "\"a\"; } );"),
+         "F:3: upstream name 'a' given twice\n"},
         {ROUTE_NO_UPSTRM("  upstreams = ( { weight = 2; } );"),
          "F:2: upstream without 'address'\n"},
         {ROUTE("  unix-mode = 660;"),
