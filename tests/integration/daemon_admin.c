@@ -568,8 +568,6 @@ static int ctl(const struct adm *b, const char *args, char **out, char **err)
 	}
 	if (!*out)
 		*out = strdup("");
-	t_log("zcrelay ctl %s: exit %d\n%s%s", args,
-	      WIFEXITED(st) ? WEXITSTATUS(st) : -1, *out, *err ? *err : "");
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -581,6 +579,10 @@ static int ctl_expect(const struct adm *b, const char *args, int want,
 	char *out, *err;
 	int st = ctl(b, args, &out, &err);
 
+	if (st != want || (has && !strstr(out, has)) ||
+	    (hers && err && !strstr(err, hers)))
+		t_log("zcrelay ctl %s: exit %d\n%s%s", args, st, out,
+		      err ? err : "");
 	ASSERT_EQ(st, want);
 	ASSERT_TRUE(out && err);
 	if (has)
