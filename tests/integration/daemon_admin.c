@@ -497,15 +497,18 @@ TEST_MATRIX(test_daemon_admin_live_bytes)
 }
 
 /* Upstreams with a name in the file go by it too: in changes, in
- * session filters, and in the JSON. */
+ * session filters, and in the JSON. (And admin-unix-mode.) */
 TEST(test_daemon_admin_upstream_names)
 {
 	struct adm b = {.named = 1};
 	int hits[NUP] = {0};
+	struct stat sb;
 	char q[256];
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	ASSERT_EQ(adm_start(&b, "", ""), T_PASS);
+	ASSERT_EQ(adm_start(&b, "admin-unix-mode = \"0660\";", ""), T_PASS);
+	ASSERT_OK(stat(b.uxs + 5, &sb));
+	ASSERT_EQ(sb.st_mode & 0777, 0660);
 	snprintf(q, sizeof(q),
 	         "[u['name'] for u in d] == ['a', 'b'] and d[0]['address'] == "
 	         "'%s'",
