@@ -601,7 +601,7 @@ static int session_match(const struct zcr_session *s,
 	if (f->route[0] && strcmp(s->r->name, f->route) != 0)
 		return 0;
 	if (f->upstream[0] &&
-	    (s->up < 0 || strcmp(s->r->ups[s->up].str, f->upstream) != 0))
+	    (s->up < 0 || !zcr_upstream_is(&s->r->ups[s->up], f->upstream)))
 		return 0;
 	if (f->client[0] && !client_is(s->peerstr, f->client))
 		return 0;

@@ -37,7 +37,8 @@ struct adm {
 	int lfd[NUP];
 	char us[NUP][64], as[64], uxs[160], path[256];
 	char cfg[2048];
-	int any; /* the TCP admin address listens on 0.0.0.0 */
+	int any;   /* the TCP admin address listens on 0.0.0.0 */
+	int named; /* the upstreams are named "a" and "b" */
 };
 
 /* Starts b's daemon with the global settings glob and the route settings
@@ -63,8 +64,11 @@ static int adm_start(struct adm *b, const char *glob, const char *extra)
 	snprintf(b->cfg, sizeof(b->cfg),
 	         "workers = 4;\n%s\nadmin = [ \"%s\", \"%s\" ];\n"
 	         "routes = (\n  { name = \"r\"; listen = \"%s\";\n"
-	         "    upstreams = ( \"%s\", \"%s\" );\n%s\n  }\n);\n",
-	         glob, b->as, b->uxs, ls, b->us[0], b->us[1], extra);
+	         "    upstreams = ( %s\"%s\"%s, %s\"%s\"%s );\n%s\n  }\n);\n",
+	         glob, b->as, b->uxs, ls, b->named ? "{ address = " : "",
+	         b->us[0], b->named ? "; name = \"a\"; }" : "",
+	         b->named ? "{ address = " : "", b->us[1],
+	         b->named ? "; name = \"b\"; }" : "", extra);
 	rc = t_daemon_up_cfg(&b->d, "zcrelay.conf", b->cfg, b->path,
 	                     sizeof(b->path), &b->la);
 	if (rc)
@@ -492,6 +496,37 @@ TEST_MATRIX(test_daemon_admin_live_bytes)
 	return T_PASS;
 }
 
+/* Upstreams with a name in the file go by it too: in changes, in
+ * session filters, and in the JSON. (And admin-unix-mode.) */
+TEST(test_daemon_admin_upstream_names)
+{
+	struct adm b = {.named = 1};
+	int hits[NUP] = {0};
+	struct stat sb;
+	char q[256];
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ASSERT_EQ(adm_start(&b, "admin-unix-mode = \"0660\";", ""), T_PASS);
+	ASSERT_OK(stat(b.uxs + 5, &sb));
+	ASSERT_EQ(sb.st_mode & 0777, 0660);
+	snprintf(q, sizeof(q),
+	         "[u['name'] for u in d] == ['a', 'b'] and d[0]['address'] == "
+	         "'%s'",
+	         b.us[0]);
+	ASSERT_EQ(adm_req(&b.aa, "GET", "/upstreams", 200, q, NULL), T_PASS);
+	ASSERT_EQ(adm_req(&b.ux, "POST", "/upstreams/drain?route=r&upstream=a",
+	                  200, "d['state'] == 'drain' and d['name'] == 'a'",
+	                  NULL),
+	          T_PASS);
+	ASSERT_EQ(sessions_to(&b, 4, hits), T_PASS);
+	ASSERT_EQ(hits[0], 0);
+	ASSERT_EQ(adm_req(&b.aa, "GET", "/sessions?upstream=b", 200,
+	                  "d['total'] == 0", NULL),
+	          T_PASS);
+	ASSERT_EQ(adm_stop(&b), T_PASS);
+	return T_PASS;
+}
+
 /* ------------------------------------------------------------------ */
 /* zcrelay ctl                                                          */
 
@@ -536,8 +571,6 @@ static int ctl(const struct adm *b, const char *args, char **out, char **err)
 	}
 	if (!*out)
 		*out = strdup("");
-	t_log("zcrelay ctl %s: exit %d\n%s%s", args,
-	      WIFEXITED(st) ? WEXITSTATUS(st) : -1, *out, *err ? *err : "");
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -549,6 +582,10 @@ static int ctl_expect(const struct adm *b, const char *args, int want,
 	char *out, *err;
 	int st = ctl(b, args, &out, &err);
 
+	if (st != want || (has && !strstr(out, has)) ||
+	    (hers && err && !strstr(err, hers)))
+		t_log("zcrelay ctl %s: exit %d\n%s%s", args, st, out,
+		      err ? err : "");
 	ASSERT_EQ(st, want);
 	ASSERT_TRUE(out && err);
 	if (has)
