@@ -98,6 +98,7 @@ static const struct opt global_opts[] = {
         OPT_X("pid-file"),
         OPT_X("admin"),
         OPT_X("admin-token"),
+        OPT_X("admin-unix-mode"),
         OPT_X("log"),
         OPT_X("routes"),
 };
@@ -128,6 +129,14 @@ static const struct opt route_opts[] = {
         OPT_X("health"),
         OPT_X("allow"),
         OPT_X("deny"),
+        OPT_X("match"),
+        OPT_N("sniff-timeout", OPT_TIME, struct zcr_route, sniff_ms, 1,
+              MAX_IO_MS),
+};
+
+static const struct opt match_opts[] = {
+        OPT_X("sni"),       OPT_X("alpn"),   OPT_X("protocol"),
+        OPT_X("http-host"), OPT_X("source"),
 };
 
 static const struct opt proxy_opts[] = {
@@ -152,6 +161,7 @@ static const struct opt health_opts[] = {
 
 static const struct opt ups_opts[] = {
         OPT_X("address"),
+        OPT_X("name"),
         OPT_N("weight", OPT_INT, struct ups_item, weight, 1, 1000),
 };
 
@@ -512,12 +522,43 @@ static void add_strings(struct load *ld, const config_setting_t *g,
 	}
 }
 
-/* admin: one address or a list of them; admin-token. */
+/* The octal mode string of the member key of g into *mode; 0, or -1
+ * when it is absent or wrong (the latter reported). */
+static int get_mode(struct load *ld, const config_setting_t *g, const char *key,
+                    unsigned *mode)
+{
+	const config_setting_t *s = member(g, key);
+	const char *str;
+	unsigned long v;
+	char *end;
+
+	if (!s)
+		return -1;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		load_err(ld, sline(s),
+		         "'%s' must be an octal string such as \"0660\"", key);
+		return -1;
+	}
+	str = config_setting_get_string(s);
+	errno = 0;
+	v = strtoul(str, &end, 8);
+	if (*str < '0' || *str > '7' || *end || errno || v > MODE_MAX) {
+		load_err(ld, sline(s),
+		         "'%s' '%s' is not an octal mode in 0000..0777", key,
+		         str);
+		return -1;
+	}
+	*mode = (unsigned)v;
+	return 0;
+}
+
+/* admin: one address or a list of them; admin-unix-mode, admin-token. */
 static void load_admin(struct load *ld, const config_setting_t *root)
 {
 	const config_setting_t *s = member(root, "admin"), *e;
 	char err[ZCR_ERR_MAX];
 	const char *str;
+	unsigned mode;
 	int i, n = s ? values(ld, s, "a string or a list of strings") : 0;
 
 	for (i = 0; i < n; i++) {
@@ -526,6 +567,9 @@ static void load_admin(struct load *ld, const config_setting_t *root)
 		if (str && zcr_cfg_admin_add(ld->c, str, err, sizeof(err)))
 			load_err(ld, sline(e), "%s", err);
 	}
+	if (get_mode(ld, root, "admin-unix-mode", &mode) == 0)
+		for (i = 0; i < (int)ld->c->nadmin; i++)
+			ld->c->admin[i].mode = mode;
 	set_strdup(ld, root, "admin-token", &ld->c->admin_token);
 	s = member(root, "admin-token");
 	if (ld->c->admin_token && !ld->c->admin_token[0])
@@ -536,7 +580,8 @@ static void load_admin(struct load *ld, const config_setting_t *root)
 		         ZCR_HTTP_TOKEN_MAX - 1);
 }
 
-/* One element of upstreams: "HOST:PORT" or { address = ...; weight = ...; } */
+/* One element of upstreams: "HOST:PORT" or
+ * { address = ...; weight = ...; name = ...; } */
 static void load_upstream(struct load *ld, const config_setting_t *e,
                           struct zcr_route *r)
 {
@@ -559,7 +604,13 @@ static void load_upstream(struct load *ld, const config_setting_t *e,
 		return;
 	}
 	str = get_str(ld, a);
-	if (str && zcr_route_upstream(r, str, it.weight, err, sizeof(err)))
+	if (str && zcr_route_upstream(r, str, it.weight, err, sizeof(err))) {
+		load_err(ld, sline(a), "%s", err);
+		return;
+	}
+	a = config_setting_is_group(e) ? member(e, "name") : NULL;
+	str = a ? get_str(ld, a) : NULL;
+	if (str && zcr_upstream_name(r, str, err, sizeof(err)))
 		load_err(ld, sline(a), "%s", err);
 }
 
@@ -590,32 +641,13 @@ static int is_unix_path(const struct zc_addr *a)
 static void set_unix_mode(struct load *ld, const config_setting_t *rs,
                           struct zcr_route *r)
 {
-	const config_setting_t *s = member(rs, "unix-mode");
-	const char *str;
-	unsigned long v;
-	unsigned i;
-	char *end;
+	unsigned i, mode;
 
-	if (!s)
+	if (get_mode(ld, rs, "unix-mode", &mode))
 		return;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		load_err(
-		        ld, sline(s),
-		        "'unix-mode' must be an octal string such as \"0660\"");
-		return;
-	}
-	str = config_setting_get_string(s);
-	errno = 0;
-	v = strtoul(str, &end, 8);
-	if (*str < '0' || *str > '7' || *end || errno || v > MODE_MAX) {
-		load_err(ld, sline(s),
-		         "'unix-mode' '%s' is not an octal mode in 0000..0777",
-		         str);
-		return;
-	}
 	for (i = 0; i < r->nlisten; i++)
 		if (is_unix_path(&r->listen[i].addr))
-			r->listen[i].mode = (unsigned)v;
+			r->listen[i].mode = mode;
 }
 
 static void load_proxy(struct load *ld, const config_setting_t *rs,
@@ -636,6 +668,42 @@ static void load_health(struct load *ld, const config_setting_t *rs,
 
 	if (g)
 		opts_apply(ld, g, health_opts, NOPTS(health_opts), r);
+}
+
+static int match_sni(struct zcr_route *r, const char *spec, char *err,
+                     size_t errlen)
+{
+	return zcr_match_name(r, "sni", spec, err, errlen);
+}
+
+static int match_host(struct zcr_route *r, const char *spec, char *err,
+                      size_t errlen)
+{
+	return zcr_match_name(r, "http-host", spec, err, errlen);
+}
+
+/* match = { sni = ...; alpn = ...; protocol = ...; http-host = ...;
+ * source = ...; } */
+static void load_match(struct load *ld, const config_setting_t *rs,
+                       struct zcr_route *r)
+{
+	const config_setting_t *g = get_group(ld, rs, "match"), *p;
+	const char *str;
+	char err[ZCR_ERR_MAX];
+
+	if (!g)
+		return;
+	r->match.set = 1;
+	r->match.line = sline(g);
+	opts_apply(ld, g, match_opts, NOPTS(match_opts), r);
+	add_strings(ld, g, "sni", r, match_sni);
+	add_strings(ld, g, "alpn", r, zcr_match_alpn);
+	add_strings(ld, g, "http-host", r, match_host);
+	add_strings(ld, g, "source", r, zcr_match_source);
+	p = member(g, "protocol");
+	str = p ? get_str(ld, p) : NULL;
+	if (str && zcr_match_proto(r, str, err, sizeof(err)))
+		load_err(ld, sline(p), "%s", err);
 }
 
 /* A route needs what and has n of it: an error at the route otherwise,
@@ -668,6 +736,8 @@ static void route_body(struct load *ld, const config_setting_t *rs,
 	load_health(ld, rs, r);
 	add_strings(ld, rs, "allow", r, zcr_route_allow);
 	add_strings(ld, rs, "deny", r, zcr_route_deny);
+	load_match(ld, rs, r);
+	r->line = sline(rs);
 }
 
 /* The name of route rs, or NULL after an error (none, or not a string). */
@@ -780,7 +850,11 @@ static void load_finish(struct load *ld, const config_setting_t *root)
 	char err[ZCR_ERR_MAX];
 
 	if (zcr_cfg_finish(ld->c, err, sizeof(err)))
-		load_err(ld, s ? sline(s) : 0, "%s", err);
+		load_err(ld,
+		         ld->c->err_line ? ld->c->err_line
+		         : s             ? sline(s)
+		                         : 0,
+		         "%s", err);
 	else if (!(ld->c->path = strdup(ld->path)))
 		load_err(ld, 0, "out of memory");
 }

@@ -34,11 +34,12 @@ struct zcr_lsock {
 	unsigned nfds;
 };
 
-/* The listeners of one generation, in the order of the configuration:
- * ls[i] belongs to route route[i]. */
+/* The listeners of one generation, one per address, in the order of
+ * the configuration: ls[i] feeds listener group group[i] (the routes
+ * that share its address, cfg->groups). */
 struct zcr_lset {
 	struct zcr_lsock **ls;
-	unsigned *route;
+	unsigned *group;
 	unsigned n;
 };
 
@@ -84,6 +85,11 @@ struct zcr_sess_info {
 	uint64_t bytes_in, bytes_out; /* so far, each way */
 	uint64_t spliced, copied;
 	const char *mover, *state; /* static strings */
+	/* Content routing, once decided: what the client sent first (a
+	 * static string; NULL: the listener does not peek), its TLS server
+	 * name and ALPN list ("h2,http/1.1"). */
+	const char *protocol;
+	char sni[256], alpn[256];
 };
 
 /* zcrelay ctl (ctl.c): argv[0] is "ctl". Returns the exit status. */
@@ -168,18 +174,21 @@ void zcr_worker_abort(struct zcr_worker *w);
 void zcr_worker_session_gone(struct zcr_worker *w);
 
 /* Sessions (session.c), worker thread. */
-/* A client accepted on a listener of route r (an index into w->cfg). */
-void zcr_session_accept(struct zcr_worker *w, unsigned route, int fd,
+/* A client accepted on a listener of group g (an index into
+ * w->cfg->groups). */
+void zcr_session_accept(struct zcr_worker *w, unsigned group, int fd,
                         const struct sockaddr *sa, socklen_t salen);
 /* Aborts the sessions that are not relaying yet (worker abort). */
 void zcr_session_abort_all(struct zcr_worker *w);
 /* Adds what the relays moved since the last call to the shared counters
  * (every 500 ms). */
 void zcr_session_tick(struct zcr_worker *w, uint64_t now_ms);
-/* The sessions matching f, as a malloc'd array in *out (caller frees;
- * NULL if none); returns their number (short when out of memory). */
+/* The oldest limit of the sessions matching f, as a malloc'd array in
+ * *out (the caller frees it; NULL when out of memory); returns their
+ * number, and how many matched in *total. */
 size_t zcr_session_list(struct zcr_worker *w, const struct zcr_sess_filter *f,
-                        struct zcr_sess_info **out);
+                        size_t limit, struct zcr_sess_info **out,
+                        size_t *total);
 /* Ends the sessions matching f (both sides reset; log end=killed);
  * returns how many. */
 unsigned zcr_session_kill(struct zcr_worker *w,

@@ -337,6 +337,11 @@ static void session_fields(struct line *l, int json,
 	kv_str(l, json, "mover", s->mover);
 	if (is_set(s->fallback))
 		kv_str(l, json, "fallback", s->fallback);
+	if (s->protocol) {
+		kv_str(l, json, "protocol", s->protocol);
+		kv_str(l, json, "sni", is_set(s->sni) ? s->sni : NULL);
+		kv_str(l, json, "alpn", is_set(s->alpn) ? s->alpn : NULL);
+	}
 }
 
 void zcr_log_session(const struct zcr_sess_log *s)

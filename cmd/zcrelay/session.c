@@ -2,7 +2,9 @@
  * session.c - one client, from accept to its log line.
  *
  *   accept -> allow/deny -> limits (route, client) -> [PROXY header from
- *   a trusted sender, then allow/deny on its source] -> connect to the upstream the balancer picks; on failure the
+ *   a trusted sender, then allow/deny on its source] -> [content routing
+ *   (session_route.c): the route of a shared listener] -> connect to
+ *   the upstream the balancer picks; on failure the
  *   next healthy one, within the route's connect timeout -> [PROXY header
  *   to the upstream] -> relay -> counters and one log line.
  *
@@ -27,42 +29,7 @@
 #include "daemon.h"
 #include "dlog.h"
 #include "proxyproto.h"
-
-/* Bytes of a relay already added to the shared counters. */
-struct counted {
-	uint64_t in, out, spliced, copied;
-};
-
-struct zcr_session {
-	struct zcr_worker *w;
-	struct zcr_session *prev, *next; /* on w->sessions */
-	uint64_t id;
-	struct zcr_cfg *cfg;
-	const struct zcr_route *r;
-	struct zc_connect *cn;
-	struct zc_relay *relay; /* while relaying */
-	struct counted done;    /* added to the counters so far */
-	uint64_t moved_ms;      /* when a byte last moved (500 ms steps) */
-	int killed;             /* by the admin API */
-	struct zc_watch *pw;    /* reading a PROXY header */
-	struct zc_timer *pt;    /* its deadline */
-	uint8_t *pp;            /* header bytes read so far */
-	size_t pplen;
-	int cfd;
-	int up;             /* upstream index; -1: none yet */
-	int counted;        /* route active taken */
-	int client_counted; /* client limit taken, for peer */
-	int last_err;
-	uint64_t tried[(ZCR_MAX_UPSTREAMS + 63) / 64];
-	uint64_t t0;                         /* ms */
-	struct sockaddr_storage peer, local; /* the client, as told by PROXY */
-	socklen_t peer_len, local_len;
-	struct sockaddr_storage tcp_peer; /* who connected to us */
-	char peerstr[ZCR_ADDR_STR];
-};
-
-static void session_connect_next(struct zcr_session *s);
-static int session_client_ok(struct zcr_session *s);
+#include "session.h"
 
 static uint64_t next_id; /* session ids, from 1, for the admin API */
 
@@ -106,6 +73,7 @@ static void session_end(struct zcr_session *s, int close_client)
 
 	list_del(s);
 	pp_stop(s);
+	zcr_session_sniff_stop(s);
 	if (close_client)
 		close(s->cfd);
 	if (s->counted)
@@ -130,7 +98,7 @@ static const char *err_name(int err)
 }
 
 /* Closed before relaying: a limit, a bad header, no upstream. */
-static void session_fail(struct zcr_session *s, const char *what, int err)
+void zcr_session_fail(struct zcr_session *s, const char *what, int err)
 {
 	char client[4 * ZCR_ADDR_STR];
 
@@ -210,7 +178,13 @@ static void session_done(void *arg, const struct zc_splice_stats *st)
 		        .mover = zc_mover_name(st->mover),
 		        .fallback = err_name(fb),
 		};
+		char alpn[ZCR_SNIFF_ALPN];
 
+		if (s->g->sniff) {
+			l.protocol = zcr_session_proto(s);
+			l.sni = s->si.sni;
+			l.alpn = zcr_sniff_alpn_str(&s->si, alpn, sizeof(alpn));
+		}
 		zcr_log_session(&l);
 	}
 	session_end(s, 0);
@@ -270,7 +244,7 @@ static void session_relay(struct zcr_session *s, int fd)
 	if (err) {
 		__atomic_fetch_sub(&us->active, 1, __ATOMIC_RELAXED);
 		close(fd);
-		session_fail(s, "relay", err);
+		zcr_session_fail(s, "relay", err);
 	}
 }
 
@@ -286,7 +260,7 @@ static void session_on_connect(void *arg, int fd)
 		__atomic_fetch_sub(&r->ups[s->up].st->active, 1,
 		                   __ATOMIC_RELAXED);
 		s->last_err = fd;
-		session_connect_next(s);
+		zcr_session_connect(s);
 		return;
 	}
 	zcr_balance_report(r, (unsigned)s->up, fd < 0 ? fd : 0, zcr_now_ms());
@@ -304,10 +278,10 @@ static void session_on_connect(void *arg, int fd)
 	}
 	zcr_add(&r->st->connect_fail, 1);
 	s->last_err = fd;
-	session_connect_next(s);
+	zcr_session_connect(s);
 }
 
-static void session_connect_next(struct zcr_session *s)
+void zcr_session_connect(struct zcr_session *s)
 {
 	const struct zcr_route *r = s->r;
 	int i, err;
@@ -332,15 +306,15 @@ static void session_connect_next(struct zcr_session *s)
 	}
 	if (zcr_err_local(s->last_err)) { /* the client is shed */
 		zcr_add(&r->st->rej_local, 1);
-		session_fail(s, "rejected: out of local resources",
-		             s->last_err);
+		zcr_session_fail(s, "rejected: out of local resources",
+		                 s->last_err);
 		return;
 	}
 	zcr_add(&r->st->no_upstream, 1);
-	session_fail(s,
-	             s->last_err ? "no upstream reachable"
-	                         : "no healthy upstream",
-	             s->last_err);
+	zcr_session_fail(s,
+	                 s->last_err ? "no upstream reachable"
+	                             : "no healthy upstream",
+	                 s->last_err);
 }
 
 /* The route's allow/deny lists on the client (the PROXY source where a
@@ -351,7 +325,7 @@ static int session_admits(struct zcr_session *s)
 	                   (const struct sockaddr *)&s->peer))
 		return 1;
 	zcr_add(&s->r->st->rej_denied, 1);
-	session_fail(s, "rejected: denied by allow/deny", 0);
+	zcr_session_fail(s, "rejected: denied by allow/deny", 0);
 	return 0;
 }
 
@@ -417,13 +391,15 @@ static void pp_on_ready(void *arg, unsigned ev)
 		return; /* a proper prefix: wait for more */
 	if (rc <= 0) {
 		zcr_add(&s->r->st->rej_proxy, 1);
-		session_fail(s, "bad PROXY header", rc ? rc : -EPROTO);
+		zcr_session_fail(s, "bad PROXY header", rc ? rc : -EPROTO);
 		return;
 	}
 	pp_take(s, &pi);
 	pp_stop(s);
-	if (session_admits(s) && session_client_ok(s))
-		session_connect_next(s);
+	if (s->g->routing)
+		zcr_session_route(s);
+	else if (session_admits(s) && zcr_session_client_ok(s))
+		zcr_session_connect(s);
 }
 
 static void pp_on_timeout(void *arg)
@@ -431,7 +407,7 @@ static void pp_on_timeout(void *arg)
 	struct zcr_session *s = arg;
 
 	zcr_add(&s->r->st->timeout_proxy, 1);
-	session_fail(s, "PROXY header timeout", -ETIMEDOUT);
+	zcr_session_fail(s, "PROXY header timeout", -ETIMEDOUT);
 }
 
 static int pp_start(struct zcr_session *s)
@@ -451,7 +427,7 @@ static int pp_start(struct zcr_session *s)
 }
 
 /* The route limit; 0, or the reason the client is turned away. */
-static const char *session_limits(struct zcr_session *s)
+const char *zcr_session_limits(struct zcr_session *s)
 {
 	const struct zcr_route *r = s->r;
 	uint64_t cur = zcr_get(&r->st->active);
@@ -471,21 +447,22 @@ static const char *session_limits(struct zcr_session *s)
 /* The per-client limit, keyed by s->peer: the TCP peer, or the source a
  * PROXY header gave (the previous proxy would stand for all its
  * clients). Returns 1, or 0 after failing s. */
-static int session_client_ok(struct zcr_session *s)
+int zcr_session_client_ok(struct zcr_session *s)
 {
 	const struct zcr_route *r = s->r;
 
 	if (zcr_client_acquire(r->st, (const struct sockaddr *)&s->peer,
 	                       r->max_per_client)) {
 		zcr_add(&r->st->rej_client, 1);
-		session_fail(s, "rejected: client at max-conns-per-client", 0);
+		zcr_session_fail(s, "rejected: client at max-conns-per-client",
+		                 0);
 		return 0;
 	}
 	s->client_counted = 1;
 	return 1;
 }
 
-static struct zcr_session *session_new(struct zcr_worker *w, unsigned route,
+static struct zcr_session *session_new(struct zcr_worker *w, unsigned group,
                                        int fd, const struct sockaddr *sa,
                                        socklen_t salen)
 {
@@ -498,7 +475,9 @@ static struct zcr_session *session_new(struct zcr_worker *w, unsigned route,
 	s->t0 = zcr_now_ms();
 	s->cfg = w->cfg;
 	zcr_cfg_ref(s->cfg);
-	s->r = &w->cfg->routes[route];
+	s->g = &w->cfg->groups[group];
+	/* The first route stands for the listener until one is chosen. */
+	s->r = &w->cfg->routes[s->g->routes[0]];
 	s->cfd = fd;
 	s->up = -1;
 	if (salen > sizeof(s->peer))
@@ -512,12 +491,27 @@ static struct zcr_session *session_new(struct zcr_worker *w, unsigned route,
 	return s;
 }
 
-void zcr_session_accept(struct zcr_worker *w, unsigned route, int fd,
+/* A trusted sender's PROXY header first (the routes of a shared
+ * listener agree on accept, trusted and timeout). */
+static void session_proxy(struct zcr_session *s)
+{
+	int err;
+
+	if (!zcr_route_trusts(s->r, (const struct sockaddr *)&s->tcp_peer)) {
+		zcr_add(&s->r->st->rej_proxy, 1);
+		zcr_session_fail(s, "rejected: not a trusted PROXY sender", 0);
+		return;
+	}
+	err = pp_start(s);
+	if (err)
+		zcr_session_fail(s, "PROXY header", err);
+}
+
+void zcr_session_accept(struct zcr_worker *w, unsigned group, int fd,
                         const struct sockaddr *sa, socklen_t salen)
 {
-	struct zcr_session *s = session_new(w, route, fd, sa, salen);
+	struct zcr_session *s = session_new(w, group, fd, sa, salen);
 	const char *why;
-	int err;
 
 	if (!s) {
 		zcr_log(ZC_LOG_ERR, "worker=%d accept: out of memory", w->id);
@@ -525,31 +519,29 @@ void zcr_session_accept(struct zcr_worker *w, unsigned route, int fd,
 		return;
 	}
 	list_add(s);
+	if (s->g->routing) { /* limits once the route is chosen */
+		if (s->r->proxy_accept)
+			session_proxy(s);
+		else
+			zcr_session_route(s);
+		return;
+	}
 	if (!s->r->proxy_accept && !session_admits(s))
 		return;
-	why = session_limits(s);
+	why = zcr_session_limits(s);
 	if (why) {
-		session_fail(s, why, 0);
+		zcr_session_fail(s, why, 0);
 		return;
 	}
 	zcr_add(&s->r->st->total, 1);
-	if (!s->r->proxy_accept) {
-		if (session_client_ok(s))
-			session_connect_next(s);
-		return;
-	}
-	if (!zcr_route_trusts(s->r, sa)) {
-		zcr_add(&s->r->st->rej_proxy, 1);
-		session_fail(s, "rejected: not a trusted PROXY sender", 0);
-		return;
-	}
-	err = pp_start(s);
-	if (err)
-		session_fail(s, "PROXY header", err);
+	if (s->r->proxy_accept)
+		session_proxy(s);
+	else if (zcr_session_client_ok(s))
+		zcr_session_connect(s);
 }
 
 /* Ends s before its relay runs (connecting, reading PROXY). */
-static void session_drop(struct zcr_session *s)
+void zcr_session_drop(struct zcr_session *s)
 {
 	if (s->cn) {
 		zc_connect_cancel(s->cn);
@@ -569,7 +561,7 @@ void zcr_session_abort_all(struct zcr_worker *w)
 	for (s = w->sessions; s; s = next) {
 		next = s->next;
 		if (!s->relay)
-			session_drop(s);
+			zcr_session_drop(s);
 	}
 }
 
@@ -609,7 +601,7 @@ static int session_match(const struct zcr_session *s,
 	if (f->route[0] && strcmp(s->r->name, f->route) != 0)
 		return 0;
 	if (f->upstream[0] &&
-	    (s->up < 0 || strcmp(s->r->ups[s->up].str, f->upstream) != 0))
+	    (s->up < 0 || !zcr_upstream_is(&s->r->ups[s->up], f->upstream)))
 		return 0;
 	if (f->client[0] && !client_is(s->peerstr, f->client))
 		return 0;
@@ -621,6 +613,8 @@ static const char *session_state(const struct zcr_session *s,
 {
 	if (s->pw)
 		return "proxy-header";
+	if (s->sw)
+		return "sniffing";
 	if (!s->relay)
 		return "connecting";
 	if (st->dir[0].fin && st->dir[1].fin)
@@ -660,29 +654,37 @@ static void session_info(const struct zcr_session *s, uint64_t now,
 	in->copied = st.dir[0].copied + st.dir[1].copied;
 	in->mover = s->relay ? zc_mover_name(st.mover) : "";
 	in->state = session_state(s, &st);
+	if (s->g->sniff && !s->sw) {
+		in->protocol = zcr_session_proto(s);
+		snprintf(in->sni, sizeof(in->sni), "%s", s->si.sni);
+		zcr_sniff_alpn_str(&s->si, in->alpn, sizeof(in->alpn));
+	}
 }
 
 size_t zcr_session_list(struct zcr_worker *w, const struct zcr_sess_filter *f,
-                        struct zcr_sess_info **out)
+                        size_t limit, struct zcr_sess_info **out, size_t *total)
 {
 	uint64_t now = zcr_now_ms();
-	struct zcr_sess_info *v = NULL, *nv;
+	struct zcr_sess_info *v;
 	const struct zcr_session *s;
-	size_t n = 0, cap = 0;
+	size_t n = 0, skip;
 
-	for (s = w->sessions; s; s = s->next) {
+	/* The list is newest first: count the matches, then describe only
+	 * the oldest limit of them, the ones a reply can show. */
+	*total = 0;
+	for (s = w->sessions; s; s = s->next)
+		*total += session_match(s, f, now);
+	skip = *total > limit ? *total - limit : 0;
+	*out = v = malloc((*total - skip ? *total - skip : 1) * sizeof(*v));
+	for (s = w->sessions; s && v; s = s->next) {
 		if (!session_match(s, f, now))
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv)
-				break;
-			v = nv;
+		if (skip) {
+			skip--;
+			continue;
 		}
 		session_info(s, now, &v[n++]);
 	}
-	*out = v;
 	return n;
 }
 
@@ -707,7 +709,7 @@ unsigned zcr_session_kill(struct zcr_worker *w, const struct zcr_sess_filter *f)
 		        "session worker=%d route=%s client=%s killed", w->id,
 		        s->r->name,
 		        zcr_log_field(s->peerstr, client, sizeof(client)));
-		session_drop(s);
+		zcr_session_drop(s);
 	}
 	return n;
 }

@@ -5,7 +5,7 @@
  *
  * A reload reaches a worker as an "apply" post carrying the new
  * configuration and listener set: listeners in both sets keep running
- * (only the route they feed may change), the others stop, new ones
+ * (only the routes they feed may change), the others stop, new ones
  * start. Sessions keep the generation they started with.
  */
 #include <errno.h>
@@ -26,8 +26,8 @@ struct zcr_wl {
 	struct zcr_worker *w;
 	struct zcr_lsock *ls;
 	struct zc_listener *lst;
-	unsigned route;
-	int keep; /* apply: in the new set */
+	unsigned group; /* in the worker's cfg->groups */
+	int keep;       /* apply: in the new set */
 };
 
 /* An apply request; the poster waits for every worker to finish it. */
@@ -51,7 +51,7 @@ static void wl_on_accept(void *arg, int fd, const struct sockaddr *sa,
 {
 	struct zcr_wl *wl = arg;
 
-	zcr_session_accept(wl->w, wl->route, fd, sa, salen);
+	zcr_session_accept(wl->w, wl->group, fd, sa, salen);
 }
 
 static int wl_fd(const struct zcr_wl *wl)
@@ -72,7 +72,7 @@ static void wl_stop(struct zcr_wl *wl)
 	free(wl);
 }
 
-static int wl_start(struct zcr_worker *w, struct zcr_lsock *ls, unsigned r)
+static int wl_start(struct zcr_worker *w, struct zcr_lsock *ls, unsigned g)
 {
 	struct zcr_wl *wl = calloc(1, sizeof(*wl));
 	int err;
@@ -81,7 +81,7 @@ static int wl_start(struct zcr_worker *w, struct zcr_lsock *ls, unsigned r)
 		return -ENOMEM;
 	wl->w = w;
 	wl->ls = ls;
-	wl->route = r;
+	wl->group = g;
 	err = zc_listener_start(&wl->lst, w->loop, wl_fd(wl), wl_on_accept, wl);
 	if (err) {
 		free(wl);
@@ -128,11 +128,11 @@ static int worker_apply_set(struct zcr_worker *w, const struct zcr_lset *set)
 	for (i = 0; i < set->n; i++) {
 		wl = wl_find(w, set->ls[i]);
 		if (wl) {
-			wl->route = set->route[i];
+			wl->group = set->group[i];
 			wl->keep = 1;
 			continue;
 		}
-		err = wl_start(w, set->ls[i], set->route[i]);
+		err = wl_start(w, set->ls[i], set->group[i]);
 		if (err) {
 			zcr_log(ZC_LOG_ERR, "worker=%d listen %s: %s", w->id,
 			        set->ls[i]->str, zc_strerror(err));

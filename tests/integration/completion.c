@@ -36,7 +36,8 @@ static char *complete(const char *words)
 	int st;
 
 	snprintf(cmd, sizeof(cmd),
-	         "timeout 20 bash -c '%s source \"%s\"; COMP_WORDS=(%s); "
+	         "ZCRELAY_COMPLETION_TIMEOUT=10 timeout 60 bash -c "
+	         "'%s source \"%s\"; COMP_WORDS=(%s); "
 	         "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); "
 	         "COMP_LINE=\"${COMP_WORDS[*]}\"; COMP_POINT=${#COMP_LINE}; "
 	         "_zcrelay zcrelay \"${COMP_WORDS[COMP_CWORD]}\" "
