@@ -164,9 +164,19 @@ cppcheck:
 		-D_GNU_SOURCE -Iinclude -Isrc -Icmd/zcrelay --inline-suppr \
 		--error-exitcode=1 src cmd/zcrelay
 
-# make demo: a local upstream, zcrelay in front of it, a checked transfer.
+# make demo: scripts/demo.sh with the fast, hashing ends of demo/zcdemo.c:
+# direct against relayed throughput, the relay's CPU per GB, the
+# spliced/copied split, every transfer checked with SHA-256.
+DEMOBIN := $(BUILD)/zcdemo
+$(BUILD)/demo/zcdemo.o: override CPPFLAGS += -Iinclude
+$(DEMOBIN): $(BUILD)/demo/zcdemo.o $(STATIC)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lcrypto
 demo: all
-	./scripts/demo.sh $(abspath $(DAEMON))
+	@[ "$(HAVE_CRYPTO)" = 1 ] || { echo "make demo: zcdemo hashes with" \
+		"libcrypto: apt-get install libssl-dev, then ./configure" >&2; exit 1; }
+	$(Q)$(MAKE) -s --no-print-directory $(DEMOBIN)
+	./scripts/demo.sh $(abspath $(DAEMON)) $(abspath $(DEMOBIN))
 
 bench: all
 	./bench/run.sh
@@ -229,7 +239,7 @@ uninstall:
 
 FORMAT_SRC = $(wildcard include/*.h src/*.c src/*.h cmd/zcrelay/*.c cmd/zcrelay/*.h \
 	tests/lib/*.c tests/lib/*.h tests/unit/*.c tests/integration/*.c \
-	tests/fault/*.c tests/soak/*.c tests/soak/*.h examples/*.c)
+	tests/fault/*.c tests/soak/*.c tests/soak/*.h examples/*.c demo/*.c)
 format:
 	clang-format -i $(FORMAT_SRC)
 format-check:
@@ -297,4 +307,5 @@ clean:
 distclean: clean
 	rm -f config.mk config.h
 
--include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(SOAK_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(SOAK_OBJ:.o=.d) \
+	$(BUILD)/demo/zcdemo.d

@@ -8,7 +8,7 @@
 # is left as it was found: packages purged, a zcrelay user this script
 # made removed, scratch files deleted.
 #
-# usage: scripts/ci-deb.sh      (needs debhelper lintian pkg-config socat
+# usage: scripts/ci-deb.sh      (needs debhelper lintian pkg-config socat logrotate
 #                                and the build dependencies of debian/control)
 set -euo pipefail
 
@@ -101,6 +101,22 @@ say "zcrelay -n -c /etc/zcrelay/zcrelay.conf; the zcrelay user"
 zcrelay -n -c /etc/zcrelay/zcrelay.conf || die "the default config"
 getent passwd zcrelay >/dev/null || die "no zcrelay user"
 [ "$(stat -c %U /var/log/zcrelay)" = zcrelay ] || die "/var/log/zcrelay"
+[ -d /run/zcrelay ] || die "/run/zcrelay (tmpfiles.d) was not created"
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+[ "$(pkg-config --variable=libdir zcrelay)" = "/usr/lib/$multiarch" ] ||
+	die "zcrelay.pc: libdir $(pkg-config --variable=libdir zcrelay)"
+grep -q '^ExecStart=/usr/bin/zcrelay -c /etc/zcrelay/zcrelay.conf$' \
+	/lib/systemd/system/zcrelay.service || die "zcrelay.service: ExecStart"
+for u in zcrelay.service zcrelay.socket; do
+	systemd-analyze verify "/lib/systemd/system/$u" >"$work/verify.log" 2>&1 ||
+		{ cat "$work/verify.log"; die "systemd-analyze verify $u"; }
+done
+if ! command -v logrotate >/dev/null; then
+	say "logrotate -d: skipped, logrotate is not installed"
+else
+	logrotate -d /etc/logrotate.d/zcrelay >"$work/logrotate.log" 2>&1 ||
+		{ cat "$work/logrotate.log"; die "logrotate -d /etc/logrotate.d/zcrelay"; }
+fi
 
 if grep -qrs 'path-exclude=/usr/share/man' /etc/dpkg/dpkg.cfg.d/; then
 	say "man pages: skipped, dpkg excludes /usr/share/man on this machine"
@@ -123,30 +139,48 @@ done
 ldd "$work/join" | grep -Eq "libzcrelay.so.0 => (/usr)?/lib/" ||
 	die "join is not linked with the installed libzcrelay.so.0"
 
-say "the daemon as user zcrelay relays a file byte-exact (upstream: serve)"
-head -c 64M /dev/urandom >"$work/data"
-want=$(sha256sum <"$work/data" | cut -d' ' -f1)
-"$work/serve" 127.0.0.1:0 "$work/data" >"$work/serve.out" 2>&1 &
-pids+=($!)
-wait_for "$work/serve.out" "listening on"
-up=$(sed -n 's/^serve: listening on //p' "$work/serve.out")
-port=$(free_port 24600)
-cat >"$work/zcrelay.conf" <<EOF
+# relay_as_zcrelay drop|runuser: the installed daemon, as user zcrelay
+# (dropped to from root by the config's user, or started as it with
+# runuser), relays a file from serve to a client; checked with SHA-256.
+relay_as_zcrelay() {
+	local up port pid daemon got
+	"$work/serve" 127.0.0.1:0 "$work/data" >"$work/serve.out" 2>&1 &
+	pids+=($!)
+	wait_for "$work/serve.out" "listening on"
+	up=$(sed -n 's/^serve: listening on //p' "$work/serve.out")
+	port=$(free_port 24600)
+	if [ "$1" = drop ]; then
+		cat >"$work/zcrelay.conf" <<EOF
 user = "zcrelay";
 routes = ( { name = "ci"; listen = "127.0.0.1:$port"; upstreams = "$up"; } );
 EOF
-chmod 644 "$work/zcrelay.conf"
+		zcrelay -c "$work/zcrelay.conf" >"$work/zcrelay.log" 2>&1 &
+	else
+		runuser -u zcrelay -- zcrelay -l "127.0.0.1:$port" -u "$up" \
+			>"$work/zcrelay.log" 2>&1 &
+	fi
+	pid=$!
+	pids+=("$pid")
+	wait_for "$work/zcrelay.log" "listening"
+	# runuser stays the parent of the daemon; with drop it is the daemon.
+	daemon=$(pgrep -n -x zcrelay -P "$pid" || echo "$pid")
+	[ "$(ps -o user= -p "$daemon")" = zcrelay ] ||
+		die "$1: the daemon runs as $(ps -o user= -p "$daemon"), not zcrelay"
+	got=$(timeout 30 socat -u "TCP:127.0.0.1:$port" - | sha256sum | cut -d' ' -f1)
+	[ "$got" = "$want" ] || die "$1: relayed bytes differ ($got, want $want)"
+	wait_for "$work/serve.out" "serve: 67108864 bytes"
+	wait_for "$work/zcrelay.log" " session "
+	kill "$daemon"
+	wait "$pid" 2>/dev/null || true
+}
+
+say "the daemon as user zcrelay relays a file byte-exact (upstream: serve)"
+head -c 64M /dev/urandom >"$work/data"
+want=$(sha256sum <"$work/data" | cut -d' ' -f1)
 chmod 755 "$work"
-zcrelay -c "$work/zcrelay.conf" >"$work/zcrelay.log" 2>&1 &
-pids+=($!)
-wait_for "$work/zcrelay.log" "listening"
-[ "$(ps -o user= -p "${pids[1]}")" = zcrelay ] ||
-	die "the daemon does not run as zcrelay: $(ps -o user= -p "${pids[1]}")"
-got=$(timeout 30 socat -u "TCP:127.0.0.1:$port" - | sha256sum | cut -d' ' -f1)
-[ "$got" = "$want" ] || die "relayed bytes differ ($got, want $want)"
-wait_for "$work/serve.out" "serve: 67108864 bytes"
-wait_for "$work/zcrelay.log" " session "
-kill "${pids[1]}"
+chmod 644 "$work/data"
+relay_as_zcrelay drop
+relay_as_zcrelay runuser
 
 say "join and embed (built above) relay to a socat upstream"
 for e in join embed; do

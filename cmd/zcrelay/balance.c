@@ -125,6 +125,7 @@ void zcr_balance_report(const struct zcr_route *r, unsigned up, int err,
 {
 	const struct zcr_upstream *u = &r->ups[up];
 	struct zcr_stats *st = u->st;
+	uint64_t down;
 	unsigned fails;
 
 	if (err == 0) {
@@ -144,11 +145,17 @@ void zcr_balance_report(const struct zcr_route *r, unsigned up, int err,
 	fails = __atomic_add_fetch(&st->fails, 1, __ATOMIC_RELAXED);
 	if (!r->fail_max || fails < r->fail_max)
 		return;
-	__atomic_store_n(&st->down_until, now_ms + r->cooldown_ms,
-	                 __ATOMIC_RELAXED);
-	if (fails == r->fail_max)
-		zcr_log(ZC_LOG_WARN,
-		        "route=%s upstream=%s ejected for %u ms after %u "
-		        "failed connects",
-		        r->name, u->str, r->cooldown_ms, fails);
+	/* Each ejection is logged, also the one at the first failure after
+	 * a cool-down; a failure during one (a connect that was in flight)
+	 * neither extends it nor logs. One worker wins the CAS. */
+	down = __atomic_load_n(&st->down_until, __ATOMIC_RELAXED);
+	if (down > now_ms ||
+	    !__atomic_compare_exchange_n(&st->down_until, &down,
+	                                 now_ms + r->cooldown_ms, 0,
+	                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	zcr_log(ZC_LOG_WARN,
+	        "route=%s upstream=%s ejected for %u ms after %u failed "
+	        "connects",
+	        r->name, u->str, r->cooldown_ms, fails);
 }

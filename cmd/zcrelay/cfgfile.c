@@ -694,6 +694,11 @@ static void load_routes(struct load *ld, const config_setting_t *root)
 		         "'routes' must be a list of groups: ( { ... }, ... )");
 		return;
 	}
+	if (config_setting_length(s) > ZCR_MAX_ROUTES) { /* said once */
+		load_err(ld, sline(s), "%d routes: at most %d are allowed",
+		         config_setting_length(s), ZCR_MAX_ROUTES);
+		return;
+	}
 	for (i = 0; i < config_setting_length(s); i++) {
 		e = config_setting_get_elem(s, (unsigned)i);
 		if (config_setting_is_group(e))

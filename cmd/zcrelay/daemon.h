@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "cfg.h"
@@ -87,6 +88,17 @@ int zcr_control_admin_start(struct zcr_worker *ws, unsigned nw);
 void zcr_control_admin_stop(void);
 /* Becomes c's user and group, if set; 0 or -1 (logged). */
 int zcr_control_drop(const struct zcr_cfg *c);
+
+/*
+ * zcr_cfg_load_answering - zcr_cfg_load(path, out) (loader.c) on a
+ * thread of its own while the calling thread, which has the signals of
+ * set blocked, keeps taking them: on_signal(sig) for each but SIGTERM
+ * and SIGINT, which abandon the load (freed when it ends) and are
+ * returned. Returns 0 (*out loaded, the caller's reference), -1 (errors,
+ * printed), or that signal. Main thread.
+ */
+int zcr_cfg_load_answering(const char *path, struct zcr_cfg **out,
+                           const sigset_t *set, void (*on_signal)(int sig));
 
 /* Listening sockets (listeners.c), main thread. */
 /* Builds the set for c, reusing the sockets of prev (may be NULL) for

@@ -11,7 +11,8 @@
  * Text line:  2026-11-29T16:00:00.123Z info MESSAGE
  * JSON line:  {"ts":"2026-11-29T16:00:00.123Z","level":"info","msg":"..."}
  * In text lines control characters print as \xNN, so one call is
- * always one line. JSON strings are escaped per RFC 8259 and bytes that
+ * always one line; in the key=value fields of session lines so do space,
+ * '=' and backslash, so a value cannot add fields. JSON strings are escaped per RFC 8259 and bytes that
  * are not valid UTF-8 become U+FFFD.
  */
 #ifndef ZCRELAY_DLOG_H
@@ -46,6 +47,16 @@ int zcr_log_reopen(void);
  * file. Only when no other thread can log (shutdown, tests).
  */
 void zcr_log_close(void);
+
+/*
+ * zcr_log_field - v made fit to be the value of a key=value field in a
+ * zcr_log() message, into buf (size > 0 bytes; cut at a character
+ * boundary): in text format escaped as the fields of session lines are
+ * (space, '=', backslash, control characters and invalid UTF-8 as \xNN),
+ * in JSON copied as is (the whole message is escaped). For values a
+ * client chooses, such as an address from a PROXY header. Returns buf.
+ */
+const char *zcr_log_field(const char *v, char *buf, size_t size);
 
 /* The current format (enum zcr_log_format). Any thread. */
 int zcr_log_format(void);

@@ -124,15 +124,22 @@ static size_t utf8_len(const unsigned char *p)
 	return n;
 }
 
+/* How a string is escaped: free text, a JSON string, or the value of
+ * a text key=value field. */
+enum esc { ESC_TEXT, ESC_JSON, ESC_FIELD };
+
 /*
  * The escaped form of the character at p into out (8 bytes); *adv gets
  * how many input bytes it stands for. JSON: quote and backslash escaped,
  * control characters as \u00XX, invalid UTF-8 as U+FFFD. Text: control
- * characters and invalid UTF-8 as \xNN. Returns the output length.
+ * characters and invalid UTF-8 as \xNN; in a field value also space, '='
+ * and backslash, so that a value (a client's address from a PROXY
+ * header) can never add fields of its own. Returns the output length.
  */
-static size_t esc_one(const unsigned char *p, int json, char *out, size_t *adv)
+static size_t esc_one(const unsigned char *p, int mode, char *out, size_t *adv)
 {
 	static const char hex[] = "0123456789abcdef";
+	int json = mode == ESC_JSON;
 	size_t n;
 
 	*adv = 1;
@@ -150,8 +157,13 @@ static size_t esc_one(const unsigned char *p, int json, char *out, size_t *adv)
 		out[1] = (char)*p;
 		return 2;
 	}
-	if (*p >= 0x20 && *p < 0x7f) {
+	if (*p > 0x20 && *p < 0x7f &&
+	    !(mode == ESC_FIELD && (*p == '=' || *p == '\\'))) {
 		out[0] = (char)*p;
+		return 1;
+	}
+	if (*p == ' ' && mode != ESC_FIELD) {
+		out[0] = ' ';
 		return 1;
 	}
 	memcpy(out, json ? "\\u00" : "\\x", json ? 4 : 2);
@@ -161,9 +173,10 @@ static size_t esc_one(const unsigned char *p, int json, char *out, size_t *adv)
 	return n + 2;
 }
 
-/* Appends s escaped, at most max bytes of output: a string that does not
- * fit is cut before the first character that would not fit whole. */
-static void line_str(struct line *l, const char *s, size_t max, int json)
+/* Appends s escaped as mode says, at most max bytes of output: a string
+ * that does not fit is cut before the first character that would not
+ * fit whole. */
+static void line_str(struct line *l, const char *s, size_t max, int mode)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t n, adv, used = 0;
@@ -172,13 +185,34 @@ static void line_str(struct line *l, const char *s, size_t max, int json)
 	if (max > line_room(l))
 		max = line_room(l);
 	while (*p) {
-		n = esc_one(p, json, out, &adv);
+		n = esc_one(p, mode, out, &adv);
 		if (used + n > max)
 			break;
 		line_put(l, out, n);
 		used += n;
 		p += adv;
 	}
+}
+
+const char *zcr_log_field(const char *v, char *buf, size_t size)
+{
+	const unsigned char *p = (const unsigned char *)v;
+	size_t n, adv, used = 0;
+	char out[8];
+
+	if (zcr_log_format() == ZCR_LOGF_JSON) {
+		snprintf(buf, size, "%s", v);
+		return buf;
+	}
+	for (; *p; p += adv) {
+		n = esc_one(p, ESC_FIELD, out, &adv);
+		if (used + n + 1 > size)
+			break;
+		memcpy(buf + used, out, n);
+		used += n;
+	}
+	buf[used] = '\0';
+	return buf;
 }
 
 static void log_timestamp(char *buf, size_t size)
@@ -238,10 +272,10 @@ void zcr_log(int level, const char *fmt, ...)
 	if (json) {
 		line_put(&l, ",\"msg\":\"", 8);
 		/* Room for the closing quote and brace, always. */
-		line_str(&l, msg, line_room(&l) - 2, 1);
+		line_str(&l, msg, line_room(&l) - 2, ESC_JSON);
 		line_put(&l, "\"}", 2);
 	} else {
-		line_str(&l, msg, line_room(&l), 0);
+		line_str(&l, msg, line_room(&l), ESC_TEXT);
 	}
 	line_write(&l);
 }
@@ -267,7 +301,7 @@ static void kv_str(struct line *l, int json, const char *key, const char *v)
 	kv_key(l, json, key);
 	if (json)
 		line_put(l, "\"", 1);
-	line_str(l, v ? v : "-", FIELD_MAX, json);
+	line_str(l, v ? v : "-", FIELD_MAX, json ? ESC_JSON : ESC_FIELD);
 	if (json)
 		line_put(l, "\"", 1);
 }

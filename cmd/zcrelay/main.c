@@ -122,8 +122,31 @@ static void reload_keep_fixed(struct zcr_cfg *n, const struct zcr_cfg *o)
 	n->log_sessions = opts.quiet ? 0 : n->log_sessions;
 }
 
-/* SIGHUP: a new generation for new sessions; nothing else changes. */
-static void reload_file(void)
+static void reopen_log(void)
+{
+	int err = zcr_log_reopen();
+
+	if (err)
+		zcr_log(ZC_LOG_ERR, "SIGUSR1: reopening the log: %s",
+		        zc_strerror(err));
+}
+
+static int reload_again; /* a SIGHUP came while the file was loading */
+
+/* A signal while a reload loads the file (not a stop signal). */
+static void during_load(int sig)
+{
+	if (sig == SIGHUP)
+		reload_again = 1;
+	else if (sig == SIGUSR1)
+		reopen_log();
+}
+
+/* SIGHUP: a new generation for new sessions; nothing else changes. The
+ * file loads on its own thread (host names may take long), the signals
+ * of sigs are answered meanwhile: returns a stop signal that came (the
+ * reload is abandoned), else 0. */
+static int reload_file(const sigset_t *sigs)
 {
 	struct zcr_cfg *n;
 	struct zcr_lset set;
@@ -131,22 +154,30 @@ static void reload_file(void)
 
 	if (!opts.cfg_path) {
 		zcr_log(ZC_LOG_INFO, "SIGHUP: no -c file to reload");
-		return;
+		return 0;
 	}
 	zcr_sd_notify_reloading();
-	if (zcr_cfg_load(opts.cfg_path, &n)) {
+	err = zcr_cfg_load_answering(opts.cfg_path, &n, sigs, during_load);
+	if (err > 0) {
+		zcr_log(ZC_LOG_INFO,
+		        "signal %d during the reload of %s: "
+		        "reload abandoned",
+		        err, opts.cfg_path);
+		return err;
+	}
+	if (err) {
 		zcr_log(ZC_LOG_ERR,
 		        "reload of %s failed: keeping the running "
 		        "configuration",
 		        opts.cfg_path);
-		return;
+		return 0;
 	}
 	reload_keep_fixed(n, cur);
 	if (zcr_lset_open(&set, n, &lset, nworkers)) {
 		zcr_log(ZC_LOG_ERR,
 		        "reload: keeping the running configuration");
 		zcr_cfg_unref(n);
-		return;
+		return 0;
 	}
 	if (zcr_health_apply(n))
 		zcr_log(ZC_LOG_ERR, "reload: health checks not updated");
@@ -165,12 +196,21 @@ static void reload_file(void)
 	set_current(n);
 	zcr_log(ZC_LOG_INFO, "reloaded %s: %u route(s)", opts.cfg_path,
 	        n->nroutes);
+	return 0;
 }
 
-static void reload(void)
+/* Reloads (again while SIGHUPs came during the load); returns a stop
+ * signal that came meanwhile, or 0. */
+static int reload(const sigset_t *sigs)
 {
-	reload_file();
+	int sig;
+
+	do {
+		reload_again = 0;
+		sig = reload_file(sigs);
+	} while (!sig && reload_again);
 	zcr_sd_notify("READY=1");
+	return sig;
 }
 
 static int wait_signal(const sigset_t *set, long ms)
@@ -182,18 +222,13 @@ static int wait_signal(const sigset_t *set, long ms)
 		sig = sigtimedwait(set, NULL, ms < 0 ? NULL : &ts);
 	} while (sig == -1 && errno == EINTR);
 	if (sig == SIGHUP) {
-		if (draining)
-			zcr_log(ZC_LOG_INFO, "SIGHUP while draining: ignored");
-		else
-			reload();
+		if (!draining)
+			return reload(set);
+		zcr_log(ZC_LOG_INFO, "SIGHUP while draining: ignored");
 		return 0;
 	}
 	if (sig == SIGUSR1) {
-		int err = zcr_log_reopen();
-
-		if (err)
-			zcr_log(ZC_LOG_ERR, "SIGUSR1: reopening the log: %s",
-			        zc_strerror(err));
+		reopen_log();
 		return 0;
 	}
 	return sig == -1 ? 0 : sig;
@@ -274,8 +309,14 @@ static int load_config(struct zcr_cfg **c, int argc, char **argv)
 	if (zcr_cfg_load(opts.cfg_path, c))
 		return 1;
 	if (opts.check_only) {
+		char err[ZCR_ERR_MAX];
+		int bad = zcr_check_ids((*c)->user, (*c)->group, err,
+		                        sizeof(err));
+
+		if (bad)
+			fprintf(stderr, "%s: %s\n", opts.cfg_path, err);
 		zcr_cfg_unref(*c);
-		return 0;
+		return bad ? 1 : 0;
 	}
 	(*c)->log_level = opts.verbose ? ZC_LOG_DEBUG : (*c)->log_level;
 	(*c)->log_sessions = opts.quiet ? 0 : (*c)->log_sessions;

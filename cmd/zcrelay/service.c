@@ -413,6 +413,19 @@ static int verify_dropped(uid_t uid, gid_t gid, char *err, size_t errlen)
 	return 0;
 }
 
+int zcr_check_ids(const char *user, const char *group, char *err, size_t errlen)
+{
+	uid_t uid;
+	gid_t gid;
+	int rc = 0;
+
+	if (user)
+		rc = lookup_user(user, &uid, &gid, err, errlen);
+	if (!rc && group)
+		rc = lookup_group(group, &gid, err, errlen);
+	return rc;
+}
+
 int zcr_drop_privileges(const char *user, const char *group, char *err,
                         size_t errlen)
 {

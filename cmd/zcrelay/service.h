@@ -76,6 +76,15 @@ int zcr_drop_privileges(const char *user, const char *group, char *err,
                         size_t errlen);
 
 /*
+ * zcr_check_ids - whether user and group (either may be NULL) exist, as
+ * zcr_drop_privileges() would look them up, without switching to them
+ * (zcrelay -n). Returns 0, or -ENOENT ("unknown user 'x'") or the
+ * lookup's -errno with the reason in err. Any thread.
+ */
+int zcr_check_ids(const char *user, const char *group, char *err,
+                  size_t errlen);
+
+/*
  * zcr_write_pid_file - write getpid() and a newline to path, created or
  * truncated, mode 0644 (less the umask). Returns 0, or -errno with
  * "PATH: reason" in err; -EINVAL for a path that is not a regular file

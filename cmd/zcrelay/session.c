@@ -112,9 +112,12 @@ static const char *err_name(int err)
 /* Closed before relaying: a limit, a bad header, no upstream. */
 static void session_fail(struct zcr_session *s, const char *what, int err)
 {
+	char client[4 * ZCR_ADDR_STR];
+
 	zcr_log(ZC_LOG_WARN, "session worker=%d route=%s client=%s %s%s%s",
-	        s->w->id, s->r->name, s->peerstr, what, err ? ": " : "",
-	        err ? zc_strerror(err) : "");
+	        s->w->id, s->r->name,
+	        zcr_log_field(s->peerstr, client, sizeof(client)), what,
+	        err ? ": " : "", err ? zc_strerror(err) : "");
 	if (s->prev || s->next || s->w->sessions == s)
 		list_del(s);
 	session_end(s, 1);

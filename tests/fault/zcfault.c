@@ -15,8 +15,10 @@
  *   RULE   = FUNC ":" ACTION { ":" KEY "=" VALUE }
  *   FUNC   = accept | accept4 | pipe2 | fcntl (F_SETPIPE_SZ only) |
  *            splice | connect | write | send | sendto | sendmsg | read |
- *            recv | recvfrom | readv | socket
+ *            recv | recvfrom | readv | socket | getaddrinfo
  *   ACTION = an errno name (EINVAL, EMFILE, ...): fail with it;
+ *            stall: getaddrinfo only: wait ms= milliseconds (default
+ *            10000), then resolve (a slow resolver);
  *            short: move at most 1..max bytes (cycling), data calls only;
  *            a read cut short then signals the socket readable again
  *            (the bytes held back look like a new arrival);
@@ -28,6 +30,7 @@
  *          count=N  inject N times, then behave; 0: forever (default)
  *          every=N  inject on every Nth matching call only (default 1)
  *          max=N    short: the most bytes per call (default 64)
+ *          ms=N     stall: how long
  *          port=N   only sockets whose local or peer port is N (connect:
  *                   the destination port); the default is any
  *          fd=sock|pipe|any  what the fd must be (default: a socket or a
@@ -65,6 +68,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <netdb.h>
 #include <netinet/in.h>
 
 enum zcf_fn {
@@ -83,6 +87,7 @@ enum zcf_fn {
 	F_RECVFROM,
 	F_READV,
 	F_SOCKET,
+	F_GETADDRINFO,
 	F_COUNT
 };
 
@@ -111,6 +116,7 @@ static const struct {
         [F_RECVFROM] = {"recvfrom", K_FD | K_DATA | K_RD},
         [F_READV] = {"readv", K_FD | K_DATA | K_RD},
         [F_SOCKET] = {"socket", 0},
+        [F_GETADDRINFO] = {"getaddrinfo", 0},
 };
 
 static const struct {
@@ -145,7 +151,7 @@ static const struct {
         {"ESPIPE", ESPIPE},
 };
 
-enum zcf_act { A_ERRNO, A_SHORT, A_STORM };
+enum zcf_act { A_ERRNO, A_SHORT, A_STORM, A_STALL };
 enum zcf_fdkind { FD_DEFAULT, FD_SOCK, FD_PIPE, FD_ANY };
 
 #define MAX_RULES 32
@@ -295,6 +301,10 @@ static void parse_key(struct zcf_rule *r, const char *spec, const char *f,
 		if (!v)
 			die(spec, f, "every= must be at least 1");
 		r->every = v;
+	} else if (tok_is(f, klen, "ms")) {
+		if (r->act != A_STALL)
+			die(spec, f, "ms= is for stall only");
+		r->max = v;
 	} else if (tok_is(f, klen, "max")) {
 		if (r->act != A_SHORT)
 			die(spec, f, "max= is for short only");
@@ -309,7 +319,7 @@ static void parse_key(struct zcf_rule *r, const char *spec, const char *f,
 		r->port = (int)v;
 	} else {
 		die(spec, f,
-		    "unknown key (after, count, every, max, port, fd)");
+		    "unknown key (after, count, every, max, ms, port, fd)");
 	}
 }
 
@@ -324,6 +334,15 @@ static void parse_action(struct zcf_rule *r, const char *spec, const char *f,
 		r->act = A_SHORT;
 		return;
 	}
+	if (tok_is(f, len, "stall")) {
+		if (r->fn != F_GETADDRINFO)
+			die(spec, f, "stall is for getaddrinfo only");
+		r->act = A_STALL;
+		r->max = 10000;
+		return;
+	}
+	if (r->fn == F_GETADDRINFO)
+		die(spec, f, "getaddrinfo takes stall only");
 	if (tok_is(f, len, "eagain-storm")) {
 		if (!(fns[r->fn].kind & (K_RD | K_WR)) && r->fn != F_ACCEPT &&
 		    r->fn != F_ACCEPT4)
@@ -635,7 +654,9 @@ static int rules_eval(struct zcf_rule *rules, int n, int fn, int fd1, int fd2,
 			continue;
 		h->act = r->act;
 		h->err = r->err;
-		h->cap = (size_t)(1 + (r->injected - 1) % r->max);
+		h->cap = r->act == A_STALL
+		                 ? (size_t)r->max
+		                 : (size_t)(1 + (r->injected - 1) % r->max);
 		return 1;
 	}
 	return 0;
@@ -838,6 +859,24 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (zcf_check(F_CONNECT, -1, -1, sa, &h))
 		return (int)zcf_fail(&h, -1, -1);
 	return real(fd, sa, len);
+}
+
+int getaddrinfo(const char *node, const char *service,
+                const struct addrinfo *hints, struct addrinfo **res)
+{
+	static int (*real)(const char *, const char *, const struct addrinfo *,
+	                   struct addrinfo **);
+	struct zcf_hit h;
+	struct timespec ts;
+
+	REAL(real, "getaddrinfo");
+	if (zcf_check(F_GETADDRINFO, -1, -1, NULL, &h)) { /* stall */
+		ts.tv_sec = (time_t)(h.cap / 1000);
+		ts.tv_nsec = (long)(h.cap % 1000) * 1000000L;
+		while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+			;
+	}
+	return real(node, service, hints, res);
 }
 
 int socket(int domain, int type, int protocol)

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +16,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "proxyproto.h"
 #include "runner.h"
 #include "tdaemon.h"
+#include "tfault.h"
 #include "tnet.h"
 
 #define NO_DAEMON "ZC_DAEMON not set"
@@ -117,15 +120,25 @@ static int sock_mode(const struct zc_addr *a)
 	return S_ISSOCK(st.st_mode) ? (int)(st.st_mode & 07777) : -ENOTSOCK;
 }
 
-/* The config text of one route from the Unix listener ls to us with
- * unix-mode mode. */
+/* The config text: top-level settings top, then route "r" from the
+ * listener ls to the upstream us with the route settings extra. */
+static void one_route(char *buf, size_t size, const char *top, const char *ls,
+                      const char *extra, const char *us)
+{
+	snprintf(buf, size,
+	         "%s\nroutes = ( { name = \"r\"; listen = \"%s\";\n"
+	         "  %s upstreams = \"%s\"; } );\n",
+	         top, ls, extra, us);
+}
+
+/* The same for unix-mode mode, on 2 workers. */
 static void mode_cfg(char *buf, size_t size, const char *ls, const char *us,
                      const char *mode)
 {
-	snprintf(buf, size,
-	         "workers = 2;\nroutes = ( { name = \"m\"; listen = \"%s\";\n"
-	         "  unix-mode = \"%s\"; upstreams = \"%s\"; } );\n",
-	         ls, mode, us);
+	char extra[64];
+
+	snprintf(extra, sizeof(extra), "unix-mode = \"%s\";", mode);
+	one_route(buf, size, "workers = 2;", ls, extra, us);
 }
 
 /* A reload that changes unix-mode applies it to the kept socket file
@@ -253,4 +266,250 @@ TEST(test_daemon_robust_unresolved_name)
 	if (expect_exit(check, 1, out))
 		return T_FAIL;
 	return expect_exit(check, 1, gai_strerror(EAI_NONAME));
+}
+
+/*
+ * A trusted PROXY sender names a Unix source whose path holds spaces and
+ * '=': the text session line shows them escaped, so the path cannot add
+ * fields such as a fake end= to the line.
+ */
+TEST_MATRIX(test_daemon_robust_proxy_unix_path_escaped)
+{
+	struct sockaddr_un src = {AF_UNIX, "/a b=c end=fake"},
+	                   dst = {AF_UNIX, "/d"};
+	uint8_t hdr[ZCR_PP_MAX + 4];
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	char line[1024];
+	int ulfd, rc, c, u, n;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	rc = t_daemon_route1(&d, ctx, &la, &ua, &ulfd,
+	                     "proxy-protocol = { accept = true; "
+	                     "trusted = \"127.0.0.1\"; };");
+	if (rc)
+		return rc;
+	n = zcr_pp_build(2, ZCR_PP_UNIX, (struct sockaddr *)&src, sizeof(src),
+	                 (struct sockaddr *)&dst, sizeof(dst), hdr, ZCR_PP_MAX);
+	ASSERT_GT(n, 0);
+	memcpy(hdr + n, "ping", 4);
+	c = t_connect(&la);
+	ASSERT_OK(c);
+	ASSERT_OK(t_write_all(c, hdr, (size_t)n + 4));
+	u = t_accept_ms(ulfd, 5000);
+	ASSERT_OK(u);
+	rc = t_ping_pong(c, u, "ping", 4);
+	if (rc)
+		return rc;
+	ASSERT_OK(t_wait_log_line(&d, "info session ", " route=r ", line,
+	                          sizeof(line), 5000));
+	ASSERT_HAS(line, " client=unix:/a\\x20b\\x3dc\\x20end\\x3dfake ");
+	ASSERT_TRUE(strstr(line, " end=fake") == NULL);
+	ASSERT_TRUE(strstr(line, " end=eof ") != NULL);
+	rc = t_daemon_down(&d);
+	close(ulfd);
+	return rc;
+}
+
+/* zcrelay -n checks that the user and group to switch to exist, as the
+ * start would (root's exist everywhere). */
+TEST(test_daemon_robust_check_user)
+{
+	static const char route[] = "routes = ( { name = \"a\"; listen = "
+	                            "\"127.0.0.1:9\"; upstreams = "
+	                            "\"127.0.0.1:9\"; } );\n";
+	char text[512], path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	snprintf(text, sizeof(text), "user = \"zc-no-such-user\";\n%s", route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out), "%s: unknown user 'zc-no-such-user'\n",
+	         path);
+	if (t_expect_exit(check, 1, out, 1))
+		return T_FAIL;
+	snprintf(text, sizeof(text),
+	         "user = \"root\";\ngroup = \"zc-no-such-group\";\n%s", route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	snprintf(out, sizeof(out), "%s: unknown group 'zc-no-such-group'\n",
+	         path);
+	if (t_expect_exit(check, 1, out, 1))
+		return T_FAIL;
+	snprintf(text, sizeof(text), "user = \"root\";\ngroup = \"root\";\n%s",
+	         route);
+	ASSERT_OK(t_write_tmp("u.conf", text, path, sizeof(path)));
+	return t_expect_exit(check, 0, "", 1);
+}
+
+/* A file of n routes (distinct listeners) into t_tmpdir()/name. */
+static int routes_file(int n, const char *name, char *path, size_t size)
+{
+	size_t cap = 128 + (size_t)n * 128, len;
+	char *text = malloc(cap);
+	int i, rc;
+
+	ASSERT_TRUE(text != NULL);
+	len = (size_t)snprintf(text, cap, "routes = (\n");
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+		                        "%s{ name = \"r%d\"; listen = "
+		                        "\"127.0.0.1:%d\"; upstreams = "
+		                        "\"127.0.0.1:9\"; }\n",
+		                        i ? "," : "", i, 20000 + i);
+	snprintf(text + len, cap - len, ");\n");
+	rc = t_write_tmp(name, text, path, size);
+	free(text);
+	ASSERT_OK(rc);
+	return T_PASS;
+}
+
+/* The limit of 256 routes: a file at it is valid, one above gets one
+ * error line that says the limit (not one per extra route). */
+TEST(test_daemon_robust_route_limit)
+{
+	char path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	if (routes_file(256, "256.conf", path, sizeof(path)) ||
+	    t_expect_exit(check, 0, "", 1))
+		return T_FAIL;
+	if (routes_file(1000, "1000.conf", path, sizeof(path)))
+		return T_FAIL;
+	snprintf(out, sizeof(out),
+	         "%s:1: 1000 routes: at most 256 are "
+	         "allowed\n",
+	         path);
+	return t_expect_exit(check, 1, out, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Settings a reload keeps: every one is warned about                   */
+
+/* The top-level settings of a file: workers, the pid file's name in
+ * t_tmpdir() and one more line. */
+static void top_text(char *buf, size_t size, const char *workers,
+                     const char *pid, const char *extra)
+{
+	snprintf(buf, size, "workers = %s;\npid-file = \"%s/%s\";\n%s\n",
+	         workers, t_tmpdir(), pid, extra);
+}
+
+/*
+ * Each restart-only global setting changed by a reload on its own: the
+ * reload goes through and logs the warning, once per reload. drain-
+ * timeout does apply: the drain says the new value. The pid file of the
+ * start stays (no other is written), and is removed at exit.
+ */
+TEST(test_daemon_robust_reload_restart_only)
+{
+	static const struct {
+		const char *workers, *pid, *extra;
+	} changed[] = {
+	        {"1", "start.pid", ""},
+	        {"2", "other.pid", ""},
+	        {"2", "start.pid", "engine = \"epoll\";"},
+	        {"2", "start.pid", "busy-poll = \"auto\";"},
+	        {"2", "start.pid", "busy-poll-cap = 50;"},
+	        {"2", "start.pid", "pipe-size = 65536;"},
+	        {"2", "start.pid", "max-pipes = 100;"},
+	        {"2", "start.pid", "admin = \"127.0.0.1:9\";"},
+	        {"2", "start.pid", "user = \"root\";"},
+	        {"2", "start.pid", "group = \"root\";"},
+	        {"2", "start.pid", "drain-timeout = 1234;"}, /* applies */
+	};
+	const unsigned n = sizeof(changed) / sizeof(changed[0]);
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	char ls[64], us[64], top[512], text[1024], path[256], pid[256];
+	int ulfd, rc;
+	unsigned i;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
+	top_text(top, sizeof(top), "2", "start.pid", "");
+	one_route(text, sizeof(text), top, ls, "", us);
+	rc = t_daemon_conf(&d, &la, "%s", text);
+	if (rc)
+		return rc;
+	for (i = 0; i < n; i++) {
+		top_text(top, sizeof(top), changed[i].workers, changed[i].pid,
+		         changed[i].extra);
+		one_route(text, sizeof(text), top, ls, "", us);
+		ASSERT_OK(
+		        t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+		ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+		if (t_wait_log_count(&d, "info reloaded ", NULL, (int)i + 1,
+		                     5000) != (int)i + 1)
+			return t_fail(__FILE__, __LINE__, "no reload %u", i);
+		/* the last one applies: no warning */
+		if (t_log_count(&d, "change only on restart", NULL) !=
+		    (int)(i + 1 < n ? i + 1 : n - 1))
+			return t_fail(__FILE__, __LINE__, "warnings after %u",
+			              i);
+	}
+	snprintf(pid, sizeof(pid), "%s/other.pid", t_tmpdir());
+	ASSERT_ERR(access(pid, F_OK) == 0 ? 0 : -errno, -ENOENT);
+	snprintf(pid, sizeof(pid), "%s/start.pid", t_tmpdir());
+	ASSERT_EQ(access(pid, F_OK), 0);
+	rc = t_daemon_down(&d);
+	ASSERT_EQ(t_log_count(&d, "draining (up to 1234 ms)", NULL), 1);
+	ASSERT_ERR(access(pid, F_OK) == 0 ? 0 : -errno, -ENOENT);
+	close(ulfd);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* A slow resolver during a reload                                      */
+
+/*
+ * A reload whose upstream is a host name while the resolver hangs (the
+ * zcfault shim stalls getaddrinfo() for 30 s): the relay keeps serving,
+ * and SIGTERM stops the daemon at once, the reload abandoned.
+ */
+TEST_TIMEOUT(test_daemon_robust_slow_resolver_reload, 60)
+{
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	struct t_fault f;
+	struct t_dargs a;
+	const char *env[8];
+	char ls[64], us[64], text[512], path[256];
+	uint64_t t0;
+	int ulfd, rc, c, u;
+
+	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
+	one_route(text, sizeof(text), "workers = 1;", ls, "", us);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	t_fault_env(&f, "getaddrinfo:stall:ms=30000", env);
+	t_dargs_cfg(&a, path);
+	rc = t_daemon_up_env(&d, &a, &la, env);
+	if (rc)
+		return rc;
+	snprintf(us, sizeof(us), "localhost:%u",
+	         ntohs(((struct sockaddr_in *)&ua.ss)->sin_port));
+	one_route(text, sizeof(text), "workers = 1;", ls, "", us);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+	ASSERT_EQ(t_fault_wait(&f, "getaddrinfo:stall", 1, 5000), 1);
+	rc = t_session(&la, NULL, &ulfd, 1, &c, &u, NULL);
+	if (rc)
+		return rc;
+	close(c);
+	close(u);
+	t0 = t_now_ms();
+	ASSERT_EQ(t_daemon_stop(&d, SIGTERM), 0);
+	ASSERT_LT(t_now_ms() - t0, 5000);
+	ASSERT_EQ(t_log_count(&d, "reload abandoned", NULL), 1);
+	close(ulfd);
+	return T_PASS;
 }

@@ -96,17 +96,12 @@ static int proc_fds(pid_t pid, int *pipes)
 	return n;
 }
 
-int t_fault_up(struct t_fault *f, struct t_dargs *a, const char *spec)
+void t_fault_env(struct t_fault *f, const char *spec, const char *env[8])
 {
-	const char *env[8];
-	int rc, n = 0, fds, pipes, last = -1, i;
 	const char *so = getenv("ZC_FAULT_SO");
 	const char *asan = getenv("ASAN_OPTIONS");
+	int n = 0, i;
 
-	ASSERT_OK(t_free_addr(AF_INET, &f->admin));
-	t_dargs_add(a, "--workers");
-	t_dargs_add(a, "1");
-	t_dargs_addr(a, "--admin", &f->admin);
 	snprintf(f->ctl, sizeof(f->ctl), "%s/zcf.ctl", t_tmpdir());
 	snprintf(f->stats, sizeof(f->stats), "%s/zcf.stats", t_tmpdir());
 	unlink(f->ctl);
@@ -131,6 +126,18 @@ int t_fault_up(struct t_fault *f, struct t_dargs *a, const char *spec)
 		env[n++] = f->env[4];
 	}
 	env[n] = NULL;
+}
+
+int t_fault_up(struct t_fault *f, struct t_dargs *a, const char *spec)
+{
+	const char *env[8];
+	int rc, fds, pipes, last = -1, i;
+
+	ASSERT_OK(t_free_addr(AF_INET, &f->admin));
+	t_dargs_add(a, "--workers");
+	t_dargs_add(a, "1");
+	t_dargs_addr(a, "--admin", &f->admin);
+	t_fault_env(f, spec, env);
 	rc = t_daemon_up_env(&f->d, a, &f->la, env);
 	if (rc)
 		return rc;

@@ -56,6 +56,14 @@ const char *t_fault_pipe_skip(const struct t_ctx *ctx);
 int t_fault_up(struct t_fault *f, struct t_dargs *a, const char *spec);
 
 /*
+ * t_fault_env - the environment of a daemon under the shim with the
+ * rules spec (ZCF; ZCF_FILE and ZCF_STATS in t_tmpdir(), for
+ * t_fault_set and t_fault_count): env gets pointers into f, NULL
+ * terminated. t_fault_up uses it; for daemons it does not start.
+ */
+void t_fault_env(struct t_fault *f, const char *spec, const char *env[8]);
+
+/*
  * t_fault_set - replace the run-time rules (ZCF_FILE) with spec ("" for
  * none) and give the shim time to read them (it looks every 10 ms on any
  * wrapped call). Returns T_PASS or T_FAIL.

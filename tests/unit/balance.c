@@ -81,3 +81,40 @@ TEST(test_balance_success_ends_ejection)
 	zcr_cfg_unref(c);
 	return T_PASS;
 }
+
+/*
+ * Every ejection is logged, also the one at the first failure after a
+ * cool-down (it used to be silent); a failure during an ejection (a
+ * connect that was in flight) neither logs nor extends it.
+ */
+TEST(test_balance_every_ejection_logged)
+{
+	struct zcr_cfg *c = load("\"127.0.0.1:9\"");
+	const struct zcr_route *r;
+	uint64_t t = 100000, cool;
+	char log[256];
+	int i;
+
+	ASSERT_TRUE(c != NULL);
+	r = &c->routes[0];
+	cool = r->cooldown_ms;
+	snprintf(log, sizeof(log), "%s/log", t_tmpdir());
+	ASSERT_OK(zcr_log_open(log, ZCR_LOGF_TEXT));
+	for (i = 0; i < 3; i++)
+		zcr_balance_report(r, 0, -ECONNREFUSED, t);
+	zcr_balance_report(r, 0, -ECONNREFUSED, t + 10); /* in flight */
+	ASSERT_EQ(zcr_upstream_healthy(&r->ups[0], t + cool - 1), 0);
+	ASSERT_EQ(zcr_upstream_healthy(&r->ups[0], t + cool), 1);
+	zcr_balance_report(r, 0, -ETIMEDOUT, t + cool + 1);
+	ASSERT_EQ(zcr_upstream_healthy(&r->ups[0], t + cool + 2), 0);
+	zcr_log_close();
+	ASSERT_EQ(lines_with(log, " ejected for 10000 ms after 3 failed "
+	                          "connects"),
+	          1);
+	ASSERT_EQ(lines_with(log, " ejected for 10000 ms after 5 failed "
+	                          "connects"),
+	          1);
+	ASSERT_EQ(lines_with(log, " ejected for "), 2);
+	zcr_cfg_unref(c);
+	return T_PASS;
+}

@@ -169,6 +169,43 @@ TEST(test_dlog_text_file)
 	return T_PASS;
 }
 
+/* A field value with spaces and '=' (a PROXY v2 Unix source path, which
+ * a sender chooses) cannot add fields to a text session line, nor to a
+ * message that puts it through zcr_log_field; JSON keeps it as is. */
+TEST(test_dlog_text_field_escaping)
+{
+	static const char evil[] = "unix:/a b=c end=fake\\x20";
+	struct zcr_sess_log s2 = sess;
+	char path[256], buf[128], *text, *l[4];
+
+	tmp_path(path, sizeof(path), "zcr.log");
+	ASSERT_OK(zcr_log_open(path, ZCR_LOGF_TEXT));
+	s2.client = evil;
+	s2.error = NULL;
+	s2.fallback = NULL;
+	zcr_log_session(&s2);
+	zcr_log(ZC_LOG_WARN, "session client=%s x",
+	        zcr_log_field(evil, buf, sizeof(buf)));
+	ASSERT_STREQ(zcr_log_field(evil, buf, 12), "unix:/a\\x20");
+	zcr_log_close();
+	ASSERT_OK(zcr_log_open(path, ZCR_LOGF_JSON));
+	ASSERT_STREQ(zcr_log_field(evil, buf, sizeof(buf)), evil);
+	zcr_log_close();
+	text = slurp(path);
+	ASSERT_TRUE(text);
+	ASSERT_EQ(split_lines(text, l, 4), 2);
+	ASSERT_STREQ(l[0] + TS_LEN,
+	             " info session worker=2 route=web "
+	             "client=unix:/a\\x20b\\x3dc\\x20end\\x3dfake\\x5cx20 "
+	             "upstream=10.0.0.1:80 up=1 down=2 spliced=3 copied=0 "
+	             "duration=0.123s end=eof engine=uring mover=auto");
+	ASSERT_STREQ(l[1] + TS_LEN,
+	             " warn session client=unix:/a\\x20b\\x3dc\\x20end"
+	             "\\x3dfake\\x5cx20 x");
+	free(text);
+	return T_PASS;
+}
+
 TEST(test_dlog_json_escaping)
 {
 	static const char nasty[] = "q\"uote back\\slash nl\n cr\r tab\t "
