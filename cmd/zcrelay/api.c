@@ -271,6 +271,7 @@ static void json_upstream(struct zcr_json *j, const struct zcr_route *r,
 	zcr_json_obj(j);
 	zcr_json_kstr(j, "route", r->name);
 	zcr_json_kstr(j, "address", u->str);
+	zcr_json_kstr(j, "name", u->name[0] ? u->name : NULL);
 	zcr_json_ku64(j, "weight", zcr_upstream_weight(u));
 	zcr_json_ku64(j, "config_weight", u->weight);
 	zcr_json_kstr(
@@ -356,7 +357,7 @@ static const struct zcr_upstream *find_upstream(struct zcr_areq *rq,
 		if (strcmp(r->name, route) != 0)
 			continue;
 		for (k = 0; k < r->nups; k++)
-			if (strcmp(r->ups[k].str, ups) == 0) {
+			if (zcr_upstream_is(&r->ups[k], ups)) {
 				*rp = r;
 				return &r->ups[k];
 			}

@@ -7,6 +7,7 @@
  * thread, and the admin thread blocks on nobody.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,8 @@
 #include "api.h"
 
 #define LIMIT_DEFAULT 1000 /* sessions listed without limit= */
+#define SHARE_MS      100  /* a listing answers the same GET this long */
+#define WAITERS_MAX   256  /* same GETs waiting for one listing */
 
 struct fan;
 
@@ -22,12 +25,15 @@ struct part {
 	struct fan *fan;
 	struct zcr_worker *w;
 	struct zcr_sess_info *v;
-	size_t nv;
+	size_t nv, total; /* described, matched */
 	unsigned killed;
 };
 
 struct fan {
 	struct zcr_areq *rq;
+	struct zcr_areq *also[WAITERS_MAX]; /* the same GET, arrived later */
+	unsigned nalso;
+	unsigned kills; /* shared.kills when it started */
 	struct zcr_sess_filter f;
 	int kill;
 	size_t limit;
@@ -36,6 +42,79 @@ struct fan {
 	unsigned n;
 	struct part parts[];
 };
+
+/*
+ * Many clients polling the same listing (dashboards, 50 pollers every
+ * 100 ms) must not each cost a walk of every worker's sessions: a GET
+ * that equals the one in flight waits for its answer, and a listing
+ * answers the same GET for SHARE_MS after it was made. Admin thread
+ * only. A kill forgets it.
+ */
+static struct {
+	char path[ZCR_HTTP_PATH_MAX];
+	char *body;
+	size_t len;
+	uint64_t at;
+	struct fan *inflight;
+	unsigned kills; /* kills started: a listing from before is stale */
+} shared;
+
+static void shared_forget(void)
+{
+	free(shared.body);
+	shared.body = NULL;
+	shared.at = 0;
+}
+
+/* Answers rq from the shared listing, or adds it to the one in flight.
+ * Returns 1 if rq is taken care of. */
+static int shared_take(struct zcr_areq *rq)
+{
+	struct fan *f = shared.inflight;
+	char *copy;
+
+	if (strcmp(shared.path, rq->http.path) != 0)
+		return 0;
+	if (f && f->nalso < WAITERS_MAX) {
+		f->also[f->nalso++] = rq;
+		return 1;
+	}
+	if (!shared.body || zcr_now_ms() - shared.at >= SHARE_MS)
+		return 0;
+	copy = malloc(shared.len);
+	if (!copy)
+		return 0;
+	memcpy(copy, shared.body, shared.len);
+	zcr_admin_reply(rq, 200, "application/json", NULL, copy, shared.len);
+	return 1;
+}
+
+/* The listing text is done: every waiter gets a copy, it is kept for
+ * SHARE_MS. Takes text. */
+static void shared_done(struct fan *fan, char *text, size_t len)
+{
+	unsigned i;
+	char *copy;
+
+	for (i = 0; i < fan->nalso; i++) {
+		copy = malloc(len);
+		if (copy)
+			memcpy(copy, text, len);
+		zcr_admin_reply(fan->also[i], copy ? 200 : 500,
+		                "application/json", NULL, copy, copy ? len : 0);
+	}
+	fan->nalso = 0;
+	if (shared.inflight == fan)
+		shared.inflight = NULL;
+	shared_forget();
+	shared.body = fan->kills == shared.kills ? malloc(len) : NULL;
+	if (shared.body) {
+		memcpy(shared.body, text, len);
+		shared.len = len;
+		shared.at = zcr_now_ms();
+	}
+	zcr_admin_reply(fan->rq, 200, "application/json", NULL, text, len);
+}
 
 static void fan_free(struct fan *fan)
 {
@@ -82,15 +161,19 @@ static int by_id(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* The parts merged, oldest first (ids grow), at most limit of them. */
+/* The parts merged, oldest first (ids grow), at most limit of them:
+ * each worker sent its oldest limit, so these are the oldest of all. */
 static void reply_list(struct fan *fan)
 {
 	struct zcr_json j = {0};
 	struct zcr_sess_info *all;
-	size_t n = 0, i, k;
+	size_t n = 0, total = 0, i, k, len;
+	char *text;
 
-	for (i = 0; i < fan->n; i++)
+	for (i = 0; i < fan->n; i++) {
 		n += fan->parts[i].nv;
+		total += fan->parts[i].total;
+	}
 	all = malloc((n ? n : 1) * sizeof(*all));
 	if (!all) {
 		zcr_api_error(fan->rq, 500, "out of memory");
@@ -104,7 +187,7 @@ static void reply_list(struct fan *fan)
 	}
 	qsort(all, n, sizeof(*all), by_id);
 	zcr_json_obj(&j);
-	zcr_json_ku64(&j, "total", n);
+	zcr_json_ku64(&j, "total", total);
 	zcr_json_key(&j, "sessions");
 	zcr_json_arr(&j);
 	for (i = 0; i < n && i < fan->limit; i++)
@@ -112,7 +195,11 @@ static void reply_list(struct fan *fan)
 	zcr_json_arr_end(&j);
 	zcr_json_obj_end(&j);
 	free(all);
-	zcr_api_json(fan->rq, 200, &j);
+	text = zcr_json_done(&j, &len);
+	if (text)
+		shared_done(fan, text, len);
+	else
+		zcr_api_error(fan->rq, 500, "out of memory");
 }
 
 static void reply_killed(struct fan *fan)
@@ -137,11 +224,17 @@ static void reply_killed(struct fan *fan)
 static void fan_on_done(struct zc_loop *loop, void *arg)
 {
 	struct fan *fan = arg;
+	unsigned i;
 
 	if (fan->kill)
 		reply_killed(fan);
 	else
 		reply_list(fan);
+	/* Out of memory above: the waiters still get an answer. */
+	for (i = 0; i < fan->nalso; i++)
+		zcr_api_error(fan->also[i], 500, "out of memory");
+	if (shared.inflight == fan)
+		shared.inflight = NULL;
 	fan_free(fan);
 }
 
@@ -172,7 +265,8 @@ static void part_on_worker(struct zc_loop *loop, void *arg)
 	if (p->fan->kill)
 		p->killed = zcr_session_kill(p->w, &p->fan->f);
 	else
-		p->nv = zcr_session_list(p->w, &p->fan->f, &p->v);
+		p->nv = zcr_session_list(p->w, &p->fan->f, p->fan->limit, &p->v,
+		                         &p->total);
 	part_done(p);
 }
 
@@ -278,6 +372,8 @@ void zcr_api_sessions_get(struct zcr_areq *rq)
 	unsigned nw;
 
 	(void)zcr_api_workers(&nw);
+	if (shared_take(rq))
+		return;
 	if (query_filter(rq, &f))
 		return;
 	limit = query_num(rq, "limit", LIMIT_DEFAULT);
@@ -288,6 +384,9 @@ void zcr_api_sessions_get(struct zcr_areq *rq)
 		return;
 	fan->f = f;
 	fan->limit = (size_t)limit;
+	snprintf(shared.path, sizeof(shared.path), "%s", rq->http.path);
+	shared.inflight = fan;
+	fan->kills = shared.kills;
 	fan_go(fan);
 }
 
@@ -318,5 +417,7 @@ void zcr_api_sessions_delete(struct zcr_areq *rq, const char *id)
 		return;
 	fan->f = f;
 	fan->kill = 1;
+	shared_forget(); /* the next listing must not show them */
+	shared.kills++;
 	fan_go(fan);
 }

@@ -26,6 +26,11 @@ static int eligible(const struct zcr_route *r, unsigned i,
 	       zcr_upstream_healthy(&r->ups[i], now);
 }
 
+int zcr_upstream_is(const struct zcr_upstream *u, const char *id)
+{
+	return strcmp(u->str, id) == 0 || (u->name[0] && !strcmp(u->name, id));
+}
+
 unsigned zcr_upstream_weight(const struct zcr_upstream *u)
 {
 	unsigned w = __atomic_load_n(&u->st->weight_set, __ATOMIC_RELAXED);

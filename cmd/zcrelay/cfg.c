@@ -404,6 +404,24 @@ int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
 	return 0;
 }
 
+int zcr_upstream_name(struct zcr_route *r, const char *name, char *err,
+                      size_t errlen)
+{
+	unsigned i;
+
+	if (!name_ok(name))
+		return cfg_err(err, errlen,
+		               "upstream name '%s': use 1-%d letters, digits, "
+		               "'_', '-' or '.'",
+		               name, ZCR_NAME_MAX - 1);
+	for (i = 0; i + 1 < r->nups; i++)
+		if (strcmp(r->ups[i].name, name) == 0)
+			return cfg_err(err, errlen,
+			               "upstream name '%s' given twice", name);
+	snprintf(r->ups[r->nups - 1].name, sizeof(r->ups[0].name), "%s", name);
+	return 0;
+}
+
 int zcr_route_trust(struct zcr_route *r, const char *spec, char *err,
                     size_t errlen)
 {

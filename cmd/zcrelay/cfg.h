@@ -122,9 +122,10 @@ struct zcr_lgroup {
 };
 
 struct zcr_upstream {
-	char str[ZCR_ADDR_STR]; /* as configured, HOST:PORT */
-	struct zc_addr addr;    /* resolved when the config was loaded */
-	unsigned weight;        /* 1..1000, default 1 */
+	char str[ZCR_ADDR_STR];  /* as configured, HOST:PORT */
+	char name[ZCR_NAME_MAX]; /* its name for the admin API; "": none */
+	struct zc_addr addr;     /* resolved when the config was loaded */
+	unsigned weight;         /* 1..1000, default 1 */
 	struct zcr_stats *st;
 };
 
@@ -197,6 +198,10 @@ int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,
 /* Adds an upstream (host names resolved now). Returns 0 or -1 + err. */
 int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
                        char *err, size_t errlen);
+/* Names the upstream added last (for the admin API). Returns 0, or -1
+ * + err (bad characters, a name the route has already). */
+int zcr_upstream_name(struct zcr_route *r, const char *name, char *err,
+                      size_t errlen);
 /* Adds a trusted PROXY sender: ADDR, ADDR/BITS, or "unix" (clients of
  * Unix listeners). Returns 0 or -1 + err. */
 int zcr_route_trust(struct zcr_route *r, const char *spec, char *err,
@@ -269,6 +274,8 @@ int zcr_cfg_load_msgs(const char *path, struct zcr_cfg **out, char **msgs);
 /* Is u eligible for new sessions at now_ms (CLOCK_MONOTONIC ms)? Not
  * while ejected by passive health or marked down by active checks. */
 int zcr_upstream_healthy(const struct zcr_upstream *u, uint64_t now_ms);
+/* Does u go by id: its address as configured, or its name? 1 or 0. */
+int zcr_upstream_is(const struct zcr_upstream *u, const char *id);
 /* u's weight now: set through the admin API, or the configured one. */
 unsigned zcr_upstream_weight(const struct zcr_upstream *u);
 /* Does u take new sessions by its admin state (enabled)? 1 or 0. */

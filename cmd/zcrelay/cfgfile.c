@@ -98,6 +98,7 @@ static const struct opt global_opts[] = {
         OPT_X("pid-file"),
         OPT_X("admin"),
         OPT_X("admin-token"),
+        OPT_X("admin-unix-mode"),
         OPT_X("log"),
         OPT_X("routes"),
 };
@@ -160,6 +161,7 @@ static const struct opt health_opts[] = {
 
 static const struct opt ups_opts[] = {
         OPT_X("address"),
+        OPT_X("name"),
         OPT_N("weight", OPT_INT, struct ups_item, weight, 1, 1000),
 };
 
@@ -520,12 +522,43 @@ static void add_strings(struct load *ld, const config_setting_t *g,
 	}
 }
 
-/* admin: one address or a list of them; admin-token. */
+/* The octal mode string of the member key of g into *mode; 0, or -1
+ * when it is absent or wrong (the latter reported). */
+static int get_mode(struct load *ld, const config_setting_t *g, const char *key,
+                    unsigned *mode)
+{
+	const config_setting_t *s = member(g, key);
+	const char *str;
+	unsigned long v;
+	char *end;
+
+	if (!s)
+		return -1;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		load_err(ld, sline(s),
+		         "'%s' must be an octal string such as \"0660\"", key);
+		return -1;
+	}
+	str = config_setting_get_string(s);
+	errno = 0;
+	v = strtoul(str, &end, 8);
+	if (*str < '0' || *str > '7' || *end || errno || v > MODE_MAX) {
+		load_err(ld, sline(s),
+		         "'%s' '%s' is not an octal mode in 0000..0777", key,
+		         str);
+		return -1;
+	}
+	*mode = (unsigned)v;
+	return 0;
+}
+
+/* admin: one address or a list of them; admin-unix-mode, admin-token. */
 static void load_admin(struct load *ld, const config_setting_t *root)
 {
 	const config_setting_t *s = member(root, "admin"), *e;
 	char err[ZCR_ERR_MAX];
 	const char *str;
+	unsigned mode;
 	int i, n = s ? values(ld, s, "a string or a list of strings") : 0;
 
 	for (i = 0; i < n; i++) {
@@ -534,6 +567,9 @@ static void load_admin(struct load *ld, const config_setting_t *root)
 		if (str && zcr_cfg_admin_add(ld->c, str, err, sizeof(err)))
 			load_err(ld, sline(e), "%s", err);
 	}
+	if (get_mode(ld, root, "admin-unix-mode", &mode) == 0)
+		for (i = 0; i < (int)ld->c->nadmin; i++)
+			ld->c->admin[i].mode = mode;
 	set_strdup(ld, root, "admin-token", &ld->c->admin_token);
 	s = member(root, "admin-token");
 	if (ld->c->admin_token && !ld->c->admin_token[0])
@@ -544,7 +580,8 @@ static void load_admin(struct load *ld, const config_setting_t *root)
 		         ZCR_HTTP_TOKEN_MAX - 1);
 }
 
-/* One element of upstreams: "HOST:PORT" or { address = ...; weight = ...; } */
+/* One element of upstreams: "HOST:PORT" or
+ * { address = ...; weight = ...; name = ...; } */
 static void load_upstream(struct load *ld, const config_setting_t *e,
                           struct zcr_route *r)
 {
@@ -567,7 +604,13 @@ static void load_upstream(struct load *ld, const config_setting_t *e,
 		return;
 	}
 	str = get_str(ld, a);
-	if (str && zcr_route_upstream(r, str, it.weight, err, sizeof(err)))
+	if (str && zcr_route_upstream(r, str, it.weight, err, sizeof(err))) {
+		load_err(ld, sline(a), "%s", err);
+		return;
+	}
+	a = config_setting_is_group(e) ? member(e, "name") : NULL;
+	str = a ? get_str(ld, a) : NULL;
+	if (str && zcr_upstream_name(r, str, err, sizeof(err)))
 		load_err(ld, sline(a), "%s", err);
 }
 
@@ -598,32 +641,13 @@ static int is_unix_path(const struct zc_addr *a)
 static void set_unix_mode(struct load *ld, const config_setting_t *rs,
                           struct zcr_route *r)
 {
-	const config_setting_t *s = member(rs, "unix-mode");
-	const char *str;
-	unsigned long v;
-	unsigned i;
-	char *end;
+	unsigned i, mode;
 
-	if (!s)
+	if (get_mode(ld, rs, "unix-mode", &mode))
 		return;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		load_err(
-		        ld, sline(s),
-		        "'unix-mode' must be an octal string such as \"0660\"");
-		return;
-	}
-	str = config_setting_get_string(s);
-	errno = 0;
-	v = strtoul(str, &end, 8);
-	if (*str < '0' || *str > '7' || *end || errno || v > MODE_MAX) {
-		load_err(ld, sline(s),
-		         "'unix-mode' '%s' is not an octal mode in 0000..0777",
-		         str);
-		return;
-	}
 	for (i = 0; i < r->nlisten; i++)
 		if (is_unix_path(&r->listen[i].addr))
-			r->listen[i].mode = (unsigned)v;
+			r->listen[i].mode = mode;
 }
 
 static void load_proxy(struct load *ld, const config_setting_t *rs,

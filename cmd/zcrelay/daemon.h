@@ -183,10 +183,12 @@ void zcr_session_abort_all(struct zcr_worker *w);
 /* Adds what the relays moved since the last call to the shared counters
  * (every 500 ms). */
 void zcr_session_tick(struct zcr_worker *w, uint64_t now_ms);
-/* The sessions matching f, as a malloc'd array in *out (caller frees;
- * NULL if none); returns their number (short when out of memory). */
+/* The oldest limit of the sessions matching f, as a malloc'd array in
+ * *out (the caller frees it; NULL when out of memory); returns their
+ * number, and how many matched in *total. */
 size_t zcr_session_list(struct zcr_worker *w, const struct zcr_sess_filter *f,
-                        struct zcr_sess_info **out);
+                        size_t limit, struct zcr_sess_info **out,
+                        size_t *total);
 /* Ends the sessions matching f (both sides reset; log end=killed);
  * returns how many. */
 unsigned zcr_session_kill(struct zcr_worker *w,

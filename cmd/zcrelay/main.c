@@ -98,7 +98,8 @@ static int admin_differ(const struct zcr_cfg *n, const struct zcr_cfg *o)
 	    str_differ(n->admin_token, o->admin_token))
 		return 1;
 	for (i = 0; i < n->nadmin; i++)
-		if (strcmp(n->admin[i].str, o->admin[i].str))
+		if (strcmp(n->admin[i].str, o->admin[i].str) ||
+		    n->admin[i].mode != o->admin[i].mode)
 			return 1;
 	return 0;
 }

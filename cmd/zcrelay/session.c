@@ -601,7 +601,7 @@ static int session_match(const struct zcr_session *s,
 	if (f->route[0] && strcmp(s->r->name, f->route) != 0)
 		return 0;
 	if (f->upstream[0] &&
-	    (s->up < 0 || strcmp(s->r->ups[s->up].str, f->upstream) != 0))
+	    (s->up < 0 || !zcr_upstream_is(&s->r->ups[s->up], f->upstream)))
 		return 0;
 	if (f->client[0] && !client_is(s->peerstr, f->client))
 		return 0;
@@ -662,26 +662,29 @@ static void session_info(const struct zcr_session *s, uint64_t now,
 }
 
 size_t zcr_session_list(struct zcr_worker *w, const struct zcr_sess_filter *f,
-                        struct zcr_sess_info **out)
+                        size_t limit, struct zcr_sess_info **out, size_t *total)
 {
 	uint64_t now = zcr_now_ms();
-	struct zcr_sess_info *v = NULL, *nv;
+	struct zcr_sess_info *v;
 	const struct zcr_session *s;
-	size_t n = 0, cap = 0;
+	size_t n = 0, skip;
 
-	for (s = w->sessions; s; s = s->next) {
+	/* The list is newest first: count the matches, then describe only
+	 * the oldest limit of them, the ones a reply can show. */
+	*total = 0;
+	for (s = w->sessions; s; s = s->next)
+		*total += session_match(s, f, now);
+	skip = *total > limit ? *total - limit : 0;
+	*out = v = malloc((*total - skip ? *total - skip : 1) * sizeof(*v));
+	for (s = w->sessions; s && v; s = s->next) {
 		if (!session_match(s, f, now))
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv)
-				break;
-			v = nv;
+		if (skip) {
+			skip--;
+			continue;
 		}
 		session_info(s, now, &v[n++]);
 	}
-	*out = v;
 	return n;
 }
 

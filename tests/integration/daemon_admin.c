@@ -8,11 +8,13 @@
  * source.
  */
 #include <errno.h>
+#include <ifaddrs.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,6 +37,8 @@ struct adm {
 	int lfd[NUP];
 	char us[NUP][64], as[64], uxs[160], path[256];
 	char cfg[2048];
+	int any;   /* the TCP admin address listens on 0.0.0.0 */
+	int named; /* the upstreams are named "a" and "b" */
 };
 
 /* Starts b's daemon with the global settings glob and the route settings
@@ -49,6 +53,8 @@ static int adm_start(struct adm *b, const char *glob, const char *extra)
 	ASSERT_OK(t_free_addr(AF_UNIX, &b->ux));
 	ASSERT_OK(t_addr_str(&b->la, ls, sizeof(ls)));
 	ASSERT_OK(t_addr_str(&b->aa, b->as, sizeof(b->as)));
+	if (b->any)
+		snprintf(b->as, sizeof(b->as), "0.0.0.0%s", strchr(b->as, ':'));
 	ASSERT_OK(t_addr_str(&b->ux, b->uxs, sizeof(b->uxs)));
 	for (i = 0; i < NUP; i++) {
 		b->lfd[i] = t_listen(AF_INET, &b->ua[i]);
@@ -58,8 +64,11 @@ static int adm_start(struct adm *b, const char *glob, const char *extra)
 	snprintf(b->cfg, sizeof(b->cfg),
 	         "workers = 4;\n%s\nadmin = [ \"%s\", \"%s\" ];\n"
 	         "routes = (\n  { name = \"r\"; listen = \"%s\";\n"
-	         "    upstreams = ( \"%s\", \"%s\" );\n%s\n  }\n);\n",
-	         glob, b->as, b->uxs, ls, b->us[0], b->us[1], extra);
+	         "    upstreams = ( %s\"%s\"%s, %s\"%s\"%s );\n%s\n  }\n);\n",
+	         glob, b->as, b->uxs, ls, b->named ? "{ address = " : "",
+	         b->us[0], b->named ? "; name = \"a\"; }" : "",
+	         b->named ? "{ address = " : "", b->us[1],
+	         b->named ? "; name = \"b\"; }" : "", extra);
 	rc = t_daemon_up_cfg(&b->d, "zcrelay.conf", b->cfg, b->path,
 	                     sizeof(b->path), &b->la);
 	if (rc)
@@ -120,7 +129,7 @@ static int sessions_to(const struct adm *b, int n, int *hits)
 
 TEST(test_daemon_admin_endpoints)
 {
-	struct adm b;
+	struct adm b = {0};
 	struct stat sb;
 	char q[512], *body = NULL;
 
@@ -191,7 +200,7 @@ TEST(test_daemon_admin_endpoints)
  * come back as FILE:LINE; the running configuration stays. */
 TEST(test_daemon_admin_reload)
 {
-	struct adm b;
+	struct adm b = {0};
 	char q[512];
 	FILE *f;
 
@@ -234,7 +243,7 @@ TEST(test_daemon_admin_reload)
 TEST(test_daemon_admin_weight)
 {
 	int hits[NUP] = {0};
-	struct adm b;
+	struct adm b = {0};
 	char q[256];
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
@@ -313,7 +322,7 @@ TEST_TIMEOUT(test_daemon_admin_drain, 120)
 {
 	int hits[NUP] = {0}, i;
 	struct held h;
-	struct adm b;
+	struct adm b = {0};
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	ASSERT_EQ(adm_start(&b, "", ""), T_PASS);
@@ -372,7 +381,7 @@ TEST(test_daemon_admin_kill)
 {
 	char p[256], q[512];
 	struct held h;
-	struct adm b;
+	struct adm b = {0};
 	long long id;
 	int i, first = -1, other = -1;
 
@@ -441,7 +450,7 @@ TEST_MATRIX(test_daemon_admin_live_bytes)
 	struct t_xfer tx, rx;
 	char *body = NULL, s[256], m[64];
 	uint64_t t0;
-	struct adm b;
+	struct adm b = {0};
 	int c, u, which;
 	long long v = -1;
 
@@ -483,6 +492,37 @@ TEST_MATRIX(test_daemon_admin_live_bytes)
 	                         "direction=\"out\"}"),
 	          2);
 	free(body);
+	ASSERT_EQ(adm_stop(&b), T_PASS);
+	return T_PASS;
+}
+
+/* Upstreams with a name in the file go by it too: in changes, in
+ * session filters, and in the JSON. (And admin-unix-mode.) */
+TEST(test_daemon_admin_upstream_names)
+{
+	struct adm b = {.named = 1};
+	int hits[NUP] = {0};
+	struct stat sb;
+	char q[256];
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ASSERT_EQ(adm_start(&b, "admin-unix-mode = \"0660\";", ""), T_PASS);
+	ASSERT_OK(stat(b.uxs + 5, &sb));
+	ASSERT_EQ(sb.st_mode & 0777, 0660);
+	snprintf(q, sizeof(q),
+	         "[u['name'] for u in d] == ['a', 'b'] and d[0]['address'] == "
+	         "'%s'",
+	         b.us[0]);
+	ASSERT_EQ(adm_req(&b.aa, "GET", "/upstreams", 200, q, NULL), T_PASS);
+	ASSERT_EQ(adm_req(&b.ux, "POST", "/upstreams/drain?route=r&upstream=a",
+	                  200, "d['state'] == 'drain' and d['name'] == 'a'",
+	                  NULL),
+	          T_PASS);
+	ASSERT_EQ(sessions_to(&b, 4, hits), T_PASS);
+	ASSERT_EQ(hits[0], 0);
+	ASSERT_EQ(adm_req(&b.aa, "GET", "/sessions?upstream=b", 200,
+	                  "d['total'] == 0", NULL),
+	          T_PASS);
 	ASSERT_EQ(adm_stop(&b), T_PASS);
 	return T_PASS;
 }
@@ -531,8 +571,6 @@ static int ctl(const struct adm *b, const char *args, char **out, char **err)
 	}
 	if (!*out)
 		*out = strdup("");
-	t_log("zcrelay ctl %s: exit %d\n%s%s", args,
-	      WIFEXITED(st) ? WEXITSTATUS(st) : -1, *out, *err ? *err : "");
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -544,6 +582,10 @@ static int ctl_expect(const struct adm *b, const char *args, int want,
 	char *out, *err;
 	int st = ctl(b, args, &out, &err);
 
+	if (st != want || (has && !strstr(out, has)) ||
+	    (hers && err && !strstr(err, hers)))
+		t_log("zcrelay ctl %s: exit %d\n%s%s", args, st, out,
+		      err ? err : "");
 	ASSERT_EQ(st, want);
 	ASSERT_TRUE(out && err);
 	if (has)
@@ -583,7 +625,7 @@ TEST(test_daemon_admin_ctl)
 {
 	char args[512], *out, *err;
 	struct held h;
-	struct adm b;
+	struct adm b = {0};
 	long long id;
 	FILE *f;
 
@@ -652,5 +694,231 @@ TEST(test_daemon_admin_ctl)
 	ASSERT_EQ(adm_stop(&b), T_PASS);
 	/* Nobody there. */
 	ASSERT_EQ(ctl_expect(&b, "status", 1, NULL, b.uxs), T_PASS);
+	return T_PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* Policy, bounds, PROXY-keyed limits                                   */
+
+/* A local IPv4 address that is not loopback, with b's admin port, in
+ * *out; 0, or -ENOENT when the machine has none. */
+static int non_loopback(const struct adm *b, struct zc_addr *out)
+{
+	struct ifaddrs *ifs, *i;
+	int rc = -ENOENT;
+
+	if (getifaddrs(&ifs))
+		return -errno;
+	for (i = ifs; i && rc; i = i->ifa_next) {
+		const struct sockaddr_in *s4 = (void *)i->ifa_addr;
+
+		if (!s4 || s4->sin_family != AF_INET ||
+		    (ntohl(s4->sin_addr.s_addr) >> 24) == 127)
+			continue;
+		memcpy(&out->ss, &b->aa.ss, b->aa.len);
+		out->len = b->aa.len;
+		((struct sockaddr_in *)&out->ss)->sin_addr = s4->sin_addr;
+		rc = 0;
+	}
+	freeifaddrs(ifs);
+	return rc;
+}
+
+/* Can an unprivileged user (nobody) connect to the Unix socket path?
+ * The child's connect result: 0 or -errno; 1 if not run as root. */
+static int connect_as_nobody(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	pid_t pid;
+	int st, fd;
+
+	if (geteuid() != 0)
+		return 1;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%.100s", path);
+	pid = fork();
+	if (pid == 0) {
+		if (setgid(65534) || setuid(65534))
+			_exit(100);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+			_exit(0);
+		_exit(errno == EACCES ? 13 : 101);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return -EIO;
+	return WEXITSTATUS(st) == 13 ? -EACCES : -WEXITSTATUS(st);
+}
+
+/* Without a token, changes pass from loopback and the Unix socket only;
+ * with one, on TCP only with it. GET passes everywhere. Nobody but the
+ * daemon's user connects to the Unix socket. */
+TEST(test_daemon_admin_policy)
+{
+	static const char bearer[] = "Authorization: Bearer s3cret\r\n";
+	struct adm b = {.any = 1};
+	struct zc_addr far;
+	char drain[256];
+	int have_far, st;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ASSERT_EQ(adm_start(&b, "", ""), T_PASS);
+	snprintf(drain, sizeof(drain), "/upstreams/drain?route=r&upstream=%s",
+	         b.us[0]);
+	have_far = non_loopback(&b, &far) == 0;
+	if (have_far) {
+		ASSERT_EQ(adm_req(&far, "GET", "/status", 200, NULL, NULL),
+		          T_PASS);
+		ASSERT_EQ(
+		        adm_req(&far, "POST", drain, 403, "'error' in d", NULL),
+		        T_PASS);
+		ASSERT_EQ(
+		        adm_req(&far, "DELETE", "/sessions/1", 403, NULL, NULL),
+		        T_PASS);
+	} else {
+		t_log("no non-loopback IPv4 address: remote peers not tried");
+	}
+	ASSERT_EQ(adm_req(&b.aa, "POST", drain, 200, NULL, NULL), T_PASS);
+	ASSERT_EQ(adm_req(&b.ux, "POST", drain, 200, NULL, NULL), T_PASS);
+	st = connect_as_nobody(b.uxs + 5);
+	if (st != 1)
+		ASSERT_ERR(st, -EACCES);
+	ASSERT_EQ(adm_stop(&b), T_PASS);
+
+	memset(&b, 0, sizeof(b));
+	b.any = 1;
+	ASSERT_EQ(adm_start(&b, "admin-token = \"s3cret\";", ""), T_PASS);
+	snprintf(drain, sizeof(drain), "/upstreams/drain?route=r&upstream=%s",
+	         b.us[0]);
+	ASSERT_EQ(adm_req(&b.aa, "POST", drain, 403, NULL, NULL), T_PASS);
+	ASSERT_EQ(t_http(&b.aa, "POST", drain,
+	                 "Authorization: Bearer s3cre\r\n", NULL),
+	          403);
+	ASSERT_EQ(t_http(&b.aa, "POST", drain, bearer, NULL), 200);
+	if (have_far && non_loopback(&b, &far) == 0)
+		ASSERT_EQ(t_http(&far, "POST", drain, bearer, NULL), 200);
+	ASSERT_EQ(adm_req(&b.ux, "POST", drain, 200, NULL, NULL), T_PASS);
+	ASSERT_EQ(adm_stop(&b), T_PASS);
+	T_SKIP_IF(!have_far || geteuid() != 0,
+	          "no non-loopback address or not root: parts not tried");
+	return T_PASS;
+}
+
+/*
+ * Slow and half-sent requests: a client sending a byte a second is cut
+ * at the 5 s request deadline; 100 clients with 8000 bytes of an
+ * unfinished head each cost bounded memory, are cut too, and the admin
+ * API answers meanwhile.
+ */
+TEST_TIMEOUT(test_daemon_admin_slow_clients, 60)
+{
+	static const char req[] = "GET /status HTTP/1.1\r\nX-Slow: yes\r\n\r\n";
+	struct t_proc_mem m0, m1, m2;
+	int fds[100], slow, i;
+	struct adm b = {0};
+	char head[8000];
+	uint64_t t0, t1;
+	size_t k;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ASSERT_EQ(adm_start(&b, "", ""), T_PASS);
+	ASSERT_EQ(adm_req(&b.aa, "GET", "/status", 200, NULL, NULL), T_PASS);
+	ASSERT_OK(t_proc_mem(b.d.pid, &m0));
+	memcpy(head, "GET /status HTTP/1.1\r\n", 22);
+	memset(head + 22, 'h', sizeof(head) - 22);
+	memcpy(head + 22, "X-Pad: ", 7);
+	for (i = 0; i < 100; i++) {
+		fds[i] = t_connect(&b.aa);
+		ASSERT_OK(fds[i]);
+		ASSERT_OK(t_write_all(fds[i], head, sizeof(head)));
+	}
+	slow = t_connect(&b.aa);
+	ASSERT_OK(slow);
+	t0 = t_now_ms();
+	for (k = 0; k < sizeof(req) - 1; k++) {
+		if (send(slow, req + k, 1, MSG_NOSIGNAL) != 1)
+			break;
+		if (k == 2) {
+			ASSERT_OK(t_proc_mem(b.d.pid, &m1));
+			/* Others are answered while these wait. */
+			ASSERT_EQ(adm_req(&b.aa, "GET", "/healthz", 200, NULL,
+			                  NULL),
+			          T_PASS);
+		}
+		if (t_wait_eof(slow, 1000) != -ETIMEDOUT)
+			break;
+	}
+	t1 = t_now_ms() - t0;
+	t_log("slow client cut after %llu ms, %zu bytes; RSS %ld -> %ld KiB "
+	      "with 101 pending requests",
+	      (unsigned long long)t1, k, m0.rss_kb, m1.rss_kb);
+	ASSERT_LT(k, sizeof(req) - 1);
+	ASSERT_GE(t1, 4000);
+	ASSERT_LE(t1, 9000);
+	ASSERT_LT(m1.rss_kb - m0.rss_kb, 8 * 1024);
+	for (i = 0; i < 100; i++) {
+		ASSERT_TRUE(t_is_closed(t_wait_eof(fds[i], 5000)));
+		close(fds[i]);
+	}
+	close(slow);
+	ASSERT_OK(t_proc_mem(b.d.pid, &m2));
+	ASSERT_LE(m2.fds, m0.fds + 1);
+	ASSERT_EQ(adm_stop(&b), T_PASS);
+	return T_PASS;
+}
+
+/* A client through a PROXY header, from source src; the session must
+ * reach an upstream (ok) or be closed. */
+static int proxied(const struct adm *b, const char *src, int ok, int *c, int *u)
+{
+	char hdr[128];
+	int n;
+
+	*u = -1;
+	*c = t_connect(&b->la);
+	ASSERT_OK(*c);
+	n = snprintf(hdr, sizeof(hdr), "PROXY TCP4 %s 10.0.0.9 1111 80\r\n",
+	             src);
+	ASSERT_OK(t_write_all(*c, hdr, (size_t)n));
+	if (!ok) {
+		ASSERT_TRUE(t_is_closed(t_wait_eof(*c, 3000)));
+		return T_PASS;
+	}
+	*u = t_accept_any(b->lfd, NUP, 3000, NULL);
+	ASSERT_OK(*u);
+	return t_ping(*c, *u);
+}
+
+/* max-conns-per-client counts the PROXY source, not the proxy that
+ * connects: two sources through one peer pass, a second session of one
+ * source does not, and its end frees the slot. */
+TEST(test_daemon_admin_limit_by_proxy_source)
+{
+	struct adm b = {0};
+	int c[4], u[4];
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ASSERT_EQ(adm_start(&b, "",
+	                    "    max-conns-per-client = 1;\n"
+	                    "    proxy-protocol = { accept = true;\n"
+	                    "      trusted = [ \"127.0.0.0/8\" ]; };"),
+	          T_PASS);
+	ASSERT_EQ(proxied(&b, "10.0.0.1", 1, &c[0], &u[0]), T_PASS);
+	ASSERT_EQ(proxied(&b, "10.0.0.2", 1, &c[1], &u[1]), T_PASS);
+	ASSERT_EQ(proxied(&b, "10.0.0.1", 0, &c[2], &u[2]), T_PASS);
+	ASSERT_EQ(t_wait_log_count(&b.d, "client at max-conns-per-client",
+	                           "client=10.0.0.1:1111", 1, 2000),
+	          1);
+	close(c[0]);
+	close(u[0]);
+	close(c[2]);
+	ASSERT_EQ(t_wait_log_count(&b.d, "info session ", "client=10.0.0.1", 1,
+	                           5000),
+	          1);
+	ASSERT_EQ(proxied(&b, "10.0.0.1", 1, &c[3], &u[3]), T_PASS);
+	close(c[1]);
+	close(u[1]);
+	close(c[3]);
+	close(u[3]);
+	ASSERT_EQ(adm_stop(&b), T_PASS);
 	return T_PASS;
 }

@@ -30,6 +30,26 @@ static int expect_exit(const char *const argv[], int want, const char *out)
 	return t_expect_exit(argv, want, out, 0);
 }
 
+/* A listening upstream (returned: its fd, or -errno) at *ua, printed
+ * into us (64 bytes), and a free listener address *la of family, printed
+ * into ls (128 bytes). */
+static int addrs(int family, struct zc_addr *la, char *ls, struct zc_addr *ua,
+                 char *us)
+{
+	int fd = t_listen(AF_INET, ua), err;
+
+	if (fd < 0)
+		return fd;
+	err = t_addr_str(ua, us, 64);
+	if (err >= 0)
+		err = t_free_addr(family, la);
+	if (err >= 0)
+		err = t_addr_str(la, ls, 128);
+	if (err < 0)
+		close(fd);
+	return err < 0 ? err : fd;
+}
+
 /* A FIFO at t_tmpdir()/name; its path goes to path. */
 static int make_fifo(const char *name, char *path, size_t size)
 {
@@ -154,11 +174,8 @@ TEST(test_daemon_robust_reload_unix_mode)
 	int ulfd, rc, i, c, u;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	ulfd = t_listen(AF_INET, &ua);
+	ulfd = addrs(AF_UNIX, &la, ls, &ua, us);
 	ASSERT_OK(ulfd);
-	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
-	ASSERT_OK(t_free_addr(AF_UNIX, &la));
-	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
 	mode_cfg(text, sizeof(text), ls, us, "0666");
 	rc = t_daemon_conf(&d, &la, "%s", text);
 	if (rc)
@@ -432,16 +449,13 @@ TEST(test_daemon_robust_reload_restart_only)
 	const unsigned n = sizeof(changed) / sizeof(changed[0]);
 	struct zc_addr la, ua;
 	struct t_daemon d;
-	char ls[64], us[64], top[512], text[1024], path[256], pid[256];
+	char ls[128], us[64], top[512], text[1024], path[256], pid[256];
 	int ulfd, rc;
 	unsigned i;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	ulfd = t_listen(AF_INET, &ua);
+	ulfd = addrs(AF_INET, &la, ls, &ua, us);
 	ASSERT_OK(ulfd);
-	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
-	ASSERT_OK(t_free_addr(AF_INET, &la));
-	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
 	top_text(top, sizeof(top), "2", "start.pid", "");
 	one_route(text, sizeof(text), top, ls, "", us);
 	rc = t_daemon_conf(&d, &la, "%s", text);
@@ -493,16 +507,13 @@ TEST_TIMEOUT(test_daemon_robust_slow_resolver_reload, 60)
 	struct t_fault f;
 	struct t_dargs a;
 	const char *env[8];
-	char ls[64], us[64], text[512], path[256];
+	char ls[128], us[64], text[512], path[256];
 	uint64_t t0;
 	int ulfd, rc, c, u;
 
 	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	ulfd = t_listen(AF_INET, &ua);
+	ulfd = addrs(AF_INET, &la, ls, &ua, us);
 	ASSERT_OK(ulfd);
-	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
-	ASSERT_OK(t_free_addr(AF_INET, &la));
-	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
 	one_route(text, sizeof(text), "workers = 1;", ls, "", us);
 	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
 	t_fault_env(&f, "getaddrinfo:stall:ms=30000", env);
@@ -542,15 +553,12 @@ TEST(test_daemon_robust_check_local_error)
 	struct t_fault f;
 	struct t_dargs a;
 	const char *env[8];
-	char ls[64], us[64], text[512], path[256];
+	char ls[128], us[64], text[512], path[256];
 	int ulfd, rc;
 
 	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	ulfd = t_listen(AF_INET, &ua);
+	ulfd = addrs(AF_INET, &la, ls, &ua, us);
 	ASSERT_OK(ulfd);
-	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
-	ASSERT_OK(t_free_addr(AF_INET, &la));
-	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
 	one_route(text, sizeof(text), "workers = 1;", ls,
 	          "health = { check-interval = 50; fall = 2; rise = 1; };", us);
 	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
@@ -613,4 +621,40 @@ TEST(test_daemon_robust_route_limits)
 			return T_FAIL;
 	}
 	return T_PASS;
+}
+
+/* The log file replaced by a FIFO nobody reads, then SIGUSR1 (log
+ * rotation): the reopen fails at once (logged on the old file) instead
+ * of blocking the main thread, and SIGTERM still stops the daemon. */
+TEST(test_daemon_robust_fifo_log_reopen)
+{
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	char top[512], text[1024], ls[128], us[64], logp[256], old[300];
+	char path[256];
+	int ulfd, rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ulfd = addrs(AF_INET, &la, ls, &ua, us);
+	ASSERT_OK(ulfd);
+	one_route(text, sizeof(text), "", ls, "", us);
+	rc = t_daemon_conf(&d, &la, "%s", text);
+	if (rc)
+		return rc;
+	snprintf(logp, sizeof(logp), "%s/relay.log", t_tmpdir());
+	snprintf(top, sizeof(top), "log = { file = \"%s\"; };", logp);
+	one_route(text, sizeof(text), top, ls, "", us);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+	ASSERT_OK(
+	        t_wait_file_line(logp, "info reloaded ", NULL, NULL, 0, 5000));
+	snprintf(old, sizeof(old), "%s.1", logp);
+	ASSERT_EQ(rename(logp, old), 0);
+	ASSERT_EQ(mkfifo(logp, 0600), 0);
+	ASSERT_EQ(kill(d.pid, SIGUSR1), 0);
+	ASSERT_OK(t_wait_file_line(old, "SIGUSR1: reopening the log: ",
+	                           strerror(ENXIO), NULL, 0, 5000));
+	rc = t_daemon_down(&d);
+	close(ulfd);
+	return rc;
 }

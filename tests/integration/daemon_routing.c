@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include "runner.h"
@@ -347,5 +348,100 @@ TEST_TIMEOUT(test_routing_bulk_spliced, 300)
 	ASSERT_GE(spliced, (long long)(total - total / 100));
 	free(body);
 	ups_close(&u, 1);
+	return t_daemon_down(&d);
+}
+
+/* The config text of test_routing_unknown_and_reload: route "x" (sni
+ * x.example.com, to u0) and, with def, a default route (to u1). */
+static void unknown_cfg(char *buf, size_t size, const char *as, const char *ls,
+                        const struct ups *u, int def)
+{
+	char d[512] = "";
+
+	if (def)
+		snprintf(d, sizeof(d),
+		         ",\n { name = \"def\"; listen = \"%s\"; upstreams = "
+		         "\"%s\";\n   sniff-timeout = \"300ms\"; }",
+		         ls, u->s[1]);
+	snprintf(buf, size,
+	         "workers = 1; admin = \"%s\";\nroutes = (\n"
+	         " { name = \"x\"; listen = \"%s\"; upstreams = \"%s\";\n"
+	         "   sniff-timeout = \"300ms\";\n"
+	         "   match = { sni = \"x.example.com\"; }; }%s );\n",
+	         as, ls, u->s[0], d);
+}
+
+/*
+ * Garbage goes to the default route at once, a hello cut short after
+ * the sniff-timeout (unknown), both with their bytes intact; /sessions
+ * shows what the client sent. Then a reload takes the default route
+ * away, on the same listening socket: garbage is closed.
+ */
+TEST(test_routing_unknown_and_reload)
+{
+	static uint8_t hello[1024];
+	static const uint8_t junk[] = "\x01\x02 not a protocol\r\n";
+	struct zc_addr la, ad;
+	struct t_daemon d;
+	struct ups u;
+	char ls[64], as[64], path[256], text[2048], *body = NULL;
+	size_t n;
+	int c, s;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ASSERT_EQ(ups_open(&u, 2), T_PASS);
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	ASSERT_OK(t_free_addr(AF_INET, &ad));
+	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
+	ASSERT_OK(t_addr_str(&ad, as, sizeof(as)));
+	unknown_cfg(text, sizeof(text), as, ls, &u, 1);
+	ASSERT_EQ(t_daemon_up_cfg(&d, "zcrelay.conf", text, path, sizeof(path),
+	                          &la),
+	          T_PASS);
+	c = t_connect(&la);
+	ASSERT_OK(c);
+	ASSERT_OK(t_write_all(c, junk, sizeof(junk) - 1));
+	ASSERT_EQ(upstream_gets(&u, 2, 1, c, junk, sizeof(junk) - 1), T_PASS);
+
+	n = t_hello("x.example.com", "h2", 0, 16384, hello, sizeof(hello));
+	c = t_connect(&la);
+	ASSERT_OK(c);
+	ASSERT_OK(t_write_all(c, hello, n - 10)); /* cut short */
+	s = t_accept_ms(u.fd[1], 5000);
+	ASSERT_OK(s);
+	ASSERT_EQ(t_read_full(s, hello + 512, n - 10, 5000), (ssize_t)(n - 10));
+	ASSERT_MEMEQ(hello + 512, hello, n - 10);
+	ASSERT_EQ(t_http_get(&ad, "/sessions?route=def", &body), 200);
+	ASSERT_HAS(body, "\"protocol\":\"unknown\"");
+	free(body);
+	close(c);
+	close(s);
+
+	c = t_connect(&la);
+	ASSERT_OK(c);
+	ASSERT_OK(t_write_all(c, hello, n));
+	s = t_accept_ms(u.fd[0], 5000);
+	ASSERT_OK(s);
+	ASSERT_EQ(t_http_get(&ad, "/sessions?route=x", &body), 200);
+	ASSERT_HAS(body, "\"protocol\":\"tls\",\"sni\":\"x.example.com\","
+	                 "\"alpn\":\"h2\"");
+	free(body);
+	close(c);
+	close(s);
+
+	unknown_cfg(text, sizeof(text), as, ls, &u, 0);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+	ASSERT_EQ(t_wait_log_count(&d, "reloaded", NULL, 1, 5000), 1);
+	c = t_connect(&la);
+	ASSERT_OK(c);
+	ASSERT_OK(t_write_all(c, junk, sizeof(junk) - 1));
+	ASSERT_EQ(t_wait_eof(c, 5000), 0);
+	close(c);
+	ASSERT_EQ(t_wait_log_count(&d, "no route matched: protocol=unknown",
+	                           NULL, 1, 5000),
+	          1);
+	ASSERT_ERR(t_accept_any(u.fd, 2, 0, NULL), -ETIMEDOUT);
+	ups_close(&u, 2);
 	return t_daemon_down(&d);
 }

@@ -22,8 +22,9 @@
 #define NO_DAEMON  "ZC_DAEMON not set"
 #define NO_OPENSSL "openssl not in PATH (Debian: openssl package)"
 
-/* A TLS upstream: openssl s_server with a certificate for cn. */
-struct tls_up {
+/* An upstream that is a real program: openssl s_server, python3
+ * http.server. */
+struct real_up {
 	struct t_prog p;
 	struct zc_addr a;
 	char s[64];
@@ -48,7 +49,7 @@ static int make_cert(const char *cn)
 	return T_PASS;
 }
 
-static int tls_up_start(struct tls_up *u, const char *cn, const char *extra)
+static int tls_up_start(struct real_up *u, const char *cn, const char *extra)
 {
 	char cmd[1024];
 
@@ -64,7 +65,7 @@ static int tls_up_start(struct tls_up *u, const char *cn, const char *extra)
 	return T_PASS;
 }
 
-static void tls_ups_stop(struct tls_up *u, int n, int dump)
+static void real_ups_stop(struct real_up *u, int n, int dump)
 {
 	int i;
 
@@ -114,7 +115,7 @@ static int reaches(const struct zc_addr *la, const char *sni, const char *cn)
 
 static int sni_daemon(struct t_daemon *d, const struct t_ctx *ctx,
                       const struct zc_addr *la, const struct zc_addr *ln,
-                      const struct zc_addr *ad, const struct tls_up *u)
+                      const struct zc_addr *ad, const struct real_up *u)
 {
 	char ls[64], ns[64], as[64];
 
@@ -181,7 +182,7 @@ TEST_MATRIX(test_routing_tls_sni)
 {
 	static const char *const cn[3] = {"a.example.com", "b.example.com",
 	                                  "d.example.com"};
-	struct tls_up u[3];
+	struct real_up u[3];
 	struct zc_addr la, ln, ad;
 	struct t_daemon d;
 	int i, rc = T_PASS;
@@ -198,9 +199,23 @@ TEST_MATRIX(test_routing_tls_sni)
 		rc = sni_daemon(&d, ctx, &la, &ln, &ad, u);
 	if (rc == T_PASS)
 		rc = sni_checks(&d, &la, &ln, &ad);
-	tls_ups_stop(u, 3, rc != T_PASS);
+	real_ups_stop(u, 3, rc != T_PASS);
 	ASSERT_EQ(rc, T_PASS);
 	return t_daemon_down(&d);
+}
+
+/* curl with opts to scheme://host:PORT/ through la (PORT: la's port,
+ * host resolved to 127.0.0.1): its output must contain want. */
+static int curl_shows(const struct zc_addr *la, const char *opts,
+                      const char *scheme, const char *host, const char *want)
+{
+	char cmd[512];
+	unsigned port = ntohs(((const struct sockaddr_in *)&la->ss)->sin_port);
+
+	snprintf(cmd, sizeof(cmd),
+	         "timeout 10 curl %s --resolve %s:%u:127.0.0.1 %s://%s:%u/",
+	         opts, host, port, scheme, host, port);
+	return output_has(cmd, want);
 }
 
 /* curl over HTTPS through la with ALPN proto ("--http2", "--http1.1"):
@@ -208,22 +223,18 @@ TEST_MATRIX(test_routing_tls_sni)
 static int curl_reaches(const struct zc_addr *la, const char *proto,
                         const char *cn)
 {
-	char cmd[512], want[128];
-	unsigned port = ntohs(((const struct sockaddr_in *)&la->ss)->sin_port);
+	char opts[128], want[128];
 
-	snprintf(cmd, sizeof(cmd),
-	         "timeout 10 curl -skv %s --resolve www.example.com:%u:"
-	         "127.0.0.1 https://www.example.com:%u/ -o /dev/null",
-	         proto, port, port);
+	snprintf(opts, sizeof(opts), "-skv -o /dev/null %s", proto);
 	snprintf(want, sizeof(want), "subject: CN=%s", cn);
-	return output_has(cmd, want);
+	return curl_shows(la, opts, "https", "www.example.com", want);
 }
 
 /* curl --http2 and --http1.1 to one listener reach the upstreams the
  * ALPN offers select (curl offers "h2,http/1.1" or "http/1.1"). */
 TEST(test_routing_alpn_curl)
 {
-	struct tls_up u[2];
+	struct real_up u[2];
 	struct zc_addr la;
 	struct t_daemon d;
 	char ls[64];
@@ -254,7 +265,7 @@ TEST(test_routing_alpn_curl)
 		rc = curl_reaches(&la, "--http2", "h2.example.com");
 	if (rc == T_PASS)
 		rc = curl_reaches(&la, "--http1.1", "h11.example.com");
-	tls_ups_stop(u, 2, rc != T_PASS);
+	real_ups_stop(u, 2, rc != T_PASS);
 	ASSERT_EQ(rc, T_PASS);
 	ASSERT_EQ(
 	        t_wait_log_count(&d, "route=h2 ", "alpn=h2,http/1.1", 1, 5000),
@@ -328,7 +339,7 @@ static int ssh_reaches(const struct zc_addr *la, const char *pub,
  */
 TEST(test_routing_ssh_and_tls)
 {
-	struct tls_up u[1];
+	struct real_up u[1];
 	struct t_prog sp = {0};
 	struct zc_addr la, sa;
 	struct t_daemon d;
@@ -368,12 +379,84 @@ TEST(test_routing_ssh_and_tls)
 	if (rc == T_PASS)
 		rc = reaches(&la, "web.example.com", "web.example.com");
 	t_prog_stop(&sp, rc != T_PASS);
-	tls_ups_stop(u, 1, rc != T_PASS);
+	real_ups_stop(u, 1, rc != T_PASS);
 	ASSERT_EQ(rc, T_PASS);
 	ASSERT_EQ(t_wait_log_count(&d, "route=ssh ", "protocol=ssh", 1, 5000),
 	          1);
 	ASSERT_EQ(t_wait_log_count(&d, "route=ssh-wait ", "protocol=timeout", 1,
 	                           5000),
+	          1);
+	return t_daemon_down(&d);
+}
+
+/* A plain HTTP upstream: python3 -m http.server serving a directory
+ * whose index.html says name. */
+static int http_up_start(struct real_up *u, const char *name)
+{
+	char cmd[1024], *out = NULL;
+
+	ASSERT_OK(t_free_addr(AF_INET, &u->a));
+	ASSERT_OK(t_addr_str(&u->a, u->s, sizeof(u->s)));
+	snprintf(cmd, sizeof(cmd),
+	         "mkdir -p '%s/%s' && echo 'upstream %s' > '%s/%s/index.html'",
+	         t_tmpdir(), name, name, t_tmpdir(), name);
+	ASSERT_EQ(t_sh(cmd, &out), 0);
+	free(out);
+	snprintf(cmd, sizeof(cmd),
+	         "python3 -m http.server --bind 127.0.0.1 --directory '%s/%s' "
+	         "%u",
+	         t_tmpdir(), name,
+	         ntohs(((const struct sockaddr_in *)&u->a.ss)->sin_port));
+	ASSERT_OK(t_prog_start(&u->p, name, cmd));
+	ASSERT_OK(t_wait_listen(&u->a, 10000));
+	return T_PASS;
+}
+
+/* curl http://host:PORT/ through la must get "upstream want". */
+static int curl_host_gets(const struct zc_addr *la, const char *host,
+                          const char *want)
+{
+	char body[64];
+
+	snprintf(body, sizeof(body), "upstream %s", want);
+	return curl_shows(la, "-s", "http", host, body);
+}
+
+/* Plaintext HTTP by Host with curl and two real HTTP servers. */
+TEST(test_routing_http_host_curl)
+{
+	struct real_up u[2];
+	struct zc_addr la;
+	struct t_daemon d;
+	char ls[64];
+	int rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	T_SKIP_IF(!t_in_path("curl") || !t_in_path("python3"),
+	          "curl or python3 not in PATH (Debian: curl, python3)");
+	memset(u, 0, sizeof(u));
+	rc = http_up_start(&u[0], "www");
+	if (rc == T_PASS)
+		rc = http_up_start(&u[1], "api");
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
+	if (rc == T_PASS)
+		rc = t_daemon_conf(
+		        &d, &la,
+		        "workers = 1;\nroutes = (\n"
+		        " { name = \"api\"; listen = \"%s\"; upstreams = "
+		        "\"%s\";\n"
+		        "   match = { http-host = \"api.example.com\"; }; },\n"
+		        " { name = \"www\"; listen = \"%s\";\n"
+		        "   upstreams = \"%s\"; } );\n",
+		        ls, u[1].s, ls, u[0].s);
+	if (rc == T_PASS)
+		rc = curl_host_gets(&la, "api.example.com", "api");
+	if (rc == T_PASS)
+		rc = curl_host_gets(&la, "www.example.com", "www");
+	real_ups_stop(u, 2, rc != T_PASS);
+	ASSERT_EQ(rc, T_PASS);
+	ASSERT_EQ(t_wait_log_count(&d, "route=api ", "protocol=http", 1, 5000),
 	          1);
 	return t_daemon_down(&d);
 }

@@ -94,6 +94,7 @@ static const char full[] =
         "pid-file = \"/run/zcrelay.pid\";\n"
         "admin = [ \"127.0.0.1:9100\", \"unix:/run/zcrelay/admin.sock\" ];\n"
         "admin-token = \"s3cret\";\n"
+        "admin-unix-mode = \"0660\";\n"
         "log = { level = \"debug\"; format = \"json\";\n"
         "        file = \"/var/log/zcrelay.log\"; sessions = false; };\n"
         "routes = (\n"
@@ -137,7 +138,7 @@ static int check_full_global(const struct zcr_cfg *c)
 	ASSERT_EQ(c->admin[0].addr.ss.ss_family, AF_INET);
 	ASSERT_STREQ(c->admin[1].str, "unix:/run/zcrelay/admin.sock");
 	ASSERT_EQ(c->admin[1].addr.ss.ss_family, AF_UNIX);
-	ASSERT_EQ(c->admin[1].mode, 0600);
+	ASSERT_EQ(c->admin[1].mode, 0660);
 	ASSERT_STREQ(c->admin_token, "s3cret");
 	ASSERT_EQ(c->log_level, ZC_LOG_DEBUG);
 	ASSERT_EQ(c->log_format, ZCR_LOGF_JSON);
@@ -419,6 +420,18 @@ static const struct bad_case bad_cases[] = {
         {ROUTE_NO_UPSTRM("  upstreams = ( 1 );"),
          "F:2: an upstream must be a string or a group { address = ...; "
          "weight = ...; }\n"},
+        {ROUTE_NO_UPSTRM("  upstreams = ( { address = \"127.0.0.1:7001\";"
+                         " name = \"a b\"; } );"),
+         "F:2: upstream name 'a b': use 1-63 letters, digits, '_', '-' or "
+         "'.'\n"},
+        {ROUTE_NO_UPSTRM("  upstreams = ( { address = \"127.0.0.1:7001\";"
+                         " name = \"a\"; },\n"
+                         "    { address = \"127.0.0.1:7002\"; name = "
+                         "\"a\"; } );"),
+         "F:3: upstream name 'a' given twice\n"},
+        {"admin = \"unix:/run/a.sock\";\nadmin-unix-mode = \"0800\";\n" ROUTE(
+                 ""),
+         "F:2: 'admin-unix-mode' '0800' is not an octal mode in 0000..0777\n"},
         {ROUTE_NO_UPSTRM("  upstreams = ( { weight = 2; } );"),
          "F:2: upstream without 'address'\n"},
         {ROUTE("  unix-mode = 660;"),
