@@ -14,6 +14,7 @@ MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+DOCDIR ?= $(PREFIX)/share/doc/zcrelay
 HAVE_LIBURING ?= 0
 
 MAJOR := 0
@@ -195,7 +196,8 @@ INST_FILES = $(addprefix $(DESTDIR)$(LIBDIR)/,libzcrelay.a \
 	$(DESTDIR)$(MANDIR)/man3/libzcrelay.3 \
 	$(DESTDIR)$(SYSTEMDUNITDIR)/zcrelay.service \
 	$(DESTDIR)$(SYSTEMDUNITDIR)/zcrelay.socket \
-	$(DESTDIR)$(BASHCOMPDIR)/zcrelay
+	$(DESTDIR)$(BASHCOMPDIR)/zcrelay \
+	$(addprefix $(DESTDIR)$(DOCDIR)/examples/,zcrelay.conf $(notdir $(wildcard examples/*.c)))
 # @PATH@ names in the units and the .pc, replaced at install time.
 SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g; s|@LIBDIR@|$(LIBDIR)|g' \
 	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g; s|@VERSION@|$(VERSION)|g' \
@@ -207,7 +209,7 @@ install: all
 		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man3 \
 		$(DESTDIR)$(CONFDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
-		$(DESTDIR)$(BASHCOMPDIR)
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)/examples
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 644 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libzcrelay.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libzcrelay.so.$(MAJOR)
@@ -220,7 +222,11 @@ install: all
 	$(SUBST) src/zcrelay.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/zcrelay.pc
 	$(SUBST) contrib/zcrelay.service >$(DESTDIR)$(SYSTEMDUNITDIR)/zcrelay.service
 	$(SUBST) contrib/zcrelay.socket >$(DESTDIR)$(SYSTEMDUNITDIR)/zcrelay.socket
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/zcrelay.pc \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/zcrelay.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/zcrelay.socket
 	install -m 644 contrib/zcrelay.bash-completion $(DESTDIR)$(BASHCOMPDIR)/zcrelay
+	install -m 644 examples/zcrelay.conf examples/*.c $(DESTDIR)$(DOCDIR)/examples/
 	@if [ -e $(INST_CONF) ]; then \
 		echo "install: keeping $(INST_CONF), the shipped one is contrib/zcrelay.conf"; \
 	else \
@@ -235,7 +241,8 @@ uninstall:
 	elif [ -e $(INST_CONF) ]; then \
 		echo "uninstall: keeping $(INST_CONF): it was edited"; \
 	fi
-	@rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true
+	@rmdir $(DESTDIR)$(CONFDIR) $(DESTDIR)$(DOCDIR)/examples \
+		$(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 FORMAT_SRC = $(wildcard include/*.h src/*.c src/*.h cmd/zcrelay/*.c cmd/zcrelay/*.h \
 	tests/lib/*.c tests/lib/*.h tests/unit/*.c tests/integration/*.c \

@@ -5,8 +5,17 @@
 #
 #   bench/connrate-ab.sh [PASSES] [SETUP...]
 #
-# A SETUP is LABEL=BINARY:ENGINE:MOVER, e.g.
+# A SETUP is LABEL=BINARY:ENGINE:MOVER[:NET[:CONF]], e.g.
 #   new-uring=build/zcrelay:uring:auto  old-uring=/tmp/old/zcrelay:uring:auto
+# NET "poll" sets ZC_URING_NET=poll; CONF is a config file run with -c
+# instead of -l/-u, in which @RELAY@ and @ECHO@ stand for the relay's and
+# the echo server's addresses (see bench/routing/). BENCH_PAYLOAD=FILE
+# sends that file's bytes instead of 64 'z's (a TLS ClientHello:
+# bench/routing/hello.bin), e.g. for content routing with and without a
+# match in one run:
+#   BENCH_PAYLOAD=bench/routing/hello.bin bench/connrate-ab.sh 5 \
+#     plain=build/zcrelay:epoll:auto::bench/routing/plain.conf \
+#     sni=build/zcrelay:epoll:auto::bench/routing/sni.conf
 # Default: build/zcrelay on epoll and on uring (mover auto), and on uring
 # with ZC_URING_NET=poll (accept4/connect instead of io_uring requests).
 # Each pass runs bench/tools/bin/connrate (50 workers, 64-byte echo, the
@@ -45,20 +54,16 @@ if [[ ! -x $BIN/connrate || ! -x $BIN/echo ]]; then
 		GOPROXY=off GOFLAGS='' GO111MODULE=on timeout 300 go build -o "$BIN/" ./echo ./connrate)
 fi
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh" # PIDS, cleanup on exit, wait_port
 
-wait_port() { # wait_port PORT: until something listens (5 s)
-	local i
-	for ((i = 0; i < 100; i++)); do
-		ss -Hltn "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-"$BIN/echo" -listen "127.0.0.1:$ECHO_PORT" -close-after 64 >/dev/null 2>&1 &
+PAYLOAD=()
+SIZE=64
+if [[ -n ${BENCH_PAYLOAD:-} ]]; then
+	PAYLOAD=(-payload "$BENCH_PAYLOAD")
+	SIZE=$(stat -c %s "$BENCH_PAYLOAD")
+fi
+"$BIN/echo" -listen "127.0.0.1:$ECHO_PORT" -close-after "$SIZE" >/dev/null 2>&1 &
 PIDS+=($!)
 wait_port "$ECHO_PORT" || { echo "echo server did not start" >&2; exit 1; }
 
@@ -89,21 +94,28 @@ cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 declare -A RES CPU
 run_one() { # run_one SETUP PASS
-	local label=${1%%=*} spec=${1#*=} bin engine mover net pid out t0 t1 ok
-	IFS=: read -r bin engine mover net <<<"$spec"
+	local label=${1%%=*} spec=${1#*=} bin engine mover net conf pid out t0 t1 ok
+	local args=()
+	IFS=: read -r bin engine mover net conf <<<"$spec"
 	wait_quiet
-	if [[ $net == poll ]]; then
-		ZC_URING_NET=poll "$bin" -q -w 1 -e "$engine" -m "$mover" \
-			-l "127.0.0.1:$RELAY_PORT" -u "127.0.0.1:$ECHO_PORT" &
+	if [[ -n $conf ]]; then # engine and mover from the file
+		sed -e "s/@RELAY@/127.0.0.1:$RELAY_PORT/g" \
+			-e "s/@ECHO@/127.0.0.1:$ECHO_PORT/g" "$conf" >"/tmp/zcbench-$label.conf"
+		args=(-c "/tmp/zcbench-$label.conf")
 	else
-		"$bin" -q -w 1 -e "$engine" -m "$mover" \
-			-l "127.0.0.1:$RELAY_PORT" -u "127.0.0.1:$ECHO_PORT" &
+		args=(-w 1 -e "$engine" -m "$mover" -l "127.0.0.1:$RELAY_PORT" \
+			-u "127.0.0.1:$ECHO_PORT")
+	fi
+	if [[ $net == poll ]]; then
+		ZC_URING_NET=poll "$bin" -q "${args[@]}" &
+	else
+		"$bin" -q "${args[@]}" &
 	fi
 	pid=$!
 	wait_port "$RELAY_PORT" || { kill "$pid"; echo "$label did not start" >&2; exit 1; }
 	t0=$(cputicks "$pid")
 	out=$(timeout $((SECS + 30)) "$BIN/connrate" -addr "127.0.0.1:$RELAY_PORT" \
-		-c 50 -d "${SECS}s" -wait-eof 2>&1 | tail -n 1)
+		-c 50 -d "${SECS}s" -size "$SIZE" "${PAYLOAD[@]}" -wait-eof 2>&1 | tail -n 1)
 	t1=$(cputicks "$pid")
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true

@@ -50,22 +50,9 @@ for t in sockperf haproxy nginx ss; do
 done
 NGX_SO=$(ls /usr/lib/nginx/modules/ngx_stream_module.so 2>/dev/null || true)
 
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$TMPD"
-}
-trap cleanup EXIT
-
-wait_port() { # wait_port PORT: until something listens (5 s)
-	local i
-	for ((i = 0; i < 100; i++)); do
-		ss -Hltn "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	return 1
-}
+BENCH_RM=$TMPD
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh" # PIDS, cleanup on exit, wait_port
 wait_free() { # wait_port PORT: until nothing listens (5 s)
 	local i
 	for ((i = 0; i < 100; i++)); do

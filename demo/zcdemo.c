@@ -196,6 +196,17 @@ static int once(const struct zc_addr *a, int sending, uint64_t bytes)
 	return transfer(fd, sending, bytes, t0);
 }
 
+/* "N" MiB as bytes, 1..1048576 MiB; 0 if s is anything else. */
+static uint64_t mib(const char *s)
+{
+	unsigned long long n;
+	char c;
+
+	if (sscanf(s, "%llu%c", &n, &c) != 1 || n < 1 || n > (1u << 20))
+		return 0;
+	return (uint64_t)n << 20;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: zcdemo digest MIB\n"
@@ -210,8 +221,11 @@ int main(int argc, char **argv)
 	uint64_t bytes = 0;
 	int sending, err;
 
-	if (argc >= 3 && !strcmp(argv[1], "digest") && !make_block())
-		return digest(strtoull(argv[2], NULL, 10) << 20) ? 1 : 0;
+	if (argc == 3 && !strcmp(argv[1], "digest")) {
+		if (!(bytes = mib(argv[2])) || make_block())
+			return usage();
+		return digest(bytes) ? 1 : 0;
+	}
 	if (argc < 4 || zc_addr_parse(&a, argv[2], ZC_ADDR_PASSIVE))
 		return usage();
 	sending = !strcmp(argv[3], "send");
@@ -219,8 +233,8 @@ int main(int argc, char **argv)
 		return usage();
 	if (!sending && (strcmp(argv[3], "recv") || argc != 4))
 		return usage();
-	if (sending)
-		bytes = strtoull(argv[4], NULL, 10) << 20;
+	if (sending && !(bytes = mib(argv[4])))
+		return usage();
 	if (make_block())
 		return 1;
 	if (!strcmp(argv[1], "listen"))

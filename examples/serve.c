@@ -12,8 +12,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zcrelay.h>
@@ -29,16 +29,21 @@ int main(int argc, char **argv)
 	struct zc_addr la;
 	struct zc_transfer_opts o;
 	struct zc_transfer_stats st;
-	char name[128];
+	char name[128], c;
 	int lfd, cfd, file, err;
 
-	if (argc < 3 || argc > 5) {
+	zc_transfer_opts_init(&o); /* length -1: to the end of the file */
+	o.offset = 0;
+	if (argc < 3 || argc > 5 ||
+	    (argc > 3 &&
+	     (sscanf(argv[3], "%" SCNd64 "%c", &o.offset, &c) != 1 ||
+	      o.offset < 0)) ||
+	    (argc > 4 &&
+	     (sscanf(argv[4], "%" SCNd64 "%c", &o.length, &c) != 1 ||
+	      o.length < 0))) {
 		fprintf(stderr, "usage: serve LISTEN FILE [OFFSET [LENGTH]]\n");
 		return 2;
 	}
-	zc_transfer_opts_init(&o);
-	o.offset = argc > 3 ? strtoll(argv[3], NULL, 10) : 0;
-	o.length = argc > 4 ? strtoll(argv[4], NULL, 10) : -1;
 	if ((file = open(argv[2], O_RDONLY)) < 0)
 		return fail(argv[2], -errno);
 	if ((err = zc_addr_parse(&la, argv[1], ZC_ADDR_PASSIVE)))

@@ -82,8 +82,17 @@ relay=$!
 pids+=("$relay")
 wait_lines "$dir/relay.log" " listening on " 1
 
-# CPU time of every thread of the relay, in nanoseconds.
-relay_cpu() { cat /proc/"$relay"/task/*/schedstat | awk '{ s += $1 } END { print s }'; }
+# CPU time of every thread of the relay, in nanoseconds: from schedstat
+# (nanoseconds), or from /proc/PID/stat (clock ticks) without it.
+tick_ns=$((1000000000 / $(getconf CLK_TCK)))
+relay_cpu() {
+	if [ -r "/proc/$relay/schedstat" ]; then
+		cat /proc/"$relay"/task/*/schedstat | awk '{ s += $1 } END { print s }'
+	else
+		sed 's/.*) //' "/proc/$relay/stat" |
+			awk -v t="$tick_ns" '{ print ($12 + $13) * t }'
+	fi
+}
 
 # once ROUTE|- ADDR send|recv LABEL: one transfer, checked; sets gbit,
 # and cpu (relay CPU seconds per GB) unless ROUTE is -. The receiving

@@ -126,6 +126,12 @@ int zcr_acl_match(const struct zcr_acl *a, const struct sockaddr *sa)
 	return best;
 }
 
+int zcr_cidr_contains(const struct zcr_cidr *big, const struct zcr_cidr *small)
+{
+	return big->family == small->family && big->bits <= small->bits &&
+	       prefix_match(big->addr, small->addr, big->bits);
+}
+
 int zcr_acl_admits(const struct zcr_acl *allow, const struct zcr_acl *deny,
                    const struct sockaddr *sa)
 {

@@ -49,6 +49,9 @@ void zcr_acl_free(struct zcr_acl *a);
  */
 int zcr_acl_match(const struct zcr_acl *a, const struct sockaddr *sa);
 
+/* Is every address of small in big? 1 or 0. */
+int zcr_cidr_contains(const struct zcr_cidr *big, const struct zcr_cidr *small);
+
 /*
  * zcr_acl_admits - the allow/deny decision for sa: the most specific
  * entry of either list that contains sa decides, deny winning a tie.

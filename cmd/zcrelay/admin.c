@@ -1,483 +1,531 @@
 /*
- * admin.c - the admin HTTP endpoint: a strict parser for HTTP/1.x request
- * heads and one thread that serves /metrics, one client at a time.
+ * admin.c - the admin HTTP server: one thread running its own zc_loop,
+ * a watcher per listening socket and per client, one timer per client
+ * for its deadlines.
  *
- * One thread and one client at a time keep this small and keep it away
- * from the workers' loops: a scrape every few seconds needs no more. The
- * price is that a client that connects and stays silent holds the next
- * ones in the backlog for up to ADMIN_READ_MS; that bounds the damage.
- * The thread sleeps only in poll(), always with the wake eventfd in the
- * set, so zcr_admin_stop() interrupts it at any point.
+ * A client is in one of four states:
+ *   READ    - reading a request (head, then body) into its fixed buffer;
+ *   HANDLER - the handler has the request; input is not read meanwhile;
+ *   WRITE   - sending the response from one malloc'd buffer;
+ *   LINGER  - after the last response: our FIN is sent, input is read
+ *             and dropped until the client's EOF (so that close() sends
+ *             no reset that could destroy the response), briefly.
+ * Memory per client is its struct (the input buffer is bounded) plus one
+ * response; time is bounded by the timer in every state but HANDLER.
+ * client_free() is the one teardown path.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/eventfd.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 
-#include "cfg.h"
-#include "metrics.h"
+#include "admin.h"
 
-#define ADMIN_READ_MS   2000 /* from accept to a complete request head */
-#define ADMIN_WRITE_MS  5000 /* for the client to take the response */
-#define ADMIN_LINGER_MS 500  /* after the response, for the client's EOF */
-#define ADMIN_PAUSE_MS  100  /* after accept failed for lack of fds */
+#define ADMIN_LINGER_MS 500 /* after the last response, for the EOF */
+#define ADMIN_PAUSE_MS  100 /* after accept failed for lack of fds */
+#define ADMIN_IN_MAX    (ZCR_HTTP_MAX + ZCR_ADMIN_BODY_MAX)
+
+enum { C_READ, C_HANDLER, C_WRITE, C_LINGER };
+
+struct alisten {
+	struct zcr_admin *a;
+	int fd, is_unix;
+	struct zc_watch *w;
+};
+
+struct aclient {
+	struct zcr_admin *a;
+	struct aclient *prev, *next;
+	int fd, is_unix, loopback, state, keep, started;
+	struct zc_watch *w;
+	struct zc_timer *t;
+	struct zcr_areq *rq; /* while HANDLER */
+	char *out;
+	size_t outlen, outoff;
+	size_t inlen;
+	char in[ADMIN_IN_MAX];
+};
 
 struct zcr_admin {
 	pthread_t th;
-	int lfd;    /* the caller's */
-	int wakefd; /* eventfd: readable once zcr_admin_stop() was called */
-	zcr_admin_render_fn *render;
+	struct zc_loop *loop;
+	struct alisten *ls;
+	unsigned nls, nclients, request_ms;
+	struct aclient *clients;
+	struct zc_timer *pause; /* listeners off after EMFILE */
+	char *token;
+	zcr_admin_handler_fn *handle;
 	void *arg;
 };
 
-/* ------------------------------------------------------------------ */
-/* Request head parser                                                  */
-
-/* Step results besides -EPROTO. */
-#define HP_MORE 0 /* the input ended before the step could finish */
-#define HP_OK   1
-#define HP_END  2 /* the empty line that ends the head */
-
-/* A cursor over the input. */
-struct hp {
-	const unsigned char *b;
-	size_t n, i;
-};
-
-/* RFC 9110 tchar. */
-static int is_tchar(unsigned char c)
-{
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-/* CRLF or a bare LF. */
-static int hp_eol(struct hp *p)
-{
-	if (p->i == p->n)
-		return HP_MORE;
-	if (p->b[p->i] == '\r') {
-		if (++p->i == p->n)
-			return HP_MORE;
-	}
-	if (p->b[p->i] != '\n')
-		return -EPROTO;
-	p->i++;
-	return HP_OK;
-}
-
-/* Copies the run of bytes accepted by ok into out (cap bytes with the
- * NUL), which must then end at a space, skipped. */
-static int hp_word(struct hp *p, int (*ok)(unsigned char), char *out,
-                   size_t cap)
-{
-	size_t len = 0;
-
-	while (p->i < p->n && ok(p->b[p->i])) {
-		if (len + 1 == cap)
-			return -EPROTO;
-		out[len++] = (char)p->b[p->i++];
-	}
-	if (p->i == p->n)
-		return HP_MORE;
-	if (len == 0 || p->b[p->i] != ' ')
-		return -EPROTO;
-	out[len] = '\0';
-	p->i++;
-	return HP_OK;
-}
-
-/* Visible ASCII: what a request target may hold. */
-static int is_vchar(unsigned char c)
-{
-	return c > 0x20 && c < 0x7f;
-}
-
-static int hp_path(struct hp *p, struct zcr_http_req *req)
-{
-	if (p->i == p->n)
-		return HP_MORE;
-	if (p->b[p->i] != '/')
-		return -EPROTO;
-	return hp_word(p, is_vchar, req->path, sizeof(req->path));
-}
-
-static int hp_version(struct hp *p, struct zcr_http_req *req)
-{
-	static const char v[] = "HTTP/1.";
-	size_t k;
-
-	for (k = 0; k < sizeof(v) - 1; k++, p->i++) {
-		if (p->i == p->n)
-			return HP_MORE;
-		if (p->b[p->i] != (unsigned char)v[k])
-			return -EPROTO;
-	}
-	if (p->i == p->n)
-		return HP_MORE;
-	if (p->b[p->i] != '0' && p->b[p->i] != '1')
-		return -EPROTO;
-	req->minor = p->b[p->i++] - '0';
-	return hp_eol(p);
-}
-
-static int hp_request_line(struct hp *p, struct zcr_http_req *req)
-{
-	int rc;
-
-	rc = hp_word(p, is_tchar, req->method, sizeof(req->method));
-	if (rc == HP_OK)
-		rc = hp_path(p, req);
-	if (rc == HP_OK)
-		rc = hp_version(p, req);
-	return rc;
-}
-
-/* One "name:value" line, or the empty line (HP_END). The value may hold
- * HTAB, SP, visible ASCII and obs-text (bytes >= 0x80). */
-static int hp_header(struct hp *p)
-{
-	size_t start;
-	int rc;
-
-	if (p->i == p->n)
-		return HP_MORE;
-	if (p->b[p->i] == '\r' || p->b[p->i] == '\n') {
-		rc = hp_eol(p);
-		return rc == HP_OK ? HP_END : rc;
-	}
-	start = p->i;
-	while (p->i < p->n && is_tchar(p->b[p->i]))
-		p->i++;
-	if (p->i == p->n)
-		return HP_MORE;
-	if (p->i == start || p->b[p->i] != ':')
-		return -EPROTO;
-	p->i++;
-	while (p->i < p->n && (p->b[p->i] == '\t' ||
-	                       (p->b[p->i] >= 0x20 && p->b[p->i] != 0x7f)))
-		p->i++;
-	return hp_eol(p);
-}
-
-int zcr_http_parse(const char *buf, size_t len, struct zcr_http_req *req)
-{
-	struct hp p = {(const unsigned char *)buf, len, 0};
-	int rc;
-
-	/* Nothing past the limit is looked at: a head that has not ended
-	 * by then is too long. */
-	if (p.n > ZCR_HTTP_MAX)
-		p.n = ZCR_HTTP_MAX;
-	rc = hp_request_line(&p, req);
-	while (rc == HP_OK)
-		rc = hp_header(&p);
-	if (rc == HP_END)
-		return (int)p.i;
-	if (rc == HP_MORE && len >= ZCR_HTTP_MAX)
-		return -EPROTO;
-	return rc;
-}
+static void client_on_io(void *arg, unsigned ev);
+static void client_read(struct aclient *c);
 
 /* ------------------------------------------------------------------ */
-/* Waiting                                                              */
+/* Clients                                                              */
 
-/*
- * Waits until fd (-1: none) has events, deadline (ms, zcr_now_ms(); 0:
- * none) passes or the admin is stopped. Returns 0, -ETIMEDOUT,
- * -ECANCELED (stopped) or -errno.
- */
-static int admin_wait(struct zcr_admin *a, int fd, short events,
-                      uint64_t deadline)
+static void client_free(struct aclient *c)
 {
-	struct pollfd pfd[2] = {{a->wakefd, POLLIN, 0}, {fd, events, 0}};
-	uint64_t now;
-	int rc, ms;
+	struct zcr_admin *a = c->a;
 
-	for (;;) {
-		ms = -1;
-		if (deadline) {
-			now = zcr_now_ms();
-			if (now >= deadline)
-				return -ETIMEDOUT;
-			ms = (int)(deadline - now);
-		}
-		rc = poll(pfd, 2, ms);
-		if (rc == -1 && errno == EINTR)
-			continue;
-		if (rc == -1)
-			return -errno;
-		if (pfd[0].revents)
-			return -ECANCELED;
-		if (pfd[1].revents)
-			return 0;
+	if (c->rq)
+		c->rq->client = NULL; /* the handler still answers, to nobody */
+	zc_watch_stop(c->w);
+	zc_timer_free(c->t);
+	close(c->fd);
+	free(c->out);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		a->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	a->nclients--;
+	free(c);
+}
+
+static void client_on_timer(void *arg)
+{
+	client_free(arg);
+}
+
+/* Watches c's fd for ev (0: not at all). Returns 0 or -errno. */
+static int client_watch(struct aclient *c, unsigned ev)
+{
+	if (ev == 0) {
+		zc_watch_stop(c->w);
+		c->w = NULL;
+		return 0;
+	}
+	if (c->w)
+		return zc_watch_set(c->w, ev);
+	return zc_watch_start(&c->w, c->a->loop, c->fd, ev, client_on_io, c);
+}
+
+/* After the last response: FIN, then drop input until EOF. */
+static void client_linger(struct aclient *c)
+{
+	c->state = C_LINGER;
+	if (shutdown(c->fd, SHUT_WR) == -1 || client_watch(c, ZC_WATCH_IN) ||
+	    zc_timer_arm(c->t, ADMIN_LINGER_MS)) {
+		client_free(c);
+		return;
 	}
 }
 
-/* ------------------------------------------------------------------ */
-/* Responses                                                            */
-
-/* Sends the iovecs in full before deadline. Returns 0 or -errno. */
-static int admin_send(struct zcr_admin *a, int fd, struct iovec *iov, int niov,
-                      uint64_t deadline)
+/* The response is out: the next request, or the end. */
+static void client_sent(struct aclient *c)
 {
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+	free(c->out);
+	c->out = NULL;
+	if (!c->keep) {
+		client_linger(c);
+		return;
+	}
+	c->state = C_READ;
+	c->started = 0;
+	if (client_watch(c, ZC_WATCH_IN) ||
+	    zc_timer_arm(c->t, ZCR_ADMIN_IDLE_MS)) {
+		client_free(c);
+		return;
+	}
+	if (c->inlen) /* pipelined: the next request may be here already */
+		client_read(c);
+}
+
+static void client_write(struct aclient *c)
+{
 	ssize_t n;
-	int rc;
 
-	while (mh.msg_iovlen > 0) {
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	while (c->outoff < c->outlen) {
+		n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+		         MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 && errno != EAGAIN)
-			return -errno;
+		if (n == -1 && errno == EAGAIN)
+			return;
 		if (n == -1) {
-			rc = admin_wait(a, fd, POLLOUT, deadline);
-			if (rc)
-				return rc;
-			continue;
+			client_free(c);
+			return;
 		}
-		while (mh.msg_iovlen > 0 && (size_t)n >= mh.msg_iov->iov_len) {
-			n -= (ssize_t)mh.msg_iov->iov_len;
-			mh.msg_iov++;
-			mh.msg_iovlen--;
-		}
-		if (mh.msg_iovlen > 0) {
-			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + n;
-			mh.msg_iov->iov_len -= (size_t)n;
-		}
+		c->outoff += (size_t)n;
 	}
-	return 0;
+	client_sent(c);
 }
 
-static const char *status_text(int code)
+/* Sends hdr + body (len bytes) and frees body. */
+static void client_respond(struct aclient *c, const char *hdr, size_t hlen,
+                           char *body, size_t len)
+{
+	c->out = malloc(hlen + len);
+	if (!c->out) {
+		free(body);
+		client_free(c);
+		return;
+	}
+	memcpy(c->out, hdr, hlen);
+	if (len)
+		memcpy(c->out + hlen, body, len);
+	free(body);
+	c->outlen = hlen + len;
+	c->outoff = 0;
+	c->state = C_WRITE;
+	if (client_watch(c, ZC_WATCH_OUT) ||
+	    zc_timer_arm(c->t, ZCR_ADMIN_WRITE_MS)) {
+		client_free(c);
+		return;
+	}
+	client_write(c);
+}
+
+const char *zcr_http_status_text(int code)
 {
 	switch (code) {
 	case 200:
 		return "OK";
 	case 400:
 		return "Bad Request";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Content Too Large";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
 	default:
 		return "Internal Server Error";
 	}
 }
 
-/* One response with its headers; the body is left out for HEAD. extra
- * is more header lines, each ending in CRLF. */
-static int admin_reply(struct zcr_admin *a, int fd, int code, const char *extra,
-                       const char *ctype, const char *body, size_t blen,
-                       int head)
+/* A response for c with a body of len bytes (taken); keep decides
+ * whether the connection stays open after it. */
+static void client_reply(struct aclient *c, int code, const char *ctype,
+                         const char *extra, char *body, size_t len, int head)
 {
-	char hdr[512];
-	struct iovec iov[2];
+	char hdr[1024];
 	int n;
 
 	n = snprintf(hdr, sizeof(hdr),
 	             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-	             "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
-	             code, status_text(code), ctype, blen, extra);
-	iov[0].iov_base = hdr;
-	iov[0].iov_len = (size_t)n;
-	iov[1].iov_base = (void *)(uintptr_t)body;
-	iov[1].iov_len = blen;
-	return admin_send(a, fd, iov, head ? 1 : 2,
-	                  zcr_now_ms() + ADMIN_WRITE_MS);
+	             "Content-Length: %zu\r\n%s%s\r\n",
+	             code, zcr_http_status_text(code), ctype, len,
+	             extra ? extra : "",
+	             c->keep ? "" : "Connection: close\r\n");
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		n = 0;
+	client_respond(c, hdr, (size_t)n, body, head ? 0 : len);
 }
 
-/* A short text/plain response (errors). */
-static int admin_text(struct zcr_admin *a, int fd, int code, const char *extra,
-                      int head)
+/* An error without a request: the connection closes after it. */
+static void client_error(struct aclient *c, int code)
 {
 	char body[64];
-	int n;
 
-	n = snprintf(body, sizeof(body), "%d %s\n", code, status_text(code));
-	return admin_reply(a, fd, code, extra, "text/plain; charset=utf-8",
-	                   body, (size_t)n, head);
+	c->keep = 0;
+	snprintf(body, sizeof(body), "{\"error\":\"%d %s\"}\n", code,
+	         zcr_http_status_text(code));
+	client_reply(c, code, "application/json", NULL, strdup(body),
+	             strlen(body), 0);
 }
 
-static int admin_metrics(struct zcr_admin *a, int fd, int head)
+void zcr_admin_reply(struct zcr_areq *rq, int code, const char *ctype,
+                     const char *extra, char *body, size_t len)
 {
-	size_t len = 0;
-	char *body;
-	int rc;
+	struct aclient *c = rq->client;
 
-	body = a->render(a->arg, &len);
-	if (!body)
-		return admin_text(a, fd, 500, "", head);
-	rc = admin_reply(a, fd, 200, "",
-	                 "text/plain; version=0.0.4; charset=utf-8", body, len,
-	                 head);
-	free(body);
-	return rc;
+	free(rq->body);
+	if (c) {
+		c->rq = NULL;
+		client_reply(c, code, ctype, extra, body, body ? len : 0,
+		             rq->head);
+	} else {
+		free(body);
+	}
+	free(rq);
 }
 
-/* Does the path (without its query) equal want? */
-static int path_is(const char *path, const char *want)
+void zcr_admin_reply_text(struct zcr_areq *rq, int code, const char *ctype,
+                          const char *extra, const char *text)
 {
-	size_t n = strcspn(path, "?");
-
-	return n == strlen(want) && memcmp(path, want, n) == 0;
-}
-
-static int admin_route(struct zcr_admin *a, int fd,
-                       const struct zcr_http_req *req)
-{
-	static const char page[] =
-	        "<html><head><title>zcrelay</title></head><body>"
-	        "<h1>zcrelay</h1><p><a href=\"/metrics\">Metrics</a></p>"
-	        "</body></html>\n";
-	int head = strcmp(req->method, "HEAD") == 0;
-
-	if (!head && strcmp(req->method, "GET") != 0)
-		return admin_text(a, fd, 405, "Allow: GET, HEAD\r\n", 0);
-	if (path_is(req->path, "/metrics"))
-		return admin_metrics(a, fd, head);
-	if (path_is(req->path, "/"))
-		return admin_reply(a, fd, 200, "", "text/html; charset=utf-8",
-		                   page, sizeof(page) - 1, head);
-	return admin_text(a, fd, 404, "", head);
+	zcr_admin_reply(rq, code, ctype, extra, strdup(text), strlen(text));
 }
 
 /* ------------------------------------------------------------------ */
-/* Clients                                                              */
+/* Requests                                                             */
 
-/* One read of at most cap bytes, waiting for input until deadline.
- * Returns the count (0: EOF), -ETIMEDOUT, -ECANCELED or -errno. */
-static ssize_t admin_recv(struct zcr_admin *a, int fd, char *buf, size_t cap,
-                          uint64_t deadline)
+static int is_read_only(const char *method)
 {
-	ssize_t n;
-	int rc;
-
-	for (;;) {
-		n = read(fd, buf, cap);
-		if (n >= 0)
-			return n;
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-		rc = admin_wait(a, fd, POLLIN, deadline);
-		if (rc)
-			return rc;
-	}
+	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 }
 
-/* Reads until buf holds a complete head (parsed into req) or ADMIN_READ_MS
- * passed. Returns the head's length, -EPROTO, -ETIMEDOUT, -ECONNRESET
- * (EOF first), -ECANCELED or -errno. */
-static int admin_read(struct zcr_admin *a, int fd, char *buf,
-                      struct zcr_http_req *req)
+/* Compares without an early exit: the time says nothing of the token. */
+static int token_ok(const char *want, const char *got)
 {
-	uint64_t deadline = zcr_now_ms() + ADMIN_READ_MS;
-	size_t len = 0;
-	ssize_t n;
-	int rc;
+	size_t n = strlen(want), m = strlen(got), i;
+	unsigned char d = n != m;
 
-	while ((rc = zcr_http_parse(buf, len, req)) == 0) {
-		n = admin_recv(a, fd, buf + len, ZCR_HTTP_MAX - len, deadline);
-		if (n <= 0)
-			return n ? (int)n : -ECONNRESET;
-		len += (size_t)n;
-	}
-	return rc;
+	for (i = 0; i < n; i++)
+		d |= (unsigned char)(want[i] ^ got[i < m ? i : 0]);
+	return d == 0 && m != 0;
 }
 
-/*
- * Closing a socket with unread input sends a reset, which can destroy
- * the response before the client read it (a 400 after a garbled
- * request, a 405 after a body). So: send our FIN, then read and drop
- * until the client's EOF, briefly.
- */
-static int admin_linger(struct zcr_admin *a, int fd)
+/* May this request change state? See zcr_admin_start(). */
+static int may_change(const struct aclient *c, const struct zcr_http_req *h)
 {
-	uint64_t deadline = zcr_now_ms() + ADMIN_LINGER_MS;
+	if (c->is_unix)
+		return 1;
+	if (c->a->token)
+		return token_ok(c->a->token, h->bearer);
+	return c->loopback;
+}
+
+/* Hands the request of hl head and blen body bytes to the handler. */
+static void client_dispatch(struct aclient *c, const struct zcr_http_req *h,
+                            size_t hl, size_t blen)
+{
+	struct zcr_areq *rq = calloc(1, sizeof(*rq));
+
+	if (rq)
+		rq->body = malloc(blen + 1);
+	if (!rq || !rq->body) {
+		free(rq);
+		client_free(c);
+		return;
+	}
+	memcpy(rq->body, c->in + hl, blen);
+	rq->body[blen] = '\0';
+	rq->blen = blen;
+	rq->http = *h;
+	rq->is_unix = c->is_unix;
+	rq->a = c->a;
+	rq->client = c;
+	rq->head = strcmp(h->method, "HEAD") == 0;
+	c->inlen -= hl + blen;
+	memmove(c->in, c->in + hl + blen, c->inlen);
+	c->keep = zcr_http_keep_alive(h);
+	c->rq = rq;
+	c->state = C_HANDLER;
+	zc_timer_disarm(c->t);
+	client_watch(c, 0);
+	if (!is_read_only(h->method) && !may_change(c, h)) {
+		zcr_admin_reply_text(rq, 403, "application/json", NULL,
+		                     "{\"error\":\"changes are accepted on the "
+		                     "Unix socket, from loopback, or with the "
+		                     "admin token\"}\n");
+		return;
+	}
+	c->a->handle(c->a->arg, rq);
+}
+
+/* Is a whole request in the buffer? Dispatches it, or answers an
+ * error; does nothing while it is incomplete. */
+static void client_parse(struct aclient *c)
+{
+	struct zcr_http_req h;
+	int hl = zcr_http_parse(c->in, c->inlen, &h);
+
+	if (hl == 0)
+		return;
+	if (hl < 0) {
+		client_error(c, 400);
+		return;
+	}
+	if (h.clen > ZCR_ADMIN_BODY_MAX) {
+		client_error(c, 413);
+		return;
+	}
+	if (h.clen > 0 && c->inlen < (size_t)hl + (size_t)h.clen)
+		return;
+	client_dispatch(c, &h, (size_t)hl, h.clen > 0 ? (size_t)h.clen : 0);
+}
+
+static void client_read(struct aclient *c)
+{
+	ssize_t n = 0;
+
+	if (c->inlen < sizeof(c->in))
+		n = read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		n = 0;
+	else if (n <= 0 && c->inlen < sizeof(c->in)) {
+		client_free(c); /* EOF or an error: nobody to answer */
+		return;
+	}
+	c->inlen += (size_t)n;
+	if (c->inlen && !c->started) {
+		c->started = 1;
+		if (zc_timer_arm(c->t, c->a->request_ms)) {
+			client_free(c);
+			return;
+		}
+	}
+	if (c->inlen)
+		client_parse(c);
+}
+
+static void client_drop_input(struct aclient *c)
+{
 	char buf[1024];
-	ssize_t n;
+	ssize_t n = read(c->fd, buf, sizeof(buf));
 
-	if (shutdown(fd, SHUT_WR) == -1)
-		return -errno;
-	do
-		n = admin_recv(a, fd, buf, sizeof(buf), deadline);
-	while (n > 0);
-	return (int)n;
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+		client_free(c);
 }
 
-/* Serves one client on fd (kept open). Returns -ECANCELED when the admin
- * was stopped meanwhile, else 0 or another -errno (the client is lost,
- * nothing more to do). */
-static int admin_serve(struct zcr_admin *a, int fd)
+static void client_on_io(void *arg, unsigned ev)
 {
-	char buf[ZCR_HTTP_MAX];
-	struct zcr_http_req req;
-	int rc;
+	struct aclient *c = arg;
 
-	rc = admin_read(a, fd, buf, &req);
-	if (rc == -EPROTO)
-		rc = admin_text(a, fd, 400, "", 0);
-	else if (rc > 0)
-		rc = admin_route(a, fd, &req);
-	if (rc == 0)
-		rc = admin_linger(a, fd);
-	return rc;
+	switch (c->state) {
+	case C_READ:
+		client_read(c);
+		break;
+	case C_WRITE:
+		client_write(c);
+		break;
+	case C_LINGER:
+		client_drop_input(c);
+		break;
+	}
 }
 
-/* Accepts the next client. Returns its fd (non-blocking), -ECANCELED, or
- * another -errno after which the caller just tries again. */
-static int admin_accept(struct zcr_admin *a)
-{
-	int fd, rc;
+/* ------------------------------------------------------------------ */
+/* Accepting                                                            */
 
-	rc = admin_wait(a, a->lfd, POLLIN, 0);
-	if (rc)
-		return rc;
-	fd = accept4(a->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd >= 0)
-		return fd;
-	rc = -errno;
-	/* Out of fds or memory: the listener stays readable, so pause
-	 * rather than spin. */
-	if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM)
-		if (admin_wait(a, -1, 0, zcr_now_ms() + ADMIN_PAUSE_MS) ==
-		    -ECANCELED)
-			return -ECANCELED;
-	return rc;
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+	const uint8_t *b = s6->sin6_addr.s6_addr;
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)
+		                      ->sin_addr.s_addr) >>
+		        24) == 127;
+	if (ss->ss_family != AF_INET6)
+		return 0;
+	if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
+		return 1;
+	return IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && b[12] == 127;
+}
+
+static void client_new(struct alisten *l, int fd,
+                       const struct sockaddr_storage *ss)
+{
+	struct zcr_admin *a = l->a;
+	struct aclient *c;
+
+	if (a->nclients >= ZCR_ADMIN_MAX_CLIENT || !(c = malloc(sizeof(*c)))) {
+		close(fd);
+		return;
+	}
+	memset(c, 0, offsetof(struct aclient, in));
+	c->a = a;
+	c->fd = fd;
+	c->is_unix = l->is_unix;
+	c->loopback = is_loopback(ss);
+	c->next = a->clients;
+	if (a->clients)
+		a->clients->prev = c;
+	a->clients = c;
+	a->nclients++;
+	c->keep = 1;
+	if (zc_timer_new(&c->t, a->loop, client_on_timer, c) ||
+	    zc_timer_arm(c->t, ZCR_ADMIN_IDLE_MS) ||
+	    client_watch(c, ZC_WATCH_IN))
+		client_free(c);
+}
+
+static void listeners_off(struct zcr_admin *a)
+{
+	unsigned i;
+
+	for (i = 0; i < a->nls; i++) {
+		zc_watch_stop(a->ls[i].w);
+		a->ls[i].w = NULL;
+	}
+}
+
+static void listen_on_io(void *arg, unsigned ev);
+
+static void listeners_resume(void *arg)
+{
+	struct zcr_admin *a = arg;
+	unsigned i;
+
+	for (i = 0; i < a->nls; i++)
+		if (!a->ls[i].w)
+			zc_watch_start(&a->ls[i].w, a->loop, a->ls[i].fd,
+			               ZC_WATCH_IN, listen_on_io, &a->ls[i]);
+}
+
+static void listen_on_io(void *arg, unsigned ev)
+{
+	struct alisten *l = arg;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd, k;
+
+	for (k = 0; k < 16; k++) {
+		sl = sizeof(ss);
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
+		             SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0) {
+			client_new(l, fd, &ss);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* The listener stays readable: pause, not spin. */
+			listeners_off(l->a);
+			zc_timer_arm(l->a->pause, ADMIN_PAUSE_MS);
+		}
+		return;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Start and stop                                                       */
+
+static void admin_free(struct zcr_admin *a)
+{
+	while (a->clients)
+		client_free(a->clients);
+	listeners_off(a);
+	zc_timer_free(a->pause);
+	if (a->loop)
+		zc_loop_free(a->loop);
+	free(a->ls);
+	free(a->token);
+	free(a);
 }
 
 static void *admin_main(void *arg)
 {
 	struct zcr_admin *a = arg;
-	int fd, rc;
 
-	for (;;) {
-		fd = admin_accept(a);
-		if (fd == -ECANCELED)
-			break;
-		if (fd < 0)
-			continue;
-		rc = admin_serve(a, fd);
-		close(fd);
-		if (rc == -ECANCELED)
-			break;
-	}
+	zc_loop_run(a->loop);
+	while (a->clients)
+		client_free(a->clients);
+	listeners_off(a);
+	zc_timer_free(a->pause);
+	a->pause = NULL;
+	zc_loop_free(a->loop);
+	a->loop = NULL;
 	return NULL;
 }
-
-/* ------------------------------------------------------------------ */
-/* Start and stop                                                       */
 
 /* Creates the thread with every signal blocked: they are the main
  * thread's business. Returns 0 or -errno. */
@@ -493,49 +541,93 @@ static int admin_thread(struct zcr_admin *a)
 	return -rc;
 }
 
-int zcr_admin_start(struct zcr_admin **out, int lfd,
-                    zcr_admin_render_fn *render, void *arg)
+/* The listeners of o: non-blocking, Unix or not, watched. */
+static int admin_listen(struct zcr_admin *a, const struct zcr_admin_opts *o)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	unsigned i;
+	int fl;
+
+	a->ls = calloc(o->nfds ? o->nfds : 1, sizeof(*a->ls));
+	if (!a->ls)
+		return -ENOMEM;
+	a->nls = o->nfds;
+	for (i = 0; i < o->nfds; i++) {
+		sl = sizeof(ss);
+		fl = fcntl(o->fds[i], F_GETFL);
+		if (fl == -1 || fcntl(o->fds[i], F_SETFL, fl | O_NONBLOCK) ||
+		    getsockname(o->fds[i], (struct sockaddr *)&ss, &sl))
+			return -errno;
+		a->ls[i] = (struct alisten){a, o->fds[i],
+		                            ss.ss_family == AF_UNIX, NULL};
+	}
+	listeners_resume(a);
+	for (i = 0; i < a->nls; i++)
+		if (!a->ls[i].w)
+			return -ENOMEM;
+	return 0;
+}
+
+static int admin_init(struct zcr_admin *a, const struct zcr_admin_opts *o)
+{
+	struct zc_loop_opts lo;
+	int rc;
+
+	a->handle = o->handle;
+	a->arg = o->arg;
+	a->request_ms = o->request_ms ? o->request_ms : ZCR_ADMIN_REQUEST_MS;
+	if (o->token && !(a->token = strdup(o->token)))
+		return -ENOMEM;
+	zc_loop_opts_init(&lo);
+	lo.engine = ZC_ENGINE_EPOLL;
+	rc = zc_loop_new(&a->loop, &lo);
+	if (rc == 0)
+		rc = zc_timer_new(&a->pause, a->loop, listeners_resume, a);
+	if (rc == 0)
+		rc = admin_listen(a, o);
+	return rc;
+}
+
+int zcr_admin_start(struct zcr_admin **out, const struct zcr_admin_opts *o)
 {
 	struct zcr_admin *a;
-	int fl, rc;
+	int rc;
 
-	fl = fcntl(lfd, F_GETFL);
-	if (fl == -1 || fcntl(lfd, F_SETFL, fl | O_NONBLOCK) == -1)
-		return -errno;
+	if (!o || !o->handle || (o->nfds && !o->fds))
+		return -EINVAL;
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	a->lfd = lfd;
-	a->render = render;
-	a->arg = arg;
-	a->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (a->wakefd == -1) {
-		rc = -errno;
-		goto fail_free;
+	rc = admin_init(a, o);
+	if (rc == 0)
+		rc = admin_thread(a);
+	if (rc) {
+		admin_free(a);
+		return rc;
 	}
-	rc = admin_thread(a);
-	if (rc)
-		goto fail_close;
 	*out = a;
 	return 0;
+}
 
-fail_close:
-	close(a->wakefd);
-fail_free:
-	free(a);
-	return rc;
+static void admin_on_stop(struct zc_loop *loop, void *arg)
+{
+	zc_loop_stop(loop);
+}
+
+int zcr_admin_post(struct zcr_admin *a, zc_post_fn *fn, void *arg)
+{
+	return zc_loop_post(a->loop, fn, arg);
 }
 
 void zcr_admin_stop(struct zcr_admin *a)
 {
-	uint64_t one = 1;
-
 	if (!a)
 		return;
-	/* Cannot fail short of a bug: the counter is far from overflow. */
-	while (write(a->wakefd, &one, sizeof(one)) == -1 && errno == EINTR)
-		;
+	/* Retried: a post fails only for lack of memory, and the thread
+	 * must stop before the loop is freed. */
+	while (zc_loop_post(a->loop, admin_on_stop, NULL))
+		usleep(1000);
 	pthread_join(a->th, NULL);
-	close(a->wakefd);
-	free(a);
+	admin_free(a);
 }

@@ -22,18 +22,51 @@ static int tried_has(const uint64_t *tried, unsigned i)
 static int eligible(const struct zcr_route *r, unsigned i,
                     const uint64_t *tried, uint64_t now)
 {
-	return !tried_has(tried, i) && zcr_upstream_healthy(&r->ups[i], now);
+	return !tried_has(tried, i) && zcr_upstream_enabled(&r->ups[i]) &&
+	       zcr_upstream_healthy(&r->ups[i], now);
+}
+
+int zcr_upstream_is(const struct zcr_upstream *u, const char *id)
+{
+	return strcmp(u->str, id) == 0 || (u->name[0] && !strcmp(u->name, id));
+}
+
+unsigned zcr_upstream_weight(const struct zcr_upstream *u)
+{
+	unsigned w = __atomic_load_n(&u->st->weight_set, __ATOMIC_RELAXED);
+
+	return w ? w : u->weight;
+}
+
+int zcr_upstream_enabled(const struct zcr_upstream *u)
+{
+	return __atomic_load_n(&u->st->admin, __ATOMIC_RELAXED) ==
+	       ZCR_UP_ENABLED;
+}
+
+/* The weights of r now, in w; returns their sum (never 0: weights are
+ * 1..1000). */
+static uint64_t weights(const struct zcr_route *r, unsigned *w)
+{
+	uint64_t sum = 0;
+	unsigned i;
+
+	for (i = 0; i < r->nups; i++) {
+		w[i] = zcr_upstream_weight(&r->ups[i]);
+		sum += w[i];
+	}
+	return sum;
 }
 
 /* The upstream whose weight span holds pos, or the next eligible. */
 static int pick_at(const struct zcr_route *r, uint64_t pos,
                    const uint64_t *tried, uint64_t now)
 {
-	unsigned i = 0, k;
+	unsigned w[ZCR_MAX_UPSTREAMS], i = 0, k;
 
-	pos %= r->weight_sum;
-	while (pos >= r->ups[i].weight) {
-		pos -= r->ups[i].weight;
+	pos %= weights(r, w);
+	while (pos >= w[i]) {
+		pos -= w[i];
 		i++;
 	}
 	for (k = 0; k < r->nups; k++, i = (i + 1) % r->nups)
@@ -79,8 +112,8 @@ static int pick_leastconn(const struct zcr_route *r, const uint64_t *tried,
 			continue;
 		a = zcr_get(&r->ups[i].st->active);
 		/* a / w < ba / bw, without division */
-		if (best < 0 ||
-		    a * r->ups[best].weight < ba * r->ups[i].weight) {
+		if (best < 0 || a * zcr_upstream_weight(&r->ups[best]) <
+		                        ba * zcr_upstream_weight(&r->ups[i])) {
 			best = (int)i;
 			ba = a;
 		}

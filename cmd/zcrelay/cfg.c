@@ -147,6 +147,7 @@ static void route_free(struct zcr_route *r)
 	zcr_acl_free(&r->trusted);
 	zcr_acl_free(&r->allow);
 	zcr_acl_free(&r->deny);
+	zcr_match_free(&r->match);
 }
 
 void zcr_cfg_unref(struct zcr_cfg *c)
@@ -155,6 +156,9 @@ void zcr_cfg_unref(struct zcr_cfg *c)
 
 	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
+	for (i = 0; i < c->ngroups; i++)
+		stats_put(c->groups[i].st);
+	zcr_routing_free(c);
 	for (i = 0; i < c->nroutes; i++)
 		route_free(&c->routes[i]);
 	free(c->routes);
@@ -163,7 +167,41 @@ void zcr_cfg_unref(struct zcr_cfg *c)
 	free(c->user);
 	free(c->group);
 	free(c->pid_file);
+	free(c->admin_token);
 	free(c);
+}
+
+static unsigned addr_port(const struct zc_addr *a);
+
+int zcr_cfg_admin_add(struct zcr_cfg *c, const char *spec, char *err,
+                      size_t errlen)
+{
+	struct zcr_listen *l = &c->admin[c->nadmin];
+	unsigned i;
+	int rc;
+
+	if (c->nadmin == ZCR_MAX_ADMIN)
+		return cfg_err(err, errlen, "more than %d admin addresses",
+		               ZCR_MAX_ADMIN);
+	if (strlen(spec) >= sizeof(l->str))
+		return cfg_err(err, errlen, "admin '%s' is too long", spec);
+	rc = zc_addr_parse(&l->addr, spec, ZC_ADDR_PASSIVE);
+	if (rc)
+		return cfg_err(err, errlen, "admin '%s': %s", spec,
+		               zc_strerror(rc));
+	if (l->addr.ss.ss_family != AF_UNIX && addr_port(&l->addr) == 0)
+		return cfg_err(err, errlen,
+		               "admin '%s': port 0 is not allowed (a random "
+		               "port nobody would know)",
+		               spec);
+	for (i = 0; i < c->nadmin; i++)
+		if (strcmp(c->admin[i].str, spec) == 0)
+			return cfg_err(err, errlen, "admin '%s' given twice",
+			               spec);
+	snprintf(l->str, sizeof(l->str), "%s", spec);
+	l->mode = 0600;
+	c->nadmin++;
+	return 0;
 }
 
 static void route_defaults(struct zcr_route *r, const char *name)
@@ -179,6 +217,7 @@ static void route_defaults(struct zcr_route *r, const char *name)
 	r->check_timeout_ms = 2000;
 	r->rise = 2;
 	r->fall = 3;
+	r->sniff_ms = 3000;
 }
 
 static int name_ok(const char *s)
@@ -361,8 +400,25 @@ int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
 	memset(u, 0, sizeof(*u));
 	u->addr = a;
 	u->weight = weight;
-	r->weight_sum += weight;
 	snprintf(u->str, sizeof(u->str), "%s", spec);
+	return 0;
+}
+
+int zcr_upstream_name(struct zcr_route *r, const char *name, char *err,
+                      size_t errlen)
+{
+	unsigned i;
+
+	if (!name_ok(name))
+		return cfg_err(err, errlen,
+		               "upstream name '%s': use 1-%d letters, digits, "
+		               "'_', '-' or '.'",
+		               name, ZCR_NAME_MAX - 1);
+	for (i = 0; i + 1 < r->nups; i++)
+		if (strcmp(r->ups[i].name, name) == 0)
+			return cfg_err(err, errlen,
+			               "upstream name '%s' given twice", name);
+	snprintf(r->ups[r->nups - 1].name, sizeof(r->ups[0].name), "%s", name);
 	return 0;
 }
 
@@ -472,78 +528,6 @@ int zcr_parse_balance(const char *s, int *out, char *err, size_t errlen)
 	return 0;
 }
 
-static int same_addr(const struct zc_addr *a, const struct zc_addr *b)
-{
-	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
-}
-
-/* A listener of c: route r, listener l, for sorting by address. */
-struct listen_ref {
-	const struct zc_addr *a;
-	unsigned r, l;
-};
-
-/* Is x before y in the configuration? */
-static int listen_ref_before(const struct listen_ref *x,
-                             const struct listen_ref *y)
-{
-	return x->r < y->r || (x->r == y->r && x->l < y->l);
-}
-
-/* Orders by address, then by position in the configuration. */
-static int listen_ref_cmp(const void *pa, const void *pb)
-{
-	const struct listen_ref *x = pa, *y = pb;
-	int d;
-
-	if (x->a->len != y->a->len)
-		return x->a->len < y->a->len ? -1 : 1;
-	d = memcmp(&x->a->ss, &y->a->ss, x->a->len);
-	if (d)
-		return d;
-	return listen_ref_before(x, y) ? -1 : listen_ref_before(y, x);
-}
-
-/*
- * No address is listened on twice, within or across routes. Sorted by
- * address, the copies of one are neighbours, so this takes n log n, not
- * n^2 (256 routes of 4096 listeners are allowed). The error names the
- * first listener in the file that has a copy, and its first copy.
- */
-static int check_listeners(const struct zcr_cfg *c, char *err, size_t errlen)
-{
-	struct listen_ref *v, *dup = NULL;
-	size_t n = 0, i;
-	unsigned r, l;
-
-	for (r = 0; r < c->nroutes; r++)
-		n += c->routes[r].nlisten;
-	v = malloc((n ? n : 1) * sizeof(*v));
-	if (!v)
-		return cfg_err(err, errlen, "out of memory");
-	n = 0;
-	for (r = 0; r < c->nroutes; r++)
-		for (l = 0; l < c->routes[r].nlisten; l++)
-			v[n++] = (struct listen_ref){
-			        &c->routes[r].listen[l].addr, r, l};
-	qsort(v, n, sizeof(*v), listen_ref_cmp);
-	for (i = 1; i < n; i++) {
-		if (!same_addr(v[i - 1].a, v[i].a))
-			continue;
-		if (i >= 2 && same_addr(v[i - 2].a, v[i - 1].a))
-			continue; /* v[i - 1] is a copy itself */
-		if (!dup || listen_ref_before(&v[i - 1], dup))
-			dup = &v[i - 1];
-	}
-	if (dup)
-		cfg_err(err, errlen,
-		        "listen '%s' appears twice (routes '%s' and '%s')",
-		        c->routes[dup->r].listen[dup->l].str,
-		        c->routes[dup->r].name, c->routes[dup[1].r].name);
-	free(v);
-	return dup ? -1 : 0;
-}
-
 static int attach_stats(struct zcr_route *r, char *err, size_t errlen)
 {
 	char key[sizeof(((struct zcr_stats *)0)->key)];
@@ -559,6 +543,24 @@ static int attach_stats(struct zcr_route *r, char *err, size_t errlen)
 	}
 	if (!r->st || i < r->nups)
 		return cfg_err(err, errlen, "out of memory");
+	return 0;
+}
+
+/* The counters of a listener that routes per client: keyed "listen
+ * ADDR" (no route name has a space), so they too survive a reload. */
+static int attach_group_stats(struct zcr_cfg *c, char *err, size_t errlen)
+{
+	char key[sizeof(((struct zcr_stats *)0)->key)];
+	unsigned i;
+
+	for (i = 0; i < c->ngroups; i++) {
+		if (!c->groups[i].routing)
+			continue; /* no counters of its own: its route's */
+		snprintf(key, sizeof(key), "listen %s", c->groups[i].l->str);
+		c->groups[i].st = stats_get(key);
+		if (!c->groups[i].st)
+			return cfg_err(err, errlen, "out of memory");
+	}
 	return 0;
 }
 
@@ -584,12 +586,12 @@ int zcr_cfg_finish(struct zcr_cfg *c, char *err, size_t errlen)
 			               "trusts no sender",
 			               r->name);
 	}
-	if (check_listeners(c, err, errlen))
+	if (zcr_routing_build(c, err, errlen))
 		return -1;
 	for (i = 0; i < c->nroutes; i++)
 		if (attach_stats(&c->routes[i], err, errlen))
 			return -1;
-	return 0;
+	return attach_group_stats(c, err, errlen);
 }
 
 struct zcr_cfg *zcr_cfg_current(void)
@@ -606,9 +608,12 @@ struct zcr_cfg *zcr_cfg_current(void)
 
 void zcr_cfg_set_current(struct zcr_cfg *c)
 {
+	static unsigned gen;
 	struct zcr_cfg *old;
 
 	pthread_mutex_lock(&cur_lock);
+	if (c)
+		c->gen = ++gen;
 	old = running;
 	running = c;
 	pthread_mutex_unlock(&cur_lock);

@@ -28,6 +28,7 @@
 #include <libconfig.h>
 
 #include "cfg.h"
+#include "http.h"
 
 #define FILE_MAX  (1u << 20) /* bytes; a config file is never this big */
 #define MS_MAX    INT_MAX    /* longest time setting, about 24.8 days */
@@ -96,6 +97,8 @@ static const struct opt global_opts[] = {
         OPT_X("group"),
         OPT_X("pid-file"),
         OPT_X("admin"),
+        OPT_X("admin-token"),
+        OPT_X("admin-unix-mode"),
         OPT_X("log"),
         OPT_X("routes"),
 };
@@ -126,6 +129,14 @@ static const struct opt route_opts[] = {
         OPT_X("health"),
         OPT_X("allow"),
         OPT_X("deny"),
+        OPT_X("match"),
+        OPT_N("sniff-timeout", OPT_TIME, struct zcr_route, sniff_ms, 1,
+              MAX_IO_MS),
+};
+
+static const struct opt match_opts[] = {
+        OPT_X("sni"),       OPT_X("alpn"),   OPT_X("protocol"),
+        OPT_X("http-host"), OPT_X("source"),
 };
 
 static const struct opt proxy_opts[] = {
@@ -150,6 +161,7 @@ static const struct opt health_opts[] = {
 
 static const struct opt ups_opts[] = {
         OPT_X("address"),
+        OPT_X("name"),
         OPT_N("weight", OPT_INT, struct ups_item, weight, 1, 1000),
 };
 
@@ -200,9 +212,25 @@ static int msg_cmp(const void *a, const void *b)
 	return x->seq - y->seq;
 }
 
+/* Appends line and a newline to the malloc'd text *all (NULL: empty);
+ * dropped when out of memory. */
+static void msgs_append(char **all, const char *line)
+{
+	size_t n = *all ? strlen(*all) : 0, m = strlen(line);
+	char *p = realloc(*all, n + m + 2);
+
+	if (!p)
+		return;
+	memcpy(p + n, line, m);
+	p[n + m] = '\n';
+	p[n + m + 1] = '\0';
+	*all = p;
+}
+
 /* Prints the recorded errors in line order (one fprintf per line, so
- * lines never interleave with other threads' output) and frees them. */
-static void load_flush(struct load *ld)
+ * lines never interleave with other threads' output), copies them to
+ * *all unless all is NULL, and frees them. */
+static void load_flush(struct load *ld, char **all)
 {
 	int i;
 
@@ -210,6 +238,8 @@ static void load_flush(struct load *ld)
 		qsort(ld->msgs, (size_t)ld->nmsgs, sizeof(*ld->msgs), msg_cmp);
 	for (i = 0; i < ld->nmsgs; i++) {
 		fprintf(stderr, "%s\n", ld->msgs[i].text);
+		if (all)
+			msgs_append(all, ld->msgs[i].text);
 		free(ld->msgs[i].text);
 	}
 	free(ld->msgs);
@@ -454,25 +484,6 @@ static void load_log(struct load *ld, const config_setting_t *root)
 	set_strdup(ld, g, "file", &ld->c->log_file);
 }
 
-static void load_admin(struct load *ld, const config_setting_t *root)
-{
-	const config_setting_t *s = member(root, "admin");
-	const char *str = s ? get_str(ld, s) : NULL;
-	int rc;
-
-	if (!str)
-		return;
-	if (strlen(str) >= sizeof(ld->c->admin_str)) {
-		load_err(ld, sline(s), "admin '%s' is too long", str);
-		return;
-	}
-	rc = zc_addr_parse(&ld->c->admin, str, ZC_ADDR_PASSIVE);
-	if (rc)
-		load_err(ld, sline(s), "admin '%s': %s", str, zc_strerror(rc));
-	else
-		snprintf(ld->c->admin_str, sizeof(ld->c->admin_str), "%s", str);
-}
-
 /*
  * The number of values in s, a single value or a list/array of them;
  * 0 after an error (s is something else). elem() returns the i-th.
@@ -511,7 +522,66 @@ static void add_strings(struct load *ld, const config_setting_t *g,
 	}
 }
 
-/* One element of upstreams: "HOST:PORT" or { address = ...; weight = ...; } */
+/* The octal mode string of the member key of g into *mode; 0, or -1
+ * when it is absent or wrong (the latter reported). */
+static int get_mode(struct load *ld, const config_setting_t *g, const char *key,
+                    unsigned *mode)
+{
+	const config_setting_t *s = member(g, key);
+	const char *str;
+	unsigned long v;
+	char *end;
+
+	if (!s)
+		return -1;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		load_err(ld, sline(s),
+		         "'%s' must be an octal string such as \"0660\"", key);
+		return -1;
+	}
+	str = config_setting_get_string(s);
+	errno = 0;
+	v = strtoul(str, &end, 8);
+	if (*str < '0' || *str > '7' || *end || errno || v > MODE_MAX) {
+		load_err(ld, sline(s),
+		         "'%s' '%s' is not an octal mode in 0000..0777", key,
+		         str);
+		return -1;
+	}
+	*mode = (unsigned)v;
+	return 0;
+}
+
+/* admin: one address or a list of them; admin-unix-mode, admin-token. */
+static void load_admin(struct load *ld, const config_setting_t *root)
+{
+	const config_setting_t *s = member(root, "admin"), *e;
+	char err[ZCR_ERR_MAX];
+	const char *str;
+	unsigned mode;
+	int i, n = s ? values(ld, s, "a string or a list of strings") : 0;
+
+	for (i = 0; i < n; i++) {
+		e = elem(s, i);
+		str = get_str(ld, e);
+		if (str && zcr_cfg_admin_add(ld->c, str, err, sizeof(err)))
+			load_err(ld, sline(e), "%s", err);
+	}
+	if (get_mode(ld, root, "admin-unix-mode", &mode) == 0)
+		for (i = 0; i < (int)ld->c->nadmin; i++)
+			ld->c->admin[i].mode = mode;
+	set_strdup(ld, root, "admin-token", &ld->c->admin_token);
+	s = member(root, "admin-token");
+	if (ld->c->admin_token && !ld->c->admin_token[0])
+		load_err(ld, sline(s), "admin-token must not be empty");
+	else if (ld->c->admin_token &&
+	         strlen(ld->c->admin_token) >= ZCR_HTTP_TOKEN_MAX)
+		load_err(ld, sline(s), "admin-token is longer than %d bytes",
+		         ZCR_HTTP_TOKEN_MAX - 1);
+}
+
+/* One element of upstreams: "HOST:PORT" or
+ * { address = ...; weight = ...; name = ...; } */
 static void load_upstream(struct load *ld, const config_setting_t *e,
                           struct zcr_route *r)
 {
@@ -534,7 +604,13 @@ static void load_upstream(struct load *ld, const config_setting_t *e,
 		return;
 	}
 	str = get_str(ld, a);
-	if (str && zcr_route_upstream(r, str, it.weight, err, sizeof(err)))
+	if (str && zcr_route_upstream(r, str, it.weight, err, sizeof(err))) {
+		load_err(ld, sline(a), "%s", err);
+		return;
+	}
+	a = config_setting_is_group(e) ? member(e, "name") : NULL;
+	str = a ? get_str(ld, a) : NULL;
+	if (str && zcr_upstream_name(r, str, err, sizeof(err)))
 		load_err(ld, sline(a), "%s", err);
 }
 
@@ -544,6 +620,11 @@ static void load_upstreams(struct load *ld, const config_setting_t *rs,
 	const config_setting_t *s = member(rs, "upstreams");
 	int i, n = s ? values(ld, s, "a string or a list of upstreams") : 0;
 
+	if (n > ZCR_MAX_UPSTREAMS) { /* said once, not per extra one */
+		load_err(ld, sline(s), "%d upstreams: at most %d are allowed",
+		         n, ZCR_MAX_UPSTREAMS);
+		return;
+	}
 	for (i = 0; i < n; i++)
 		load_upstream(ld, elem(s, i), r);
 }
@@ -560,32 +641,13 @@ static int is_unix_path(const struct zc_addr *a)
 static void set_unix_mode(struct load *ld, const config_setting_t *rs,
                           struct zcr_route *r)
 {
-	const config_setting_t *s = member(rs, "unix-mode");
-	const char *str;
-	unsigned long v;
-	unsigned i;
-	char *end;
+	unsigned i, mode;
 
-	if (!s)
+	if (get_mode(ld, rs, "unix-mode", &mode))
 		return;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		load_err(
-		        ld, sline(s),
-		        "'unix-mode' must be an octal string such as \"0660\"");
-		return;
-	}
-	str = config_setting_get_string(s);
-	errno = 0;
-	v = strtoul(str, &end, 8);
-	if (*str < '0' || *str > '7' || *end || errno || v > MODE_MAX) {
-		load_err(ld, sline(s),
-		         "'unix-mode' '%s' is not an octal mode in 0000..0777",
-		         str);
-		return;
-	}
 	for (i = 0; i < r->nlisten; i++)
 		if (is_unix_path(&r->listen[i].addr))
-			r->listen[i].mode = (unsigned)v;
+			r->listen[i].mode = mode;
 }
 
 static void load_proxy(struct load *ld, const config_setting_t *rs,
@@ -606,6 +668,42 @@ static void load_health(struct load *ld, const config_setting_t *rs,
 
 	if (g)
 		opts_apply(ld, g, health_opts, NOPTS(health_opts), r);
+}
+
+static int match_sni(struct zcr_route *r, const char *spec, char *err,
+                     size_t errlen)
+{
+	return zcr_match_name(r, "sni", spec, err, errlen);
+}
+
+static int match_host(struct zcr_route *r, const char *spec, char *err,
+                      size_t errlen)
+{
+	return zcr_match_name(r, "http-host", spec, err, errlen);
+}
+
+/* match = { sni = ...; alpn = ...; protocol = ...; http-host = ...;
+ * source = ...; } */
+static void load_match(struct load *ld, const config_setting_t *rs,
+                       struct zcr_route *r)
+{
+	const config_setting_t *g = get_group(ld, rs, "match"), *p;
+	const char *str;
+	char err[ZCR_ERR_MAX];
+
+	if (!g)
+		return;
+	r->match.set = 1;
+	r->match.line = sline(g);
+	opts_apply(ld, g, match_opts, NOPTS(match_opts), r);
+	add_strings(ld, g, "sni", r, match_sni);
+	add_strings(ld, g, "alpn", r, zcr_match_alpn);
+	add_strings(ld, g, "http-host", r, match_host);
+	add_strings(ld, g, "source", r, zcr_match_source);
+	p = member(g, "protocol");
+	str = p ? get_str(ld, p) : NULL;
+	if (str && zcr_match_proto(r, str, err, sizeof(err)))
+		load_err(ld, sline(p), "%s", err);
 }
 
 /* A route needs what and has n of it: an error at the route otherwise,
@@ -638,6 +736,8 @@ static void route_body(struct load *ld, const config_setting_t *rs,
 	load_health(ld, rs, r);
 	add_strings(ld, rs, "allow", r, zcr_route_allow);
 	add_strings(ld, rs, "deny", r, zcr_route_deny);
+	load_match(ld, rs, r);
+	r->line = sline(rs);
 }
 
 /* The name of route rs, or NULL after an error (none, or not a string). */
@@ -750,7 +850,11 @@ static void load_finish(struct load *ld, const config_setting_t *root)
 	char err[ZCR_ERR_MAX];
 
 	if (zcr_cfg_finish(ld->c, err, sizeof(err)))
-		load_err(ld, s ? sline(s) : 0, "%s", err);
+		load_err(ld,
+		         ld->c->err_line ? ld->c->err_line
+		         : s             ? sline(s)
+		                         : 0,
+		         "%s", err);
 	else if (!(ld->c->path = strdup(ld->path)))
 		load_err(ld, 0, "out of memory");
 }
@@ -879,16 +983,24 @@ out:
  */
 int zcr_cfg_load(const char *path, struct zcr_cfg **out)
 {
-	struct load ld = {path, NULL, 0, NULL, 0};
-	char *buf = file_read(&ld);
+	return zcr_cfg_load_msgs(path, out, NULL);
+}
 
+int zcr_cfg_load_msgs(const char *path, struct zcr_cfg **out, char **msgs)
+{
+	struct load ld = {path, NULL, 0, NULL, 0};
+	char *buf;
+
+	if (msgs)
+		*msgs = NULL;
+	buf = file_read(&ld);
 	*out = NULL;
 	if (buf && ld.nerr == 0)
 		no_includes(&ld, buf);
 	if (buf && ld.nerr == 0)
 		load_text(&ld, buf);
 	free(buf);
-	load_flush(&ld);
+	load_flush(&ld, msgs);
 	if (ld.nerr) {
 		zcr_cfg_unref(ld.c);
 		return -1;

@@ -66,15 +66,24 @@ static const char usage[] =
         "                             to US microseconds (default: off)\n"
         "      --busy-poll-cap PERCENT  CPU share busy polling may use per\n"
         "                             worker (default: 25)\n"
-        "      --admin ADDR           serve Prometheus metrics on\n"
-        "                             http://ADDR/metrics\n"
+        "      --admin ADDR           serve the admin API and /metrics on\n"
+        "                             ADDR (HOST:PORT or unix:/PATH; may be\n"
+        "                             repeated)\n"
         "  -q, --quiet                no per-session log lines\n"
         "  -v, --verbose              debug logging\n"
         "  -V, --version              print the version and exit\n"
         "  -h, --help                 print this help and exit\n"
         "\n"
+        "Content routing (routes sharing a listener, picked by TLS SNI,\n"
+        "ALPN, SSH, HTTP Host, client address or silence) and allow/deny\n"
+        "admission are set in the -c file: see zcrelay.conf(5).\n"
+        "\n"
         "Signals: SIGTERM/SIGINT stop accepting and drain, then exit 0;\n"
         "SIGHUP reloads the -c file; SIGUSR1 reopens the log file.\n"
+        "\n"
+        "zcrelay ctl [-s ADDR] [--json] COMMAND ... talks to a running\n"
+        "zcrelay's admin API (zcrelay ctl --help).\n"
+
         "Exit status: 0 ok, 1 startup failure or bad -c file, 2 bad "
         "arguments.\n";
 
@@ -201,7 +210,6 @@ static int conf_global_opt(struct zcr_opts *o, struct zcr_cfg *c, int ch,
                            const char *opt)
 {
 	char err[ZCR_ERR_MAX];
-	int rc;
 
 	switch (ch) {
 	case 'c':
@@ -230,11 +238,8 @@ static int conf_global_opt(struct zcr_opts *o, struct zcr_cfg *c, int ch,
 	case OPT_BUSY_POLL_CAP:
 		return conf_uint(opt, optarg, 1, 100, &c->busy_poll_cap);
 	case OPT_ADMIN:
-		rc = zc_addr_parse(&c->admin, optarg, ZC_ADDR_PASSIVE);
-		if (rc)
-			return conf_err("%s: bad address '%s': %s", opt, optarg,
-			                zc_strerror(rc));
-		snprintf(c->admin_str, sizeof(c->admin_str), "%s", optarg);
+		if (zcr_cfg_admin_add(c, optarg, err, sizeof(err)))
+			return conf_err("%s: %s", opt, err);
 		return 0;
 	case 'q':
 		c->log_sessions = 0;

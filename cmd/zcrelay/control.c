@@ -1,71 +1,88 @@
 /*
- * control.c - the daemon's admin side on
- * the main thread: the metrics endpoint (served by admin.c's thread from
- * snapshots the workers keep) and the service steps at start-up (pid
- * file, privileges).
+ * control.c - the daemon's admin side on the main thread: binding the
+ * admin addresses and starting the admin server (admin.c, serving api.c),
+ * and the service steps at start-up (pid file, privileges).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "api.h"
 #include "daemon.h"
 #include "dlog.h"
-#include "metrics.h"
 #include "service.h"
 
 static struct zcr_admin *admin;
-static int admin_fd = -1;
-static struct zcr_worker *mworkers;
-static unsigned mnworkers;
+static int admin_fds[ZCR_MAX_ADMIN];
+static int admin_own[ZCR_MAX_ADMIN]; /* bound by us, not systemd's */
+static unsigned nadmin_fds;
 
-/* Admin thread: the running configuration and the workers' snapshots. */
-static char *admin_render(void *arg, size_t *len)
+/* A Unix admin socket: 0600, the daemon's user's (see zcr_admin_start:
+ * whoever can connect may change state). */
+static int admin_secure(const struct zcr_cfg *c, const struct zcr_listen *l)
 {
-	struct zcr_cfg *c = zcr_cfg_current();
-	struct zcr_wstats *ws = calloc(mnworkers ? mnworkers : 1, sizeof(*ws));
-	char *text = NULL;
-	unsigned i;
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)&l->addr.ss;
+	char err[ZCR_ERR_MAX];
 
-	if (c && ws) {
-		for (i = 0; i < mnworkers; i++) {
-			pthread_mutex_lock(&mworkers[i].mu);
-			ws[i].id = mworkers[i].id;
-			ws[i].loop = mworkers[i].snap;
-			ws[i].sessions = mworkers[i].snap_sessions;
-			pthread_mutex_unlock(&mworkers[i].mu);
-		}
-		text = zcr_metrics_render(c, ws, mnworkers, zcr_now_ms(), len);
-	}
-	free(ws);
-	zcr_cfg_unref(c);
-	return text;
-}
-
-int zcr_control_admin_listen(const struct zcr_cfg *c)
-{
-	if (!c->admin_str[0])
+	if (sun->sun_family != AF_UNIX || sun->sun_path[0] == '\0')
 		return 0;
-	admin_fd = zcr_sd_listen_take(&c->admin);
-	if (admin_fd < 0)
-		admin_fd = zc_listen(&c->admin, 0, 0);
-	if (admin_fd < 0) {
-		zcr_log(ZC_LOG_ERR, "admin %s: %s", c->admin_str,
-		        zc_strerror(admin_fd));
+	if (chmod(sun->sun_path, l->mode) == -1) {
+		zcr_log(ZC_LOG_ERR, "admin %s: chmod: %s", l->str,
+		        strerror(errno));
+		return -1;
+	}
+	if (zcr_chown_for(sun->sun_path, c->user, c->group, err, sizeof(err))) {
+		zcr_log(ZC_LOG_ERR, "admin %s: %s", l->str, err);
 		return -1;
 	}
 	return 0;
 }
 
-int zcr_control_admin_start(struct zcr_worker *ws, unsigned nw)
+int zcr_control_admin_listen(const struct zcr_cfg *c)
 {
+	const struct zcr_listen *l;
+	unsigned i;
+	int fd;
+
+	for (i = 0; i < c->nadmin; i++) {
+		l = &c->admin[i];
+		fd = zcr_sd_listen_take(&l->addr);
+		admin_own[nadmin_fds] = fd < 0;
+		if (fd < 0) {
+			fd = zc_listen(&l->addr, 0, 0);
+			if (fd >= 0 && admin_secure(c, l)) {
+				close(fd);
+				return -1;
+			}
+		}
+		if (fd < 0) {
+			zcr_log(ZC_LOG_ERR, "admin %s: %s", l->str,
+			        zc_strerror(fd));
+			return -1;
+		}
+		admin_fds[nadmin_fds++] = fd;
+	}
+	return 0;
+}
+
+int zcr_control_admin_start(const struct zcr_cfg *c, struct zcr_worker *ws,
+                            unsigned nw)
+{
+	struct zcr_admin_opts o = {0};
 	int err;
 
-	if (admin_fd < 0)
+	if (nadmin_fds == 0)
 		return 0;
-	mworkers = ws;
-	mnworkers = nw;
-	err = zcr_admin_start(&admin, admin_fd, admin_render, NULL);
+	o.fds = admin_fds;
+	o.nfds = nadmin_fds;
+	o.token = c->admin_token;
+	o.handle = zcr_api_handle;
+	zcr_api_init(ws, nw);
+	err = zcr_admin_start(&admin, &o);
 	if (err) {
 		zcr_log(ZC_LOG_ERR, "admin: %s", zc_strerror(err));
 		return -1;
@@ -75,11 +92,23 @@ int zcr_control_admin_start(struct zcr_worker *ws, unsigned nw)
 
 void zcr_control_admin_stop(void)
 {
+	const struct sockaddr_un *sun;
+	struct zcr_cfg *c = zcr_cfg_current();
+	unsigned i;
+
 	zcr_admin_stop(admin);
 	admin = NULL;
-	if (admin_fd >= 0)
-		close(admin_fd);
-	admin_fd = -1;
+	for (i = 0; i < nadmin_fds; i++)
+		close(admin_fds[i]);
+	/* Our own Unix socket files go with us (not systemd's). */
+	for (i = 0; c && i < c->nadmin && i < nadmin_fds; i++) {
+		sun = (const struct sockaddr_un *)&c->admin[i].addr.ss;
+		if (admin_own[i] && sun->sun_family == AF_UNIX &&
+		    sun->sun_path[0])
+			unlink(sun->sun_path);
+	}
+	zcr_cfg_unref(c);
+	nadmin_fds = 0;
 }
 
 int zcr_control_setup(const struct zcr_cfg *c)

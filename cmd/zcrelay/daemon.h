@@ -34,11 +34,12 @@ struct zcr_lsock {
 	unsigned nfds;
 };
 
-/* The listeners of one generation, in the order of the configuration:
- * ls[i] belongs to route route[i]. */
+/* The listeners of one generation, one per address, in the order of
+ * the configuration: ls[i] feeds listener group group[i] (the routes
+ * that share its address, cfg->groups). */
 struct zcr_lset {
 	struct zcr_lsock **ls;
-	unsigned *route;
+	unsigned *group;
 	unsigned n;
 };
 
@@ -48,6 +49,7 @@ struct zcr_wl;
 /* A worker thread: its own loop, listeners and sessions. */
 struct zcr_worker {
 	int id;
+	int engine; /* zc_loop_engine() of loop, for /status */
 	pthread_t th;
 	struct zcr_cfg *cfg; /* generation for new sessions (worker thread) */
 	struct zc_loop *loop;
@@ -59,8 +61,39 @@ struct zcr_worker {
 	pthread_mutex_t mu; /* guards loop against posts after exit, snap */
 	struct zc_loop_stats snap; /* loop stats, refreshed every 500 ms */
 	uint64_t snap_sessions;
-	struct zcr_session *sessions; /* not yet relaying (PROXY, connect) */
+	struct zcr_session *sessions; /* all of them, newest first */
 };
+
+/* Which sessions an admin request is about; empty fields match all. */
+struct zcr_sess_filter {
+	uint64_t id; /* 0: any */
+	char route[ZCR_NAME_MAX];
+	char upstream[ZCR_ADDR_STR];
+	char client[ZCR_ADDR_STR]; /* HOST or HOST:PORT (the PROXY source) */
+	uint64_t min_age_ms;
+};
+
+/* A session as GET /sessions shows it: a copy, free of the worker. */
+struct zcr_sess_info {
+	uint64_t id;
+	int worker;
+	char route[ZCR_NAME_MAX];
+	char client[ZCR_ADDR_STR]; /* the PROXY source, or the peer */
+	char peer[ZCR_ADDR_STR];   /* who connected to us */
+	char upstream[ZCR_ADDR_STR];
+	uint64_t age_ms, idle_ms;     /* idle: since bytes last moved */
+	uint64_t bytes_in, bytes_out; /* so far, each way */
+	uint64_t spliced, copied;
+	const char *mover, *state; /* static strings */
+	/* Content routing, once decided: what the client sent first (a
+	 * static string; NULL: the listener does not peek), its TLS server
+	 * name and ALPN list ("h2,http/1.1"). */
+	const char *protocol;
+	char sni[256], alpn[256];
+};
+
+/* zcrelay ctl (ctl.c): argv[0] is "ctl". Returns the exit status. */
+int zcr_ctl_main(int argc, char **argv);
 
 /* Logging to stderr, one line per call, with a timestamp. */
 void zcr_log(int level, const char *fmt, ...)
@@ -79,11 +112,13 @@ int zcr_conf_parse(struct zcr_opts *opts, struct zcr_cfg **cfg, int argc,
 /* Control (control.c), main thread. */
 /* Opens the log file and writes the pid file of c; 0 or -1 (logged). */
 int zcr_control_setup(const struct zcr_cfg *c);
-/* Binds c's admin address (if any), before privileges are dropped. */
+/* Binds c's admin addresses (if any), before privileges are dropped;
+ * Unix ones get mode 0600 and c's user and group. 0 or -1 (logged). */
 int zcr_control_admin_listen(const struct zcr_cfg *c);
-/* Serves /metrics from the running configuration and the workers'
- * snapshots. 0 or -1 (logged); 0 without an admin address. */
-int zcr_control_admin_start(struct zcr_worker *ws, unsigned nw);
+/* Serves the admin API (api.c) on them. 0 or -1 (logged); 0 without an
+ * admin address. */
+int zcr_control_admin_start(const struct zcr_cfg *c, struct zcr_worker *ws,
+                            unsigned nw);
 /* Stops serving and closes the admin socket. */
 void zcr_control_admin_stop(void);
 /* Becomes c's user and group, if set; 0 or -1 (logged). */
@@ -95,9 +130,10 @@ int zcr_control_drop(const struct zcr_cfg *c);
  * set blocked, keeps taking them: on_signal(sig) for each but SIGTERM
  * and SIGINT, which abandon the load (freed when it ends) and are
  * returned. Returns 0 (*out loaded, the caller's reference), -1 (errors,
- * printed), or that signal. Main thread.
+ * printed, and their lines in *msgs, malloc'd, for the caller to free),
+ * or that signal. Main thread.
  */
-int zcr_cfg_load_answering(const char *path, struct zcr_cfg **out,
+int zcr_cfg_load_answering(const char *path, struct zcr_cfg **out, char **msgs,
                            const sigset_t *set, void (*on_signal)(int sig));
 
 /* Listening sockets (listeners.c), main thread. */
@@ -126,6 +162,9 @@ void *zcr_worker_main(void *arg);
  * running; the others stop. Returns 0 or -errno. */
 int zcr_worker_apply(struct zcr_worker *w, struct zcr_cfg *cfg,
                      const struct zcr_lset *set);
+/* From another thread: run fn(loop, arg) on w's thread. Returns 0,
+ * -ESRCH (the worker has ended: fn will not run) or -ENOMEM. */
+int zcr_worker_post(struct zcr_worker *w, zc_post_fn *fn, void *arg);
 /* From another thread: stop accepting, finish when sessions are done. */
 void zcr_worker_drain(struct zcr_worker *w);
 /* From another thread: abort every session now. */
@@ -135,11 +174,25 @@ void zcr_worker_abort(struct zcr_worker *w);
 void zcr_worker_session_gone(struct zcr_worker *w);
 
 /* Sessions (session.c), worker thread. */
-/* A client accepted on a listener of route r (an index into w->cfg). */
-void zcr_session_accept(struct zcr_worker *w, unsigned route, int fd,
+/* A client accepted on a listener of group g (an index into
+ * w->cfg->groups). */
+void zcr_session_accept(struct zcr_worker *w, unsigned group, int fd,
                         const struct sockaddr *sa, socklen_t salen);
 /* Aborts the sessions that are not relaying yet (worker abort). */
 void zcr_session_abort_all(struct zcr_worker *w);
+/* Adds what the relays moved since the last call to the shared counters
+ * (every 500 ms). */
+void zcr_session_tick(struct zcr_worker *w, uint64_t now_ms);
+/* The oldest limit of the sessions matching f, as a malloc'd array in
+ * *out (the caller frees it; NULL when out of memory); returns their
+ * number, and how many matched in *total. */
+size_t zcr_session_list(struct zcr_worker *w, const struct zcr_sess_filter *f,
+                        size_t limit, struct zcr_sess_info **out,
+                        size_t *total);
+/* Ends the sessions matching f (both sides reset; log end=killed);
+ * returns how many. */
+unsigned zcr_session_kill(struct zcr_worker *w,
+                          const struct zcr_sess_filter *f);
 
 /* Upstream choice and health (balance.c), any worker thread. */
 /* Picks the upstream for a new attempt among the healthy ones not in

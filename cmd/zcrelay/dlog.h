@@ -49,6 +49,14 @@ int zcr_log_reopen(void);
 void zcr_log_close(void);
 
 /*
+ * zcr_utf8_len - the length of the valid UTF-8 sequence at p (2 to 4),
+ * or 0 when p starts none: a stray continuation byte, an overlong form,
+ * a UTF-16 surrogate, a code point above U+10FFFF or a sequence cut by
+ * the NUL. Pure.
+ */
+size_t zcr_utf8_len(const unsigned char *p);
+
+/*
  * zcr_log_field - v made fit to be the value of a key=value field in a
  * zcr_log() message, into buf (size > 0 bytes; cut at a character
  * boundary): in text format escaped as the fields of session lines are
@@ -74,6 +82,10 @@ struct zcr_sess_log {
 	const char *error;                  /* "ECONNRESET"; "" or NULL: none */
 	const char *engine, *mover;
 	const char *fallback; /* splice fallback reason; "" or NULL: none */
+	/* Content routing: what the client sent first ("tls", "ssh",
+	 * "http", "unknown", "timeout"), its server name and ALPN list
+	 * ("h2,http/1.1"); NULL: the listener does not peek (omitted). */
+	const char *protocol, *sni, *alpn;
 };
 
 /*
@@ -81,10 +93,12 @@ struct zcr_sess_log {
  *   session worker=0 route=web client=1.2.3.4:5 upstream=10.0.0.1:80
  *   up=1 down=2 spliced=3 copied=0 duration=0.123s end=eof
  *   [error=ECONNRESET] engine=uring mover=auto [fallback=EINVAL]
+ *   [protocol=tls sni=a.example.com alpn=h2,http/1.1]
  * JSON: {"ts":..,"level":"info","msg":"session","worker":0,"route":"web",
  *   "client":..,"upstream":..,"up":1,"down":2,"spliced":3,"copied":0,
  *   "duration":0.123,"end":"eof"[,"error":".."],"engine":"uring",
- *   "mover":"auto"[,"fallback":".."]}
+ *   "mover":"auto"[,"fallback":".."][,"protocol":"tls","sni":..,
+ *   "alpn":..]}
  * Any thread.
  */
 void zcr_log_session(const struct zcr_sess_log *s);

@@ -169,38 +169,36 @@ static int lsock_chmod(const struct zcr_lsock *ls, unsigned mode)
 /*
  * A reload's unix-mode for the listeners of set kept from prev: all or
  * none, so that a refused reload leaves every mode as it was. Returns 0
- * or -1 (logged). set->ls[k] is the k-th listener of c in order.
+ * or -1 (logged). Routes sharing a listener have the same unix-mode
+ * (zcr_cfg_finish), so its group's first listener says it.
  */
 static int lset_remode(struct zcr_lset *set, const struct zcr_cfg *c,
                        const struct zcr_lset *prev)
 {
-	unsigned r, j, k = 0, i;
+	unsigned i, k;
 	int err = 0;
 
-	for (r = 0; r < c->nroutes && !err; r++)
-		for (j = 0; j < c->routes[r].nlisten && !err; j++, k++) {
-			const struct zcr_listen *l = &c->routes[r].listen[j];
+	for (i = 0; i < set->n && !err; i++) {
+		const struct zcr_listen *l = c->groups[set->group[i]].l;
 
-			if (lset_find(prev, &l->addr))
-				err = lsock_chmod(set->ls[k], l->mode);
-			if (err == -ENOENT) /* nobody can connect there */
-				zcr_log(ZC_LOG_WARN,
-				        "listen %s: the socket file is gone (a "
-				        "restart makes it again)",
-				        l->str);
-			else if (err)
-				zcr_log(ZC_LOG_ERR,
-				        "listen %s: unix-mode %04o: %s", l->str,
-				        l->mode, zc_strerror(err));
-			err = err == -ENOENT ? 0 : err;
-		}
-	for (i = 0; err && i + 1 < k; i++) /* undo, but the failed one */
-		lsock_chmod(set->ls[i], ~0u);
+		if (lset_find(prev, &l->addr))
+			err = lsock_chmod(set->ls[i], l->mode);
+		if (err == -ENOENT) /* nobody can connect there */
+			zcr_log(ZC_LOG_WARN,
+			        "listen %s: the socket file is gone (a "
+			        "restart makes it again)",
+			        l->str);
+		else if (err)
+			zcr_log(ZC_LOG_ERR, "listen %s: unix-mode %04o: %s",
+			        l->str, l->mode, zc_strerror(err));
+		err = err == -ENOENT ? 0 : err;
+	}
+	for (k = 0; err && k + 1 < i; k++) /* undo, but the failed one */
+		lsock_chmod(set->ls[k], ~0u);
 	if (err)
 		return -1;
-	for (r = 0, k = 0; r < c->nroutes; r++)
-		for (j = 0; j < c->routes[r].nlisten; j++, k++)
-			set->ls[k]->mode = c->routes[r].listen[j].mode;
+	for (i = 0; i < set->n; i++)
+		set->ls[i]->mode = c->groups[set->group[i]].l->mode;
 	return 0;
 }
 
@@ -212,8 +210,8 @@ int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
 
 	memset(set, 0, sizeof(*set));
 	set->ls = calloc(n, sizeof(*set->ls));
-	set->route = calloc(n, sizeof(*set->route));
-	if (!set->ls || !set->route) {
+	set->group = calloc(n, sizeof(*set->group));
+	if (!set->ls || !set->group) {
 		zcr_log(ZC_LOG_ERR, "listeners: out of memory");
 		zcr_lset_release(set, prev);
 		return -1;
@@ -222,6 +220,8 @@ int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
 		for (j = 0; j < c->routes[r].nlisten; j++) {
 			const struct zcr_listen *l = &c->routes[r].listen[j];
 
+			if (c->groups[l->group].l != l)
+				continue; /* shared by routes: one socket */
 			ls = lset_find(prev, &l->addr);
 			if (ls)
 				zcr_lsock_ref(ls);
@@ -229,7 +229,7 @@ int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
 				zcr_lset_release(set, prev);
 				return -1;
 			}
-			set->route[set->n] = r;
+			set->group[set->n] = l->group;
 			set->ls[set->n++] = ls;
 		}
 	if (prev && lset_remode(set, c, prev)) {
@@ -251,6 +251,6 @@ void zcr_lset_release(struct zcr_lset *set, const struct zcr_lset *keep)
 		zcr_lsock_put(ls);
 	}
 	free(set->ls);
-	free(set->route);
+	free(set->group);
 	memset(set, 0, sizeof(*set));
 }

@@ -21,6 +21,7 @@ enum { LOAD_RUNNING, LOAD_DONE, LOAD_ABANDONED };
 struct load_job {
 	char *path;
 	struct zcr_cfg *c;
+	char *msgs; /* the errors' lines */
 	int rc;
 	int state; /* LOAD_*, atomic */
 };
@@ -28,6 +29,7 @@ struct load_job {
 static void job_free(struct load_job *j)
 {
 	zcr_cfg_unref(j->c);
+	free(j->msgs);
 	free(j->path);
 	free(j);
 }
@@ -47,7 +49,7 @@ static void *job_main(void *arg)
 {
 	struct load_job *j = arg;
 
-	j->rc = zcr_cfg_load(j->path, &j->c);
+	j->rc = zcr_cfg_load_msgs(j->path, &j->c, &j->msgs);
 	if (job_leave(j, LOAD_DONE) < 0)
 		job_free(j); /* abandoned: nobody waits for it */
 	return NULL;
@@ -68,7 +70,7 @@ static int job_start(struct load_job *j)
 	return -err;
 }
 
-int zcr_cfg_load_answering(const char *path, struct zcr_cfg **out,
+int zcr_cfg_load_answering(const char *path, struct zcr_cfg **out, char **msgs,
                            const sigset_t *set, void (*on_signal)(int sig))
 {
 	struct timespec tick = {0, 10 * 1000000L};
@@ -76,11 +78,12 @@ int zcr_cfg_load_answering(const char *path, struct zcr_cfg **out,
 	int sig, rc;
 
 	*out = NULL;
+	*msgs = NULL;
 	if (!j || !(j->path = strdup(path)) || job_start(j)) {
 		if (j)
 			free(j->path);
 		free(j);
-		return zcr_cfg_load(path, out); /* here, then */
+		return zcr_cfg_load_msgs(path, out, msgs); /* here, then */
 	}
 	while (__atomic_load_n(&j->state, __ATOMIC_ACQUIRE) == LOAD_RUNNING) {
 		sig = sigtimedwait(set, NULL, &tick);
@@ -97,6 +100,8 @@ int zcr_cfg_load_answering(const char *path, struct zcr_cfg **out,
 	rc = j->rc;
 	*out = j->c;
 	j->c = NULL;
+	*msgs = j->msgs;
+	j->msgs = NULL;
 	job_free(j);
 	return rc;
 }

@@ -94,12 +94,7 @@ line_printf(struct line *l, const char *fmt, ...)
 		l->len += (size_t)n < room ? (size_t)n : room;
 }
 
-/*
- * The length of the valid UTF-8 sequence at p (2 to 4), or 0 when p
- * starts none: a stray continuation byte, an overlong form, a UTF-16
- * surrogate, a code point above U+10FFFF or a sequence cut by the NUL.
- */
-static size_t utf8_len(const unsigned char *p)
+size_t zcr_utf8_len(const unsigned char *p)
 {
 	unsigned cp;
 	size_t n, i;
@@ -143,7 +138,7 @@ static size_t esc_one(const unsigned char *p, int mode, char *out, size_t *adv)
 	size_t n;
 
 	*adv = 1;
-	if (*p >= 0x80 && (n = utf8_len(p))) {
+	if (*p >= 0x80 && (n = zcr_utf8_len(p))) {
 		memcpy(out, p, n);
 		*adv = n;
 		return n;
@@ -342,6 +337,11 @@ static void session_fields(struct line *l, int json,
 	kv_str(l, json, "mover", s->mover);
 	if (is_set(s->fallback))
 		kv_str(l, json, "fallback", s->fallback);
+	if (s->protocol) {
+		kv_str(l, json, "protocol", s->protocol);
+		kv_str(l, json, "sni", is_set(s->sni) ? s->sni : NULL);
+		kv_str(l, json, "alpn", is_set(s->alpn) ? s->alpn : NULL);
+	}
 }
 
 void zcr_log_session(const struct zcr_sess_log *s)

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "daemon.h"
 #include "dlog.h"
 #include "service.h"
@@ -89,6 +90,20 @@ static int str_differ(const char *a, const char *b)
 	return !a != !b || (a && strcmp(a, b));
 }
 
+static int admin_differ(const struct zcr_cfg *n, const struct zcr_cfg *o)
+{
+	unsigned i;
+
+	if (n->nadmin != o->nadmin ||
+	    str_differ(n->admin_token, o->admin_token))
+		return 1;
+	for (i = 0; i < n->nadmin; i++)
+		if (strcmp(n->admin[i].str, o->admin[i].str) ||
+		    n->admin[i].mode != o->admin[i].mode)
+			return 1;
+	return 0;
+}
+
 /* n's copy of o's string setting *p (user, group, pid-file). */
 static void keep_str(char **p, const char *o)
 {
@@ -96,22 +111,47 @@ static void keep_str(char **p, const char *o)
 	*p = o ? strdup(o) : NULL;
 }
 
+/* Appends ", name" (the first without the comma) to list if differs. */
+static void list_if(char *list, size_t size, int differs, const char *name)
+{
+	size_t len = strlen(list);
+
+	if (differs)
+		snprintf(list + len, size - len, "%s%s", len ? ", " : "", name);
+}
+
+/* Warns, naming them, about the restart-only settings n changes. */
+static void warn_fixed(const struct zcr_cfg *n, const struct zcr_cfg *o)
+{
+	char l[160] = "";
+
+	list_if(l, sizeof(l), n->workers != o->workers, "workers");
+	list_if(l, sizeof(l), n->engine != o->engine, "engine");
+	list_if(l, sizeof(l), n->busy_poll_us != o->busy_poll_us, "busy-poll");
+	list_if(l, sizeof(l), n->busy_poll_cap != o->busy_poll_cap,
+	        "busy-poll-cap");
+	list_if(l, sizeof(l), n->pipe_size != o->pipe_size, "pipe-size");
+	list_if(l, sizeof(l), n->max_pipes != o->max_pipes, "max-pipes");
+	list_if(l, sizeof(l), admin_differ(n, o), "admin/admin-token");
+	list_if(l, sizeof(l), str_differ(n->user, o->user), "user");
+	list_if(l, sizeof(l), str_differ(n->group, o->group), "group");
+	list_if(l, sizeof(l), str_differ(n->pid_file, o->pid_file), "pid-file");
+	if (l[0])
+		zcr_log(ZC_LOG_WARN,
+		        "reload: %s: change only on restart, the running "
+		        "values are kept",
+		        l);
+}
+
 static void reload_keep_fixed(struct zcr_cfg *n, const struct zcr_cfg *o)
 {
-	if (n->workers != o->workers || n->engine != o->engine ||
-	    n->busy_poll_us != o->busy_poll_us ||
-	    n->busy_poll_cap != o->busy_poll_cap ||
-	    n->pipe_size != o->pipe_size || n->max_pipes != o->max_pipes ||
-	    strcmp(n->admin_str, o->admin_str) ||
-	    str_differ(n->user, o->user) || str_differ(n->group, o->group) ||
-	    str_differ(n->pid_file, o->pid_file))
-		zcr_log(ZC_LOG_WARN, "reload: workers, engine, busy-poll, "
-		                     "busy-poll-cap, pipe-size, max-pipes, "
-		                     "admin, user, group and pid-file change "
-		                     "only on restart");
+	warn_fixed(n, o);
 	keep_str(&n->user, o->user);
 	keep_str(&n->group, o->group);
 	keep_str(&n->pid_file, o->pid_file);
+	keep_str(&n->admin_token, o->admin_token);
+	memcpy(n->admin, o->admin, sizeof(n->admin));
+	n->nadmin = o->nadmin;
 	n->workers = o->workers;
 	n->engine = o->engine;
 	n->busy_poll_us = o->busy_poll_us;
@@ -145,8 +185,9 @@ static void during_load(int sig)
 /* SIGHUP: a new generation for new sessions; nothing else changes. The
  * file loads on its own thread (host names may take long), the signals
  * of sigs are answered meanwhile: returns a stop signal that came (the
- * reload is abandoned), else 0. */
-static int reload_file(const sigset_t *sigs)
+ * reload is abandoned), else 0. *msgs gets the reasons of a failure
+ * (malloc'd lines); a success leaves it NULL. */
+static int reload_file(const sigset_t *sigs, char **msgs)
 {
 	struct zcr_cfg *n;
 	struct zcr_lset set;
@@ -154,15 +195,18 @@ static int reload_file(const sigset_t *sigs)
 
 	if (!opts.cfg_path) {
 		zcr_log(ZC_LOG_INFO, "SIGHUP: no -c file to reload");
+		*msgs = strdup("no -c file to reload");
 		return 0;
 	}
 	zcr_sd_notify_reloading();
-	err = zcr_cfg_load_answering(opts.cfg_path, &n, sigs, during_load);
+	err = zcr_cfg_load_answering(opts.cfg_path, &n, msgs, sigs,
+	                             during_load);
 	if (err > 0) {
 		zcr_log(ZC_LOG_INFO,
 		        "signal %d during the reload of %s: "
 		        "reload abandoned",
 		        err, opts.cfg_path);
+		*msgs = strdup("a stop signal came: reload abandoned");
 		return err;
 	}
 	if (err) {
@@ -170,6 +214,8 @@ static int reload_file(const sigset_t *sigs)
 		        "reload of %s failed: keeping the running "
 		        "configuration",
 		        opts.cfg_path);
+		if (!*msgs)
+			*msgs = strdup("the configuration has errors");
 		return 0;
 	}
 	reload_keep_fixed(n, cur);
@@ -177,6 +223,9 @@ static int reload_file(const sigset_t *sigs)
 		zcr_log(ZC_LOG_ERR,
 		        "reload: keeping the running configuration");
 		zcr_cfg_unref(n);
+		*msgs = strdup("the new listeners could not be opened (the "
+		               "log says why): keeping the running "
+		               "configuration");
 		return 0;
 	}
 	if (zcr_health_apply(n))
@@ -203,12 +252,18 @@ static int reload_file(const sigset_t *sigs)
  * signal that came meanwhile, or 0. */
 static int reload(const sigset_t *sigs)
 {
-	int sig;
+	char *msgs = NULL;
+	int sig = 0;
 
-	do {
+	reload_again = 1;
+	while (!sig && reload_again) {
 		reload_again = 0;
-		sig = reload_file(sigs);
-	} while (!sig && reload_again);
+		zcr_api_reload_start();
+		sig = reload_file(sigs, &msgs);
+		zcr_api_reloaded(msgs == NULL, msgs);
+		free(msgs);
+		msgs = NULL;
+	}
 	zcr_sd_notify("READY=1");
 	return sig;
 }
@@ -225,6 +280,8 @@ static int wait_signal(const sigset_t *set, long ms)
 		if (!draining)
 			return reload(set);
 		zcr_log(ZC_LOG_INFO, "SIGHUP while draining: ignored");
+		zcr_api_reload_start(); /* answers a POST /reload, if any */
+		zcr_api_reloaded(0, "draining: no more reloads");
 		return 0;
 	}
 	if (sig == SIGUSR1) {
@@ -272,6 +329,7 @@ static void run_until_stopped(const sigset_t *set)
 	while ((sig = wait_signal(set, -1)) == 0)
 		;
 	draining = 1; /* a SIGHUP now would bind listeners nobody serves */
+	zcr_api_set_draining();
 	drain_ms = cur->drain_ms;
 	zcr_sd_notify("STOPPING=1");
 	zcr_log(ZC_LOG_INFO, "signal %d: draining (up to %u ms)", sig,
@@ -327,7 +385,11 @@ int main(int argc, char **argv)
 {
 	struct zcr_cfg *c;
 	sigset_t set;
-	int rc = zcr_sd_listen_init();
+	int rc;
+
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+		return zcr_ctl_main(argc - 1, argv + 1);
+	rc = zcr_sd_listen_init();
 
 	if (rc < 0)
 		zcr_log(ZC_LOG_WARN, "LISTEN_FDS: %s: ignored",
@@ -351,7 +413,8 @@ int main(int argc, char **argv)
 	zcr_sd_listen_close_unused();
 	if (zcr_control_drop(c) || start_workers(c))
 		return 1;
-	if (apply_all(c, &lset) || zcr_control_admin_start(workers, nworkers) ||
+	if (apply_all(c, &lset) ||
+	    zcr_control_admin_start(c, workers, nworkers) ||
 	    zcr_health_start(c)) {
 		zcr_log(ZC_LOG_ERR, "cannot start the listeners: exiting");
 		return 1;

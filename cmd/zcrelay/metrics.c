@@ -86,6 +86,11 @@ static const struct sfamily route_fams[] = {
          "Bytes moved through a user-space buffer, both directions.",
          NULL,
          {{NULL, ST(copied)}}},
+        {"zcrelay_route_matched_total",
+         "counter",
+         "Clients a shared or matching listener gave to the route.",
+         NULL,
+         {{NULL, ST(matched)}}},
         {"zcrelay_route_rejected_total",
          "counter",
          "Clients turned away, by reason.",
@@ -104,6 +109,32 @@ static const struct sfamily route_fams[] = {
           {"halfclose", ST(timeout_halfclose)},
           {"proxy", ST(timeout_proxy)},
           {"connect", ST(connect_timeout)}}},
+};
+
+/* Listeners that route by content or share routes (cfg groups). */
+static const struct sfamily listener_fams[] = {
+        {"zcrelay_listener_rejected_total",
+         "counter",
+         "Clients no route took: none admitted them (denied), none "
+         "matched.",
+         "reason",
+         {{"denied", ST(rej_denied)}, {"no_match", ST(no_match)}}},
+        {"zcrelay_listener_tls_alerts_total",
+         "counter",
+         "TLS clients no route matched, sent alert 112 "
+         "(unrecognized_name).",
+         NULL,
+         {{NULL, ST(tls_alert)}}},
+        {"zcrelay_listener_sniff_timeouts_total",
+         "counter",
+         "Clients whose first bytes did not decide within sniff-timeout.",
+         NULL,
+         {{NULL, ST(sniff_timeout)}}},
+        {"zcrelay_listener_closed_before_routing_total",
+         "counter",
+         "Clients that closed or failed before a route was chosen.",
+         NULL,
+         {{NULL, ST(sniff_closed)}}},
 };
 
 static const struct sfamily ups_fams[] = {
@@ -306,6 +337,21 @@ static void emit_route_family(struct mbuf *b, const struct zcr_cfg *c,
 	}
 }
 
+static void emit_listener_family(struct mbuf *b, const struct zcr_cfg *c,
+                                 const struct sfamily *f)
+{
+	struct label l[2] = {{"listen", NULL}, {NULL, NULL}};
+	unsigned i;
+
+	emit_header(b, f->name, f->type, f->help);
+	for (i = 0; i < c->ngroups; i++) {
+		if (!c->groups[i].routing || !c->groups[i].st)
+			continue;
+		l[0].v = c->groups[i].l->str;
+		emit_stats(b, f, c->groups[i].st, l, 1);
+	}
+}
+
 static void emit_ups_family(struct mbuf *b, const struct zcr_cfg *c,
                             const struct sfamily *f)
 {
@@ -431,6 +477,8 @@ char *zcr_metrics_render(const struct zcr_cfg *c, const struct zcr_wstats *w,
 	emit_fallbacks(&b, c);
 	for (k = 0; k < countof_(ups_fams); k++)
 		emit_ups_family(&b, c, &ups_fams[k]);
+	for (k = 0; k < countof_(listener_fams); k++)
+		emit_listener_family(&b, c, &listener_fams[k]);
 	emit_healthy(&b, c, now_ms);
 	emit_workers(&b, w, nw);
 	emit_build_info(&b);

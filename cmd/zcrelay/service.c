@@ -360,6 +360,20 @@ static int lookup_group(const char *group, gid_t *gid, char *err, size_t errlen)
 	return 0;
 }
 
+/* The ids of user (and its primary group) and group, each if not NULL;
+ * the others stay as they are. 0 or -errno with a message in err. */
+static int lookup_ids(const char *user, const char *group, uid_t *uid,
+                      gid_t *gid, char *err, size_t errlen)
+{
+	int rc;
+
+	if (user && (rc = lookup_user(user, uid, gid, err, errlen)))
+		return rc;
+	if (group && (rc = lookup_group(group, gid, err, errlen)))
+		return rc;
+	return 0;
+}
+
 /* A failed set*id call: -errno with "what(id): reason" in err. */
 static int id_fail(char *err, size_t errlen, const char *what, unsigned id)
 {
@@ -417,13 +431,8 @@ int zcr_check_ids(const char *user, const char *group, char *err, size_t errlen)
 {
 	uid_t uid;
 	gid_t gid;
-	int rc = 0;
 
-	if (user)
-		rc = lookup_user(user, &uid, &gid, err, errlen);
-	if (!rc && group)
-		rc = lookup_group(group, &gid, err, errlen);
-	return rc;
+	return lookup_ids(user, group, &uid, &gid, err, errlen);
 }
 
 int zcr_drop_privileges(const char *user, const char *group, char *err,
@@ -435,9 +444,7 @@ int zcr_drop_privileges(const char *user, const char *group, char *err,
 
 	if (!user && !group)
 		return 0;
-	if (user && (rc = lookup_user(user, &uid, &gid, err, errlen)))
-		return rc;
-	if (group && (rc = lookup_group(group, &gid, err, errlen)))
+	if ((rc = lookup_ids(user, group, &uid, &gid, err, errlen)))
 		return rc;
 	if (geteuid() != 0) {
 		if (ids_are(uid, gid))
@@ -470,6 +477,25 @@ static int pid_file_open(const char *path, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	return fd;
+}
+
+int zcr_chown_for(const char *path, const char *user, const char *group,
+                  char *err, size_t errlen)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	int rc;
+
+	if (!user && !group)
+		return 0;
+	if ((rc = lookup_ids(user, group, &uid, &gid, err, errlen)))
+		return rc;
+	if (chown(path, uid, gid) == -1) {
+		rc = -errno;
+		set_err(err, errlen, "chown %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	return 0;
 }
 
 int zcr_write_pid_file(const char *path, char *err, size_t errlen)

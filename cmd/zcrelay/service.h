@@ -76,6 +76,15 @@ int zcr_drop_privileges(const char *user, const char *group, char *err,
                         size_t errlen);
 
 /*
+ * zcr_chown_for - give path to user (and its primary group) and/or
+ * group, the ones zcr_drop_privileges() will switch to; both NULL:
+ * nothing to do. Returns 0, or -errno with a message in err (unknown
+ * user or group, chown failed).
+ */
+int zcr_chown_for(const char *path, const char *user, const char *group,
+                  char *err, size_t errlen);
+
+/*
  * zcr_check_ids - whether user and group (either may be NULL) exist, as
  * zcr_drop_privileges() would look them up, without switching to them
  * (zcrelay -n). Returns 0, or -ENOENT ("unknown user 'x'") or the

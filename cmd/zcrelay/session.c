@@ -2,14 +2,22 @@
  * session.c - one client, from accept to its log line.
  *
  *   accept -> allow/deny -> limits (route, client) -> [PROXY header from
- *   a trusted sender, then allow/deny on its source] -> connect to the upstream the balancer picks; on failure the
+ *   a trusted sender, then allow/deny on its source] -> [content routing
+ *   (session_route.c): the route of a shared listener] -> connect to
+ *   the upstream the balancer picks; on failure the
  *   next healthy one, within the route's connect timeout -> [PROXY header
  *   to the upstream] -> relay -> counters and one log line.
  *
  * A session holds a reference on the configuration generation it was
- * accepted in, so a reload never changes a session under way. Until the
- * relay starts it is on w->sessions (so a worker abort can end it); the
- * one teardown path is session_end().
+ * accepted in, so a reload never changes a session under way. It is on
+ * w->sessions from accept to its end (so a worker abort can end it, and
+ * the admin API can list and kill it); the one teardown path is
+ * session_end().
+ *
+ * Live counters: every 500 ms the worker reads each relay's statistics
+ * (zc_relay_get_stats) and adds what moved since the last look to the
+ * route's and upstream's counters; the relay's end adds the rest. The
+ * data path itself never touches a shared counter.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,30 +29,9 @@
 #include "daemon.h"
 #include "dlog.h"
 #include "proxyproto.h"
+#include "session.h"
 
-struct zcr_session {
-	struct zcr_worker *w;
-	struct zcr_session *prev, *next; /* on w->sessions until relaying */
-	struct zcr_cfg *cfg;
-	const struct zcr_route *r;
-	struct zc_connect *cn;
-	struct zc_watch *pw; /* reading a PROXY header */
-	struct zc_timer *pt; /* its deadline */
-	uint8_t *pp;         /* header bytes read so far */
-	size_t pplen;
-	int cfd;
-	int up;      /* upstream index; -1: none yet */
-	int counted; /* route active and client limit taken */
-	int last_err;
-	uint64_t tried[(ZCR_MAX_UPSTREAMS + 63) / 64];
-	uint64_t t0;                         /* ms */
-	struct sockaddr_storage peer, local; /* the client, as told by PROXY */
-	socklen_t peer_len, local_len;
-	struct sockaddr_storage tcp_peer; /* who connected to us */
-	char peerstr[ZCR_ADDR_STR];
-};
-
-static void session_connect_next(struct zcr_session *s);
+static uint64_t next_id; /* session ids, from 1, for the admin API */
 
 static void list_add(struct zcr_session *s)
 {
@@ -84,15 +71,16 @@ static void session_end(struct zcr_session *s, int close_client)
 {
 	struct zcr_worker *w = s->w;
 
+	list_del(s);
 	pp_stop(s);
+	zcr_session_sniff_stop(s);
 	if (close_client)
 		close(s->cfd);
-	if (s->counted) {
+	if (s->counted)
 		__atomic_fetch_sub(&s->r->st->active, 1, __ATOMIC_RELAXED);
-		zcr_client_release(s->r->st,
-		                   (const struct sockaddr *)&s->tcp_peer,
+	if (s->client_counted)
+		zcr_client_release(s->r->st, (const struct sockaddr *)&s->peer,
 		                   s->r->max_per_client);
-	}
 	zcr_cfg_unref(s->cfg);
 	free(s);
 	zcr_worker_session_gone(w);
@@ -110,7 +98,7 @@ static const char *err_name(int err)
 }
 
 /* Closed before relaying: a limit, a bad header, no upstream. */
-static void session_fail(struct zcr_session *s, const char *what, int err)
+void zcr_session_fail(struct zcr_session *s, const char *what, int err)
 {
 	char client[4 * ZCR_ADDR_STR];
 
@@ -118,27 +106,42 @@ static void session_fail(struct zcr_session *s, const char *what, int err)
 	        s->w->id, s->r->name,
 	        zcr_log_field(s->peerstr, client, sizeof(client)), what,
 	        err ? ": " : "", err ? zc_strerror(err) : "");
-	if (s->prev || s->next || s->w->sessions == s)
-		list_del(s);
 	session_end(s, 1);
 }
 
-static void count_end(const struct zcr_session *s,
-                      const struct zc_splice_stats *st)
+/* Adds what st says moved, less what was added before, to the route's
+ * and the upstream's counters. Returns 1 if anything had moved. */
+static int count_bytes(struct zcr_session *s, const struct zc_splice_stats *st)
 {
 	const struct zc_dir_stats *in = &st->dir[ZC_DIR_AB];
 	const struct zc_dir_stats *out = &st->dir[ZC_DIR_BA];
 	struct zcr_stats *rs = s->r->st, *us = s->r->ups[s->up].st;
+	struct counted now = {in->bytes, out->bytes, in->spliced + out->spliced,
+	                      in->copied + out->copied};
+	struct counted d = {now.in - s->done.in, now.out - s->done.out,
+	                    now.spliced - s->done.spliced,
+	                    now.copied - s->done.copied};
+
+	if (!d.in && !d.out)
+		return 0;
+	zcr_add(&rs->bytes_in, d.in);
+	zcr_add(&rs->bytes_out, d.out);
+	zcr_add(&rs->spliced, d.spliced);
+	zcr_add(&rs->copied, d.copied);
+	zcr_add(&us->bytes_in, d.in);
+	zcr_add(&us->bytes_out, d.out);
+	zcr_add(&us->spliced, d.spliced);
+	zcr_add(&us->copied, d.copied);
+	s->done = now;
+	return 1;
+}
+
+static void count_end(struct zcr_session *s, const struct zc_splice_stats *st)
+{
+	struct zcr_stats *rs = s->r->st, *us = s->r->ups[s->up].st;
 	int i;
 
-	zcr_add(&rs->bytes_in, in->bytes);
-	zcr_add(&rs->bytes_out, out->bytes);
-	zcr_add(&rs->spliced, in->spliced + out->spliced);
-	zcr_add(&rs->copied, in->copied + out->copied);
-	zcr_add(&us->bytes_in, in->bytes);
-	zcr_add(&us->bytes_out, out->bytes);
-	zcr_add(&us->spliced, in->spliced + out->spliced);
-	zcr_add(&us->copied, in->copied + out->copied);
+	count_bytes(s, st);
 	__atomic_fetch_sub(&us->active, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < 2; i++)
 		if (st->dir[i].fallback)
@@ -156,6 +159,7 @@ static void session_done(void *arg, const struct zc_splice_stats *st)
 	const struct zc_dir_stats *down = &st->dir[ZC_DIR_BA];
 	int fb = up->fallback ? up->fallback : down->fallback;
 
+	s->relay = NULL;
 	count_end(s, st);
 	if (s->cfg->log_sessions) {
 		struct zcr_sess_log l = {
@@ -168,13 +172,19 @@ static void session_done(void *arg, const struct zc_splice_stats *st)
 		        .spliced = up->spliced + down->spliced,
 		        .copied = up->copied + down->copied,
 		        .secs = (double)st->duration_ns / 1e9,
-		        .end = zc_end_name(st->end),
+		        .end = s->killed ? "killed" : zc_end_name(st->end),
 		        .error = err_name(st->error),
 		        .engine = zc_engine_name(st->engine),
 		        .mover = zc_mover_name(st->mover),
 		        .fallback = err_name(fb),
 		};
+		char alpn[ZCR_SNIFF_ALPN];
 
+		if (s->g->sniff) {
+			l.protocol = zcr_session_proto(s);
+			l.sni = s->si.sni;
+			l.alpn = zcr_sniff_alpn_str(&s->si, alpn, sizeof(alpn));
+		}
 		zcr_log_session(&l);
 	}
 	session_end(s, 0);
@@ -228,24 +238,14 @@ static void session_relay(struct zcr_session *s, int fd)
 	o.flags = ZC_SPLICE_F_TRUSTED; /* from our accept and connect */
 	zcr_add(&us->total, 1);
 	if (err == 0)
-		err = zc_relay_start(NULL, s->w->loop, s->cfd, fd, &o,
+		err = zc_relay_start(&s->relay, s->w->loop, s->cfd, fd, &o,
 		                     session_done, s);
+	s->moved_ms = zcr_now_ms();
 	if (err) {
 		__atomic_fetch_sub(&us->active, 1, __ATOMIC_RELAXED);
 		close(fd);
-		session_fail(s, "relay", err);
+		zcr_session_fail(s, "relay", err);
 	}
-}
-
-/* A connect that failed for want of our own resources (zcr_err_local):
- * the client is shed, the upstream is not blamed. */
-static void session_local_fail(struct zcr_session *s, int err)
-{
-	const struct zcr_route *r = s->r;
-
-	__atomic_fetch_sub(&r->ups[s->up].st->active, 1, __ATOMIC_RELAXED);
-	zcr_add(&r->st->rej_local, 1);
-	session_fail(s, "rejected: out of local resources", err);
 }
 
 static void session_on_connect(void *arg, int fd)
@@ -255,12 +255,16 @@ static void session_on_connect(void *arg, int fd)
 
 	s->cn = NULL;
 	if (zcr_err_local(fd)) {
-		session_local_fail(s, fd);
+		/* Our own shortage (fds, memory, ports): the upstream is not
+		 * blamed; another one may still do (ports are per address). */
+		__atomic_fetch_sub(&r->ups[s->up].st->active, 1,
+		                   __ATOMIC_RELAXED);
+		s->last_err = fd;
+		zcr_session_connect(s);
 		return;
 	}
 	zcr_balance_report(r, (unsigned)s->up, fd < 0 ? fd : 0, zcr_now_ms());
 	if (fd >= 0) {
-		list_del(s);
 		session_relay(s, fd);
 		return;
 	}
@@ -274,10 +278,10 @@ static void session_on_connect(void *arg, int fd)
 	}
 	zcr_add(&r->st->connect_fail, 1);
 	s->last_err = fd;
-	session_connect_next(s);
+	zcr_session_connect(s);
 }
 
-static void session_connect_next(struct zcr_session *s)
+void zcr_session_connect(struct zcr_session *s)
 {
 	const struct zcr_route *r = s->r;
 	int i, err;
@@ -300,11 +304,17 @@ static void session_connect_next(struct zcr_session *s)
 			session_on_connect(s, err); /* as a failed connect */
 		return;
 	}
+	if (zcr_err_local(s->last_err)) { /* the client is shed */
+		zcr_add(&r->st->rej_local, 1);
+		zcr_session_fail(s, "rejected: out of local resources",
+		                 s->last_err);
+		return;
+	}
 	zcr_add(&r->st->no_upstream, 1);
-	session_fail(s,
-	             s->last_err ? "no upstream reachable"
-	                         : "no healthy upstream",
-	             s->last_err);
+	zcr_session_fail(s,
+	                 s->last_err ? "no upstream reachable"
+	                             : "no healthy upstream",
+	                 s->last_err);
 }
 
 /* The route's allow/deny lists on the client (the PROXY source where a
@@ -315,7 +325,7 @@ static int session_admits(struct zcr_session *s)
 	                   (const struct sockaddr *)&s->peer))
 		return 1;
 	zcr_add(&s->r->st->rej_denied, 1);
-	session_fail(s, "rejected: denied by allow/deny", 0);
+	zcr_session_fail(s, "rejected: denied by allow/deny", 0);
 	return 0;
 }
 
@@ -381,13 +391,15 @@ static void pp_on_ready(void *arg, unsigned ev)
 		return; /* a proper prefix: wait for more */
 	if (rc <= 0) {
 		zcr_add(&s->r->st->rej_proxy, 1);
-		session_fail(s, "bad PROXY header", rc ? rc : -EPROTO);
+		zcr_session_fail(s, "bad PROXY header", rc ? rc : -EPROTO);
 		return;
 	}
 	pp_take(s, &pi);
 	pp_stop(s);
-	if (session_admits(s))
-		session_connect_next(s);
+	if (s->g->routing)
+		zcr_session_route(s);
+	else if (session_admits(s) && zcr_session_client_ok(s))
+		zcr_session_connect(s);
 }
 
 static void pp_on_timeout(void *arg)
@@ -395,7 +407,7 @@ static void pp_on_timeout(void *arg)
 	struct zcr_session *s = arg;
 
 	zcr_add(&s->r->st->timeout_proxy, 1);
-	session_fail(s, "PROXY header timeout", -ETIMEDOUT);
+	zcr_session_fail(s, "PROXY header timeout", -ETIMEDOUT);
 }
 
 static int pp_start(struct zcr_session *s)
@@ -414,8 +426,8 @@ static int pp_start(struct zcr_session *s)
 	return err;
 }
 
-/* Route and client limits; 0, or the reason the client is turned away. */
-static const char *session_limits(struct zcr_session *s)
+/* The route limit; 0, or the reason the client is turned away. */
+const char *zcr_session_limits(struct zcr_session *s)
 {
 	const struct zcr_route *r = s->r;
 	uint64_t cur = zcr_get(&r->st->active);
@@ -428,17 +440,29 @@ static const char *session_limits(struct zcr_session *s)
 	} while (!__atomic_compare_exchange_n(&r->st->active, &cur, cur + 1, 1,
 	                                      __ATOMIC_RELAXED,
 	                                      __ATOMIC_RELAXED));
-	if (zcr_client_acquire(r->st, (const struct sockaddr *)&s->tcp_peer,
-	                       r->max_per_client)) {
-		__atomic_fetch_sub(&r->st->active, 1, __ATOMIC_RELAXED);
-		zcr_add(&r->st->rej_client, 1);
-		return "rejected: client at max-conns-per-client";
-	}
 	s->counted = 1;
 	return NULL;
 }
 
-static struct zcr_session *session_new(struct zcr_worker *w, unsigned route,
+/* The per-client limit, keyed by s->peer: the TCP peer, or the source a
+ * PROXY header gave (the previous proxy would stand for all its
+ * clients). Returns 1, or 0 after failing s. */
+int zcr_session_client_ok(struct zcr_session *s)
+{
+	const struct zcr_route *r = s->r;
+
+	if (zcr_client_acquire(r->st, (const struct sockaddr *)&s->peer,
+	                       r->max_per_client)) {
+		zcr_add(&r->st->rej_client, 1);
+		zcr_session_fail(s, "rejected: client at max-conns-per-client",
+		                 0);
+		return 0;
+	}
+	s->client_counted = 1;
+	return 1;
+}
+
+static struct zcr_session *session_new(struct zcr_worker *w, unsigned group,
                                        int fd, const struct sockaddr *sa,
                                        socklen_t salen)
 {
@@ -447,9 +471,13 @@ static struct zcr_session *session_new(struct zcr_worker *w, unsigned route,
 	if (!s)
 		return NULL;
 	s->w = w;
+	s->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
+	s->t0 = zcr_now_ms();
 	s->cfg = w->cfg;
 	zcr_cfg_ref(s->cfg);
-	s->r = &w->cfg->routes[route];
+	s->g = &w->cfg->groups[group];
+	/* The first route stands for the listener until one is chosen. */
+	s->r = &w->cfg->routes[s->g->routes[0]];
 	s->cfd = fd;
 	s->up = -1;
 	if (salen > sizeof(s->peer))
@@ -463,12 +491,27 @@ static struct zcr_session *session_new(struct zcr_worker *w, unsigned route,
 	return s;
 }
 
-void zcr_session_accept(struct zcr_worker *w, unsigned route, int fd,
+/* A trusted sender's PROXY header first (the routes of a shared
+ * listener agree on accept, trusted and timeout). */
+static void session_proxy(struct zcr_session *s)
+{
+	int err;
+
+	if (!zcr_route_trusts(s->r, (const struct sockaddr *)&s->tcp_peer)) {
+		zcr_add(&s->r->st->rej_proxy, 1);
+		zcr_session_fail(s, "rejected: not a trusted PROXY sender", 0);
+		return;
+	}
+	err = pp_start(s);
+	if (err)
+		zcr_session_fail(s, "PROXY header", err);
+}
+
+void zcr_session_accept(struct zcr_worker *w, unsigned group, int fd,
                         const struct sockaddr *sa, socklen_t salen)
 {
-	struct zcr_session *s = session_new(w, route, fd, sa, salen);
+	struct zcr_session *s = session_new(w, group, fd, sa, salen);
 	const char *why;
-	int err;
 
 	if (!s) {
 		zcr_log(ZC_LOG_ERR, "worker=%d accept: out of memory", w->id);
@@ -476,40 +519,197 @@ void zcr_session_accept(struct zcr_worker *w, unsigned route, int fd,
 		return;
 	}
 	list_add(s);
+	if (s->g->routing) { /* limits once the route is chosen */
+		if (s->r->proxy_accept)
+			session_proxy(s);
+		else
+			zcr_session_route(s);
+		return;
+	}
 	if (!s->r->proxy_accept && !session_admits(s))
 		return;
-	why = session_limits(s);
+	why = zcr_session_limits(s);
 	if (why) {
-		session_fail(s, why, 0);
+		zcr_session_fail(s, why, 0);
 		return;
 	}
 	zcr_add(&s->r->st->total, 1);
-	if (!s->r->proxy_accept) {
-		session_connect_next(s);
-		return;
+	if (s->r->proxy_accept)
+		session_proxy(s);
+	else if (zcr_session_client_ok(s))
+		zcr_session_connect(s);
+}
+
+/* Ends s before its relay runs (connecting, reading PROXY). */
+void zcr_session_drop(struct zcr_session *s)
+{
+	if (s->cn) {
+		zc_connect_cancel(s->cn);
+		s->cn = NULL;
+		__atomic_fetch_sub(&s->r->ups[s->up].st->active, 1,
+		                   __ATOMIC_RELAXED);
 	}
-	if (!zcr_route_trusts(s->r, sa)) {
-		zcr_add(&s->r->st->rej_proxy, 1);
-		session_fail(s, "rejected: not a trusted PROXY sender", 0);
-		return;
-	}
-	err = pp_start(s);
-	if (err)
-		session_fail(s, "PROXY header", err);
+	session_end(s, 1);
 }
 
 void zcr_session_abort_all(struct zcr_worker *w)
 {
-	while (w->sessions) {
-		struct zcr_session *s = w->sessions;
+	struct zcr_session *s, *next;
 
-		list_del(s);
-		if (s->cn) {
-			zc_connect_cancel(s->cn);
-			s->cn = NULL;
-			__atomic_fetch_sub(&s->r->ups[s->up].st->active, 1,
-			                   __ATOMIC_RELAXED);
-		}
-		session_end(s, 1);
+	/* Relaying ones end with their relays (zc_loop_close_relays or
+	 * zc_loop_free). */
+	for (s = w->sessions; s; s = next) {
+		next = s->next;
+		if (!s->relay)
+			zcr_session_drop(s);
 	}
+}
+
+void zcr_session_tick(struct zcr_worker *w, uint64_t now_ms)
+{
+	struct zc_splice_stats st;
+	struct zcr_session *s;
+
+	for (s = w->sessions; s; s = s->next) {
+		if (!s->relay)
+			continue;
+		zc_relay_get_stats(s->relay, &st);
+		if (count_bytes(s, &st))
+			s->moved_ms = now_ms;
+	}
+}
+
+/* Does the host part of "HOST:PORT" / "[V6]:PORT", or all of it, equal
+ * want? */
+static int client_is(const char *addr, const char *want)
+{
+	const char *colon = strrchr(addr, ':');
+	size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
+
+	if (strcmp(addr, want) == 0)
+		return 1;
+	if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']')
+		return strlen(want) == n - 2 && !strncmp(addr + 1, want, n - 2);
+	return strlen(want) == n && strncmp(addr, want, n) == 0;
+}
+
+static int session_match(const struct zcr_session *s,
+                         const struct zcr_sess_filter *f, uint64_t now)
+{
+	if (f->id && s->id != f->id)
+		return 0;
+	if (f->route[0] && strcmp(s->r->name, f->route) != 0)
+		return 0;
+	if (f->upstream[0] &&
+	    (s->up < 0 || !zcr_upstream_is(&s->r->ups[s->up], f->upstream)))
+		return 0;
+	if (f->client[0] && !client_is(s->peerstr, f->client))
+		return 0;
+	return now - s->t0 >= f->min_age_ms;
+}
+
+static const char *session_state(const struct zcr_session *s,
+                                 const struct zc_splice_stats *st)
+{
+	if (s->pw)
+		return "proxy-header";
+	if (s->sw)
+		return "sniffing";
+	if (!s->relay)
+		return "connecting";
+	if (st->dir[0].fin && st->dir[1].fin)
+		return "closing";
+	if (st->dir[0].fin)
+		return "half-closed-client";
+	if (st->dir[1].fin)
+		return "half-closed-upstream";
+	return "relaying";
+}
+
+static void session_info(const struct zcr_session *s, uint64_t now,
+                         struct zcr_sess_info *in)
+{
+	struct zc_splice_stats st;
+	socklen_t len = sizeof(struct sockaddr_storage);
+
+	memset(&st, 0, sizeof(st));
+	if (s->relay)
+		zc_relay_get_stats(s->relay, &st);
+	memset(in, 0, sizeof(*in));
+	in->id = s->id;
+	in->worker = s->w->id;
+	snprintf(in->route, sizeof(in->route), "%s", s->r->name);
+	snprintf(in->client, sizeof(in->client), "%s", s->peerstr);
+	if (zc_addr_format((const struct sockaddr *)&s->tcp_peer, len, in->peer,
+	                   sizeof(in->peer)) < 0)
+		snprintf(in->peer, sizeof(in->peer), "?");
+	if (s->up >= 0)
+		snprintf(in->upstream, sizeof(in->upstream), "%s",
+		         s->r->ups[s->up].str);
+	in->age_ms = now - s->t0;
+	in->idle_ms = s->relay ? now - s->moved_ms : in->age_ms;
+	in->bytes_in = st.dir[ZC_DIR_AB].bytes;
+	in->bytes_out = st.dir[ZC_DIR_BA].bytes;
+	in->spliced = st.dir[0].spliced + st.dir[1].spliced;
+	in->copied = st.dir[0].copied + st.dir[1].copied;
+	in->mover = s->relay ? zc_mover_name(st.mover) : "";
+	in->state = session_state(s, &st);
+	if (s->g->sniff && !s->sw) {
+		in->protocol = zcr_session_proto(s);
+		snprintf(in->sni, sizeof(in->sni), "%s", s->si.sni);
+		zcr_sniff_alpn_str(&s->si, in->alpn, sizeof(in->alpn));
+	}
+}
+
+size_t zcr_session_list(struct zcr_worker *w, const struct zcr_sess_filter *f,
+                        size_t limit, struct zcr_sess_info **out, size_t *total)
+{
+	uint64_t now = zcr_now_ms();
+	struct zcr_sess_info *v;
+	const struct zcr_session *s;
+	size_t n = 0, skip;
+
+	/* The list is newest first: count the matches, then describe only
+	 * the oldest limit of them, the ones a reply can show. */
+	*total = 0;
+	for (s = w->sessions; s; s = s->next)
+		*total += session_match(s, f, now);
+	skip = *total > limit ? *total - limit : 0;
+	*out = v = malloc((*total - skip ? *total - skip : 1) * sizeof(*v));
+	for (s = w->sessions; s && v; s = s->next) {
+		if (!session_match(s, f, now))
+			continue;
+		if (skip) {
+			skip--;
+			continue;
+		}
+		session_info(s, now, &v[n++]);
+	}
+	return n;
+}
+
+unsigned zcr_session_kill(struct zcr_worker *w, const struct zcr_sess_filter *f)
+{
+	uint64_t now = zcr_now_ms();
+	struct zcr_session *s, *next;
+	char client[4 * ZCR_ADDR_STR];
+	unsigned n = 0;
+
+	for (s = w->sessions; s; s = next) {
+		next = s->next;
+		if (!session_match(s, f, now))
+			continue;
+		n++;
+		s->killed = 1;
+		if (s->relay) {
+			zc_relay_close(s->relay); /* session_done: end=killed */
+			continue;
+		}
+		zcr_log(ZC_LOG_WARN,
+		        "session worker=%d route=%s client=%s killed", w->id,
+		        s->r->name,
+		        zcr_log_field(s->peerstr, client, sizeof(client)));
+		zcr_session_drop(s);
+	}
+	return n;
 }

@@ -5,7 +5,7 @@
  *
  * A reload reaches a worker as an "apply" post carrying the new
  * configuration and listener set: listeners in both sets keep running
- * (only the route they feed may change), the others stop, new ones
+ * (only the routes they feed may change), the others stop, new ones
  * start. Sessions keep the generation they started with.
  */
 #include <errno.h>
@@ -26,8 +26,8 @@ struct zcr_wl {
 	struct zcr_worker *w;
 	struct zcr_lsock *ls;
 	struct zc_listener *lst;
-	unsigned route;
-	int keep; /* apply: in the new set */
+	unsigned group; /* in the worker's cfg->groups */
+	int keep;       /* apply: in the new set */
 };
 
 /* An apply request; the poster waits for every worker to finish it. */
@@ -51,7 +51,7 @@ static void wl_on_accept(void *arg, int fd, const struct sockaddr *sa,
 {
 	struct zcr_wl *wl = arg;
 
-	zcr_session_accept(wl->w, wl->route, fd, sa, salen);
+	zcr_session_accept(wl->w, wl->group, fd, sa, salen);
 }
 
 static int wl_fd(const struct zcr_wl *wl)
@@ -72,7 +72,7 @@ static void wl_stop(struct zcr_wl *wl)
 	free(wl);
 }
 
-static int wl_start(struct zcr_worker *w, struct zcr_lsock *ls, unsigned r)
+static int wl_start(struct zcr_worker *w, struct zcr_lsock *ls, unsigned g)
 {
 	struct zcr_wl *wl = calloc(1, sizeof(*wl));
 	int err;
@@ -81,7 +81,7 @@ static int wl_start(struct zcr_worker *w, struct zcr_lsock *ls, unsigned r)
 		return -ENOMEM;
 	wl->w = w;
 	wl->ls = ls;
-	wl->route = r;
+	wl->group = g;
 	err = zc_listener_start(&wl->lst, w->loop, wl_fd(wl), wl_on_accept, wl);
 	if (err) {
 		free(wl);
@@ -128,11 +128,11 @@ static int worker_apply_set(struct zcr_worker *w, const struct zcr_lset *set)
 	for (i = 0; i < set->n; i++) {
 		wl = wl_find(w, set->ls[i]);
 		if (wl) {
-			wl->route = set->route[i];
+			wl->group = set->group[i];
 			wl->keep = 1;
 			continue;
 		}
-		err = wl_start(w, set->ls[i], set->route[i]);
+		err = wl_start(w, set->ls[i], set->group[i]);
 		if (err) {
 			zcr_log(ZC_LOG_ERR, "worker=%d listen %s: %s", w->id,
 			        set->ls[i]->str, zc_strerror(err));
@@ -170,6 +170,7 @@ static void worker_snap(void *arg)
 	struct zc_loop_stats st;
 
 	zc_loop_get_stats(w->loop, &st);
+	zcr_session_tick(w, zcr_now_ms());
 	pthread_mutex_lock(&w->mu);
 	w->snap = st;
 	w->snap_sessions = w->active;
@@ -197,6 +198,7 @@ int zcr_worker_init(struct zcr_worker *w, struct zcr_cfg *cfg)
 	err = zc_loop_new(&w->loop, &lo);
 	if (err)
 		return err;
+	w->engine = zc_loop_engine(w->loop);
 	err = zc_timer_new(&w->snap_timer, w->loop, worker_snap, w);
 	if (err == 0)
 		err = zc_timer_arm(w->snap_timer, 0);
@@ -239,9 +241,7 @@ void *zcr_worker_main(void *arg)
 	return NULL;
 }
 
-/* Posts fn to the worker's loop unless the worker has already ended. */
-static int worker_post(struct zcr_worker *w, zc_post_fn *fn, void *arg,
-                       const char *what)
+int zcr_worker_post(struct zcr_worker *w, zc_post_fn *fn, void *arg)
 {
 	int err = -ESRCH;
 
@@ -249,6 +249,15 @@ static int worker_post(struct zcr_worker *w, zc_post_fn *fn, void *arg,
 	if (w->loop)
 		err = zc_loop_post(w->loop, fn, arg);
 	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+/* Posts fn to the worker's loop unless the worker has already ended. */
+static int worker_post(struct zcr_worker *w, zc_post_fn *fn, void *arg,
+                       const char *what)
+{
+	int err = zcr_worker_post(w, fn, arg);
+
 	if (err && err != -ESRCH)
 		zcr_log(ZC_LOG_ERR, "worker=%d: cannot post %s: %s", w->id,
 		        what, zc_strerror(err));

@@ -69,7 +69,8 @@ static int refused(const struct zc_addr *la, const char *src,
 	int c = t_connect_from(la, src), r;
 
 	ASSERT_OK(c);
-	memcpy(out, hdr, hlen);
+	if (hlen)
+		memcpy(out, hdr, hlen);
 	memcpy(out + hlen, "ping", 4);
 	(void)!send(c, out, hlen + 4, MSG_NOSIGNAL); /* may be closed */
 	r = t_wait_eof(c, 2000);
@@ -86,7 +87,8 @@ static int allowed(const struct adm *a, const struct zc_addr *la,
 	int c = t_connect_from(la, src), u;
 
 	ASSERT_OK(c);
-	memcpy(out, hdr, hlen);
+	if (hlen)
+		memcpy(out, hdr, hlen);
 	memcpy(out + hlen, "ping", 4);
 	ASSERT_OK(t_write_all(c, out, hlen + 4));
 	u = t_accept_ms(a->ulfd, 5000);

@@ -243,7 +243,8 @@ TEST(test_daemon_conf_duplicate_listener)
 	        ");\n";
 	static const char *const across_lines[] = {
 	        ":2: listen '127.0.0.1:25100' appears twice (routes 'a' and "
-	        "'b')",
+	        "'b'), neither with a match: a shared listener has one "
+	        "default route",
 	        NULL,
 	};
 	static const char inside[] =
@@ -265,7 +266,8 @@ TEST(test_daemon_conf_duplicate_listener)
 	        ");\n";
 	static const char *const unix_lines[] = {
 	        ":1: listen 'unix:@zctest-dup' appears twice (routes 'a' and "
-	        "'b')",
+	        "'b'), neither with a match: a shared listener has one "
+	        "default route",
 	        NULL,
 	};
 

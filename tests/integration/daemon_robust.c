@@ -30,6 +30,26 @@ static int expect_exit(const char *const argv[], int want, const char *out)
 	return t_expect_exit(argv, want, out, 0);
 }
 
+/* A listening upstream (returned: its fd, or -errno) at *ua, printed
+ * into us (64 bytes), and a free listener address *la of family, printed
+ * into ls (128 bytes). */
+static int addrs(int family, struct zc_addr *la, char *ls, struct zc_addr *ua,
+                 char *us)
+{
+	int fd = t_listen(AF_INET, ua), err;
+
+	if (fd < 0)
+		return fd;
+	err = t_addr_str(ua, us, 64);
+	if (err >= 0)
+		err = t_free_addr(family, la);
+	if (err >= 0)
+		err = t_addr_str(la, ls, 128);
+	if (err < 0)
+		close(fd);
+	return err < 0 ? err : fd;
+}
+
 /* A FIFO at t_tmpdir()/name; its path goes to path. */
 static int make_fifo(const char *name, char *path, size_t size)
 {
@@ -154,11 +174,8 @@ TEST(test_daemon_robust_reload_unix_mode)
 	int ulfd, rc, i, c, u;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	ulfd = t_listen(AF_INET, &ua);
+	ulfd = addrs(AF_UNIX, &la, ls, &ua, us);
 	ASSERT_OK(ulfd);
-	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
-	ASSERT_OK(t_free_addr(AF_UNIX, &la));
-	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
 	mode_cfg(text, sizeof(text), ls, us, "0666");
 	rc = t_daemon_conf(&d, &la, "%s", text);
 	if (rc)
@@ -196,8 +213,9 @@ TEST(test_daemon_robust_reload_unix_mode)
 /* Bug 5: port 0                                                        */
 
 /* Port 0 would give every worker a random port of its own (and log
- * ":0"): refused for listeners and upstreams, on the command line (exit
- * 2) and in a file (every one listed, exit 1). */
+ * ":0"): refused for listeners and upstreams (and the admin address,
+ * whose port nobody would know), on the command line (exit 2) and in a
+ * file (every one listed, exit 1). */
 TEST(test_daemon_robust_port_zero)
 {
 	static const char text[] =
@@ -208,6 +226,9 @@ TEST(test_daemon_robust_port_zero)
 	                             NULL};
 	const char *const cli_u[] = {"-l", "127.0.0.1:9", "-u", "127.0.0.1:0",
 	                             NULL};
+	const char *const cli_a[] = {
+	        "-l",      "127.0.0.1:9", "-u", "127.0.0.1:9",
+	        "--admin", "127.0.0.1:0", NULL};
 	char path[256], out[1024];
 	const char *const check[] = {"-n", "-c", path, NULL};
 	const char *const start[] = {"-c", path, NULL};
@@ -219,7 +240,10 @@ TEST(test_daemon_robust_port_zero)
 	                "own)\n") ||
 	    expect_exit(cli_u, 2,
 	                "zcrelay: -u: upstream '127.0.0.1:0': port 0 is not "
-	                "allowed\n"))
+	                "allowed\n") ||
+	    expect_exit(cli_a, 2,
+	                "zcrelay: --admin: admin '127.0.0.1:0': port 0 is not "
+	                "allowed"))
 		return T_FAIL;
 	ASSERT_OK(t_write_tmp("p0.conf", text, path, sizeof(path)));
 	snprintf(out, sizeof(out),
@@ -404,33 +428,34 @@ static void top_text(char *buf, size_t size, const char *workers,
 TEST(test_daemon_robust_reload_restart_only)
 {
 	static const struct {
-		const char *workers, *pid, *extra;
+		const char *workers, *pid, *extra, *named;
 	} changed[] = {
-	        {"1", "start.pid", ""},
-	        {"2", "other.pid", ""},
-	        {"2", "start.pid", "engine = \"epoll\";"},
-	        {"2", "start.pid", "busy-poll = \"auto\";"},
-	        {"2", "start.pid", "busy-poll-cap = 50;"},
-	        {"2", "start.pid", "pipe-size = 65536;"},
-	        {"2", "start.pid", "max-pipes = 100;"},
-	        {"2", "start.pid", "admin = \"127.0.0.1:9\";"},
-	        {"2", "start.pid", "user = \"root\";"},
-	        {"2", "start.pid", "group = \"root\";"},
-	        {"2", "start.pid", "drain-timeout = 1234;"}, /* applies */
+	        {"1", "start.pid", "", "workers"},
+	        {"2", "other.pid", "", "pid-file"},
+	        {"2", "start.pid", "engine = \"epoll\";", "engine"},
+	        {"2", "start.pid", "busy-poll = \"auto\";", "busy-poll"},
+	        {"2", "start.pid", "busy-poll-cap = 50;", "busy-poll-cap"},
+	        {"2", "start.pid", "pipe-size = 65536;", "pipe-size"},
+	        {"2", "start.pid", "max-pipes = 100;", "max-pipes"},
+	        {"2", "start.pid", "admin = \"127.0.0.1:9\";",
+	         "admin/admin-token"},
+	        {"2", "start.pid", "user = \"root\";", "user"},
+	        {"2", "start.pid", "group = \"root\";", "group"},
+	        {"2", "start.pid", "admin-token = \"secret\";",
+	         "admin/admin-token"},
+	        {"2", "start.pid", "drain-timeout = 1234;", NULL}, /* applies */
 	};
+	char warn[128];
 	const unsigned n = sizeof(changed) / sizeof(changed[0]);
 	struct zc_addr la, ua;
 	struct t_daemon d;
-	char ls[64], us[64], top[512], text[1024], path[256], pid[256];
+	char ls[128], us[64], top[512], text[1024], path[256], pid[256];
 	int ulfd, rc;
 	unsigned i;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	ulfd = t_listen(AF_INET, &ua);
+	ulfd = addrs(AF_INET, &la, ls, &ua, us);
 	ASSERT_OK(ulfd);
-	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
-	ASSERT_OK(t_free_addr(AF_INET, &la));
-	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
 	top_text(top, sizeof(top), "2", "start.pid", "");
 	one_route(text, sizeof(text), top, ls, "", us);
 	rc = t_daemon_conf(&d, &la, "%s", text);
@@ -451,6 +476,10 @@ TEST(test_daemon_robust_reload_restart_only)
 		    (int)(i + 1 < n ? i + 1 : n - 1))
 			return t_fail(__FILE__, __LINE__, "warnings after %u",
 			              i);
+		snprintf(warn, sizeof(warn), "reload: %s: change only",
+		         changed[i].named ? changed[i].named : "-");
+		if (changed[i].named && t_log_count(&d, warn, NULL) < 1)
+			return t_fail(__FILE__, __LINE__, "no \"%s\"", warn);
 	}
 	snprintf(pid, sizeof(pid), "%s/other.pid", t_tmpdir());
 	ASSERT_ERR(access(pid, F_OK) == 0 ? 0 : -errno, -ENOENT);
@@ -478,16 +507,13 @@ TEST_TIMEOUT(test_daemon_robust_slow_resolver_reload, 60)
 	struct t_fault f;
 	struct t_dargs a;
 	const char *env[8];
-	char ls[64], us[64], text[512], path[256];
+	char ls[128], us[64], text[512], path[256];
 	uint64_t t0;
 	int ulfd, rc, c, u;
 
 	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	ulfd = t_listen(AF_INET, &ua);
+	ulfd = addrs(AF_INET, &la, ls, &ua, us);
 	ASSERT_OK(ulfd);
-	ASSERT_OK(t_addr_str(&ua, us, sizeof(us)));
-	ASSERT_OK(t_free_addr(AF_INET, &la));
-	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
 	one_route(text, sizeof(text), "workers = 1;", ls, "", us);
 	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
 	t_fault_env(&f, "getaddrinfo:stall:ms=30000", env);
@@ -512,4 +538,123 @@ TEST_TIMEOUT(test_daemon_robust_slow_resolver_reload, 60)
 	ASSERT_EQ(t_log_count(&d, "reload abandoned", NULL), 1);
 	close(ulfd);
 	return T_PASS;
+}
+
+/*
+ * Active checks that cannot even start for want of our own fds (the
+ * shim fails socket() with EMFILE, 4 times, twice fall) say nothing of
+ * the upstream: each is logged as skipped, none counts, the upstream is
+ * never marked down.
+ */
+TEST(test_daemon_robust_check_local_error)
+{
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	struct t_fault f;
+	struct t_dargs a;
+	const char *env[8];
+	char ls[128], us[64], text[512], path[256];
+	int ulfd, rc;
+
+	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
+	ulfd = addrs(AF_INET, &la, ls, &ua, us);
+	ASSERT_OK(ulfd);
+	one_route(text, sizeof(text), "workers = 1;", ls,
+	          "health = { check-interval = 50; fall = 2; rise = 1; };", us);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	t_fault_env(&f, "", env);
+	t_dargs_cfg(&a, path);
+	rc = t_daemon_up_env(&d, &a, &la, env);
+	if (rc)
+		return rc;
+	rc = t_fault_set(&f, "socket:EMFILE:count=4");
+	if (rc)
+		return rc;
+	ASSERT_EQ(t_fault_wait(&f, "socket:EMFILE", 4, 5000), 4);
+	ASSERT_EQ(t_wait_log_count(&d, " check skipped: ", strerror(EMFILE), 4,
+	                           5000),
+	          4);
+	t_sleep_ms(200); /* a few good checks after them */
+	ASSERT_EQ(t_log_count(&d, " check: down ", NULL), 0);
+	rc = t_daemon_down(&d);
+	close(ulfd);
+	return rc;
+}
+
+/* The other documented limits of a route: 256 upstreams (said once for
+ * a longer list) and 4096 listening addresses (a range of 4097 ports). */
+TEST(test_daemon_robust_route_limits)
+{
+	char text[16384], path[256], out[512];
+	const char *const check[] = {"-n", "-c", path, NULL};
+	size_t len;
+	int i, n;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	for (n = 256; n <= 300; n += 44) {
+		len = (size_t)snprintf(text, sizeof(text),
+		                       "routes = ( { name = \"a\"; listen = "
+		                       "\"127.0.0.1:9\";\n  upstreams = [");
+		for (i = 0; i < n; i++)
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+			                        "%s\"127.0.0.1:%d\"",
+			                        i ? "," : "", 1000 + i);
+		snprintf(text + len, sizeof(text) - len, "]; } );\n");
+		ASSERT_OK(t_write_tmp("ups.conf", text, path, sizeof(path)));
+		snprintf(out, sizeof(out),
+		         "%s:2: 300 upstreams: at most 256 are allowed\n",
+		         path);
+		if (t_expect_exit(check, n == 256 ? 0 : 1, n == 256 ? "" : out,
+		                  1))
+			return T_FAIL;
+	}
+	for (i = 0; i < 2; i++) { /* 4097 ports, then 4096 */
+		snprintf(text, sizeof(text),
+		         "routes = ( { name = \"a\"; listen = "
+		         "\"127.0.0.1:20000-%d\";\n"
+		         "  upstreams = \"127.0.0.1:9\"; } );\n",
+		         24096 - i);
+		ASSERT_OK(t_write_tmp("ls.conf", text, path, sizeof(path)));
+		snprintf(out, sizeof(out), "%s:1: more than 4096 listeners",
+		         path);
+		if (t_expect_exit(check, i ? 0 : 1, i ? "" : out, i))
+			return T_FAIL;
+	}
+	return T_PASS;
+}
+
+/* The log file replaced by a FIFO nobody reads, then SIGUSR1 (log
+ * rotation): the reopen fails at once (logged on the old file) instead
+ * of blocking the main thread, and SIGTERM still stops the daemon. */
+TEST(test_daemon_robust_fifo_log_reopen)
+{
+	struct zc_addr la, ua;
+	struct t_daemon d;
+	char top[512], text[1024], ls[128], us[64], logp[256], old[300];
+	char path[256];
+	int ulfd, rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ulfd = addrs(AF_INET, &la, ls, &ua, us);
+	ASSERT_OK(ulfd);
+	one_route(text, sizeof(text), "", ls, "", us);
+	rc = t_daemon_conf(&d, &la, "%s", text);
+	if (rc)
+		return rc;
+	snprintf(logp, sizeof(logp), "%s/relay.log", t_tmpdir());
+	snprintf(top, sizeof(top), "log = { file = \"%s\"; };", logp);
+	one_route(text, sizeof(text), top, ls, "", us);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
+	ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+	ASSERT_OK(
+	        t_wait_file_line(logp, "info reloaded ", NULL, NULL, 0, 5000));
+	snprintf(old, sizeof(old), "%s.1", logp);
+	ASSERT_EQ(rename(logp, old), 0);
+	ASSERT_EQ(mkfifo(logp, 0600), 0);
+	ASSERT_EQ(kill(d.pid, SIGUSR1), 0);
+	ASSERT_OK(t_wait_file_line(old, "SIGUSR1: reopening the log: ",
+	                           strerror(ENXIO), NULL, 0, 5000));
+	rc = t_daemon_down(&d);
+	close(ulfd);
+	return rc;
 }

@@ -291,3 +291,38 @@ TEST(test_examples_embed)
 	close(ufd);
 	return T_PASS;
 }
+
+/* Runs example name with argv; it must exit with want and print out. */
+static int ex_bad(const char *name, char *argv[], int want, const char *out)
+{
+	struct ex_proc p;
+
+	ASSERT_OK(ex_start(&p, name, argv));
+	ASSERT_EQ(ex_wait(&p), want);
+	if (!strstr(p.text, out))
+		return t_fail(__FILE__, __LINE__, "%s: no \"%s\" in: %s", name,
+		              out, p.text);
+	return T_PASS;
+}
+
+/* Bad arguments: a usage line and exit 2, or the error and exit 1. */
+TEST(test_examples_bad_input)
+{
+	char *serve_off[] = {NULL, "127.0.0.1:0", "/dev/null", "12x", NULL};
+	char *serve_neg[] = {NULL, "127.0.0.1:0", "/dev/null", "0", "-1", NULL};
+	char *serve_missing[] = {NULL, "127.0.0.1:0", "/nonexistent/f", NULL};
+	char *join_addr[] = {NULL, "127.0.0.1:0", "no-port", NULL};
+	char *embed_args[] = {NULL, "127.0.0.1:0", NULL};
+
+	T_SKIP_IF(!getenv("ZC_EXAMPLES"), "ZC_EXAMPLES unset (make check)");
+	ASSERT_EQ(ex_bad("serve", serve_off, 2, "usage: serve"), T_PASS);
+	ASSERT_EQ(ex_bad("serve", serve_neg, 2, "usage: serve"), T_PASS);
+	ASSERT_EQ(ex_bad("serve", serve_missing, 1,
+	                 "serve: /nonexistent/f: No such file or directory"),
+	          T_PASS);
+	ASSERT_EQ(
+	        ex_bad("join", join_addr, 1, "join: address: Invalid argument"),
+	        T_PASS);
+	ASSERT_EQ(ex_bad("embed", embed_args, 2, "usage: embed"), T_PASS);
+	return T_PASS;
+}

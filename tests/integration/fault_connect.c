@@ -18,9 +18,12 @@
 #define KIB (1ull << 10)
 
 /* Three sessions through a daemon with upstreams dead and live (in that
- * order), dead's port refusing through the shim: all reach live. */
+ * order), dead's port failing through the shim: all reach live. With
+ * blamed, each failure is dead's (logged); else it is our own shortage
+ * (EADDRNOTAVAIL: no local port), which neither logs against dead nor
+ * counts as its failure. */
 static int next_upstream(const struct t_ctx *ctx, const char *fn,
-                         const char *errname)
+                         const char *errname, int blamed)
 {
 	char spec[128], label[64], line[256];
 	struct zc_addr dead, live;
@@ -63,8 +66,12 @@ static int next_upstream(const struct t_ctx *ctx, const char *fn,
 	         ds, strerror(errno_of(errname)));
 	/* Round-robin: two of three sessions tried dead first. */
 	ASSERT_EQ(t_fault_count(&f, label, NULL), 2);
-	ASSERT_EQ(t_log_count(&f.d, line, NULL), 2);
+	ASSERT_EQ(t_log_count(&f.d, line, NULL), blamed ? 2 : 0);
 	ASSERT_EQ(t_wait_log_count(&f.d, " end=eof", NULL, 3, 5000), 3);
+	ASSERT_EQ(t_fault_metric_wait(&f,
+	                              "zcrelay_upstream_connect_failures_total",
+	                              blamed ? 2 : 0),
+	          blamed ? 2 : 0);
 	close(dlfd);
 	close(llfd);
 	rc = t_fault_settled(&f);
@@ -75,7 +82,14 @@ static int next_upstream(const struct t_ctx *ctx, const char *fn,
 
 TEST_MATRIX(test_fault_connect_refused_next_upstream)
 {
-	return next_upstream(ctx, "connect", "ECONNREFUSED");
+	return next_upstream(ctx, "connect", "ECONNREFUSED", 1);
+}
+
+/* No local port for one upstream: the next one takes the client, and
+ * the first is not blamed. */
+TEST_MATRIX(test_fault_connect_no_local_port_next_upstream)
+{
+	return next_upstream(ctx, "connect", "EADDRNOTAVAIL", 0);
 }
 
 /* The value of the sample (name and labels as rendered) in the

@@ -50,15 +50,17 @@ static int walk(void)
 	return files;
 }
 
-/* Runs make TARGET in the tree with DESTDIR=stage and vars. */
+/* Runs make TARGET in the tree with DESTDIR=stage and vars, under umask
+ * 077: the installed modes must not depend on the caller's umask. */
 static int make(const char *target, const char *vars)
 {
 	char cmd[2048];
 
-	snprintf(cmd, sizeof(cmd),
-	         "(unset MAKEFLAGS MFLAGS MAKELEVEL; make -s -C '%s' "
-	         "BUILD='%s' DESTDIR='%s' %s %s >/dev/null)",
-	         getenv("ZC_SRCDIR"), getenv("ZC_BUILD"), stage, vars, target);
+	snprintf(
+	        cmd, sizeof(cmd),
+	        "(umask 077; unset MAKEFLAGS MFLAGS MAKELEVEL; make -s -C '%s' "
+	        "BUILD='%s' DESTDIR='%s' %s %s >/dev/null)",
+	        getenv("ZC_SRCDIR"), getenv("ZC_BUILD"), stage, vars, target);
 	return t_run(cmd);
 }
 
@@ -97,6 +99,16 @@ static int has(const char *path, int x)
 	return 1;
 }
 
+/* The permission bits of path (below stage), or -1. */
+static int mode_of(const char *path)
+{
+	char full[2048];
+	struct stat st;
+
+	snprintf(full, sizeof(full), "%s%s", stage, path);
+	return stat(full, &st) ? -1 : (int)(st.st_mode & 07777);
+}
+
 static char *staged_text(const char *path)
 {
 	char full[2048];
@@ -128,6 +140,29 @@ static int check_pc(const char *pcpath, const char *want_libdir)
 	return T_PASS;
 }
 
+/*
+ * The library directory make install uses with PREFIX=prefix: prefix/lib
+ * after a plain ./configure, or the --libdir given to ./configure (the
+ * Debian build gives $(PREFIX)/lib/<multiarch>), read from config.mk.
+ */
+static int configured_libdir(const char *prefix, char *out, size_t size)
+{
+	char path[600], *mk, *at, val[256];
+
+	snprintf(out, size, "%s/lib", prefix);
+	snprintf(path, sizeof(path), "%s/config.mk", getenv("ZC_SRCDIR"));
+	ASSERT_TRUE(mk = t_file_text(path));
+	at = strstr(mk, "\nLIBDIR = ");
+	if (at && sscanf(at + 10, "%255[^\n]", val) == 1) {
+		if (!strncmp(val, "$(PREFIX)", 9))
+			snprintf(out, size, "%s%s", prefix, val + 9);
+		else
+			snprintf(out, size, "%s", val);
+	}
+	free(mk);
+	return T_PASS;
+}
+
 static int setup(void)
 {
 	T_SKIP_IF(!getenv("ZC_SRCDIR") || !getenv("ZC_BUILD"),
@@ -142,26 +177,34 @@ static int setup(void)
 TEST_TIMEOUT(test_install_prefix_usr, 300)
 {
 	const char *usr = "PREFIX=/usr";
-	char *unit;
+	char *unit, libdir[256], f[600];
 	int rc = setup();
 
 	if (rc != T_PASS)
 		return rc;
+	ASSERT_EQ(configured_libdir("/usr", libdir, sizeof(libdir)), T_PASS);
 	roots[0] = "/usr/";
 	roots[1] = "/etc/";
 	ASSERT_EQ(make("install", usr), 0);
-	ASSERT_GE(walk(), 14);
+	ASSERT_GE(walk(), 18);
 	ASSERT_EQ(outside, 0);
 	ASSERT_TRUE(has("/usr/bin/zcrelay", 1));
-	ASSERT_TRUE(has("/usr/lib/libzcrelay.so.0", 0));
 	ASSERT_TRUE(has("/usr/share/man/man8/zcrelay.8", 0));
 	ASSERT_TRUE(has("/usr/share/man/man5/zcrelay.conf.5", 0));
 	ASSERT_TRUE(has("/usr/share/man/man3/libzcrelay.3", 0));
 	ASSERT_TRUE(has("/usr/share/bash-completion/completions/zcrelay", 0));
+	ASSERT_TRUE(has("/usr/share/doc/zcrelay/examples/zcrelay.conf", 0));
+	ASSERT_TRUE(has("/usr/share/doc/zcrelay/examples/join.c", 0));
 	ASSERT_TRUE(has("/etc/zcrelay/zcrelay.conf", 0));
 	ASSERT_TRUE(has("/usr/lib/systemd/system/zcrelay.socket", 0));
-	ASSERT_EQ(check_pc("/usr/lib/pkgconfig/zcrelay.pc", "/usr/lib"),
-	          T_PASS);
+	ASSERT_EQ(mode_of("/usr/bin/zcrelay"), 0755);
+	ASSERT_EQ(mode_of("/usr/lib/systemd/system/zcrelay.service"), 0644);
+	ASSERT_EQ(mode_of("/etc/zcrelay/zcrelay.conf"), 0644);
+	snprintf(f, sizeof(f), "%s/libzcrelay.so.0", libdir);
+	ASSERT_EQ(mode_of(f), 0644);
+	snprintf(f, sizeof(f), "%s/pkgconfig/zcrelay.pc", libdir);
+	ASSERT_EQ(mode_of(f), 0644);
+	ASSERT_EQ(check_pc(f, libdir), T_PASS);
 	ASSERT_TRUE(
 	        unit = staged_text("/usr/lib/systemd/system/zcrelay.service"));
 	ASSERT_TRUE(strstr(unit, "\nExecStart=/usr/bin/zcrelay -c "
@@ -190,7 +233,7 @@ TEST_TIMEOUT(test_install_dirs_and_config, 300)
 	roots[0] = "/opt/zc/";
 	roots[1] = "/etc/opt/zc/";
 	ASSERT_EQ(make("install", vars), 0);
-	ASSERT_GE(walk(), 14);
+	ASSERT_GE(walk(), 18);
 	ASSERT_EQ(outside, 0);
 	ASSERT_EQ(
 	        check_pc("/opt/zc/lib64/pkgconfig/zcrelay.pc", "/opt/zc/lib64"),

@@ -3,7 +3,7 @@
  * debian/libzcrelay0.symbols lists (the package's ABI record): a new
  * zc_* function fails here until it is added there, with the version
  * that first has it; a removed one fails too (an ABI break needs a new
- * SONAME, not a silent drop).
+ * SONAME, not a silent drop); and the version is the same everywhere.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,5 +68,29 @@ TEST(test_symbols_match_debian)
 	          T_PASS);
 	free(exported);
 	free(recorded);
+	return T_PASS;
+}
+
+/* The one version: the Makefile's VERSION (the library's file name and
+ * the .pc), zcrelay.h's ZC_VERSION_*, zcrelay -V and the top entry of
+ * debian/changelog (the package version) agree. */
+TEST(test_version_agrees)
+{
+	const char *src = getenv("ZC_SRCDIR");
+	char cmd[1024], header[32], want[128], *out = NULL;
+
+	T_SKIP_IF(!src || !t_daemon_path(), "ZC_SRCDIR or ZC_DAEMON unset");
+	snprintf(header, sizeof(header), "%d.%d.%d", ZC_VERSION_MAJOR,
+	         ZC_VERSION_MINOR, ZC_VERSION_PATCH);
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && sed -n 's/^VERSION := //p' Makefile && "
+	         "'%s' -V && sed -n '1s/^zcrelay (\\([^)]*\\)).*/\\1/p' "
+	         "debian/changelog",
+	         src, t_daemon_path());
+	ASSERT_EQ(t_sh(cmd, &out), 0);
+	snprintf(want, sizeof(want), "%s\nzcrelay %s\n%s\n", header, header,
+	         header);
+	ASSERT_STREQ(out, want);
+	free(out);
 	return T_PASS;
 }

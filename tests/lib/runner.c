@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -314,11 +315,13 @@ static void rm_tree(const char *dir)
 }
 
 /* Prints the "*.log" files a failed test left in its directory (the
- * daemon's output), at most their last 64 KiB each. */
+ * daemon's output), at most their last 64 KiB each. Regular files only:
+ * a test may leave a FIFO there, whose open would wait for a writer. */
 static void dump_logs(const char *dir)
 {
 	char path[PATH_MAX], buf[4096];
 	struct dirent *de;
+	struct stat st;
 	size_t len;
 	FILE *f;
 	DIR *d;
@@ -331,6 +334,8 @@ static void dump_logs(const char *dir)
 		if (len < 5 || strcmp(de->d_name + len - 4, ".log"))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &st) == -1 || !S_ISREG(st.st_mode))
+			continue;
 		f = fopen(path, "re");
 		if (!f)
 			continue;

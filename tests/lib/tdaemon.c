@@ -589,15 +589,17 @@ static ssize_t read_all(int fd, char **out)
 	return (ssize_t)len;
 }
 
-int t_http_get(const struct zc_addr *a, const char *path, char **body)
+int t_http(const struct zc_addr *a, const char *method, const char *path,
+           const char *extra, char **body)
 {
-	char req[1200], *resp = NULL, *b;
+	char req[1600], *resp = NULL, *b;
 	int fd, n, status = -EPROTO;
 	ssize_t len;
 
 	if (body)
 		*body = NULL;
-	n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+	n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\n%s\r\n", method, path,
+	             extra ? extra : "");
 	if (n < 0 || (size_t)n >= sizeof(req))
 		return -EINVAL;
 	fd = t_connect(a);
@@ -619,6 +621,50 @@ int t_http_get(const struct zc_addr *a, const char *path, char **body)
 	}
 	free(resp);
 	return status;
+}
+
+int t_http_get(const struct zc_addr *a, const char *path, char **body)
+{
+	return t_http(a, "GET", path, NULL, body);
+}
+
+int t_json_check(const char *json, const char *expr)
+{
+	char in[256], py[256], cmd[600], *prog;
+	int rc;
+
+	if (!t_in_path("python3"))
+		return t_fail(__FILE__, __LINE__, "python3 not in PATH");
+	if (asprintf(&prog,
+	             "import json, sys\n"
+	             "d = json.load(open(sys.argv[1]))\n"
+	             "if not (%s):\n"
+	             "    print('false for', json.dumps(d))\n",
+	             expr) < 0)
+		return T_FAIL;
+	rc = t_write_tmp("check.py", prog, py, sizeof(py));
+	free(prog);
+	ASSERT_OK(rc);
+	ASSERT_OK(t_write_tmp("body.json", json, in, sizeof(in)));
+	snprintf(cmd, sizeof(cmd), "python3 '%s' '%s'", py, in);
+	if (t_run(cmd))
+		return t_fail(__FILE__, __LINE__, "JSON check %s failed", expr);
+	return T_PASS;
+}
+
+long long t_json_num(const char *json, const char *key, int nth)
+{
+	char pat[128];
+	const char *p = json;
+	int i;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	for (i = 0; i <= nth && p; i++) {
+		p = strstr(p, pat);
+		if (p && i < nth)
+			p += strlen(pat);
+	}
+	return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
 }
 
 long long t_metric(const char *body, const char *sample)

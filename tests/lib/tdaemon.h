@@ -243,6 +243,23 @@ int t_ping_pong(int c, int u, const char *sent, size_t n);
  */
 int t_http_get(const struct zc_addr *a, const char *path, char **body);
 
+/* t_http_get with another method, and extra header lines (each ending in
+ * CRLF; NULL: none). */
+int t_http(const struct zc_addr *a, const char *method, const char *path,
+           const char *extra, char **body);
+
+/*
+ * t_json_check - parse json with python3's json module into d and check
+ * the Python expression expr on it ("d['ok'] and len(d['errors']) == 0").
+ * T_PASS, or T_FAIL (logged) when it does not parse, expr is false or
+ * python3 is missing (a test dependency, see README).
+ */
+int t_json_check(const char *json, const char *expr);
+
+/* t_json_num - the number after the nth (from 0) "key": in json; -1 if
+ * there is none. For ids and counters the test acts on. */
+long long t_json_num(const char *json, const char *key, int nth);
+
 /*
  * t_metric - the value of the sample in the Prometheus text body whose
  * line starts with sample and a space, sample being the name with its

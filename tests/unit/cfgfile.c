@@ -92,7 +92,9 @@ static const char full[] =
         "max-pipes = 128;\n"
         "user = \"nobody\"; group = \"nogroup\";\n"
         "pid-file = \"/run/zcrelay.pid\";\n"
-        "admin = \"127.0.0.1:9100\";\n"
+        "admin = [ \"127.0.0.1:9100\", \"unix:/run/zcrelay/admin.sock\" ];\n"
+        "admin-token = \"s3cret\";\n"
+        "admin-unix-mode = \"0660\";\n"
         "log = { level = \"debug\"; format = \"json\";\n"
         "        file = \"/var/log/zcrelay.log\"; sessions = false; };\n"
         "routes = (\n"
@@ -131,8 +133,13 @@ static int check_full_global(const struct zcr_cfg *c)
 	ASSERT_STREQ(c->user, "nobody");
 	ASSERT_STREQ(c->group, "nogroup");
 	ASSERT_STREQ(c->pid_file, "/run/zcrelay.pid");
-	ASSERT_STREQ(c->admin_str, "127.0.0.1:9100");
-	ASSERT_EQ(c->admin.ss.ss_family, AF_INET);
+	ASSERT_EQ(c->nadmin, 2);
+	ASSERT_STREQ(c->admin[0].str, "127.0.0.1:9100");
+	ASSERT_EQ(c->admin[0].addr.ss.ss_family, AF_INET);
+	ASSERT_STREQ(c->admin[1].str, "unix:/run/zcrelay/admin.sock");
+	ASSERT_EQ(c->admin[1].addr.ss.ss_family, AF_UNIX);
+	ASSERT_EQ(c->admin[1].mode, 0660);
+	ASSERT_STREQ(c->admin_token, "s3cret");
 	ASSERT_EQ(c->log_level, ZC_LOG_DEBUG);
 	ASSERT_EQ(c->log_format, ZCR_LOGF_JSON);
 	ASSERT_STREQ(c->log_file, "/var/log/zcrelay.log");
@@ -208,7 +215,6 @@ static int check_full_web(const struct zcr_route *r)
 	ASSERT_EQ(r->ups[0].weight, 1);
 	ASSERT_STREQ(r->ups[1].str, "10.0.0.2:80");
 	ASSERT_EQ(r->ups[1].weight, 3);
-	ASSERT_EQ(r->weight_sum, 4);
 	ASSERT_TRUE(r->st && r->ups[0].st && r->ups[1].st);
 	ASSERT_EQ(r->trusted.v[0].family, AF_INET);
 	ASSERT_EQ(r->trusted.v[0].bits, 8);
@@ -256,7 +262,8 @@ TEST(test_cfgfile_minimal)
 	ASSERT_EQ(c->pipe_size, 0);
 	ASSERT_EQ(c->max_pipes, 0);
 	ASSERT_TRUE(!c->user && !c->group && !c->pid_file && !c->log_file);
-	ASSERT_STREQ(c->admin_str, "");
+	ASSERT_EQ(c->nadmin, 0);
+	ASSERT_TRUE(!c->admin_token);
 	ASSERT_EQ(c->log_level, ZC_LOG_INFO);
 	ASSERT_EQ(c->log_format, ZCR_LOGF_TEXT);
 	ASSERT_EQ(c->log_sessions, 1);
@@ -269,8 +276,9 @@ TEST(test_cfgfile_minimal)
 	             offsetof(struct zcr_route, trusted) -
 	                     offsetof(struct zcr_route, balance));
 	ASSERT_MEMEQ(&r->proxy_timeout_ms, &dr->proxy_timeout_ms,
-	             offsetof(struct zcr_route, st) -
+	             offsetof(struct zcr_route, line) -
 	                     offsetof(struct zcr_route, proxy_timeout_ms));
+	ASSERT_EQ(r->line, 1);
 	zcr_cfg_unref(d);
 	zcr_cfg_unref(c);
 	return T_PASS;
@@ -285,7 +293,7 @@ TEST(test_cfgfile_example)
 
 	ASSERT_EQ(t_load_path("examples/zcrelay.conf", &c, errs), 0);
 	ASSERT_STREQ(errs, "");
-	ASSERT_EQ(c->nroutes, 2);
+	ASSERT_EQ(c->nroutes, 10);
 	ASSERT_STREQ(c->path, "examples/zcrelay.conf");
 	zcr_cfg_unref(c);
 	return T_PASS;
@@ -412,6 +420,18 @@ static const struct bad_case bad_cases[] = {
         {ROUTE_NO_UPSTRM("  upstreams = ( 1 );"),
          "F:2: an upstream must be a string or a group { address = ...; "
          "weight = ...; }\n"},
+        {ROUTE_NO_UPSTRM("  upstreams = ( { address = \"127.0.0.1:7001\";"
+                         " name = \"a b\"; } );"),
+         "F:2: upstream name 'a b': use 1-63 letters, digits, '_', '-' or "
+         "'.'\n"},
+        {ROUTE_NO_UPSTRM("  upstreams = ( { address = \"127.0.0.1:7001\";"
+                         " name = \"a\"; },\n"
+                         "    { address = \"127.0.0.1:7002\"; name = "
+                         "\"a\"; } );"),
+         "F:3: upstream name 'a' given twice\n"},
+        {"admin = \"unix:/run/a.sock\";\nadmin-unix-mode = \"0800\";\n" ROUTE(
+                 ""),
+         "F:2: 'admin-unix-mode' '0800' is not an octal mode in 0000..0777\n"},
         {ROUTE_NO_UPSTRM("  upstreams = ( { weight = 2; } );"),
          "F:2: upstream without 'address'\n"},
         {ROUTE("  unix-mode = 660;"),
@@ -469,7 +489,9 @@ static const struct bad_case bad_cases[] = {
          "             upstreams = \"127.0.0.1:7001\"; },\n"
          "           { name = \"b\"; listen = \"127.0.0.1:7000\";\n"
          "             upstreams = \"127.0.0.1:7001\"; } );\n",
-         "F:2: listen '127.0.0.1:7000' appears twice (routes 'a' and 'b')\n"},
+         "F:2: listen '127.0.0.1:7000' appears twice (routes 'a' and 'b'), "
+         "neither with a match: a shared listener has one default "
+         "route\n"},
         {ROUTE_NO_LISTEN("  listen = [ \"127.0.0.1:7000-7002\", "
                          "\"127.0.0.1:7001\" ];"),
          "F:1: listen '127.0.0.1:7001' appears twice (routes 'r' and 'r')\n"},
@@ -478,7 +500,80 @@ static const struct bad_case bad_cases[] = {
          "  listen = [ \"127.0.0.1:7005\", \"127.0.0.1:7003\" ]; },\n"
          "  { name = \"b\"; upstreams = \"127.0.0.1:1\";\n"
          "  listen = [ \"127.0.0.1:7003\", \"127.0.0.1:7005\" ]; } );\n",
-         "F:1: listen '127.0.0.1:7005' appears twice (routes 'a' and 'b')\n"},
+         "F:1: listen '127.0.0.1:7005' appears twice (routes 'a' and 'b'), "
+         "neither with a match: a shared listener has one default "
+         "route\n"},
+        /* Content routing: unreachable, ambiguous, disagreeing, never
+         * true, malformed; the later route's line. */
+        {"routes = (\n"
+         "{ name = \"a\"; listen = \"127.0.0.1:7000\"; upstreams = "
+         "\"127.0.0.1:1\";\n"
+         "  match = { sni = [\"*.example.com\"]; }; },\n"
+         "{ name = \"b\"; listen = \"127.0.0.1:7000\"; upstreams = "
+         "\"127.0.0.1:1\";\n"
+         "  match = { sni = [\"x.example.com\"]; alpn = \"h2\"; }; } );\n",
+         "F:5: route 'b' is unreachable on listen '127.0.0.1:7000': route 'a' "
+         "(line 3), tried before it, matches every client it would\n"},
+        {"routes = (\n"
+         "{ name = \"a\"; listen = \"127.0.0.1:7000\"; upstreams = "
+         "\"127.0.0.1:1\";\n"
+         "  match = { sni = [\"A.example.com.\"]; }; },\n"
+         "{ name = \"b\"; listen = \"127.0.0.1:7000\"; upstreams = "
+         "\"127.0.0.1:1\";\n"
+         "  match = { sni = \"a.example.com\"; }; } );\n",
+         "F:5: route 'b' is unreachable on listen '127.0.0.1:7000': route 'a' "
+         "(line 3), tried before it, matches every client it would (the "
+         "same match: ambiguous)\n"},
+        {"routes = (\n"
+         "{ name = \"a\"; listen = \"127.0.0.1:7000\"; upstreams = "
+         "\"127.0.0.1:1\";\n"
+         "  match = { }; },\n"
+         "{ name = \"b\"; listen = \"127.0.0.1:7000\"; upstreams = "
+         "\"127.0.0.1:1\"; } );\n",
+         "F:4: route 'b' is unreachable on listen '127.0.0.1:7000': route 'a' "
+         "(line 3), tried before it, matches every client it would\n"},
+        {"routes = (\n"
+         "{ name = \"a\"; listen = \"127.0.0.1:7000\"; upstreams = "
+         "\"127.0.0.1:1\";\n"
+         "  match = { source = [\"10.0.0.0/8\"]; }; },\n"
+         "{ name = \"b\"; listen = \"127.0.0.1:7000\"; upstreams = "
+         "\"127.0.0.1:1\";\n"
+         "  match = { source = \"10.1.0.0/16\"; protocol = \"any\"; }; } );\n",
+         "F:5: route 'b' is unreachable on listen '127.0.0.1:7000': route 'a' "
+         "(line 3), tried before it, matches every client it would\n"},
+        {"routes = (\n"
+         "{ name = \"a\"; listen = \"127.0.0.1:7000\"; upstreams = "
+         "\"127.0.0.1:1\";\n"
+         "  match = { protocol = \"tls\"; }; },\n"
+         "{ name = \"b\"; listen = \"127.0.0.1:7000\"; upstreams = "
+         "\"127.0.0.1:1\";\n"
+         "  sniff-timeout = \"5s\"; } );\n",
+         "F:4: route 'b' shares listen '127.0.0.1:7000' with route 'a' but "
+         "not its sniff-timeout\n"},
+        {"routes = (\n"
+         "{ name = \"a\"; listen = \"127.0.0.1:7000\"; upstreams = "
+         "\"127.0.0.1:1\";\n"
+         "  proxy-protocol = { accept = true; trusted = \"127.0.0.1\"; };\n"
+         "  match = { sni = \"a.com\"; }; },\n"
+         "{ name = \"b\"; listen = \"127.0.0.1:7000\"; upstreams = "
+         "\"127.0.0.1:1\"; } );\n",
+         "F:5: route 'b' shares listen '127.0.0.1:7000' with route 'a' but "
+         "not its proxy-protocol accept, trusted and timeout\n"},
+        {ROUTE("  match = { protocol = \"ssh\"; sni = \"x.com\"; };"),
+         "F:2: route 'r': its match can never hold (sni and alpn are for TLS "
+         "clients, http-host for HTTP ones)\n"},
+        {ROUTE("  match = { protocol = \"quic\"; sni = \"bad name\"; alpn = "
+               "\"\";\n"
+               "    http-host = \"*\"; source = \"10.0.0.0/33\"; port = 1; };"),
+         "F:2: sni 'bad name': not a host name or *.domain\n"
+         "F:2: alpn '': not a protocol name (1-255 visible characters)\n"
+         "F:2: protocol 'quic' is not tls, ssh, http, timeout or any\n"
+         "F:3: unknown setting 'port'\n"
+         "F:3: http-host '*': not a host name or *.domain\n"
+         "F:3: source '10.0.0.0/33': prefix length is not in 0..32\n"},
+        {ROUTE("  match = \"tls\";"), "F:2: 'match' must be a group { ... }\n"},
+        {ROUTE("  sniff-timeout = 0;"),
+         "F:2: 'sniff-timeout' must be in 1..3600000 ms\n"},
         {ROUTE("  proxy-protocol = { accept = true; };"),
          "F:1: route 'r' accepts PROXY headers but trusts no sender\n"},
         {"workers = 2;\n", "F: no route defined\n"},

@@ -13,6 +13,7 @@
 
 #include "runner.h"
 #include "sniff.h"
+#include "thello.h"
 
 #define CORPUS "tests/fuzz/corpus/fuzz_sniff/"
 
@@ -125,107 +126,17 @@ struct t_buf {
 	size_t n;
 };
 
-static void put(struct t_buf *t, const void *p, size_t n)
+/* A ClientHello message into m (see thello.h). */
+static void t_msg(struct t_buf *m, const char *sni, const char *alpn,
+                  size_t pad)
 {
-	memcpy(t->b + t->n, p, n);
-	t->n += n;
-}
-
-static void put16(struct t_buf *t, size_t v)
-{
-	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-
-	put(t, b, 2);
-}
-
-static void put_ext(struct t_buf *t, unsigned type, const void *p, size_t n)
-{
-	put16(t, type);
-	put16(t, n);
-	put(t, p, n);
-}
-
-/* server_name with one host_name. */
-static void put_sni(struct t_buf *t, const char *name)
-{
-	struct t_buf e = {.n = 0};
-	size_t n = strlen(name);
-
-	put16(&e, n + 3);
-	e.b[e.n++] = 0;
-	put16(&e, n);
-	put(&e, name, n);
-	put_ext(t, 0, e.b, e.n);
-}
-
-/* ALPN from "h2,http/1.1". */
-static void put_alpn(struct t_buf *t, const char *list)
-{
-	struct t_buf e = {.n = 2};
-	const char *p = list, *c;
-
-	while (*p) {
-		c = strchr(p, ',');
-		size_t n = c ? (size_t)(c - p) : strlen(p);
-
-		e.b[e.n++] = (uint8_t)n;
-		put(&e, p, n);
-		p += n + (c ? 1 : 0);
-	}
-	e.b[0] = (uint8_t)((e.n - 2) >> 8);
-	e.b[1] = (uint8_t)(e.n - 2);
-	put_ext(t, 16, e.b, e.n);
-}
-
-/* A ClientHello message (handshake header included) with GREASE, the
- * given sni/alpn (NULL: none) and a padding extension of pad bytes. */
-static void t_hello(struct t_buf *m, const char *sni, const char *alpn,
-                    size_t pad)
-{
-	static uint8_t zeros[20000];
-	struct t_buf ex = {.n = 0};
-	size_t body;
-
-	put_ext(&ex, 0x0a0a, NULL, 0); /* GREASE */
-	if (sni)
-		put_sni(&ex, sni);
-	put_ext(&ex, 0x3a3a, "\0", 1); /* GREASE with a byte */
-	if (alpn)
-		put_alpn(&ex, alpn);
-	if (pad)
-		put_ext(&ex, 21, zeros, pad);
-	m->n = 4;
-	put16(m, 0x0303);
-	put(m, zeros, 32);
-	m->b[m->n++] = 32; /* session id */
-	put(m, zeros, 32);
-	put16(m, 4); /* cipher suites: GREASE, TLS_AES_128_GCM_SHA256 */
-	put16(m, 0x2a2a);
-	put16(m, 0x1301);
-	m->b[m->n++] = 1;
-	m->b[m->n++] = 0;
-	put16(m, ex.n);
-	put(m, ex.b, ex.n);
-	body = m->n - 4;
-	m->b[0] = 1;
-	m->b[1] = (uint8_t)(body >> 16);
-	m->b[2] = (uint8_t)(body >> 8);
-	m->b[3] = (uint8_t)body;
+	m->n = t_hello_msg(sni, alpn, pad, m->b, sizeof(m->b));
 }
 
 /* m as TLS records of at most rec payload bytes each. */
 static void t_records(const struct t_buf *m, size_t rec, struct t_buf *out)
 {
-	size_t off, n;
-
-	out->n = 0;
-	for (off = 0; off < m->n; off += n) {
-		n = m->n - off < rec ? m->n - off : rec;
-		out->b[out->n++] = 22;
-		put16(out, 0x0301);
-		put16(out, n);
-		put(out, m->b + off, n);
-	}
+	out->n = t_hello_records(m->b, m->n, rec, out->b, sizeof(out->b));
 }
 
 /* GREASE, SNI case and trailing dot, one record or many. */
@@ -237,12 +148,12 @@ TEST(test_sniff_tls_synthetic)
 	                 0};
 	size_t i;
 
-	t_hello(&m, "API.Example.COM.", "h2,http/1.1", 0);
+	t_msg(&m, "API.Example.COM.", "h2,http/1.1", 0);
 	for (i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
 		t_records(&m, recs[i], &r);
 		ASSERT_EQ(t_prefixes(r.b, r.n, &w), T_PASS);
 	}
-	t_hello(&m, NULL, NULL, 0);
+	t_msg(&m, NULL, NULL, 0);
 	t_records(&m, 50, &r);
 	w = (struct want){ZCR_PROTO_TLS, NULL, NULL, NULL, 0};
 	return t_prefixes(r.b, r.n, &w);
@@ -260,7 +171,7 @@ TEST(test_sniff_tls_big)
 
 	for (i = 0; i < 2; i++)
 		for (j = 0; j < 3; j++) {
-			t_hello(&m, "big.example.com", "h2", pads[i]);
+			t_msg(&m, "big.example.com", "h2", pads[i]);
 			ASSERT_GE(m.n, pads[i]);
 			t_records(&m, recs[j], &r);
 			ASSERT_EQ(zcr_sniff(r.b, r.n, 0, &s), 0);
@@ -270,7 +181,7 @@ TEST(test_sniff_tls_big)
 	for (i = 0; i < r.n; i += 97)
 		ASSERT_GT(zcr_sniff(r.b, i, 0, &s), (int)i);
 	/* Too big to read: unknown, not a wait without end. */
-	t_hello(&m, "big.example.com", NULL, ZCR_SNIFF_MAX);
+	t_msg(&m, "big.example.com", NULL, ZCR_SNIFF_MAX);
 	t_records(&m, 16384, &r);
 	ASSERT_EQ(zcr_sniff(r.b, r.n, 0, &s), 0);
 	ASSERT_EQ(s.proto, ZCR_PROTO_UNKNOWN);
@@ -284,7 +195,7 @@ TEST(test_sniff_tls_malformed)
 	struct zcr_sniff s;
 	size_t len;
 
-	t_hello(&m, "x.example.com", "h2", 0);
+	t_msg(&m, "x.example.com", "h2", 0);
 	m.b[4 + 2 + 32] = 33; /* session id too long */
 	t_records(&m, 16384, &r);
 	ASSERT_EQ(zcr_sniff(r.b, r.n, 0, &s), 0);
@@ -292,13 +203,13 @@ TEST(test_sniff_tls_malformed)
 	ASSERT_STREQ(s.sni, "");
 	ASSERT_EQ(s.alpn_len, 0);
 
-	t_hello(&m, "bad name!.example.com", NULL, 0);
+	t_msg(&m, "bad name!.example.com", NULL, 0);
 	t_records(&m, 16384, &r);
 	ASSERT_EQ(zcr_sniff(r.b, r.n, 0, &s), 0);
 	ASSERT_EQ(s.proto, ZCR_PROTO_TLS);
 	ASSERT_STREQ(s.sni, "");
 
-	t_hello(&m, "x.example.com", NULL, 0);
+	t_msg(&m, "x.example.com", NULL, 0);
 	t_records(&m, 20, &r);
 	r.b[25] = 23; /* the second record is application data */
 	ASSERT_EQ(zcr_sniff(r.b, r.n, 0, &s), 0);

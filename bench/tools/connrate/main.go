@@ -4,6 +4,8 @@
 //
 // With -wait-eof the worker reads until the server's EOF before closing, so
 // the server (echo -close-after SIZE) closes first; see bench/tools/echo.
+// With -payload FILE the bytes sent are the file's (bench/connrate-ab.sh
+// sends a captured TLS ClientHello to measure content routing).
 package main
 
 import (
@@ -25,9 +27,19 @@ func main() {
 	size := flag.Int("size", 64, "payload bytes per connection")
 	timeout := flag.Duration("timeout", 2*time.Second, "per-connection deadline")
 	waitEOF := flag.Bool("wait-eof", false, "after the echo, wait for the server to close before closing")
+	payloadFile := flag.String("payload", "", "send this file's bytes (a TLS ClientHello, say) instead of SIZE 'z's")
 	flag.Parse()
 
 	payload := bytes.Repeat([]byte("z"), *size)
+	if *payloadFile != "" {
+		b, err := os.ReadFile(*payloadFile)
+		if err != nil || len(b) == 0 {
+			fmt.Fprintf(os.Stderr, "connrate: -payload: %v (%d bytes)\n", err, len(b))
+			os.Exit(2)
+		}
+		payload = b
+		*size = len(b)
+	}
 	var ok, failed int64
 	var firstErr atomic.Value
 	start := time.Now()
