@@ -7,6 +7,9 @@
 /* Readiness a side has seen and not yet used up (edge-triggered). */
 #define ZC_SIDE_R 0x1 /* readable (data, EOF or error pending) */
 #define ZC_SIDE_W 0x2 /* writable */
+/* The peer's FIN or an error was reported: read on to EOF, even after a
+ * short read (which otherwise means the socket is drained). */
+#define ZC_SIDE_HUP 0x4
 
 /* One socket of a relay. */
 struct zc_side {

@@ -113,6 +113,8 @@ static void relay_on_io(struct zc_io *io, unsigned ev)
 	}
 	if (ev & (ZC_IO_IN | ZC_IO_RDHUP | ZC_IO_ERR))
 		s->s_ready |= ZC_SIDE_R;
+	if (ev & (ZC_IO_RDHUP | ZC_IO_ERR))
+		s->s_ready |= ZC_SIDE_HUP;
 	if (ev & (ZC_IO_OUT | ZC_IO_ERR))
 		s->s_ready |= ZC_SIDE_W;
 	relay_run(s->s_relay);

@@ -34,6 +34,14 @@ int zc__copy_drain(struct zc_loop *loop, struct zc_conn *c)
 		n = recv(c->c_src->s_fd, c->c_buf->b_data, ZC_BUF_SIZE, 0);
 	} while (n == -1 && errno == EINTR);
 	if (n > 0) {
+		/* A short read emptied the socket: bytes that come later are
+		 * a new event (edge-triggered epoll and io_uring polls report
+		 * every arrival), so do not ask again only to hear EAGAIN, a
+		 * system call per small message saved. Once the FIN was
+		 * reported no new event will come: read on to the EOF. */
+		if ((size_t)n < ZC_BUF_SIZE &&
+		    !(c->c_src->s_ready & ZC_SIDE_HUP))
+			c->c_src->s_ready &= ~ZC_SIDE_R;
 		c->c_boff = 0;
 		c->c_blen = (size_t)n;
 		return (int)n;

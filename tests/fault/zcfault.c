@@ -20,6 +20,8 @@
  *            stall: getaddrinfo only: wait ms= milliseconds (default
  *            10000), then resolve (a slow resolver);
  *            short: move at most 1..max bytes (cycling), data calls only;
+ *            a read cut short then signals the socket readable again
+ *            (the bytes held back look like a new arrival);
  *            eagain-storm: fail with EAGAIN, then make the kernel signal
  *            readiness again on that socket (a spurious-wakeup storm: an
  *            edge-triggered caller is woken and retries, as it would be
@@ -734,6 +736,20 @@ out:
 	errno = saved;
 }
 
+/*
+ * After a read the shim cut short. A real stream socket returns short
+ * only when it is drained, and the arrival of more bytes is a new event;
+ * a reader that relies on that (the relay's copy path stops at a short
+ * read) would wait forever for bytes the shim held back. Signal them as
+ * if they had just arrived.
+ */
+static ssize_t short_read_done(int fd, ssize_t n)
+{
+	if (n > 0)
+		storm_kick(fd, 0);
+	return n;
+}
+
 /* Fails the call as h says; rd_fd/wr_fd are the sockets to kick. */
 static long zcf_fail(const struct zcf_hit *h, int rd_fd, int wr_fd)
 {
@@ -945,7 +961,8 @@ ssize_t read(int fd, void *buf, size_t len)
 	if (zcf_check(F_READ, fd, -1, NULL, &h)) {
 		if (h.act != A_SHORT)
 			return zcf_fail(&h, fd, -1);
-		len = zcf_cap(&h, len);
+		return short_read_done(fd,
+		                       real_read(fd, buf, zcf_cap(&h, len)));
 	}
 	return real_read(fd, buf, len);
 }
@@ -959,7 +976,8 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 	if (zcf_check(F_RECV, fd, -1, NULL, &h)) {
 		if (h.act != A_SHORT)
 			return zcf_fail(&h, fd, -1);
-		len = zcf_cap(&h, len);
+		return short_read_done(fd,
+		                       real(fd, buf, zcf_cap(&h, len), flags));
 	}
 	return real(fd, buf, len, flags);
 }
@@ -975,7 +993,8 @@ ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *sa,
 	if (zcf_check(F_RECVFROM, fd, -1, NULL, &h)) {
 		if (h.act != A_SHORT)
 			return zcf_fail(&h, fd, -1);
-		len = zcf_cap(&h, len);
+		return short_read_done(
+		        fd, real(fd, buf, zcf_cap(&h, len), flags, sa, salen));
 	}
 	return real(fd, buf, len, flags, sa, salen);
 }
@@ -990,7 +1009,8 @@ ssize_t readv(int fd, const struct iovec *iov, int n)
 	if (zcf_check(F_READV, fd, -1, NULL, &h)) {
 		if (h.act != A_SHORT)
 			return zcf_fail(&h, fd, -1);
-		return real(fd, cut, iov_cap(iov, n, h.cap, cut, 64));
+		return short_read_done(
+		        fd, real(fd, cut, iov_cap(iov, n, h.cap, cut, 64)));
 	}
 	return real(fd, iov, n);
 }
