@@ -922,3 +922,52 @@ TEST(test_daemon_admin_limit_by_proxy_source)
 	ASSERT_EQ(adm_stop(&b), T_PASS);
 	return T_PASS;
 }
+
+/* --admin given twice on the command line: both addresses serve, the
+ * Unix one with mode 0600 and removed at exit; a bad one is refused
+ * with exit 2. */
+TEST(test_daemon_admin_cli_addresses)
+{
+	struct zc_addr la, ua, a1, a2;
+	struct t_daemon d;
+	struct t_dargs a;
+	struct stat sb;
+	char *body = NULL;
+	const char *ux;
+	int ulfd, rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ASSERT_OK(t_free_addr(AF_INET, &la));
+	ASSERT_OK(t_free_addr(AF_INET, &a1));
+	ASSERT_OK(t_free_addr(AF_UNIX, &a2));
+	ulfd = t_listen(AF_INET, &ua);
+	ASSERT_OK(ulfd);
+	t_dargs_init(&a, ctx, &la, &ua);
+	t_dargs_addr(&a, "--admin", &a1);
+	ux = t_dargs_addr(&a, "--admin", &a2);
+	rc = t_daemon_up(&d, &a, &la);
+	if (rc)
+		return rc;
+	ASSERT_OK(t_wait_listen(&a2, 5000));
+	ASSERT_EQ(t_http_get(&a1, "/healthz", &body), 200);
+	free(body);
+	ASSERT_EQ(t_http_get(&a2, "/healthz", &body), 200);
+	free(body);
+	ASSERT_OK(stat(ux + 5, &sb));
+	ASSERT_EQ(sb.st_mode & 0777, 0600);
+	ASSERT_EQ(t_daemon_down(&d), T_PASS);
+	/* Its own socket file goes with it. */
+	ASSERT_EQ(stat(ux + 5, &sb), -1);
+	ASSERT_EQ(errno, ENOENT);
+	close(ulfd);
+	t_cleanup_unix(&a2);
+
+	t_dargs_init(&a, ctx, &la, &ua);
+	t_dargs_add(&a, "--admin");
+	t_dargs_add(&a, "nowhere");
+	ASSERT_OK(t_daemon_start(&d, a.v));
+	ASSERT_OK(t_daemon_wait(&d, 5000));
+	ASSERT_EQ(d.status, 2);
+	ASSERT_EQ(t_log_count(&d, "--admin: admin 'nowhere'", NULL), 1);
+	return T_PASS;
+}
