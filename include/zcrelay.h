@@ -392,7 +392,10 @@ ZC_API int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
  * called before this returns. Loop thread only. */
 ZC_API void zc_relay_close(struct zc_relay *relay);
 
-/* Fills *st with the relay's statistics so far. Loop thread only. */
+/* Fills *st with the relay's statistics so far (end ZC_END_NONE). Loop
+ * thread only, until done is called. A copy of counters the relay keeps
+ * anyway (no system call, no lock): cheap enough to call for every relay
+ * every second for live byte counts. */
 ZC_API void zc_relay_get_stats(const struct zc_relay *relay,
                                struct zc_splice_stats *st);
 
