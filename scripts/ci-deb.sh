@@ -32,7 +32,7 @@ cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	apt-get purge -y -qq "${pkgs[@]}" >/dev/null 2>&1 || true
+	apt-get -o DPkg::Lock::Timeout=300 purge -y -qq "${pkgs[@]}" >/dev/null 2>&1 || true
 	if [ "$had_user" = 0 ] && getent passwd zcrelay >/dev/null; then
 		deluser --system --quiet zcrelay >/dev/null 2>&1 || true
 		delgroup --system --quiet zcrelay >/dev/null 2>&1 || true
@@ -76,7 +76,7 @@ wait_for() {
 	die "no \"$2\" in $1"
 }
 
-apt-get purge -y -qq "${pkgs[@]}" >/dev/null 2>&1 || true
+apt-get -o DPkg::Lock::Timeout=300 purge -y -qq "${pkgs[@]}" >/dev/null 2>&1 || true
 leftovers >"$work/before"
 
 say "dpkg-buildpackage -us -uc -b (in a copy of the tree)"
@@ -97,7 +97,7 @@ lintian --fail-on error,warning "$work"/zcrelay_*.changes ||
 	die "lintian"
 
 say "apt-get install ./zcrelay_*.deb ./libzcrelay0_*.deb ./libzcrelay-dev_*.deb"
-(cd "$work" && apt-get install -y -qq ./zcrelay_*.deb ./libzcrelay0_*.deb \
+(cd "$work" && apt-get -o DPkg::Lock::Timeout=300 install -y -qq ./zcrelay_*.deb ./libzcrelay0_*.deb \
 	./libzcrelay-dev_*.deb >"$work/install.log" 2>&1) ||
 	{ cat "$work/install.log"; die "apt-get install"; }
 
@@ -151,8 +151,9 @@ for e in join serve embed; do
 	cc -Wall -Werror -o "$work/$e" "$ex/$e.c" $(pkg-config --cflags --libs zcrelay) ||
 		die "cc $e.c"
 done
-ldd "$work/join" | grep -Eq "libzcrelay.so.0 => (/usr)?/lib/" ||
-	die "join is not linked with the installed libzcrelay.so.0"
+ldd "$work/join" >"$work/ldd.out" 2>&1 || true
+grep -Eq "libzcrelay.so.0 => (/usr)?/lib/" "$work/ldd.out" ||
+	{ cat "$work/ldd.out"; die "join is not linked with the installed libzcrelay.so.0"; }
 
 # relay_as_zcrelay drop|runuser: the installed daemon, as user zcrelay
 # (dropped to from root by the config's user, or started as it with
@@ -238,7 +239,7 @@ for e in join embed; do
 done
 
 say "apt-get purge; nothing may be left but the zcrelay user"
-apt-get purge -y -qq "${pkgs[@]}" >"$work/purge.log" 2>&1 ||
+apt-get -o DPkg::Lock::Timeout=300 purge -y -qq "${pkgs[@]}" >"$work/purge.log" 2>&1 ||
 	{ cat "$work/purge.log"; die "apt-get purge"; }
 if dpkg-statoverride --list | grep -q zcrelay; then
 	die "purge left a dpkg-statoverride: $(dpkg-statoverride --list | grep zcrelay)"
