@@ -19,7 +19,6 @@
  */
 #include "compat.h"
 
-
 #include "busypoll.h"
 #include "loop.h"
 
