@@ -182,8 +182,17 @@ void zcr_worker_drain(struct zcr_worker *w);
 /* From another thread: abort every session now. */
 void zcr_worker_abort(struct zcr_worker *w);
 
-/* session.c tells the worker that one of its sessions has ended. */
-void zcr_worker_session_gone(struct zcr_worker *w);
+/*
+ * zcr_worker_maybe_stop - stops w's loop once w drains and its last
+ * session has ended. Called by worker.c when the drain starts and by
+ * session.c when a session ends (after list_del), so that session.c
+ * needs nothing from worker.c (worker.c uses session.c). Worker thread.
+ */
+static inline void zcr_worker_maybe_stop(struct zcr_worker *w)
+{
+	if (w->draining && w->nsessions == 0)
+		zc_loop_stop(w->loop);
+}
 
 /* Sessions (session.c), worker thread. */
 /* A client accepted on a listener of group g (an index into

@@ -134,7 +134,7 @@ static void session_end(struct zcr_session *s, int close_client)
 	client_put(s);
 	zcr_cfg_unref(s->cfg);
 	free(s);
-	zcr_worker_session_gone(w);
+	zcr_worker_maybe_stop(w);
 }
 
 /* "ECONNRESET" for -ECONNRESET: no spaces, so log lines stay key=value. */
