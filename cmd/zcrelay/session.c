@@ -33,10 +33,24 @@
 
 static uint64_t next_id; /* session ids, from 1, for the admin API */
 
+/*
+ * The session's holds on shared counters, each taken in one place and
+ * given back in one place, session_end() (a retry moves the upstream
+ * hold from the failed upstream to the next one):
+ *
+ *   w->nsessions        list_add()         list_del()
+ *   route active        route_take()       route_put()
+ *   per-client count    client_take()      client_put()
+ *   upstream active     upstream_take()    upstream_put()
+ *
+ * A flag in the session says whether a hold is taken, so the teardown
+ * gives back exactly what was taken, whatever stage the session ended in.
+ */
 static void list_add(struct zcr_session *s)
 {
 	struct zcr_worker *w = s->w;
 
+	w->nsessions++;
 	s->prev = NULL;
 	s->next = w->sessions;
 	if (w->sessions)
@@ -59,6 +73,44 @@ static void list_del(struct zcr_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	s->prev = s->next = NULL;
+	s->w->nsessions--;
+}
+
+static void route_put(struct zcr_session *s)
+{
+	if (!s->route_held)
+		return;
+	s->route_held = 0;
+	__atomic_fetch_sub(&s->r->st->active, 1, __ATOMIC_RELAXED);
+}
+
+static void client_put(struct zcr_session *s)
+{
+	if (!s->client_held)
+		return;
+	s->client_held = 0;
+	zcr_client_release(s->r->st, (const struct sockaddr *)&s->peer,
+	                   s->r->max_per_client);
+}
+
+static void upstream_put(struct zcr_session *s)
+{
+	if (!s->up_held)
+		return;
+	s->up_held = 0;
+	__atomic_fetch_sub(&s->r->ups[s->up].st->active, 1, __ATOMIC_RELAXED);
+}
+
+/* Counted from the connect on, not from the relay's start: leastconn
+ * must see the sessions still connecting, or a burst of clients all goes
+ * to the upstream that looked least loaded. A retry gives back the hold
+ * on the upstream that failed. */
+static void upstream_take(struct zcr_session *s, int i)
+{
+	upstream_put(s);
+	s->up = i;
+	s->up_held = 1;
+	zcr_add(&s->r->ups[i].st->active, 1);
 }
 
 static void pp_stop(struct zcr_session *s)
@@ -71,8 +123,9 @@ static void pp_stop(struct zcr_session *s)
 	s->pp = NULL;
 }
 
-/* The one teardown path: gives back the limits, the generation, the
- * memory. The client fd is closed here only if the relay never took it. */
+/* The one teardown path: gives back the holds on shared counters, the
+ * generation, the memory. The client fd is closed here only if the relay
+ * never took it. */
 static void session_end(struct zcr_session *s, int close_client)
 {
 	struct zcr_worker *w = s->w;
@@ -82,14 +135,12 @@ static void session_end(struct zcr_session *s, int close_client)
 	zcr_session_sniff_stop(s);
 	if (close_client)
 		close(s->cfd);
-	if (s->counted)
-		__atomic_fetch_sub(&s->r->st->active, 1, __ATOMIC_RELAXED);
-	if (s->client_counted)
-		zcr_client_release(s->r->st, (const struct sockaddr *)&s->peer,
-		                   s->r->max_per_client);
+	upstream_put(s);
+	route_put(s);
+	client_put(s);
 	zcr_cfg_unref(s->cfg);
 	free(s);
-	zcr_worker_session_gone(w);
+	zcr_worker_maybe_stop(w);
 }
 
 /* "ECONNRESET" for -ECONNRESET: no spaces, so log lines stay key=value. */
@@ -117,7 +168,7 @@ void zcr_session_fail(struct zcr_session *s, const char *what, int err)
 
 /* Adds what st says moved, less what was added before, to the route's
  * and the upstream's counters. Returns 1 if anything had moved. */
-static int count_bytes(struct zcr_session *s, const struct zc_splice_stats *st)
+static int count_bytes(struct zcr_session *s, const struct zc_relay_stats *st)
 {
 	const struct zc_dir_stats *in = &st->dir[ZC_DIR_AB];
 	const struct zc_dir_stats *out = &st->dir[ZC_DIR_BA];
@@ -142,13 +193,12 @@ static int count_bytes(struct zcr_session *s, const struct zc_splice_stats *st)
 	return 1;
 }
 
-static void count_end(struct zcr_session *s, const struct zc_splice_stats *st)
+static void count_end(struct zcr_session *s, const struct zc_relay_stats *st)
 {
-	struct zcr_stats *rs = s->r->st, *us = s->r->ups[s->up].st;
+	struct zcr_stats *rs = s->r->st;
 	int i;
 
 	count_bytes(s, st);
-	__atomic_fetch_sub(&us->active, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < 2; i++)
 		if (st->dir[i].fallback)
 			zcr_stats_fallback(rs, st->dir[i].fallback);
@@ -158,7 +208,7 @@ static void count_end(struct zcr_session *s, const struct zc_splice_stats *st)
 		zcr_add(&rs->timeout_halfclose, 1);
 }
 
-static void session_done(void *arg, const struct zc_splice_stats *st)
+static void session_done(void *arg, const struct zc_relay_stats *st)
 {
 	struct zcr_session *s = arg;
 	const struct zc_dir_stats *up = &st->dir[ZC_DIR_AB];
@@ -232,23 +282,22 @@ static void session_relay(struct zcr_session *s, int fd)
 {
 	const struct zcr_route *r = s->r;
 	struct zcr_stats *us = r->ups[s->up].st;
-	struct zc_splice_opts o;
+	struct zc_relay_opts o;
 	int err = 0;
 
 	if (r->proxy_send)
 		err = session_send_proxy(s, fd);
-	zc_splice_opts_init(&o);
+	zc_relay_opts_init(&o);
 	o.mover = r->mover;
 	o.idle_timeout_ms = r->idle_ms;
 	o.halfclose_timeout_ms = r->halfclose_ms;
-	o.flags = ZC_SPLICE_F_TRUSTED; /* from our accept and connect */
+	o.flags = ZC_RELAY_F_TRUSTED; /* from our accept and connect */
 	zcr_add(&us->total, 1);
 	if (err == 0)
 		err = zc_relay_start(&s->relay, s->w->loop, s->cfd, fd, &o,
 		                     session_done, s);
 	s->moved_ms = zcr_now_ms();
 	if (err) {
-		__atomic_fetch_sub(&us->active, 1, __ATOMIC_RELAXED);
 		close(fd);
 		zcr_session_fail(s, "relay", err);
 	}
@@ -263,8 +312,6 @@ static void session_on_connect(void *arg, int fd)
 	if (zcr_err_local(fd)) {
 		/* Our own shortage (fds, memory, ports): the upstream is not
 		 * blamed; another one may still do (ports are per address). */
-		__atomic_fetch_sub(&r->ups[s->up].st->active, 1,
-		                   __ATOMIC_RELAXED);
 		s->last_err = fd;
 		zcr_session_connect(s);
 		return;
@@ -274,7 +321,6 @@ static void session_on_connect(void *arg, int fd)
 		session_relay(s, fd);
 		return;
 	}
-	__atomic_fetch_sub(&r->ups[s->up].st->active, 1, __ATOMIC_RELAXED);
 	zcr_log(ZC_LOG_WARN, "route=%s upstream=%s connect: %s", r->name,
 	        r->ups[s->up].str, zc_strerror(fd));
 	zcr_add(&r->ups[s->up].st->connect_fail, 1);
@@ -295,12 +341,8 @@ void zcr_session_connect(struct zcr_session *s)
 	i = zcr_balance_pick(r, (const struct sockaddr *)&s->peer, s->up,
 	                     s->tried, zcr_now_ms());
 	if (i >= 0) {
-		s->up = i;
+		upstream_take(s, i);
 		s->tried[i / 64] |= 1ULL << (i % 64);
-		/* Counted from now on, not from the relay's start: leastconn
-		 * must see the sessions still connecting, or a burst of
-		 * clients all goes to the upstream that looked least loaded. */
-		zcr_add(&r->ups[i].st->active, 1);
 		err = zc_connect_start(
 		        &s->cn, s->w->loop,
 		        (const struct sockaddr *)&r->ups[i].addr.ss,
@@ -324,15 +366,15 @@ void zcr_session_connect(struct zcr_session *s)
 }
 
 /* The route's allow/deny lists on the client (the PROXY source where a
- * header was accepted). 1: go on; 0: s was closed and freed. */
+ * header was accepted). 0: go on; -EACCES: s was closed and freed. */
 static int session_admits(struct zcr_session *s)
 {
 	if (zcr_acl_admits(&s->r->allow, &s->r->deny,
 	                   (const struct sockaddr *)&s->peer))
-		return 1;
+		return 0;
 	zcr_add(&s->r->st->rej_denied, 1);
 	zcr_session_fail(s, "rejected: denied by allow/deny", 0);
-	return 0;
+	return -EACCES;
 }
 
 /* How many bytes at the start of buf[0..n) belong to a PROXY header
@@ -404,7 +446,7 @@ static void pp_on_ready(void *arg, unsigned ev)
 	pp_stop(s);
 	if (s->g->routing)
 		zcr_session_route(s);
-	else if (session_admits(s) && zcr_session_client_ok(s))
+	else if (session_admits(s) == 0 && zcr_session_client_ok(s) == 0)
 		zcr_session_connect(s);
 }
 
@@ -432,40 +474,58 @@ static int pp_start(struct zcr_session *s)
 	return err;
 }
 
-/* The route limit; 0, or the reason the client is turned away. */
-const char *zcr_session_limits(struct zcr_session *s)
+/* A hold on the route's active count, unless the route is at max-conns.
+ * Returns 0 (taken) or -EBUSY. */
+static int route_take(struct zcr_session *s)
 {
 	const struct zcr_route *r = s->r;
 	uint64_t cur = zcr_get(&r->st->active);
 
 	do {
-		if (r->max_conns && cur >= r->max_conns) {
-			zcr_add(&r->st->rej_maxconn, 1);
-			return "rejected: route at max-conns";
-		}
+		if (r->max_conns && cur >= r->max_conns)
+			return -EBUSY;
 	} while (!__atomic_compare_exchange_n(&r->st->active, &cur, cur + 1, 1,
 	                                      __ATOMIC_RELAXED,
 	                                      __ATOMIC_RELAXED));
-	s->counted = 1;
-	return NULL;
+	s->route_held = 1;
+	return 0;
 }
 
-/* The per-client limit, keyed by s->peer: the TCP peer, or the source a
- * PROXY header gave (the previous proxy would stand for all its
- * clients). Returns 1, or 0 after failing s. */
+/* A hold on the per-client count, keyed by s->peer: the TCP peer, or the
+ * source a PROXY header gave (the previous proxy would stand for all its
+ * clients). Returns 0 (taken), -EBUSY (at the limit) or -ENOMEM. */
+static int client_take(struct zcr_session *s)
+{
+	int err =
+	        zcr_client_acquire(s->r->st, (const struct sockaddr *)&s->peer,
+	                           s->r->max_per_client);
+
+	if (err == 0)
+		s->client_held = 1;
+	return err;
+}
+
+int zcr_session_route_ok(struct zcr_session *s)
+{
+	int err = route_take(s);
+
+	if (err) {
+		zcr_add(&s->r->st->rej_maxconn, 1);
+		zcr_session_fail(s, "rejected: route at max-conns", 0);
+	}
+	return err;
+}
+
 int zcr_session_client_ok(struct zcr_session *s)
 {
-	const struct zcr_route *r = s->r;
+	int err = client_take(s);
 
-	if (zcr_client_acquire(r->st, (const struct sockaddr *)&s->peer,
-	                       r->max_per_client)) {
-		zcr_add(&r->st->rej_client, 1);
+	if (err) {
+		zcr_add(&s->r->st->rej_client, 1);
 		zcr_session_fail(s, "rejected: client at max-conns-per-client",
 		                 0);
-		return 0;
 	}
-	s->client_counted = 1;
-	return 1;
+	return err;
 }
 
 static struct zcr_session *session_new(struct zcr_worker *w, unsigned group,
@@ -493,7 +553,6 @@ static struct zcr_session *session_new(struct zcr_worker *w, unsigned group,
 	s->peer_len = salen;
 	if (zc_addr_format(sa, salen, s->peerstr, sizeof(s->peerstr)) < 0)
 		snprintf(s->peerstr, sizeof(s->peerstr), "?");
-	w->active++;
 	return s;
 }
 
@@ -517,7 +576,6 @@ void zcr_session_accept(struct zcr_worker *w, unsigned group, int fd,
                         const struct sockaddr *sa, socklen_t salen)
 {
 	struct zcr_session *s = session_new(w, group, fd, sa, salen);
-	const char *why;
 
 	if (!s) {
 		zcr_log(ZC_LOG_ERR, "worker=%d accept: out of memory", w->id);
@@ -532,17 +590,14 @@ void zcr_session_accept(struct zcr_worker *w, unsigned group, int fd,
 			zcr_session_route(s);
 		return;
 	}
-	if (!s->r->proxy_accept && !session_admits(s))
+	if (!s->r->proxy_accept && session_admits(s))
 		return;
-	why = zcr_session_limits(s);
-	if (why) {
-		zcr_session_fail(s, why, 0);
+	if (zcr_session_route_ok(s))
 		return;
-	}
 	zcr_add(&s->r->st->total, 1);
 	if (s->r->proxy_accept)
 		session_proxy(s);
-	else if (zcr_session_client_ok(s))
+	else if (zcr_session_client_ok(s) == 0)
 		zcr_session_connect(s);
 }
 
@@ -552,8 +607,6 @@ void zcr_session_drop(struct zcr_session *s)
 	if (s->cn) {
 		zc_connect_cancel(s->cn);
 		s->cn = NULL;
-		__atomic_fetch_sub(&s->r->ups[s->up].st->active, 1,
-		                   __ATOMIC_RELAXED);
 	}
 	session_end(s, 1);
 }
@@ -573,7 +626,7 @@ void zcr_session_abort_all(struct zcr_worker *w)
 
 void zcr_session_tick(struct zcr_worker *w, uint64_t now_ms)
 {
-	struct zc_splice_stats st;
+	struct zc_relay_stats st;
 	struct zcr_session *s;
 
 	for (s = w->sessions; s; s = s->next) {
@@ -615,7 +668,7 @@ static int session_match(const struct zcr_session *s,
 }
 
 static const char *session_state(const struct zcr_session *s,
-                                 const struct zc_splice_stats *st)
+                                 const struct zc_relay_stats *st)
 {
 	if (s->pw)
 		return "proxy-header";
@@ -635,7 +688,7 @@ static const char *session_state(const struct zcr_session *s,
 static void session_info(const struct zcr_session *s, uint64_t now,
                          struct zcr_sess_info *in)
 {
-	struct zc_splice_stats st;
+	struct zc_relay_stats st;
 	socklen_t len = sizeof(struct sockaddr_storage);
 
 	memset(&st, 0, sizeof(st));
