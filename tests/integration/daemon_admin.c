@@ -197,6 +197,38 @@ TEST(test_daemon_admin_endpoints)
 	return T_PASS;
 }
 
+/* Once SIGTERM starts the drain, /healthz answers 503 (an outer
+ * balancer stops sending), /status says draining and a reload is
+ * refused, while a session still runs. */
+TEST(test_daemon_admin_healthz_draining)
+{
+	struct adm b = {0};
+	int c, u;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ASSERT_EQ(adm_start(&b, "drain-timeout = \"20s\";", ""), T_PASS);
+	ASSERT_EQ(t_session(&b.la, NULL, b.lfd, NUP, &c, &u, NULL), T_PASS);
+	ASSERT_OK(kill(b.d.pid, SIGTERM));
+	ASSERT_EQ(t_wait_log_count(&b.d, "draining (up to 20000 ms)", NULL, 1,
+	                           2000),
+	          1);
+	ASSERT_EQ(adm_req(&b.aa, "GET", "/healthz", 503,
+	                  "d == {'status': 'draining'}", NULL),
+	          T_PASS);
+	ASSERT_EQ(adm_req(&b.aa, "GET", "/status", 200,
+	                  "d['state'] == 'draining' and d['sessions'] == 1",
+	                  NULL),
+	          T_PASS);
+	ASSERT_EQ(adm_req(&b.ux, "POST", "/reload", 503,
+	                  "'draining' in d['error']", NULL),
+	          T_PASS);
+	ASSERT_EQ(t_ping(c, u), T_PASS);
+	ASSERT_EQ(adm_stop(&b), T_PASS); /* a second SIGTERM: it ends */
+	close(c);
+	close(u);
+	return T_PASS;
+}
+
 /* A good reload and a bad one: generation and count move, the errors
  * come back as FILE:LINE; the running configuration stays. */
 TEST(test_daemon_admin_reload)
