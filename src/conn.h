@@ -1,19 +1,21 @@
-/* conn.h - one direction of a relay: the pump between two sockets. */
+/* conn.h - one direction of a relay: the pump between two sockets, and
+ * what its mover (mover.h) may ask of it. */
 #ifndef ZC_CONN_H
 #define ZC_CONN_H
 
+#include "mover.h"
 #include "relay-t.h"
 
-/* Initialises direction idx from src to dst with mover (enum zc_mover). */
+/* Initialises direction idx from src to dst, moved by ops. */
 void zc__conn_init(struct zc_conn *c, int idx, struct zc_side *src,
-                   struct zc_side *dst, int mover);
+                   struct zc_side *dst, const struct zc_mover_ops *ops);
 
 /*
- * Moves bytes while the sockets are ready, at most about budget bytes.
- * Returns 0 when it must wait for readiness (or the direction is done),
- * 1 when the budget ran out and it should run again next turn, or -errno
- * when the session must end (the error of a socket, or a local failure).
- * Loop thread.
+ * Runs the direction's mover, at most about budget bytes, and forwards
+ * the FIN once the source's EOF was seen and nothing is held.
+ * Returns 0 when it must wait for an event (or the direction is done),
+ * 1 when it should run again next turn, or -errno when the session
+ * must end (the error of a socket, or a local failure). Loop thread.
  */
 int zc__conn_run(struct zc_loop *loop, struct zc_conn *c, size_t budget);
 
@@ -23,8 +25,8 @@ static inline size_t zc__conn_pending(const struct zc_conn *c)
 	return c->c_inpipe + (c->c_blen - c->c_boff);
 }
 
-/* Gives the pipe and buffer back to the pools (a pipe with bytes in it
- * is destroyed). */
+/* Cancels the mover's requests, gives the pipe and buffer back to the
+ * pools (a pipe with bytes in it is destroyed). */
 void zc__conn_release(struct zc_loop *loop, struct zc_conn *c);
 
 /* Gives back whatever is empty (the pipe, the buffer): idle directions
@@ -33,5 +35,17 @@ void zc__conn_release_empty(struct zc_loop *loop, struct zc_conn *c);
 
 /* Records a state change (and logs it at debug level). */
 void zc__conn_set_state(struct zc_loop *loop, struct zc_conn *c, int state);
+
+/* For movers (mover.h). Loop thread. */
+/* The loop the direction's relay runs on (for completion callbacks). */
+struct zc_loop *zc__conn_loop(const struct zc_conn *c);
+/* A completion came: run the relay's directions on the next turn. */
+void zc__conn_wake(struct zc_conn *c);
+/* The source reached EOF: the direction drains what it holds. */
+void zc__conn_eof(struct zc_loop *loop, struct zc_conn *c);
+/* Keeps err (the first one) for the next run, which ends the relay. */
+void zc__conn_fail(struct zc_conn *c, int err);
+/* n bytes reached the destination, by splice or through a buffer. */
+void zc__conn_count(struct zc_conn *c, size_t n, int spliced);
 
 #endif

@@ -92,8 +92,7 @@ int zc__copy_pump(struct zc_loop *loop, struct zc_conn *c)
 		c->c_boff += (size_t)n;
 		if (c->c_boff == c->c_blen)
 			c->c_boff = c->c_blen = 0;
-		c->c_st.copied += (uint64_t)n;
-		c->c_st.bytes += (uint64_t)n;
+		zc__conn_count(c, (size_t)n, 0);
 		return (int)n;
 	}
 	err = n == 0 ? -EIO : zc__neg_errno();

@@ -111,8 +111,7 @@ int zc__splice_pump(struct zc_loop *loop, struct zc_conn *c)
 	} while (n == -1 && errno == EINTR);
 	if (n > 0) {
 		c->c_inpipe -= (size_t)n;
-		c->c_st.spliced += (uint64_t)n;
-		c->c_st.bytes += (uint64_t)n;
+		zc__conn_count(c, (size_t)n, 1);
 		c->c_flags &= ~ZC_CONN_F_PIPE_FULL;
 		return (int)n;
 	}

@@ -1,5 +1,5 @@
 /*
- * xfer_wqsplice.c - the uring-splice mover (experimental): socket ->
+ * xfer_usplice.c - the uring-splice mover (experimental): socket ->
  * pooled pipe -> socket with IORING_OP_SPLICE requests, driven by
  * completions like the ring mover.
  *
@@ -38,7 +38,7 @@
  * that half to copy for good, after the pipe is emptied: drains with
  * recv(), pumps through the buffer, on readiness from the same polls.
  * EOF: once the pipe is empty conn.c forwards the FIN. A completion's
- * error is kept in c_err and ends the relay at the next run.
+ * error is kept (zc__conn_fail) and ends the relay at the next run.
  *
  * Teardown: the requests are cancelled and detached (uring.h). A splice
  * that io-wq already runs finishes on its own; its pipe is destroyed,
@@ -58,152 +58,140 @@
 #include "uring.h"
 #include "xfer.h"
 
-int (*zc__uring_splice_seam)(int fd_in, int fd_out);
+/* Flags of struct zc_conn_usplice. */
+#define USPLICE_F_RPOLL 0x1 /* rop is a poll, not a splice */
+#define USPLICE_F_SPOLL 0x2 /* sop is a poll, not a splice */
 
-static struct zc_loop *wqs_loop(const struct zc_conn *c)
-{
-	return c->c_src->s_relay->r_loop;
-}
+int (*zc__usplice_seam)(int fd_in, int fd_out);
 
 /* The kernel refused a splice: this half copies from now on. */
-static void wqs_fallback(struct zc_conn *c, unsigned flag, int err)
+static void usplice_fallback(struct zc_conn *c, unsigned flag, int err)
 {
 	c->c_flags |= flag;
 	if (!c->c_st.fallback)
 		c->c_st.fallback = err;
-	zc__log(wqs_loop(c), ZC_LOG_DEBUG,
+	zc__log(zc__conn_loop(c), ZC_LOG_DEBUG,
 	        "dir %d: io_uring splice: %s: copying", c->c_idx,
 	        zc_strerror(err));
 }
 
 /* 1 while bytes wait to leave through the buffer (a copied drain, or a
  * pump that copies out of the pipe). */
-static int wqs_copy_pending(const struct zc_conn *c)
+static int usplice_copy_pending(const struct zc_conn *c)
 {
 	return c->c_boff != c->c_blen ||
 	       ((c->c_flags & ZC_CONN_F_PUMP_COPY) && c->c_inpipe);
 }
 
 /* 1 while a splice in flight may still use the pipe. */
-static int wqs_pipe_busy(const struct zc_conn *c)
+static int usplice_pipe_busy(const struct zc_conn *c)
 {
-	return (c->c_rop && !(c->c_flags & ZC_CONN_F_RPOLL)) ||
-	       (c->c_sop && !(c->c_flags & ZC_CONN_F_SPOLL));
+	return (c->c_m.usplice.rop &&
+	        !(c->c_m.usplice.flags & USPLICE_F_RPOLL)) ||
+	       (c->c_m.usplice.sop &&
+	        !(c->c_m.usplice.flags & USPLICE_F_SPOLL));
 }
 
 /* Idle directions hold nothing: an empty pipe goes back once no splice
  * uses it, and so does an empty buffer. */
-static void wqs_release_empty(struct zc_loop *loop, struct zc_conn *c)
+static void usplice_release_empty(struct zc_loop *loop, struct zc_conn *c)
 {
-	if (!wqs_pipe_busy(c))
+	if (!usplice_pipe_busy(c))
 		zc__conn_release_empty(loop, c);
 }
 
 /* A completion came: give back what is empty now (so that a reader who
  * got the bytes sees no pipe held), and run the directions next turn. */
-static void wqs_wake(struct zc_conn *c)
+static void usplice_wake(struct zc_conn *c)
 {
-	struct zc_relay *r = c->c_src->s_relay;
-
-	wqs_release_empty(r->r_loop, c);
-	zc__task_queue(r->r_loop, &r->r_task);
-}
-
-static void wqs_set_err(struct zc_conn *c, int err)
-{
-	if (!c->c_err)
-		c->c_err = err;
+	usplice_release_empty(zc__conn_loop(c), c);
+	zc__conn_wake(c);
 }
 
 /* A poll's completion: the side is ready (or failed: the splice will
  * tell how), unless the poll itself failed. */
-static void wqs_polled(struct zc_conn *c, struct zc_side *s, unsigned bit,
-                       int res)
+static void usplice_polled(struct zc_conn *c, struct zc_side *s, unsigned bit,
+                           int res)
 {
 	if (res >= 0)
 		s->s_ready |= bit;
 	else if (res != -ECANCELED)
-		wqs_set_err(c, res);
-	wqs_wake(c);
+		zc__conn_fail(c, res);
+	usplice_wake(c);
 }
 
-static void wqs_on_rpoll(void *arg, int res, int id, int more)
+static void usplice_on_rpoll(void *arg, int res, int id, int more)
 {
 	struct zc_conn *c = arg;
 
-	c->c_rop = NULL;
-	c->c_flags &= ~ZC_CONN_F_RPOLL;
-	wqs_polled(c, c->c_src, ZC_SIDE_R, res);
+	c->c_m.usplice.rop = NULL;
+	c->c_m.usplice.flags &= ~USPLICE_F_RPOLL;
+	usplice_polled(c, c->c_src, ZC_SIDE_R, res);
 }
 
-static void wqs_on_spoll(void *arg, int res, int id, int more)
+static void usplice_on_spoll(void *arg, int res, int id, int more)
 {
 	struct zc_conn *c = arg;
 
-	c->c_sop = NULL;
-	c->c_flags &= ~ZC_CONN_F_SPOLL;
-	wqs_polled(c, c->c_dst, ZC_SIDE_W, res);
+	c->c_m.usplice.sop = NULL;
+	c->c_m.usplice.flags &= ~USPLICE_F_SPOLL;
+	usplice_polled(c, c->c_dst, ZC_SIDE_W, res);
 }
 
-static void wqs_on_drain(void *arg, int res, int id, int more)
+static void usplice_on_drain(void *arg, int res, int id, int more)
 {
 	struct zc_conn *c = arg;
 
-	c->c_rop = NULL;
+	c->c_m.usplice.rop = NULL;
 	if (res > 0) {
 		c->c_inpipe += (size_t)res;
-		if ((size_t)res < c->c_rask)
+		if ((size_t)res < c->c_m.usplice.rask)
 			c->c_src->s_ready &= ~ZC_SIDE_R;
 	} else if (res == 0) {
-		c->c_flags |= ZC_CONN_F_EOF;
-		zc__conn_set_state(c->c_src->s_relay->r_loop, c,
-		                   ZC_STATE_DRAINING);
+		zc__conn_eof(zc__conn_loop(c), c);
 	} else if (res == -EAGAIN) {
-		if (c->c_inpipe || c->c_sop)
+		if (c->c_inpipe || c->c_m.usplice.sop)
 			c->c_flags |= ZC_CONN_F_PIPE_FULL;
 		else
 			c->c_src->s_ready &= ~ZC_SIDE_R;
 	} else if (zc__splice_unsupported(res)) {
-		wqs_fallback(c, ZC_CONN_F_COPY, res);
+		usplice_fallback(c, ZC_CONN_F_COPY, res);
 	} else if (res != -EINTR && res != -ECANCELED) {
-		wqs_set_err(c, res);
+		zc__conn_fail(c, res);
 	}
-	wqs_wake(c);
+	usplice_wake(c);
 }
 
-static void wqs_on_pump(void *arg, int res, int id, int more)
+static void usplice_on_pump(void *arg, int res, int id, int more)
 {
 	struct zc_conn *c = arg;
-	struct zc_relay *r = c->c_src->s_relay;
 
-	c->c_sop = NULL;
+	c->c_m.usplice.sop = NULL;
 	if (res > 0) {
 		c->c_inpipe -= (size_t)res;
-		c->c_st.spliced += (uint64_t)res;
-		c->c_st.bytes += (uint64_t)res;
-		r->r_last = zc__loop_now(r->r_loop);
+		zc__conn_count(c, (size_t)res, 1);
 		c->c_flags &= ~ZC_CONN_F_PIPE_FULL;
-		if ((size_t)res < c->c_sask)
+		if ((size_t)res < c->c_m.usplice.sask)
 			c->c_dst->s_ready &= ~ZC_SIDE_W;
 	} else if (res == -EAGAIN) {
 		c->c_dst->s_ready &= ~ZC_SIDE_W;
 	} else if (res == 0) {
-		wqs_set_err(c, -EIO); /* the pipe held bytes we counted */
+		zc__conn_fail(c, -EIO); /* the pipe held bytes we counted */
 	} else if (zc__splice_unsupported(res)) {
-		wqs_fallback(c, ZC_CONN_F_PUMP_COPY, res);
+		usplice_fallback(c, ZC_CONN_F_PUMP_COPY, res);
 	} else if (res != -EINTR && res != -ECANCELED) {
-		wqs_set_err(c, res);
+		zc__conn_fail(c, res);
 	}
-	wqs_wake(c);
+	usplice_wake(c);
 }
 
 /* Submits a splice, or (tests) completes it at once with the seam's
  * refusal, as the kernel would. */
-static int wqs_splice(struct zc_loop *loop, struct zc_conn *c, int fd_in,
-                      int fd_out, size_t len, zc_uop_fn *cb, struct zc_uop **op)
+static int usplice_splice(struct zc_loop *loop, struct zc_conn *c, int fd_in,
+                          int fd_out, size_t len, zc_uop_fn *cb,
+                          struct zc_uop **op)
 {
-	int err = zc__uring_splice_seam ? zc__uring_splice_seam(fd_in, fd_out)
-	                                : 0;
+	int err = zc__usplice_seam ? zc__usplice_seam(fd_in, fd_out) : 0;
 
 	if (!err)
 		return zc__uop_splice(loop, fd_in, fd_out, len, cb, c, op);
@@ -211,65 +199,68 @@ static int wqs_splice(struct zc_loop *loop, struct zc_conn *c, int fd_in,
 	return 0;
 }
 
-static int wqs_poll(struct zc_loop *loop, struct zc_conn *c, int fd,
-                    unsigned mask, zc_uop_fn *cb, struct zc_uop **op,
-                    unsigned flag)
+static int usplice_poll(struct zc_loop *loop, struct zc_conn *c, int fd,
+                        unsigned mask, zc_uop_fn *cb, struct zc_uop **op,
+                        unsigned flag)
 {
 	int err = zc__uop_poll(loop, fd, mask, cb, c, op);
 
 	if (!err)
-		c->c_flags |= flag;
+		c->c_m.usplice.flags |= flag;
 	return err;
 }
 
 /* Bytes in the buffer (copied after a pipe shortage, or out of the pipe
  * once the destination refused splice) leave synchronously while the
  * destination takes them. Returns 1 if bytes moved, 0, or -errno. */
-static int wqs_pump_copy(struct zc_loop *loop, struct zc_conn *c)
+static int usplice_pump_copy(struct zc_loop *loop, struct zc_conn *c)
 {
 	int n, moved = 0;
 
-	while (wqs_copy_pending(c) && (c->c_dst->s_ready & ZC_SIDE_W)) {
+	while (usplice_copy_pending(c) && (c->c_dst->s_ready & ZC_SIDE_W)) {
 		n = zc__copy_pump(loop, c); /* -EAGAIN clears ZC_SIDE_W */
 		if (n > 0)
 			moved = 1;
 		else if (n != -EAGAIN)
 			return n;
 	}
-	if (!wqs_copy_pending(c))
+	if (!usplice_copy_pending(c))
 		return moved;
-	n = wqs_poll(loop, c, c->c_dst->s_fd, POLLOUT, wqs_on_spoll, &c->c_sop,
-	             ZC_CONN_F_SPOLL);
+	n = usplice_poll(loop, c, c->c_dst->s_fd, POLLOUT, usplice_on_spoll,
+	                 &c->c_m.usplice.sop, USPLICE_F_SPOLL);
 	return n ? n : moved;
 }
 
 /* Pipe -> destination. Returns 1 if bytes moved here, 0, or -errno. */
-static int wqs_pump(struct zc_loop *loop, struct zc_conn *c)
+static int usplice_pump(struct zc_loop *loop, struct zc_conn *c)
 {
-	if (c->c_sop)
+	if (c->c_m.usplice.sop)
 		return 0;
-	if (wqs_copy_pending(c))
-		return wqs_pump_copy(loop, c);
+	if (usplice_copy_pending(c))
+		return usplice_pump_copy(loop, c);
 	if (!c->c_inpipe)
 		return 0;
 	if (!(c->c_dst->s_ready & ZC_SIDE_W))
-		return wqs_poll(loop, c, c->c_dst->s_fd, POLLOUT, wqs_on_spoll,
-		                &c->c_sop, ZC_CONN_F_SPOLL);
-	c->c_sask = c->c_inpipe;
-	return wqs_splice(loop, c, c->c_pipe->p_rfd, c->c_dst->s_fd, c->c_sask,
-	                  wqs_on_pump, &c->c_sop);
+		return usplice_poll(loop, c, c->c_dst->s_fd, POLLOUT,
+		                    usplice_on_spoll, &c->c_m.usplice.sop,
+		                    USPLICE_F_SPOLL);
+	c->c_m.usplice.sask = c->c_inpipe;
+	return usplice_splice(loop, c, c->c_pipe->p_rfd, c->c_dst->s_fd,
+	                      c->c_m.usplice.sask, usplice_on_pump,
+	                      &c->c_m.usplice.sop);
 }
 
-static int wqs_poll_src(struct zc_loop *loop, struct zc_conn *c)
+static int usplice_poll_src(struct zc_loop *loop, struct zc_conn *c)
 {
-	return wqs_poll(loop, c, c->c_src->s_fd, POLLIN | POLLRDHUP,
-	                wqs_on_rpoll, &c->c_rop, ZC_CONN_F_RPOLL);
+	return usplice_poll(loop, c, c->c_src->s_fd, POLLIN | POLLRDHUP,
+	                    usplice_on_rpoll, &c->c_m.usplice.rop,
+	                    USPLICE_F_RPOLL);
 }
 
 /* One recv() into the buffer: no pipe to be had (the client never sees
  * the shortage), or the kernel refused splice from this source.
  * Returns 1 if bytes came, 0, or -errno. */
-static int wqs_drain_copy(struct zc_loop *loop, struct zc_conn *c)
+static int usplice_drain_copy(struct zc_loop *loop, struct zc_conn *c)
 {
 	int n;
 
@@ -277,17 +268,17 @@ static int wqs_drain_copy(struct zc_loop *loop, struct zc_conn *c)
 	if (n > 0)
 		return 1;
 	if (n == 0) {
-		c->c_flags |= ZC_CONN_F_EOF;
-		zc__conn_set_state(loop, c, ZC_STATE_DRAINING);
+		zc__conn_eof(loop, c);
 		return 1;
 	}
-	return n == -EAGAIN ? wqs_poll_src(loop, c) : n;
+	return n == -EAGAIN ? usplice_poll_src(loop, c) : n;
 }
 
 /* Source -> pipe. Returns 1 if bytes moved here, 0, or -errno. */
-static int wqs_drain(struct zc_loop *loop, struct zc_conn *c)
+static int usplice_drain(struct zc_loop *loop, struct zc_conn *c)
 {
-	if (c->c_rop || (c->c_flags & (ZC_CONN_F_EOF | ZC_CONN_F_PIPE_FULL)))
+	if (c->c_m.usplice.rop ||
+	    (c->c_flags & (ZC_CONN_F_EOF | ZC_CONN_F_PIPE_FULL)))
 		return 0;
 	if (c->c_boff != c->c_blen) /* the buffer goes out first */
 		return 0;
@@ -296,49 +287,52 @@ static int wqs_drain(struct zc_loop *loop, struct zc_conn *c)
 	if ((c->c_flags & ZC_CONN_F_COPY) && c->c_inpipe)
 		return 0; /* the pipe's bytes leave before any copied */
 	if (!(c->c_src->s_ready & ZC_SIDE_R))
-		return wqs_poll_src(loop, c);
+		return usplice_poll_src(loop, c);
 	if (c->c_flags & ZC_CONN_F_COPY)
-		return wqs_drain_copy(loop, c);
+		return usplice_drain_copy(loop, c);
 	if (!c->c_pipe && zc__pipe_get(&loop->pipes, &c->c_pipe)) {
 		loop->st.pipe_shortage++;
-		return wqs_drain_copy(loop, c);
+		return usplice_drain_copy(loop, c);
 	}
-	c->c_rask = c->c_pipe->p_size - c->c_inpipe;
-	return wqs_splice(loop, c, c->c_src->s_fd, c->c_pipe->p_wfd, c->c_rask,
-	                  wqs_on_drain, &c->c_rop);
+	c->c_m.usplice.rask = c->c_pipe->p_size - c->c_inpipe;
+	return usplice_splice(loop, c, c->c_src->s_fd, c->c_pipe->p_wfd,
+	                      c->c_m.usplice.rask, usplice_on_drain,
+	                      &c->c_m.usplice.rop);
 }
 
-int zc__wqs_run(struct zc_loop *loop, struct zc_conn *c)
+/* Returns 1 when it moved bytes itself (copies after a pipe shortage
+ * or a refused splice: run again next turn), 0, or -errno. */
+static int usplice_run(struct zc_loop *loop, struct zc_conn *c, size_t budget)
 {
 	int rc, moved;
 
-	if (c->c_err)
-		return c->c_err;
 	/* Pump, drain, and pump again what a copying drain just read. */
-	if ((rc = wqs_pump(loop, c)) < 0)
+	if ((rc = usplice_pump(loop, c)) < 0)
 		return rc;
 	moved = rc;
-	if ((rc = wqs_drain(loop, c)) < 0)
+	if ((rc = usplice_drain(loop, c)) < 0)
 		return rc;
 	moved |= rc;
-	if ((rc = wqs_pump(loop, c)) < 0)
+	if ((rc = usplice_pump(loop, c)) < 0)
 		return rc;
-	wqs_release_empty(loop, c);
+	usplice_release_empty(loop, c);
 	return moved | rc;
 }
 
-void zc__wqs_release(struct zc_loop *loop, struct zc_conn *c)
+/* Cancels the requests (io-wq may still finish a splice already
+ * running: the pipe is then destroyed, never reused). */
+static void usplice_release(struct zc_loop *loop, struct zc_conn *c)
 {
-	int busy = wqs_pipe_busy(c);
+	int busy = usplice_pipe_busy(c);
 
-	if (c->c_rop)
-		zc__uop_cancel(loop, c->c_rop, 1);
-	if (c->c_sop)
-		zc__uop_cancel(loop, c->c_sop, 1);
-	if (c->c_rop || c->c_sop)
+	if (c->c_m.usplice.rop)
+		zc__uop_cancel(loop, c->c_m.usplice.rop, 1);
+	if (c->c_m.usplice.sop)
+		zc__uop_cancel(loop, c->c_m.usplice.sop, 1);
+	if (c->c_m.usplice.rop || c->c_m.usplice.sop)
 		zc__loop_flush(loop); /* before the relay closes its fds */
-	c->c_rop = c->c_sop = NULL;
-	c->c_flags &= ~(ZC_CONN_F_RPOLL | ZC_CONN_F_SPOLL);
+	c->c_m.usplice.rop = c->c_m.usplice.sop = NULL;
+	c->c_m.usplice.flags &= ~(USPLICE_F_RPOLL | USPLICE_F_SPOLL);
 	if (busy && c->c_pipe) {
 		/* A running splice may still fill or empty it. */
 		zc__pipe_put(&loop->pipes, c->c_pipe, 1);
@@ -346,3 +340,20 @@ void zc__wqs_release(struct zc_loop *loop, struct zc_conn *c)
 		c->c_inpipe = 0;
 	}
 }
+
+/* Bytes in the pipe or buffer, or a request that may still move some. */
+static int usplice_holds(const struct zc_conn *c)
+{
+	return zc__conn_pending(c) || c->c_m.usplice.sop || c->c_m.usplice.rop;
+}
+
+const struct zc_mover_ops zc__mover_usplice = {
+        .name = "uring-splice",
+        .mover = ZC_MOVER_URING_SPLICE,
+        .by_completion = 1,
+        .fallback = ZC_MOVER_SPLICE,
+        .prepare = zc__uop_splice_init,
+        .run = usplice_run,
+        .holds = usplice_holds,
+        .release = usplice_release,
+};
