@@ -97,7 +97,8 @@ struct zc_loop {
 	struct zc_busypoll bp;
 };
 
-extern const struct zc_loop_ops zc__epoll_ops;
+extern const struct zc_loop_ops zc__epoll_ops; /* loop_epoll.c */
+/* loop_uring.c; without liburing uring_none.c's, whose init fails. */
 extern const struct zc_loop_ops zc__uring_ops;
 
 /* Validates zc_loop_opts.ring_bufs/ring_buf_size: 0 or -EINVAL. */

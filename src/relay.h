@@ -34,7 +34,7 @@ void zc__relay_run_soon(struct zc_relay *r);
 
 /*
  * zc__relay_end_detached - ends a relay whose two directions were
- * prepared for detaching (conn.h): commits them, stops watching, and
+ * prepared for detaching (dir.h): commits them, stops watching, and
  * frees it without closing its sockets or calling done. made[i] is what
  * direction i's prepare made (or NULL).
  */

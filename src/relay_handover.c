@@ -7,7 +7,7 @@
 
 #include <stdlib.h>
 
-#include "conn.h"
+#include "dir.h"
 #include "relay.h"
 #include "relay_state.h"
 
@@ -18,7 +18,7 @@ static void state_head(const struct zc_relay *r, struct zc_relay_state *s)
 
 	s->fd_a = r->r_side[0].s_fd;
 	s->fd_b = r->r_side[1].s_fd;
-	s->mover = r->r_conn[0].c_ops->mover;
+	s->mover = r->r_dir[0].d_ops->mover;
 	s->flags = r->r_flags & ZC_RELAY_F_KEEP_FDS;
 	s->idle_timeout_ms = r->r_idle_ms;
 	s->halfclose_timeout_ms = r->r_half_ms;
@@ -42,8 +42,8 @@ int zc_relay_detach(struct zc_relay *relay, void *rec, size_t len, int *fds,
 		return -ENOSPC;
 	state_head(relay, &s);
 	for (i = 0; i < 2; i++) {
-		err = zc__conn_detach_prepare(relay->r_loop, &relay->r_conn[i],
-		                              &s.dir[i], &made[i]);
+		err = zc__dir_detach_prepare(relay->r_loop, &relay->r_dir[i],
+		                             &s.dir[i], &made[i]);
 		if (err)
 			goto undo;
 	}
@@ -54,7 +54,7 @@ int zc_relay_detach(struct zc_relay *relay, void *rec, size_t len, int *fds,
 	return 0;
 undo:
 	for (i = 0; i < 2; i++)
-		zc__conn_detach_undo(relay->r_loop, made[i]);
+		zc__dir_detach_undo(relay->r_loop, made[i]);
 	return err;
 }
 
@@ -68,10 +68,10 @@ static int adopt_past(struct zc_relay *r, const struct zc_relay_state *s)
 	r->r_start = now > s->age_ns ? now - s->age_ns : 0;
 	r->r_last = last > s->quiet_ns ? last - s->quiet_ns : 0;
 	for (i = 0; i < 2; i++) {
-		err = zc__conn_adopt(r->r_loop, &r->r_conn[i], &s->dir[i]);
+		err = zc__dir_adopt(r->r_loop, &r->r_dir[i], &s->dir[i]);
 		if (err) {
 			while (i-- > 0)
-				zc__conn_adopt_undo(r->r_loop, &r->r_conn[i]);
+				zc__dir_adopt_undo(r->r_loop, &r->r_dir[i]);
 			return err;
 		}
 	}
@@ -107,7 +107,7 @@ int zc_relay_adopt(struct zc_relay **out, struct zc_loop *loop, const void *rec,
 		err = zc__relay_go(r);
 		if (err)
 			for (i = 0; i < 2; i++)
-				zc__conn_adopt_undo(loop, &r->r_conn[i]);
+				zc__dir_adopt_undo(loop, &r->r_dir[i]);
 	}
 	if (err) {
 		free(r);

@@ -1,5 +1,5 @@
 /*
- * conn_handover.c - one direction leaving its loop (detach) and joining
+ * dir_handover.c - one direction leaving its loop (detach) and joining
  * another (adopt), with every byte it holds (docs/internals/relay-state.md).
  *
  * What a detached direction holds travels in one pipe. The readiness
@@ -16,15 +16,15 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "conn.h"
+#include "dir.h"
 
 #define PAGE 4096U
 
-static int phase_of(const struct zc_conn *c)
+static int phase_of(const struct zc_dir *d)
 {
-	if (c->c_state >= ZC_STATE_HALF_CLOSED)
+	if (d->d_state >= ZC_STATE_HALF_CLOSED)
 		return ZC_PHASE_EOF_SENT;
-	return (c->c_flags & ZC_CONN_F_EOF) ? ZC_PHASE_EOF_READ : ZC_PHASE_OPEN;
+	return (d->d_flags & ZC_DIR_F_EOF) ? ZC_PHASE_EOF_READ : ZC_PHASE_OPEN;
 }
 
 /* Writes len bytes from at into the pipe p, which has room for them.
@@ -87,10 +87,10 @@ static int pipe_append_copy(struct zc_loop *loop, struct zc_pipe *from,
  * cannot grow past pipe-max-size to take them as they lie. The
  * direction's own pipe and buffer are left as they were.
  */
-static int pipe_gather(struct zc_loop *loop, struct zc_conn *c,
+static int pipe_gather(struct zc_loop *loop, struct zc_dir *d,
                        struct zc_pipe **out)
 {
-	size_t b = c->c_blen - c->c_boff, p = c->c_inpipe;
+	size_t b = d->d_blen - d->d_boff, p = d->d_inpipe;
 	size_t need = (b + p + PAGE - 1) / PAGE * PAGE;
 	struct zc_pipe *n;
 	int err;
@@ -100,9 +100,9 @@ static int pipe_gather(struct zc_loop *loop, struct zc_conn *c,
 		return err;
 	err = zc__pipe_grow(&loop->pipes, n, need);
 	if (!err)
-		err = pipe_write_all(n, c->c_buf->b_data + c->c_boff, b);
+		err = pipe_write_all(n, d->d_buf->b_data + d->d_boff, b);
 	if (!err && p)
-		err = pipe_append_copy(loop, c->c_pipe, p, n);
+		err = pipe_append_copy(loop, d->d_pipe, p, n);
 	if (err) {
 		zc__pipe_put(&loop->pipes, n, 1);
 		return err;
@@ -111,96 +111,96 @@ static int pipe_gather(struct zc_loop *loop, struct zc_conn *c,
 	return 0;
 }
 
-int zc__conn_detach_prepare(struct zc_loop *loop, struct zc_conn *c,
-                            struct zc_dir_state *d, struct zc_pipe **made)
+int zc__dir_detach_prepare(struct zc_loop *loop, struct zc_dir *d,
+                           struct zc_dir_state *ds, struct zc_pipe **made)
 {
-	size_t held = zc__conn_pending(c);
+	size_t held = zc__dir_pending(d);
 	int err;
 
 	*made = NULL;
-	if (!c->c_ops->detach)
+	if (!d->d_ops->detach)
 		return -EOPNOTSUPP;
-	if (c->c_err)
-		return c->c_err; /* the relay is ending anyway */
-	err = c->c_ops->detach(loop, c);
+	if (d->d_err)
+		return d->d_err; /* the relay is ending anyway */
+	err = d->d_ops->detach(loop, d);
 	if (err)
 		return err;
-	d->st = c->c_st;
-	d->phase = phase_of(c);
-	d->pipe_rd = d->pipe_wr = -1;
-	d->inpipe = (uint32_t)held;
+	ds->st = d->d_st;
+	ds->phase = phase_of(d);
+	ds->pipe_rd = ds->pipe_wr = -1;
+	ds->inpipe = (uint32_t)held;
 	if (!held)
 		return 0;
-	if (c->c_blen != c->c_boff) {
-		err = pipe_gather(loop, c, made);
+	if (d->d_blen != d->d_boff) {
+		err = pipe_gather(loop, d, made);
 		if (err)
 			return err;
-		d->pipe_rd = (*made)->p_rfd;
-		d->pipe_wr = (*made)->p_wfd;
+		ds->pipe_rd = (*made)->p_rfd;
+		ds->pipe_wr = (*made)->p_wfd;
 	} else {
-		d->pipe_rd = c->c_pipe->p_rfd;
-		d->pipe_wr = c->c_pipe->p_wfd;
+		ds->pipe_rd = d->d_pipe->p_rfd;
+		ds->pipe_wr = d->d_pipe->p_wfd;
 	}
 	return 0;
 }
 
-void zc__conn_detach_undo(struct zc_loop *loop, struct zc_pipe *made)
+void zc__dir_detach_undo(struct zc_loop *loop, struct zc_pipe *made)
 {
 	if (made)
 		zc__pipe_put(&loop->pipes, made, 1);
 }
 
-void zc__conn_detach_commit(struct zc_loop *loop, struct zc_conn *c,
-                            struct zc_pipe *made)
+void zc__dir_detach_commit(struct zc_loop *loop, struct zc_dir *d,
+                           struct zc_pipe *made)
 {
 	int rfd, wfd; /* recorded by prepare; now the caller's */
 
 	if (made) {
 		zc__pipe_take(&loop->pipes, made, &rfd, &wfd);
-	} else if (c->c_pipe && c->c_inpipe) {
-		zc__pipe_take(&loop->pipes, c->c_pipe, &rfd, &wfd);
-		c->c_pipe = NULL;
-		c->c_inpipe = 0;
+	} else if (d->d_pipe && d->d_inpipe) {
+		zc__pipe_take(&loop->pipes, d->d_pipe, &rfd, &wfd);
+		d->d_pipe = NULL;
+		d->d_inpipe = 0;
 	}
 	/* What is left is empty, or copied into made: back to the pools. */
-	zc__conn_release(loop, c);
-	zc__conn_set_state(loop, c, ZC_STATE_CLOSED);
+	zc__dir_release(loop, d);
+	zc__dir_set_state(loop, d, ZC_STATE_CLOSED);
 }
 
-int zc__conn_adopt(struct zc_loop *loop, struct zc_conn *c,
-                   const struct zc_dir_state *d)
+int zc__dir_adopt(struct zc_loop *loop, struct zc_dir *d,
+                  const struct zc_dir_state *ds)
 {
-	int fallback = c->c_st.fallback, err;
+	int fallback = d->d_st.fallback, err;
 
-	if (!c->c_ops->adopt)
+	if (!d->d_ops->adopt)
 		return -EOPNOTSUPP;
-	if (d->inpipe) {
-		err = zc__pipe_adopt(&loop->pipes, d->pipe_rd, d->pipe_wr,
-		                     &c->c_pipe);
+	if (ds->inpipe) {
+		err = zc__pipe_adopt(&loop->pipes, ds->pipe_rd, ds->pipe_wr,
+		                     &d->d_pipe);
 		if (err)
 			return err;
-		c->c_inpipe = d->inpipe;
+		d->d_inpipe = ds->inpipe;
 	}
-	c->c_st = d->st;
-	if (!c->c_st.fallback)
-		c->c_st.fallback = fallback;
-	if (d->phase == ZC_PHASE_EOF_SENT)
-		zc__conn_set_state(loop, c, ZC_STATE_HALF_CLOSED);
-	else if (d->phase == ZC_PHASE_EOF_READ)
-		zc__conn_eof(loop, c);
-	err = c->c_ops->adopt(loop, c);
+	d->d_st = ds->st;
+	if (!d->d_st.fallback)
+		d->d_st.fallback = fallback;
+	if (ds->phase == ZC_PHASE_EOF_SENT)
+		zc__dir_set_state(loop, d, ZC_STATE_HALF_CLOSED);
+	else if (ds->phase == ZC_PHASE_EOF_READ)
+		zc__dir_eof(loop, d);
+	err = d->d_ops->adopt(loop, d);
 	if (err)
-		zc__conn_adopt_undo(loop, c);
+		zc__dir_adopt_undo(loop, d);
 	return err;
 }
 
-void zc__conn_adopt_undo(struct zc_loop *loop, struct zc_conn *c)
+void zc__dir_adopt_undo(struct zc_loop *loop, struct zc_dir *d)
 {
 	int rfd, wfd; /* the caller's again, open */
 
-	if (!c->c_pipe)
+	if (!d->d_pipe)
 		return;
-	zc__pipe_take(&loop->pipes, c->c_pipe, &rfd, &wfd);
-	c->c_pipe = NULL;
-	c->c_inpipe = 0;
+	zc__pipe_take(&loop->pipes, d->d_pipe, &rfd, &wfd);
+	d->d_pipe = NULL;
+	d->d_inpipe = 0;
 }

@@ -1,15 +1,15 @@
-/* conn.h - one direction of a relay: the pump between two sockets, and
+/* dir.h - one direction of a relay: the pump between two sockets, and
  * what its mover (mover.h) may ask of it. */
-#ifndef ZC_CONN_H
-#define ZC_CONN_H
+#ifndef ZC_DIR_H
+#define ZC_DIR_H
 
 #include "mover.h"
 #include "relay-t.h"
 #include "relay_state.h"
 
 /* Initialises direction idx from src to dst, moved by ops. */
-void zc__conn_init(struct zc_conn *c, int idx, struct zc_side *src,
-                   struct zc_side *dst, const struct zc_mover_ops *ops);
+void zc__dir_init(struct zc_dir *d, int idx, struct zc_side *src,
+                  struct zc_side *dst, const struct zc_mover_ops *ops);
 
 /*
  * Runs the direction's mover, at most about budget bytes, and forwards
@@ -18,67 +18,67 @@ void zc__conn_init(struct zc_conn *c, int idx, struct zc_side *src,
  * 1 when it should run again next turn, or -errno when the session
  * must end (the error of a socket, or a local failure). Loop thread.
  */
-int zc__conn_run(struct zc_loop *loop, struct zc_conn *c, size_t budget);
+int zc__dir_run(struct zc_loop *loop, struct zc_dir *d, size_t budget);
 
 /* Bytes held in the pipe and the buffer. */
-static inline size_t zc__conn_pending(const struct zc_conn *c)
+static inline size_t zc__dir_pending(const struct zc_dir *d)
 {
-	return c->c_inpipe + (c->c_blen - c->c_boff);
+	return d->d_inpipe + (d->d_blen - d->d_boff);
 }
 
 /* Cancels the mover's requests, gives the pipe and buffer back to the
  * pools (a pipe with bytes in it is destroyed). */
-void zc__conn_release(struct zc_loop *loop, struct zc_conn *c);
+void zc__dir_release(struct zc_loop *loop, struct zc_dir *d);
 
 /* Gives back whatever is empty (the pipe, the buffer): idle directions
  * hold nothing. The caller makes sure no request still uses the pipe. */
-void zc__conn_release_empty(struct zc_loop *loop, struct zc_conn *c);
+void zc__dir_release_empty(struct zc_loop *loop, struct zc_dir *d);
 
 /* Records a state change (and logs it at debug level). */
-void zc__conn_set_state(struct zc_loop *loop, struct zc_conn *c, int state);
+void zc__dir_set_state(struct zc_loop *loop, struct zc_dir *d, int state);
 
 /*
- * Hand-over (conn_handover.c), loop thread. Detaching a relay prepares
+ * Hand-over (dir_handover.c), loop thread. Detaching a relay prepares
  * both directions, then commits both; a failed prepare is undone and
  * changes nothing.
  *
- * zc__conn_detach_prepare - fills *d with the direction's progress and
+ * zc__dir_detach_prepare - fills *ds with the direction's progress and
  * the pipe that will carry what it holds: its own pipe, or a new one
  * (*made) holding the buffer's bytes and then the pipe's. Returns 0,
  * -EOPNOTSUPP (the mover cannot be handed over), -ENOBUFS/-EMFILE/...
  * (no pipe for the bytes now: try again later), or the error that is
  * already ending the relay.
  */
-int zc__conn_detach_prepare(struct zc_loop *loop, struct zc_conn *c,
-                            struct zc_dir_state *d, struct zc_pipe **made);
+int zc__dir_detach_prepare(struct zc_loop *loop, struct zc_dir *d,
+                           struct zc_dir_state *ds, struct zc_pipe **made);
 /* Gives back what a prepare made (NULL: nothing). */
-void zc__conn_detach_undo(struct zc_loop *loop, struct zc_pipe *made);
-/* The pipe named in *d leaves the pool (its fds are now the caller's);
- * the rest goes back to the pools; the direction is closed. */
-void zc__conn_detach_commit(struct zc_loop *loop, struct zc_conn *c,
-                            struct zc_pipe *made);
+void zc__dir_detach_undo(struct zc_loop *loop, struct zc_pipe *made);
+/* The pipe named in the state leaves the pool (its fds are now the
+ * caller's); the rest goes back to the pools; the direction is closed. */
+void zc__dir_detach_commit(struct zc_loop *loop, struct zc_dir *d,
+                           struct zc_pipe *made);
 /*
- * zc__conn_adopt - resumes a fresh direction from *d: counters, phase
+ * zc__dir_adopt - resumes a fresh direction from *ds: counters, phase
  * (an EOF read but not forwarded drains first; one forwarded leaves the
  * direction half-closed) and the pipe of held bytes, which the pool
  * counts from now on. Returns 0, -EOPNOTSUPP (the mover cannot adopt),
  * -ENOBUFS/-ENOMEM/-EINVAL (the fds stay the caller's).
  */
-int zc__conn_adopt(struct zc_loop *loop, struct zc_conn *c,
-                   const struct zc_dir_state *d);
+int zc__dir_adopt(struct zc_loop *loop, struct zc_dir *d,
+                  const struct zc_dir_state *ds);
 /* Undoes an adopt: the pipe's fds are the caller's again, still open. */
-void zc__conn_adopt_undo(struct zc_loop *loop, struct zc_conn *c);
+void zc__dir_adopt_undo(struct zc_loop *loop, struct zc_dir *d);
 
 /* For movers (mover.h). Loop thread. */
 /* The loop the direction's relay runs on (for completion callbacks). */
-struct zc_loop *zc__conn_loop(const struct zc_conn *c);
+struct zc_loop *zc__dir_loop(const struct zc_dir *d);
 /* A completion came: run the relay's directions on the next turn. */
-void zc__conn_wake(struct zc_conn *c);
+void zc__dir_wake(struct zc_dir *d);
 /* The source reached EOF: the direction drains what it holds. */
-void zc__conn_eof(struct zc_loop *loop, struct zc_conn *c);
+void zc__dir_eof(struct zc_loop *loop, struct zc_dir *d);
 /* Keeps err (the first one) for the next run, which ends the relay. */
-void zc__conn_fail(struct zc_conn *c, int err);
+void zc__dir_fail(struct zc_dir *d, int err);
 /* n bytes reached the destination, by splice or through a buffer. */
-void zc__conn_count(struct zc_conn *c, size_t n, int spliced);
+void zc__dir_count(struct zc_dir *d, size_t n, int spliced);
 
 #endif
