@@ -23,6 +23,7 @@
 
 #include "daemon.h"
 #include "service.h"
+#include "upgrade.h"
 
 #define SD_LISTEN_FDS_START 3
 #define PW_BUF_SIZE         16384 /* getpwnam_r/getgrnam_r scratch */
@@ -289,6 +290,31 @@ int zcr_sd_listen_take(const struct zc_addr *a)
 	return -ENOENT;
 }
 
+int zcr_sd_listen_adopt(const int *fds, unsigned n)
+{
+	int *grown;
+
+	if (n == 0)
+		return 0;
+	grown = realloc(sd_fds, ((size_t)sd_nfds + n) * sizeof(*sd_fds));
+	if (!grown)
+		return -ENOMEM;
+	memcpy(grown + sd_nfds, fds, n * sizeof(*fds));
+	sd_fds = grown;
+	sd_nfds += (int)n;
+	return 0;
+}
+
+unsigned zcr_sd_listen_count(void)
+{
+	unsigned n = 0;
+	int i;
+
+	for (i = 0; i < sd_nfds; i++)
+		n += sd_fds[i] >= 0;
+	return n;
+}
+
 void zcr_sd_listen_close_unused(void)
 {
 	struct sockaddr_storage ss;
@@ -306,8 +332,9 @@ void zcr_sd_listen_close_unused(void)
 		                   sizeof(name)) < 0)
 			snprintf(name, sizeof(name), "?");
 		zcr_log(ZC_LOG_WARN,
-		        "socket activation: inherited fd %d (%s) matches no "
-		        "listener; closing it",
+		        "%s: inherited fd %d (%s) matches no listener; "
+		        "closing it",
+		        zcr_upgrade_child() ? "upgrade" : "socket activation",
 		        sd_fds[i], name);
 		close(sd_fds[i]);
 	}
@@ -523,4 +550,31 @@ out:
 	if (rc)
 		set_err(err, errlen, "%s: %s", path, strerror(-rc));
 	return rc;
+}
+
+/* The pid in the file at path, or -1 (unreadable, not a number). */
+static long pid_file_read(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+	char *end;
+	long pid;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+
+	if (fd == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	pid = strtol(buf, &end, 10);
+	return end != buf && (*end == '\n' || *end == '\0') ? pid : -1;
+}
+
+int zcr_remove_pid_file(const char *path)
+{
+	if (pid_file_read(path) != (long)getpid())
+		return -ESRCH;
+	return unlink(path) == -1 ? -errno : 0;
 }
