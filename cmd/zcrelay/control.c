@@ -28,26 +28,27 @@ static int admin_secure(const struct zcr_cfg *c, const struct zcr_listen *l)
 {
 	const struct sockaddr_un *sun = (const struct sockaddr_un *)&l->addr.ss;
 	char err[ZCR_ERR_MAX];
+	int rc;
 
 	if (sun->sun_family != AF_UNIX || sun->sun_path[0] == '\0')
 		return 0;
 	if (chmod(sun->sun_path, l->mode) == -1) {
+		rc = -errno;
 		zcr_log(ZC_LOG_ERR, "admin %s: chmod: %s", l->str,
-		        strerror(errno));
-		return -1;
+		        zc_strerror(rc));
+		return rc;
 	}
-	if (zcr_chown_for(sun->sun_path, c->user, c->group, err, sizeof(err))) {
+	rc = zcr_chown_for(sun->sun_path, c->user, c->group, err, sizeof(err));
+	if (rc)
 		zcr_log(ZC_LOG_ERR, "admin %s: %s", l->str, err);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 int zcr_control_admin_listen(const struct zcr_cfg *c)
 {
 	const struct zcr_listen *l;
 	unsigned i;
-	int fd;
+	int fd, rc;
 
 	for (i = 0; i < c->nadmin; i++) {
 		l = &c->admin[i];
@@ -56,15 +57,15 @@ int zcr_control_admin_listen(const struct zcr_cfg *c)
 		admin_own[nadmin_fds] = fd < 0 || zcr_upgrade_child();
 		if (fd < 0) {
 			fd = zc_listen(&l->addr, 0, 0);
-			if (fd >= 0 && admin_secure(c, l)) {
+			if (fd >= 0 && (rc = admin_secure(c, l))) {
 				close(fd);
-				return -1;
+				return rc;
 			}
 		}
 		if (fd < 0) {
 			zcr_log(ZC_LOG_ERR, "admin %s: %s", l->str,
 			        zc_strerror(fd));
-			return -1;
+			return fd;
 		}
 		admin_fds[nadmin_fds++] = fd;
 	}
@@ -85,11 +86,9 @@ int zcr_control_admin_start(const struct zcr_cfg *c, struct zcr_worker *ws,
 	o.handle = zcr_api_handle;
 	zcr_api_init(ws, nw);
 	err = zcr_admin_start(&admin, &o);
-	if (err) {
+	if (err)
 		zcr_log(ZC_LOG_ERR, "admin: %s", zc_strerror(err));
-		return -1;
-	}
-	return 0;
+	return err;
 }
 
 unsigned zcr_control_admin_fds(const int **fds)
@@ -132,34 +131,35 @@ int zcr_control_setup(const struct zcr_cfg *c)
 	if (rc) {
 		zcr_log(ZC_LOG_ERR, "log file %s: %s", c->log_file,
 		        zc_strerror(rc));
-		return -1;
+		return rc;
 	}
 	/* An upgrade's new process writes it once it owns the listeners. */
 	if (!c->pid_file || zcr_upgrade_child())
 		return 0;
-	if (zcr_write_pid_file(c->pid_file, err, sizeof(err))) {
+	rc = zcr_write_pid_file(c->pid_file, err, sizeof(err));
+	if (rc) {
 		zcr_log(ZC_LOG_ERR, "pid file %s", err);
-		return -1;
+		return rc;
 	}
 	/* The user's, so that an upgrade's new process (started after the
 	 * drop) can rewrite it. */
 	if (zcr_chown_for(c->pid_file, c->user, c->group, err, sizeof(err)))
 		zcr_log(ZC_LOG_WARN,
-		        "pid file %s (an upgrade cannot rewrite "
-		        "it)",
-		        err);
+		        "pid file %s (an upgrade cannot rewrite it)", err);
 	return 0;
 }
 
 int zcr_control_drop(const struct zcr_cfg *c)
 {
 	char err[ZCR_ERR_MAX];
+	int rc;
 
 	if (!c->user && !c->group)
 		return 0;
-	if (zcr_drop_privileges(c->user, c->group, err, sizeof(err))) {
+	rc = zcr_drop_privileges(c->user, c->group, err, sizeof(err));
+	if (rc) {
 		zcr_log(ZC_LOG_ERR, "cannot drop privileges: %s", err);
-		return -1;
+		return rc;
 	}
 	zcr_log(ZC_LOG_INFO, "running as user %s", c->user ? c->user : "-");
 	return 0;

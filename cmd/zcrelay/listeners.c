@@ -145,8 +145,10 @@ static struct zcr_lsock *lsock_new(const struct zcr_listen *l,
 	return ls;
 }
 
-static struct zcr_lsock *lsock_open(const struct zcr_listen *l,
-                                    unsigned nworkers)
+/* The sockets of l (bound, or systemd's) into *out, refs 1. 0 or -errno
+ * (logged). */
+static int lsock_open(struct zcr_lsock **out, const struct zcr_listen *l,
+                      unsigned nworkers)
 {
 	struct zcr_lsock *ls = lsock_new(l, nworkers);
 	int err = -ENOMEM;
@@ -159,9 +161,10 @@ static struct zcr_lsock *lsock_open(const struct zcr_listen *l,
 		zcr_log(ZC_LOG_ERR, "listen %s: %s", l->str, zc_strerror(err));
 		if (ls)
 			zcr_lsock_put(ls);
-		return NULL;
+		return err;
 	}
-	return ls;
+	*out = ls;
+	return 0;
 }
 
 /*
@@ -225,7 +228,7 @@ static int lsock_chmod(const struct zcr_lsock *ls, unsigned mode)
 /*
  * A reload's unix-mode for the listeners of set kept from prev: all or
  * none, so that a refused reload leaves every mode as it was. Returns 0
- * or -1 (logged). Routes sharing a listener have the same unix-mode
+ * or -errno (logged). Routes sharing a listener have the same unix-mode
  * (zcr_cfg_finish), so its group's first listener says it.
  */
 static int lset_remode(struct zcr_lset *set, const struct zcr_cfg *c,
@@ -252,7 +255,7 @@ static int lset_remode(struct zcr_lset *set, const struct zcr_cfg *c,
 	for (k = 0; err && k + 1 < i; k++) /* undo, but the failed one */
 		lsock_chmod(set->ls[k], ~0u);
 	if (err)
-		return -1;
+		return err;
 	for (i = 0; i < set->n; i++)
 		set->ls[i]->mode = c->groups[set->group[i]].l->mode;
 	return 0;
@@ -265,13 +268,14 @@ static void lset_add(struct zcr_lset *set, struct zcr_lsock *ls, unsigned g)
 }
 
 /* The sockets for l: prev's (each entry of its address: an upgrade may
- * have left several) or new ones, with the pool's surplus. 0 or -1. */
+ * have left several) or new ones, with the pool's surplus. 0 or -errno
+ * (logged). */
 static int lset_take(struct zcr_lset *set, const struct zcr_listen *l,
                      const struct zcr_lset *prev, unsigned nworkers)
 {
 	struct zcr_lsock *ls;
 	unsigned i;
-	int found = 0;
+	int found = 0, err;
 
 	for (i = 0; prev && i < prev->n; i++) {
 		ls = prev->ls[i];
@@ -284,9 +288,9 @@ static int lset_take(struct zcr_lset *set, const struct zcr_listen *l,
 	}
 	if (found)
 		return 0;
-	ls = lsock_open(l, nworkers);
-	if (!ls)
-		return -1;
+	err = lsock_open(&ls, l, nworkers);
+	if (err)
+		return err;
 	lset_add(set, ls, l->group);
 	while ((ls = lsock_surplus(l, nworkers)) != NULL)
 		lset_add(set, ls, l->group);
@@ -297,6 +301,7 @@ int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
                   const struct zcr_lset *prev, unsigned nworkers)
 {
 	unsigned r, j, n = cfg_nlisten(c) + zcr_sd_listen_count();
+	int err = 0;
 
 	memset(set, 0, sizeof(*set));
 	n += prev ? prev->n : 0;
@@ -305,7 +310,7 @@ int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
 	if (!set->ls || !set->group) {
 		zcr_log(ZC_LOG_ERR, "listeners: out of memory");
 		zcr_lset_release(set, prev);
-		return -1;
+		return -ENOMEM;
 	}
 	for (r = 0; r < c->nroutes; r++)
 		for (j = 0; j < c->routes[r].nlisten; j++) {
@@ -313,16 +318,16 @@ int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
 
 			if (c->groups[l->group].l != l)
 				continue; /* shared by routes: one socket */
-			if (lset_take(set, l, prev, nworkers)) {
+			if ((err = lset_take(set, l, prev, nworkers))) {
 				zcr_lset_release(set, prev);
-				return -1;
+				return err;
 			}
 		}
-	if (prev && lset_remode(set, c, prev)) {
+	if (prev)
+		err = lset_remode(set, c, prev);
+	if (err)
 		zcr_lset_release(set, prev);
-		return -1;
-	}
-	return 0;
+	return err;
 }
 
 unsigned zcr_lset_fds(const struct zcr_lset *set, int *fds, unsigned max)
