@@ -272,21 +272,20 @@ static int reload(const sigset_t *sigs)
 
 /*
  * SIGUSR2: hand the listening sockets (and the admin ones) to a new
- * process of the binary at our start-up path. Returns 1 once it accepts
- * on them (this process must then stop accepting and drain), 0 after a
- * rollback (logged; everything runs on here).
+ * process of the binary at our start-up path. Returns its pid once it
+ * accepts on them (this process must then stop accepting and drain), 0
+ * after a rollback (logged, reason in why; everything runs on here).
  */
-static int upgrade(void)
+static int upgrade(char *why, size_t size)
 {
 	unsigned n = zcr_lset_nfds(&lset), na;
 	const int *afds;
-	char why[256];
 	int *fds, pid;
 
 	na = zcr_control_admin_fds(&afds);
 	fds = malloc((n + na + 1) * sizeof(*fds));
 	if (!fds) {
-		zcr_log(ZC_LOG_ERR, "upgrade failed: out of memory");
+		snprintf(why, size, "out of memory");
 		return 0;
 	}
 	n = zcr_lset_fds(&lset, fds, n);
@@ -295,7 +294,7 @@ static int upgrade(void)
 	        "SIGUSR2: upgrade: handing %u listening socket(s) to a new "
 	        "process",
 	        n + na);
-	pid = zcr_upgrade_run(fds, n + na, why, sizeof(why));
+	pid = zcr_upgrade_run(fds, n + na, why, size);
 	free(fds);
 	if (pid < 0) {
 		zcr_log(ZC_LOG_ERR,
@@ -308,7 +307,22 @@ static int upgrade(void)
 	        "upgrade: pid %d accepts now; pid %d stops accepting, its "
 	        "sessions stay here until they end",
 	        pid, (int)getpid());
-	return 1;
+	return pid;
+}
+
+/* SIGUSR2 (or POST /upgrade): SIGUSR2 if a new process took over. */
+static int on_sigusr2(void)
+{
+	char why[256] = "draining: no upgrade";
+	int pid = 0;
+
+	zcr_api_upgrade_start();
+	if (draining)
+		zcr_log(ZC_LOG_INFO, "SIGUSR2 while draining: ignored");
+	else
+		pid = upgrade(why, sizeof(why));
+	zcr_api_upgraded(pid, why); /* answered before the admin stops */
+	return pid > 0 ? SIGUSR2 : 0;
 }
 
 static int wait_signal(const sigset_t *set, long ms)
@@ -331,12 +345,8 @@ static int wait_signal(const sigset_t *set, long ms)
 		reopen_log();
 		return 0;
 	}
-	if (sig == SIGUSR2) {
-		if (!draining)
-			return upgrade() ? SIGUSR2 : 0;
-		zcr_log(ZC_LOG_INFO, "SIGUSR2 while draining: ignored");
-		return 0;
-	}
+	if (sig == SIGUSR2)
+		return on_sigusr2();
 	return sig == -1 ? 0 : sig;
 }
 

@@ -428,12 +428,13 @@ static int handover(pid_t pid, const int *fds, unsigned n, char *why,
 	err = zcr_ho_send(ho_sock, ZCR_HO_HELLO, (uint32_t)getpid(), NULL, 0,
 	                  NULL, 0);
 	zcr_ho_set_version(ZCR_HO_VERSION);
-	if (err == -EPIPE || err == -ECONNRESET)
-		b_gone(pid, why, size); /* exited already */
-	else if (err)
+	/* B gone already: what it said before (an ERROR) is still queued. */
+	if (!err || err == -EPIPE || err == -ECONNRESET) {
+		int e = expect(m, ZCR_HO_HELLO, deadline, pid, why, size);
+
+		err = e ? e : err;
+	} else
 		snprintf(why, size, "hand-over: hello: %s", zc_strerror(err));
-	if (!err)
-		err = expect(m, ZCR_HO_HELLO, deadline, pid, why, size);
 	if (!err && (err = send_listeners(fds, n)) != 0)
 		snprintf(why, size, "hand-over: sending the listeners: %s",
 		         zc_strerror(err));

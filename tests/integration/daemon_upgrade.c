@@ -639,3 +639,62 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_after_user_drop, 120)
 	free(l);
 	return rc ? rc : up_stop(&U);
 }
+
+/* ------------------------------------------------------------------ */
+/* The admin API                                                        */
+
+/*
+ * POST /upgrade does what SIGUSR2 does and answers with the result: 200
+ * and the new pid, after which the admin socket (a Unix path) is served
+ * by the new process, its file kept; 500 and the reason when the new
+ * process fails, the old one serving on. The last process removes the
+ * socket file when it stops.
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_admin_api, 120)
+{
+	struct up U = {0};
+	struct looper *l = malloc(sizeof(*l));
+	struct zc_addr aa;
+	char adm[300], extra[400], *body = NULL;
+	pid_t old;
+	long pid;
+	int rc;
+
+	ASSERT_TRUE(l);
+	snprintf(adm, sizeof(adm), "%s/admin.sock", t_tmpdir());
+	snprintf(extra, sizeof(extra), "admin = \"unix:%s\";", adm);
+	snprintf(adm, sizeof(adm), "unix:%s/admin.sock", t_tmpdir());
+	ASSERT_OK(zc_addr_parse(&aa, adm, ZC_ADDR_PASSIVE));
+	rc = up_start(&U, ctx, extra, NULL);
+	if (rc || looper_start(l, &U.la) || looper_more(l, 3))
+		return rc ? rc : T_FAIL;
+	old = U.pid;
+	ASSERT_EQ(t_http(&aa, "POST", "/upgrade", NULL, &body), 200);
+	ASSERT_EQ(t_json_check(body, "d['ok'] and d['pid'] > 0"), T_PASS);
+	pid = t_json_num(body, "pid", 0);
+	free(body);
+	ASSERT_EQ(wait_exit(old, 5000), 0);
+	ASSERT_EQ(read_pid(U.pidf), pid);
+	U.pid = (pid_t)pid;
+	/* The new process answers on the same socket file. */
+	ASSERT_EQ(t_http_get(&aa, "/status", NULL), 200);
+	if (looper_more(l, 5))
+		return T_FAIL;
+	ASSERT_OK(t_write_tmp("zcrelay.conf", "routes = (;\n", U.cfg,
+	                      sizeof(U.cfg)));
+	ASSERT_EQ(t_http(&aa, "POST", "/upgrade", NULL, &body), 500);
+	ASSERT_EQ(t_json_check(body, "not d['ok'] and 'configuration check "
+	                             "failed' in d['error']"),
+	          T_PASS);
+	free(body);
+	ASSERT_TRUE(running(U.pid));
+	ASSERT_EQ(t_http_get(&aa, "/status", NULL), 200);
+	if (looper_more(l, 5))
+		return T_FAIL;
+	rc = looper_stop(l);
+	free(l);
+	if (rc || up_stop(&U))
+		return T_FAIL;
+	ASSERT_EQ(access(adm + 5, F_OK), -1);
+	return T_PASS;
+}
