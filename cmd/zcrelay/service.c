@@ -23,13 +23,13 @@
 
 #include "daemon.h"
 #include "service.h"
-#include "upgrade.h"
 
 #define SD_LISTEN_FDS_START 3
 #define PW_BUF_SIZE         16384 /* getpwnam_r/getgrnam_r scratch */
 
 static int *sd_fds; /* passed sockets; -1 once taken */
 static int sd_nfds;
+static int sd_adopted; /* the pool holds an upgrade's sockets */
 
 __attribute__((format(printf, 3, 4))) static void
 set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -301,6 +301,7 @@ int zcr_sd_listen_adopt(const int *fds, unsigned n)
 		return -ENOMEM;
 	memcpy(grown + sd_nfds, fds, n * sizeof(*fds));
 	sd_fds = grown;
+	sd_adopted = 1;
 	sd_nfds += (int)n;
 	return 0;
 }
@@ -334,8 +335,8 @@ void zcr_sd_listen_close_unused(void)
 		zcr_log(ZC_LOG_WARN,
 		        "%s: inherited fd %d (%s) matches no listener; "
 		        "closing it",
-		        zcr_upgrade_child() ? "upgrade" : "socket activation",
-		        sd_fds[i], name);
+		        sd_adopted ? "upgrade" : "socket activation", sd_fds[i],
+		        name);
 		close(sd_fds[i]);
 	}
 	free(sd_fds);

@@ -698,3 +698,61 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_admin_api, 120)
 	ASSERT_EQ(access(adm + 5, F_OK), -1);
 	return T_PASS;
 }
+
+/* ------------------------------------------------------------------ */
+/* Listeners the new configuration adds or drops                        */
+
+/*
+ * The new process's file drops route "s" and adds route "t" on a new
+ * address: "r" goes on without a failed transfer, "t" is bound fresh
+ * and relays, and the socket of "s" is closed by the new process (its
+ * clients are refused once the old one has gone).
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_listeners_change, 120)
+{
+	struct up U = {0};
+	struct looper *l = malloc(sizeof(*l)), *l3x;
+	struct zc_addr la3;
+	char text[1024], la[128], ua[128], l3[128];
+	pid_t old;
+	int rc, c;
+
+	ASSERT_TRUE(l);
+	rc = up_start(&U, ctx, NULL, NULL);
+	if (rc || looper_start(l, &U.la) || looper_more(l, 3))
+		return rc ? rc : T_FAIL;
+	ASSERT_OK(t_free_addr(AF_INET, &la3));
+	ASSERT_OK(t_addr_str(&U.la, la, sizeof(la)));
+	ASSERT_OK(t_addr_str(&U.s.a, ua, sizeof(ua)));
+	ASSERT_OK(t_addr_str(&la3, l3, sizeof(l3)));
+	snprintf(text, sizeof(text),
+	         "workers = 2;\nlog = { sessions = false; };\n%s\n"
+	         "pid-file = \"%s\";\nroutes = ("
+	         "{ name = \"r\"; mover = \"%s\"; listen = \"%s\";"
+	         " upstreams = [\"%s\"]; },\n"
+	         "{ name = \"t\"; mover = \"%s\"; listen = \"%s\";"
+	         " upstreams = [\"%s\"]; });\n",
+	         t_cfg_engine(ctx), U.pidf, t_cfg_mover(ctx), la, ua,
+	         t_cfg_mover(ctx), l3, ua);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, U.cfg, sizeof(U.cfg)));
+	if (upgrade(&U, &old))
+		return T_FAIL;
+	ASSERT_EQ(wait_exit(old, 5000), 0);
+	/* Its two sockets (one per worker of the old process). */
+	ASSERT_EQ(t_log_count(&U.d, "upgrade: inherited fd",
+	                      "matches no listener; closing it"),
+	          2);
+	c = t_connect(&U.la2);
+	ASSERT_ERR(c, -ECONNREFUSED);
+	/* A transfer through "t" (in this thread, while l loops on "r"). */
+	l3x = calloc(1, sizeof(*l3x));
+	ASSERT_TRUE(l3x);
+	l3x->la = &la3;
+	ASSERT_OK(looper_once(l3x, 99));
+	free(l3x);
+	if (looper_more(l, 5))
+		return T_FAIL;
+	rc = looper_stop(l);
+	free(l);
+	return rc ? rc : up_stop(&U);
+}
