@@ -183,6 +183,7 @@ struct up {
 	struct sink s;
 	struct zc_addr la2, ua2; /* route "s", to the test's ulfd */
 	int ulfd;
+	int workers; /* of the configuration; 0: 2 */
 	char cfg[256], pidf[256];
 };
 
@@ -201,14 +202,14 @@ static int up_write_cfg(struct up *U, const struct t_ctx *ctx,
 	ASSERT_OK(t_addr_str(&U->ua2, ua2, sizeof(ua2)));
 	snprintf(U->pidf, sizeof(U->pidf), "%s/zcrelay.pid", t_tmpdir());
 	snprintf(text, sizeof(text),
-	         "workers = 2;\nlog = { sessions = false; };\n%s\n"
+	         "workers = %d;\nlog = { sessions = false; };\n%s\n"
 	         "pid-file = \"%s\";\n%s\n"
 	         "routes = ({ name = \"r\"; mover = \"%s\"; listen = \"%s\";"
 	         " upstreams = [\"%s\"]; },\n"
 	         "{ name = \"s\"; mover = \"%s\"; listen = \"%s\";"
 	         " upstreams = [\"%s\"]; });\n",
-	         t_cfg_engine(ctx), U->pidf, extra ? extra : "", m, la, ua, m,
-	         la2, ua2);
+	         U->workers ? U->workers : 2, t_cfg_engine(ctx), U->pidf,
+	         extra ? extra : "", m, la, ua, m, la2, ua2);
 	ASSERT_OK(t_write_tmp("zcrelay.conf", text, U->cfg, sizeof(U->cfg)));
 	/* A new process that runs as user = "nobody" reads it too. */
 	ASSERT_EQ(chmod(U->cfg, 0644), 0);
@@ -752,6 +753,40 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_listeners_change, 120)
 	free(l3x);
 	if (looper_more(l, 5))
 		return T_FAIL;
+	rc = looper_stop(l);
+	free(l);
+	return rc ? rc : up_stop(&U);
+}
+
+/*
+ * The worker count changes across upgrades, 2 -> 3 -> 1 -> 2: the new
+ * process watches every socket it is given (a worker more than sockets
+ * shares one, sockets more than workers get listeners of their own), so
+ * the looping client still never fails.
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_workers_change, 120)
+{
+	static const int counts[] = {3, 1, 2};
+	struct up U = {0};
+	struct looper *l = malloc(sizeof(*l));
+	pid_t old;
+	size_t i;
+	int rc;
+
+	ASSERT_TRUE(l);
+	rc = up_start(&U, ctx, NULL, NULL);
+	if (rc || looper_start(l, &U.la) || looper_more(l, 3))
+		return rc ? rc : T_FAIL;
+	for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		U.workers = counts[i];
+		if (up_write_cfg(&U, ctx, NULL) || upgrade(&U, &old))
+			return T_FAIL;
+		ASSERT_EQ(wait_exit(old, 5000), 0);
+		if (looper_more(l, 10))
+			return T_FAIL;
+	}
+	ASSERT_EQ(t_log_count(&U.d, "worker(s)", "1 worker(s)"), 1);
+	ASSERT_EQ(t_log_count(&U.d, "worker(s)", "3 worker(s)"), 1);
 	rc = looper_stop(l);
 	free(l);
 	return rc ? rc : up_stop(&U);
