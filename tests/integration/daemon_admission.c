@@ -135,9 +135,7 @@ TEST(test_daemon_admission)
 	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), "ZC_DAEMON not set");
-	rc = adm_up(&a, ctx);
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(adm_up(&a, ctx));
 	ASSERT_OK(t_wait_listen(&a.ux, 5000));
 	ASSERT_EQ(refused(&a.v4, "127.0.0.2", NULL, 0), T_PASS);
 	ASSERT_EQ(refused(&a.v6, NULL, NULL, 0), T_PASS);

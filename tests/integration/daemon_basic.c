@@ -116,12 +116,8 @@ static int xfer_both(const struct t_ctx *ctx, const struct zc_addr *la,
 	ulfd = t_listen(ufam, &ua);
 	ASSERT_OK(ulfd);
 	t_dargs_init(&a, ctx, la, &ua);
-	rc = t_daemon_up(&d, &a, la);
-	if (rc)
-		return rc;
-	rc = conn2_open(&p, la, ulfd);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, la));
+	T_TRY(conn2_open(&p, la, ulfd));
 	ASSERT_OK(t_receiver_start(&rx_up, p.u, 0));
 	ASSERT_OK(t_receiver_start(&rx_down, p.c, 0));
 	ASSERT_OK(t_sender_start(&tx_up, p.c, BIG, 101, T_XFER_SHUT_WR));
@@ -146,9 +142,7 @@ static int xfer_both(const struct t_ctx *ctx, const struct zc_addr *la,
 	conn2_close(&p);
 	close(ulfd);
 
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(session_line(&d, line, sizeof(line)));
 	snprintf(up, sizeof(up), "up=%llu down=%llu", BIG, BIG);
 	ASSERT_HAS(line, up);
 	ASSERT_HAS(line, " end=eof");
@@ -238,23 +232,17 @@ TEST(test_daemon_uring_splice_on_epoll_splices)
 	struct t_daemon d;
 	struct zc_addr la;
 	struct conn2 p;
-	int ulfd, rc;
+	int ulfd;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = setup_inet(&c, &d, &la, &ulfd, NULL);
-	if (rc)
-		return rc;
-	rc = conn2_open(&p, &la, ulfd);
-	if (rc)
-		return rc;
+	T_TRY(setup_inet(&c, &d, &la, &ulfd, NULL));
+	T_TRY(conn2_open(&p, &la, ulfd));
 	ASSERT_EQ(t_xfer_check(p.c, p.u, 4 << 20, 71), T_PASS);
 	ASSERT_EQ(shutdown(p.u, SHUT_WR), 0);
 	ASSERT_EQ(t_wait_eof(p.c, 5000), 0);
 	conn2_close(&p);
 	close(ulfd);
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(session_line(&d, line, sizeof(line)));
 	ASSERT_HAS(line, " end=eof");
 	ASSERT_HAS(line, " copied=0 ");
 	ASSERT_HAS(line, " engine=epoll mover=splice");
@@ -272,15 +260,11 @@ TEST_MATRIX(test_daemon_server_speaks_first)
 	struct t_daemon d;
 	struct zc_addr la;
 	struct conn2 p;
-	int ulfd, rc;
+	int ulfd;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = setup_inet(ctx, &d, &la, &ulfd, NULL);
-	if (rc)
-		return rc;
-	rc = conn2_open(&p, &la, ulfd);
-	if (rc)
-		return rc;
+	T_TRY(setup_inet(ctx, &d, &la, &ulfd, NULL));
+	T_TRY(conn2_open(&p, &la, ulfd));
 	ASSERT_OK(t_write_all(p.u, banner, sizeof(banner) - 1));
 	ASSERT_EQ(t_read_full(p.c, buf, sizeof(banner) - 1, 5000),
 	          sizeof(banner) - 1);
@@ -296,9 +280,7 @@ TEST_MATRIX(test_daemon_server_speaks_first)
 	ASSERT_EQ(t_wait_eof(p.u, 5000), 0);
 	conn2_close(&p);
 	close(ulfd);
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(session_line(&d, line, sizeof(line)));
 	ASSERT_HAS(line, " up=6 down=20 ");
 	ASSERT_HAS(line, " end=eof");
 	return daemon_down(&d);
@@ -320,15 +302,11 @@ TEST_MATRIX(test_daemon_half_close_client_first)
 	struct t_rng r;
 	struct conn2 p;
 	char line[1024];
-	int ulfd, rc;
+	int ulfd;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = setup_inet(ctx, &d, &la, &ulfd, NULL);
-	if (rc)
-		return rc;
-	rc = conn2_open(&p, &la, ulfd);
-	if (rc)
-		return rc;
+	T_TRY(setup_inet(ctx, &d, &la, &ulfd, NULL));
+	T_TRY(conn2_open(&p, &la, ulfd));
 	t_rng_init(&r, 5);
 	t_rng_fill(&r, req, sizeof(req));
 	ASSERT_OK(t_write_all(p.c, req, sizeof(req)));
@@ -347,9 +325,7 @@ TEST_MATRIX(test_daemon_half_close_client_first)
 	ASSERT_MEMEQ(rx.digest, want, T_SHA256_LEN);
 	conn2_close(&p);
 	close(ulfd);
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(session_line(&d, line, sizeof(line)));
 	ASSERT_HAS(line, " up=4096 down=1048576 ");
 	ASSERT_HAS(line, " end=eof");
 	return daemon_down(&d);
@@ -367,15 +343,11 @@ TEST_MATRIX(test_daemon_half_close_upstream_first)
 	struct t_rng r;
 	struct conn2 p;
 	char line[1024];
-	int ulfd, rc;
+	int ulfd;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = setup_inet(ctx, &d, &la, &ulfd, NULL);
-	if (rc)
-		return rc;
-	rc = conn2_open(&p, &la, ulfd);
-	if (rc)
-		return rc;
+	T_TRY(setup_inet(ctx, &d, &la, &ulfd, NULL));
+	T_TRY(conn2_open(&p, &la, ulfd));
 	t_rng_init(&r, 7);
 	t_rng_fill(&r, msg, sizeof(msg));
 	ASSERT_OK(t_write_all(p.u, msg, sizeof(msg)));
@@ -393,9 +365,7 @@ TEST_MATRIX(test_daemon_half_close_upstream_first)
 	ASSERT_MEMEQ(rx.digest, want, T_SHA256_LEN);
 	conn2_close(&p);
 	close(ulfd);
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(session_line(&d, line, sizeof(line)));
 	ASSERT_HAS(line, " up=1048576 down=4096 ");
 	ASSERT_HAS(line, " end=eof");
 	return daemon_down(&d);
@@ -424,12 +394,8 @@ static int reset_case(const struct t_ctx *ctx, int from_client)
 	struct t_rng r;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = setup_inet(ctx, &d, &la, &ulfd, NULL);
-	if (rc)
-		return rc;
-	rc = conn2_open(&p, &la, ulfd);
-	if (rc)
-		return rc;
+	T_TRY(setup_inet(ctx, &d, &la, &ulfd, NULL));
+	T_TRY(conn2_open(&p, &la, ulfd));
 	from = from_client ? p.c : p.u;
 	to = from_client ? p.u : p.c;
 	buf = malloc(2 * SOME);
@@ -454,9 +420,7 @@ static int reset_case(const struct t_ctx *ctx, int from_client)
 	ASSERT_LE(rx.bytes, SOME);
 	close(to);
 	close(ulfd);
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(session_line(&d, line, sizeof(line)));
 	ASSERT_HAS(line, " end=reset");
 	return daemon_down(&d);
 }
@@ -484,16 +448,12 @@ TEST_MATRIX(test_daemon_idle_timeout_closes)
 	struct conn2 p;
 	char line[1024];
 	uint64_t t0, dt;
-	int ulfd, rc, r;
+	int ulfd, r;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = setup_inet(ctx, &d, &la, &ulfd, extra);
-	if (rc)
-		return rc;
+	T_TRY(setup_inet(ctx, &d, &la, &ulfd, extra));
 	t0 = t_now_ms();
-	rc = conn2_open(&p, &la, ulfd);
-	if (rc)
-		return rc;
+	T_TRY(conn2_open(&p, &la, ulfd));
 	r = t_wait_eof(p.c, 3000);
 	dt = t_now_ms() - t0;
 	if (!t_is_closed(r))
@@ -506,9 +466,7 @@ TEST_MATRIX(test_daemon_idle_timeout_closes)
 	ASSERT_TRUE(t_is_closed(t_wait_eof(p.u, 1000)));
 	conn2_close(&p);
 	close(ulfd);
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(session_line(&d, line, sizeof(line)));
 	ASSERT_HAS(line, " end=timeout");
 	ASSERT_HAS(line, " up=0 down=0 ");
 	return daemon_down(&d);
@@ -522,15 +480,11 @@ TEST_MATRIX(test_daemon_idle_timeout_active_survives)
 	struct zc_addr la;
 	struct conn2 p;
 	char line[1024], c;
-	int ulfd, rc, i;
+	int ulfd, i;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = setup_inet(ctx, &d, &la, &ulfd, extra);
-	if (rc)
-		return rc;
-	rc = conn2_open(&p, &la, ulfd);
-	if (rc)
-		return rc;
+	T_TRY(setup_inet(ctx, &d, &la, &ulfd, extra));
+	T_TRY(conn2_open(&p, &la, ulfd));
 	for (i = 0; i < 11; i++) {
 		c = (char)('a' + i);
 		ASSERT_OK(t_write_all(p.c, &c, 1));
@@ -547,9 +501,7 @@ TEST_MATRIX(test_daemon_idle_timeout_active_survives)
 	ASSERT_TRUE(t_is_closed(t_wait_eof(p.c, 3000)));
 	conn2_close(&p);
 	close(ulfd);
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(session_line(&d, line, sizeof(line)));
 	ASSERT_HAS(line, " up=11 down=1 ");
 	ASSERT_HAS(line, " end=timeout");
 	return daemon_down(&d);

@@ -87,16 +87,12 @@ static int stop_idle(int family, int sig)
 	struct t_dargs a;
 	struct stat st;
 	uint64_t t0;
-	int ulfd, rc;
+	int ulfd;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = addrs(family, &la, &ulfd, &ua);
-	if (rc)
-		return rc;
+	T_TRY(addrs(family, &la, &ulfd, &ua));
 	t_dargs_init(&a, &ctx, &la, &ua);
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, &la));
 	t0 = t_now_ms();
 	ASSERT_EQ(kill(d.pid, sig), 0);
 	ASSERT_EQ(t_daemon_wait(&d, 2000), 0);
@@ -173,18 +169,12 @@ static int drain_case(const struct t_ctx *ctx, int kind)
 	int ulfd, rc, c, u, fd, r;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = addrs(kind, &la, &ulfd, &ua);
-	if (rc)
-		return rc;
+	T_TRY(addrs(kind, &la, &ulfd, &ua));
 	t_dargs_init(&a, ctx, &la, &ua);
 	t_dargs_add(&a, "--workers");
 	t_dargs_add(&a, "2");
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
-	rc = open_session(&la, ulfd, &c, &u);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, &la));
+	T_TRY(open_session(&la, ulfd, &c, &u));
 
 	ASSERT_EQ(kill(d.pid, SIGTERM), 0);
 	ASSERT_EQ(t_wait_log_count(&d, "draining", NULL, 1, 2000), 1);
@@ -265,21 +255,15 @@ TEST_MATRIX(test_daemon_drain_timeout)
 	struct zc_addr la, ua;
 	struct t_dargs a;
 	uint64_t t0, ms;
-	int ulfd, rc, c, u, r;
+	int ulfd, c, u, r;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = addrs(AF_INET, &la, &ulfd, &ua);
-	if (rc)
-		return rc;
+	T_TRY(addrs(AF_INET, &la, &ulfd, &ua));
 	t_dargs_init(&a, ctx, &la, &ua);
 	t_dargs_add(&a, "--drain-timeout");
 	t_dargs_add(&a, "300");
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
-	rc = open_session(&la, ulfd, &c, &u);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, &la));
+	T_TRY(open_session(&la, ulfd, &c, &u));
 	t0 = t_now_ms();
 	ASSERT_EQ(kill(d.pid, SIGTERM), 0);
 	r = t_wait_eof(c, 3000);
@@ -307,21 +291,15 @@ TEST_MATRIX(test_daemon_second_signal_aborts)
 	struct zc_addr la, ua;
 	struct t_dargs a;
 	uint64_t t0;
-	int ulfd, rc, c, u;
+	int ulfd, c, u;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = addrs(AF_INET, &la, &ulfd, &ua);
-	if (rc)
-		return rc;
+	T_TRY(addrs(AF_INET, &la, &ulfd, &ua));
 	t_dargs_init(&a, ctx, &la, &ua);
 	t_dargs_add(&a, "--drain-timeout");
 	t_dargs_add(&a, "60000");
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
-	rc = open_session(&la, ulfd, &c, &u);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, &la));
+	T_TRY(open_session(&la, ulfd, &c, &u));
 	ASSERT_EQ(kill(d.pid, SIGTERM), 0);
 	ASSERT_EQ(t_wait_log_count(&d, "draining", NULL, 1, 2000), 1);
 	ASSERT_ERR(t_daemon_wait(&d, 200), -ETIMEDOUT);

@@ -31,7 +31,7 @@ static int next_upstream(const struct t_ctx *ctx, const char *fn,
 	struct t_dargs a;
 	struct t_fault f;
 	const char *ds;
-	int dlfd, llfd, rc, i;
+	int dlfd, llfd, i;
 
 	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
 	/* dead listens for real: only the shim keeps us from it. */
@@ -45,19 +45,11 @@ static int next_upstream(const struct t_ctx *ctx, const char *fn,
 	t_dargs_addr(&a, "--upstream", &live);
 	snprintf(spec, sizeof(spec), "%s:%s:port=%d", fn, errname,
 	         ntohs_port(&dead));
-	rc = t_fault_up(&f, &a, "");
-	if (rc)
-		return rc;
-	rc = t_fault_set(&f, spec);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_up(&f, &a, ""));
+	T_TRY(t_fault_set(&f, spec));
 	for (i = 0; i < 3; i++) {
-		rc = t_pair2_open(&f, llfd, &p);
-		if (rc)
-			return rc;
-		rc = t_pair2_xfer(&p, 64 * KIB, 64 * KIB, 60 + i, 20000);
-		if (rc)
-			return rc;
+		T_TRY(t_pair2_open(&f, llfd, &p));
+		T_TRY(t_pair2_xfer(&p, 64 * KIB, 64 * KIB, 60 + i, 20000));
 		t_pair2_close(&p);
 	}
 	ASSERT_EQ(t_accept_ms(dlfd, 0), -ETIMEDOUT); /* nobody came */
@@ -74,9 +66,7 @@ static int next_upstream(const struct t_ctx *ctx, const char *fn,
 	          blamed ? 2 : 0);
 	close(dlfd);
 	close(llfd);
-	rc = t_fault_settled(&f);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_settled(&f));
 	return t_fault_down(&f, ctx, "connect next upstream");
 }
 
@@ -119,20 +109,16 @@ TEST_MATRIX(test_fault_socket_emfile_sheds_client)
 	struct t_pair2 p;
 	struct t_dargs a;
 	struct t_fault f;
-	int ulfd, rc, c, i;
+	int ulfd, c, i;
 
 	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
 	ulfd = t_listen(AF_INET, &ua);
 	ASSERT_OK(ulfd);
 	ASSERT_OK(t_free_addr(AF_INET, &f.la));
 	t_dargs_init(&a, ctx, &f.la, &ua);
-	rc = t_fault_up(&f, &a, "");
-	if (rc)
-		return rc;
+	T_TRY(t_fault_up(&f, &a, ""));
 	/* After startup: the listeners and admin made their sockets. */
-	rc = t_fault_set(&f, "socket:EMFILE:count=3");
-	if (rc)
-		return rc;
+	T_TRY(t_fault_set(&f, "socket:EMFILE:count=3"));
 	snprintf(line, sizeof(line), "rejected: out of local resources: %s",
 	         strerror(EMFILE));
 	for (i = 1; i <= 3; i++) {
@@ -144,12 +130,8 @@ TEST_MATRIX(test_fault_socket_emfile_sheds_client)
 	}
 	ASSERT_EQ(t_log_count(&f.d, " connect: ", NULL), 0);
 	ASSERT_EQ(t_log_count(&f.d, " ejected for ", NULL), 0);
-	rc = t_pair2_open(&f, ulfd, &p);
-	if (rc)
-		return rc;
-	rc = t_pair2_xfer(&p, 64 * KIB, 64 * KIB, 66, 20000);
-	if (rc)
-		return rc;
+	T_TRY(t_pair2_open(&f, ulfd, &p));
+	T_TRY(t_pair2_xfer(&p, 64 * KIB, 64 * KIB, 66, 20000));
 	t_pair2_close(&p);
 	ASSERT_EQ(t_fault_count(&f, "socket:EMFILE", NULL), 3);
 	ASSERT_EQ(t_fault_metric_wait(
@@ -159,9 +141,7 @@ TEST_MATRIX(test_fault_socket_emfile_sheds_client)
 	                        "\"default\",reason=\"local_resources\"}"),
 	          3);
 	close(ulfd);
-	rc = t_fault_settled(&f);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_settled(&f));
 	return t_fault_down(&f, ctx, "socket");
 }
 
@@ -172,7 +152,7 @@ static int only_upstream(const struct t_ctx *ctx, const char *errname)
 	struct zc_addr ua;
 	struct t_dargs a;
 	struct t_fault f;
-	int ulfd, rc, c, i;
+	int ulfd, c, i;
 
 	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
 	ulfd = t_listen(AF_INET, &ua);
@@ -181,9 +161,7 @@ static int only_upstream(const struct t_ctx *ctx, const char *errname)
 	t_dargs_init(&a, ctx, &f.la, &ua);
 	snprintf(spec, sizeof(spec), "connect:%s:port=%d", errname,
 	         ntohs_port(&ua));
-	rc = t_fault_up(&f, &a, spec);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_up(&f, &a, spec));
 	for (i = 1; i <= 3; i++) {
 		c = t_connect(&f.la);
 		ASSERT_OK(c);
@@ -201,9 +179,7 @@ static int only_upstream(const struct t_ctx *ctx, const char *errname)
 	         strerror(errno_of(errname)));
 	ASSERT_EQ(t_log_count(&f.d, line, NULL), 3);
 	close(ulfd);
-	rc = t_fault_settled(&f);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_settled(&f));
 	return t_fault_down(&f, ctx, "connect only upstream");
 }
 

@@ -25,32 +25,23 @@ static int two_sessions(const struct t_ctx *ctx, struct t_fault *f,
 	struct t_xfer4 x[2];
 	struct zc_addr ua;
 	struct t_dargs a;
-	int ulfd, rc, i, port[2];
+	int ulfd, i, port[2];
 
 	ulfd = t_listen(AF_INET, &ua);
 	ASSERT_OK(ulfd);
 	ASSERT_OK(t_free_addr(AF_INET, &f->la));
 	t_dargs_init(&a, ctx, &f->la, &ua);
-	rc = t_fault_up(f, &a, spec);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_up(f, &a, spec));
 	for (i = 0; i < 2; i++) {
-		rc = t_pair2_open(f, ulfd, &p[i]);
-		if (rc)
-			return rc;
+		T_TRY(t_pair2_open(f, ulfd, &p[i]));
 		port[i] = t_local_port(p[i].c);
-		rc = t_pair2_start(&p[i], &x[i], 4 * MIB, 4 * MIB, 40 + 2 * i);
-		if (rc)
-			return rc;
+		T_TRY(t_pair2_start(&p[i], &x[i], 4 * MIB, 4 * MIB,
+		                    40 + 2 * i));
 	}
 	for (i = 0; i < 2; i++) {
-		rc = t_pair2_finish(&x[i], 60000);
-		if (rc)
-			return rc;
+		T_TRY(t_pair2_finish(&x[i], 60000));
 		t_pair2_close(&p[i]);
-		rc = t_fault_session(f, port[i], line[i], sizeof(line[i]));
-		if (rc)
-			return rc;
+		T_TRY(t_fault_session(f, port[i], line[i], sizeof(line[i])));
 		ASSERT_HAS(line[i], " up=4194304 down=4194304 ");
 		ASSERT_HAS(line[i], " end=eof");
 	}
@@ -62,15 +53,13 @@ TEST_MATRIX(test_fault_pipe2_emfile)
 {
 	char line[2][1024], mover[64];
 	struct t_fault f;
-	int rc, i;
+	int i;
 
 	snprintf(mover, sizeof(mover), " mover=%s", zc_mover_name(ctx->mover));
 	T_SKIP_IF(t_fault_pipe_skip(ctx), "%s", t_fault_pipe_skip(ctx));
 	T_SKIP_IF(ctx->mover == ZC_MOVER_COPY,
 	          "the copy mover never creates pipes");
-	rc = two_sessions(ctx, &f, "pipe2:EMFILE", line);
-	if (rc)
-		return rc;
+	T_TRY(two_sessions(ctx, &f, "pipe2:EMFILE", line));
 	for (i = 0; i < 2; i++) {
 		ASSERT_HAS(line[i], " spliced=0 copied=8388608 ");
 		ASSERT_HAS(line[i], mover);
@@ -87,14 +76,12 @@ TEST_MATRIX(test_fault_setpipe_sz_eperm)
 {
 	char line[2][1024];
 	struct t_fault f;
-	int rc, i;
+	int i;
 
 	T_SKIP_IF(t_fault_pipe_skip(ctx), "%s", t_fault_pipe_skip(ctx));
 	T_SKIP_IF(ctx->mover == ZC_MOVER_COPY,
 	          "the copy mover never creates pipes");
-	rc = two_sessions(ctx, &f, "fcntl:EPERM", line);
-	if (rc)
-		return rc;
+	T_TRY(two_sessions(ctx, &f, "fcntl:EPERM", line));
 	for (i = 0; i < 2; i++) {
 		ASSERT_HAS(line[i], " spliced=8388608 copied=0 ");
 		ASSERT_FALSE(strstr(line[i], "fallback="));

@@ -33,7 +33,7 @@ static int splice_midstream(const struct t_ctx *ctx, const char *errname,
 	struct zc_addr ua;
 	struct t_dargs a;
 	struct t_fault f;
-	int ulfd, rc, i, port[NSESS], fell = 0;
+	int ulfd, i, port[NSESS], fell = 0;
 
 	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
 	T_SKIP_IF(ctx->mover == ZC_MOVER_COPY,
@@ -46,34 +46,24 @@ static int splice_midstream(const struct t_ctx *ctx, const char *errname,
 	 * (2 x 16 MiB take about 130 calls with 1 MiB pipes). */
 	snprintf(spec, sizeof(spec), "splice:%s:after=15:count=1:src=%s",
 	         errname, src);
-	rc = t_fault_up(&f, &a, spec);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_up(&f, &a, spec));
 	for (i = 0; i < NSESS; i++) {
-		rc = t_pair2_open(&f, ulfd, &p[i]);
-		if (rc)
-			return rc;
+		T_TRY(t_pair2_open(&f, ulfd, &p[i]));
 		port[i] = t_local_port(p[i].c);
 	}
 	/* Both sessions at once, on one worker. */
 	for (i = 0; i < NSESS; i++) {
-		rc = t_pair2_start(&p[i], &x[i], BYTES, BYTES, 100 + 10 * i);
-		if (rc)
-			return rc;
+		T_TRY(t_pair2_start(&p[i], &x[i], BYTES, BYTES, 100 + 10 * i));
 	}
 	for (i = 0; i < NSESS; i++) {
-		rc = t_pair2_finish(&x[i], 60000);
-		if (rc)
-			return rc;
+		T_TRY(t_pair2_finish(&x[i], 60000));
 	}
 	snprintf(label, sizeof(label), "splice:%s", errname);
 	ASSERT_EQ(t_fault_count(&f, label, NULL), 1);
 	snprintf(fb, sizeof(fb), " fallback=%s", errname);
 	for (i = 0; i < NSESS; i++) {
 		t_pair2_close(&p[i]);
-		rc = t_fault_session(&f, port[i], line[i], sizeof(line[i]));
-		if (rc)
-			return rc;
+		T_TRY(t_fault_session(&f, port[i], line[i], sizeof(line[i])));
 		ASSERT_HAS(line[i], " end=eof");
 		ASSERT_HAS(line[i], " mover=splice");
 		if (strstr(line[i], fb)) {
@@ -87,9 +77,7 @@ static int splice_midstream(const struct t_ctx *ctx, const char *errname,
 	}
 	ASSERT_EQ(fell, 1);
 	close(ulfd);
-	rc = t_fault_settled(&f);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_settled(&f));
 	return t_fault_down(&f, ctx,
 	                    src[0] == 's' ? "splice drain" : "splice pump");
 }

@@ -105,6 +105,21 @@ int t_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 			return t_skip(__VA_ARGS__);                            \
 	} while (0)
 
+/*
+ * T_TRY(expr) - run one step of a test: expr is an int that is 0 (T_PASS)
+ * when the step succeeded, else T_FAIL, T_SKIP or a negative errno. A
+ * non-zero value is returned at once from the enclosing function, so a
+ * failure or skip deep in a helper reaches the runner unchanged:
+ *
+ *	T_TRY(t_daemon_up(&d, &a, &la));
+ */
+#define T_TRY(expr)                                                            \
+	do {                                                                   \
+		int t_try_ = (expr);                                           \
+		if (t_try_)                                                    \
+			return t_try_;                                         \
+	} while (0)
+
 /* t_log - a diagnostic line on stderr, prefixed with "# ". */
 void t_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -131,16 +131,14 @@ void t_fault_env(struct t_fault *f, const char *spec, const char *env[8])
 int t_fault_up(struct t_fault *f, struct t_dargs *a, const char *spec)
 {
 	const char *env[8];
-	int rc, fds, pipes, last = -1, i;
+	int fds, pipes, last = -1, i;
 
 	ASSERT_OK(t_free_addr(AF_INET, &f->admin));
 	t_dargs_add(a, "--workers");
 	t_dargs_add(a, "1");
 	t_dargs_addr(a, "--admin", &f->admin);
 	t_fault_env(f, spec, env);
-	rc = t_daemon_up_env(&f->d, a, &f->la, env);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up_env(&f->d, a, &f->la, env));
 	ASSERT_OK(t_wait_listen(&f->admin, 5000));
 	/* Stable for 100 ms: everything it opens at startup is open. */
 	for (i = 0; i < 100; i++) {

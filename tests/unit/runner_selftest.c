@@ -136,6 +136,29 @@ TEST_MATRIX(test_runner_matrix_ctx)
 	return T_PASS;
 }
 
+/* T_TRY passes 0 on and returns anything else unchanged. */
+static int try_twice(int first, int second, int *reached)
+{
+	T_TRY(first);
+	*reached = 1;
+	T_TRY(second);
+	return T_PASS;
+}
+
+TEST(test_runner_try)
+{
+	int reached = 0;
+
+	ASSERT_EQ(try_twice(0, 0, &reached), T_PASS);
+	ASSERT_EQ(reached, 1);
+	reached = 0;
+	ASSERT_EQ(try_twice(T_SKIP, 0, &reached), T_SKIP);
+	ASSERT_EQ(reached, 0);
+	ASSERT_EQ(try_twice(0, -EINVAL, &reached), -EINVAL);
+	ASSERT_EQ(reached, 1);
+	return T_PASS;
+}
+
 /* The loop harness: start, call, relay a pair of pairs, stop. */
 TEST_MATRIX(test_tnet_loop_relay)
 {
