@@ -15,24 +15,27 @@
 
 #define KIB (1ull << 10)
 
-static int accept_fault(const struct t_ctx *ctx, const char *errname)
+/* accept4() fails with errname, one row each. */
+static const struct accept_row {
+	const char *name;
+	const char *errname;
+} accept_rows[] = {
+        {"emfile", "EMFILE"},
+        {"enfile", "ENFILE"},
+};
+
+TEST_MATRIX_TABLE(test_fault_accept, accept_rows)
 {
+	const char *errname = ((const struct accept_row *)t_row())->errname;
 	char spec[128], label[64], want[128];
 	struct t_pair2 old, p;
 	struct t_xfer4 xo;
-	struct zc_addr ua;
-	struct t_dargs a;
 	struct t_fault f;
-	int ulfd, c;
+	int c;
 
-	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
-	T_TRY(t_fault_up(&f, &a, ""));
+	T_TRY(t_fault_start(&f, ctx, t_fault_skip(), ""));
 	/* A session that relays across the whole fault. */
-	T_TRY(t_pair2_open(&f, ulfd, &old));
+	T_TRY(t_pair2_open(&f, f.ulfd, &old));
 	/*
 	 * Three failures on the listening port only: the first accept and
 	 * the shedding accept right after it (spare fd freed) fail, the
@@ -53,7 +56,7 @@ static int accept_fault(const struct t_ctx *ctx, const char *errname)
 	ASSERT_EQ(t_wait_log_count(&f.d, want, NULL, 2, 2000), 2);
 	/* The fault is over: the next client is served (after the pause),
 	 * and so was the old session all along. */
-	T_TRY(t_pair2_open(&f, ulfd, &p));
+	T_TRY(t_pair2_open(&f, f.ulfd, &p));
 	T_TRY(t_pair2_xfer(&p, 256 * KIB, 256 * KIB, 7, 20000));
 	T_TRY(t_pair2_start(&old, &xo, 256 * KIB, 256 * KIB, 9));
 	T_TRY(t_pair2_finish(&xo, 20000));
@@ -63,19 +66,7 @@ static int accept_fault(const struct t_ctx *ctx, const char *errname)
 	                              2),
 	          2);
 	ASSERT_EQ(t_fault_count(&f, label, NULL), 3);
-	close(ulfd);
-	T_TRY(t_fault_settled(&f));
-	return t_fault_down(&f, ctx, "accept");
-}
-
-TEST_MATRIX(test_fault_accept_emfile)
-{
-	return accept_fault(ctx, "EMFILE");
-}
-
-TEST_MATRIX(test_fault_accept_enfile)
-{
-	return accept_fault(ctx, "ENFILE");
+	return t_fault_end(&f, ctx, "accept");
 }
 
 /* 200 spurious EAGAINs on the listener, which stays readable: the
@@ -84,25 +75,17 @@ TEST_MATRIX(test_fault_accept_eagain_storm)
 {
 	char spec[128];
 	struct t_pair2 p;
-	struct zc_addr ua;
 	struct t_dargs a;
 	struct t_fault f;
-	int ulfd;
 
-	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
+	T_TRY(t_fault_open(&f, ctx, t_fault_skip(), &a));
 	snprintf(spec, sizeof(spec), "accept4:eagain-storm:count=200:port=%d",
 	         ntohs_port(&f.la));
 	T_TRY(t_fault_up(&f, &a, spec));
-	T_TRY(t_pair2_open(&f, ulfd, &p));
+	T_TRY(t_pair2_open(&f, f.ulfd, &p));
 	T_TRY(t_pair2_xfer(&p, 64 * KIB, 64 * KIB, 3, 20000));
 	t_pair2_close(&p);
 	ASSERT_EQ(t_fault_count(&f, "accept4:eagain-storm", NULL), 200);
 	ASSERT_EQ(t_fault_metric(&f, "zcrelay_worker_accept_pauses_total"), 0);
-	close(ulfd);
-	T_TRY(t_fault_settled(&f));
-	return t_fault_down(&f, ctx, "accept storm");
+	return t_fault_end(&f, ctx, "accept storm");
 }

@@ -21,29 +21,32 @@
 
 /*
  * Session a streams BIG bytes to a slow client; b moves 4 MiB each way.
- * Once both run, the daemon's sends into a's client fail with errname:
- * send() for the copy mover, splice() from the pipe for splice.
+ * Once both run, the daemon's sends into a's client fail with errname
+ * (one row each): send() for the copy mover, splice() from the pipe for
+ * splice.
  */
-static int send_fault(const struct t_ctx *ctx, const char *errname)
+static const struct send_row {
+	const char *name;
+	const char *errname;
+} send_rows[] = {
+        {"econnreset_midstream", "ECONNRESET"},
+        {"epipe_midstream", "EPIPE"},
+};
+
+TEST_MATRIX_TABLE(test_fault_send, send_rows)
 {
+	const char *errname = ((const struct send_row *)t_row())->errname;
 	char spec[128], label[64], line[1024], want[64];
 	struct t_xfer a_tx, a_rx;
 	struct t_pair2 pa, pb;
 	struct t_xfer4 xb;
-	struct zc_addr ua;
-	struct t_dargs a;
 	struct t_fault f;
-	int ulfd, port;
+	int port;
 	const char *fn = ctx->mover == ZC_MOVER_COPY ? "send" : "splice";
 
-	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
-	T_TRY(t_fault_up(&f, &a, ""));
-	T_TRY(t_pair2_open(&f, ulfd, &pa));
-	T_TRY(t_pair2_open(&f, ulfd, &pb));
+	T_TRY(t_fault_start(&f, ctx, t_fault_io_skip(ctx), ""));
+	T_TRY(t_pair2_open(&f, f.ulfd, &pa));
+	T_TRY(t_pair2_open(&f, f.ulfd, &pb));
 	port = t_local_port(pa.c);
 	/* 64 KiB a millisecond at most: BIG takes at least 1 s. */
 	ASSERT_OK(t_receiver_start_paced(&a_rx, pa.c, 0, 64 * 1024, 1000));
@@ -73,19 +76,7 @@ static int send_fault(const struct t_ctx *ctx, const char *errname)
 	ASSERT_HAS(line, " end=eof");
 	t_pair2_close(&pa);
 	t_pair2_close(&pb);
-	close(ulfd);
-	T_TRY(t_fault_settled(&f));
-	return t_fault_down(&f, ctx, "send reset");
-}
-
-TEST_MATRIX(test_fault_send_econnreset_midstream)
-{
-	return send_fault(ctx, "ECONNRESET");
-}
-
-TEST_MATRIX(test_fault_send_epipe_midstream)
-{
-	return send_fault(ctx, "EPIPE");
+	return t_fault_end(&f, ctx, "send reset");
 }
 
 /* Every data call the daemon could make moves a few bytes at a time,
@@ -97,40 +88,20 @@ TEST_MATRIX(test_fault_send_epipe_midstream)
 
 TEST_MATRIX(test_fault_short_io_everywhere)
 {
-	char line[1024];
-	struct t_pair2 p[2];
-	struct t_xfer4 x[2];
-	struct zc_addr ua;
-	struct t_dargs a;
+	char line[2][T_FAULT_LINE];
 	struct t_fault f;
-	int ulfd, i, port[2];
+	int i;
 
-	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
-	T_TRY(t_fault_up(&f, &a, SHORT_SPEC));
-	for (i = 0; i < 2; i++) {
-		T_TRY(t_pair2_open(&f, ulfd, &p[i]));
-		port[i] = t_local_port(p[i].c);
-		T_TRY(t_pair2_start(&p[i], &x[i], MIB + 17, MIB + 33,
-		                    70 + 2 * i));
-	}
-	for (i = 0; i < 2; i++) {
-		T_TRY(t_pair2_finish(&x[i], 60000));
-		t_pair2_close(&p[i]);
-		T_TRY(t_fault_session(&f, port[i], line, sizeof(line)));
-		ASSERT_HAS(line, " end=eof");
-		ASSERT_FALSE(strstr(line, "fallback="));
-	}
+	T_TRY(t_fault_start(&f, ctx, t_fault_io_skip(ctx), SHORT_SPEC));
+	T_TRY(t_fault_sessions(&f, 2, MIB + 17, MIB + 33, 70, line));
+	for (i = 0; i < 2; i++)
+		ASSERT_FALSE(strstr(line[i], "fallback="));
 	if (ctx->mover == ZC_MOVER_COPY) {
 		ASSERT_GT(t_fault_count(&f, "recv:short", NULL), 0);
 		ASSERT_GT(t_fault_count(&f, "send:short", NULL), 0);
 	} else {
 		ASSERT_GT(t_fault_count(&f, "splice:short", NULL), 0);
 	}
-	close(ulfd);
-	T_TRY(t_fault_settled(&f)); /* scrapes /metrics through short I/O */
-	return t_fault_down(&f, ctx, "short I/O");
+	/* t_fault_end scrapes /metrics through short I/O */
+	return t_fault_end(&f, ctx, "short I/O");
 }

@@ -24,44 +24,26 @@
 
 TEST_MATRIX(test_fault_eagain_storm_completes)
 {
-	char line[1024];
-	struct t_pair2 p[2];
-	struct t_xfer4 x[2];
-	struct zc_addr ua;
-	struct t_dargs a;
+	char line[2][T_FAULT_LINE];
 	struct t_fault f;
 	long cpu0, cpu1, n;
-	int ulfd, i, port[2];
+	int i;
 	const char *spec = ctx->mover == ZC_MOVER_COPY
 	                           ? "recv:eagain-storm:every=2:count=300,"
 	                             "send:eagain-storm:every=2:count=300"
 	                           : "splice:eagain-storm:every=2:count=300";
 
-	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
-	T_TRY(t_fault_up(&f, &a, spec));
-	for (i = 0; i < 2; i++) {
-		T_TRY(t_pair2_open(&f, ulfd, &p[i]));
-		port[i] = t_local_port(p[i].c);
-		T_TRY(t_pair2_start(&p[i], &x[i], 8 * MIB, 8 * MIB,
-		                    80 + 2 * i));
-	}
-	for (i = 0; i < 2; i++) {
-		T_TRY(t_pair2_finish(&x[i], 60000));
-		t_pair2_close(&p[i]);
-		T_TRY(t_fault_session(&f, port[i], line, sizeof(line)));
-		ASSERT_HAS(line, " end=eof");
-		ASSERT_FALSE(strstr(line, "fallback="));
-	}
+	T_TRY(t_fault_start(&f, ctx, t_fault_io_skip(ctx), spec));
+	T_TRY(t_fault_sessions(&f, 2, 8 * MIB, 8 * MIB, 80, line));
+	for (i = 0; i < 2; i++)
+		ASSERT_FALSE(strstr(line[i], "fallback="));
 	n = ctx->mover == ZC_MOVER_COPY
 	            ? t_fault_count(&f, "recv:eagain-storm", NULL) +
 	                      t_fault_count(&f, "send:eagain-storm", NULL)
 	            : t_fault_count(&f, "splice:eagain-storm", NULL);
 	ASSERT_GT(n, 0);
-	close(ulfd);
+	close(f.ulfd);
+	f.ulfd = -1;
 	T_TRY(t_fault_settled(&f));
 	/* Nothing keeps spinning after the storm. */
 	cpu0 = t_fault_cpu_ms(&f);
@@ -79,21 +61,13 @@ TEST_MATRIX(test_fault_eagain_waits_for_edge)
 	char spec[128], label[64];
 	unsigned char *buf, *got;
 	struct t_rng rng;
-	struct zc_addr ua;
 	struct t_pair2 p;
-	struct t_dargs a;
 	struct t_fault f;
 	long cpu0, cpu1;
-	int ulfd;
 	const char *fn = ctx->mover == ZC_MOVER_COPY ? "recv" : "splice";
 
-	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
-	T_TRY(t_fault_up(&f, &a, ""));
-	T_TRY(t_pair2_open(&f, ulfd, &p));
+	T_TRY(t_fault_start(&f, ctx, t_fault_io_skip(ctx), ""));
+	T_TRY(t_pair2_open(&f, f.ulfd, &p));
 	/* Reads from this client's socket say EAGAIN, for good. */
 	snprintf(spec, sizeof(spec), "%s:EAGAIN:port=%d%s", fn,
 	         t_local_port(p.c),
@@ -121,7 +95,5 @@ TEST_MATRIX(test_fault_eagain_waits_for_edge)
 	free(buf);
 	free(got);
 	t_pair2_close(&p);
-	close(ulfd);
-	T_TRY(t_fault_settled(&f));
-	return t_fault_down(&f, ctx, "EAGAIN wait");
+	return t_fault_end(&f, ctx, "EAGAIN wait");
 }
