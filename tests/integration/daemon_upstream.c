@@ -176,6 +176,21 @@ TEST(test_daemon_upstream_connect_timeout)
 	return rc;
 }
 
+/* A session through la that reaches the upstream listener ulfd within
+ * 2 s (*ms after the connect), then pings and closes. */
+static int timed_session(const struct zc_addr *la, int ulfd, uint64_t *ms)
+{
+	uint64_t t0 = t_now_ms();
+	int c, u;
+
+	c = t_connect(la);
+	ASSERT_OK(c);
+	u = t_accept_ms(ulfd, 2000);
+	*ms = t_now_ms() - t0;
+	ASSERT_OK(u);
+	return ping_and_close(c, u);
+}
+
 /* The same with a healthy second upstream: the session goes there after
  * the timeout; the next connection (its turn is the healthy one) goes
  * straight there. */
@@ -187,8 +202,8 @@ TEST(test_daemon_upstream_timeout_then_next)
 	struct t_dargs a;
 	char line[256];
 	const char *bs, *us;
-	uint64_t t0, ms;
-	int ulfd, rc, c, u;
+	uint64_t ms;
+	int ulfd, rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	T_TRY(t_blackhole_open(&b));
@@ -205,23 +220,11 @@ TEST(test_daemon_upstream_timeout_then_next)
 	T_TRY(t_daemon_up(&d, &a, &la));
 
 	/* first turn: the blackhole, then the healthy one */
-	t0 = t_now_ms();
-	c = t_connect(&la);
-	ASSERT_OK(c);
-	u = t_accept_ms(ulfd, 2000);
-	ms = t_now_ms() - t0;
-	ASSERT_OK(u);
+	T_TRY(timed_session(&la, ulfd, &ms));
 	ASSERT_GE(ms, 250);
-	T_TRY(ping_and_close(c, u));
 	/* second turn: the healthy one at once */
-	t0 = t_now_ms();
-	c = t_connect(&la);
-	ASSERT_OK(c);
-	u = t_accept_ms(ulfd, 2000);
-	ms = t_now_ms() - t0;
-	ASSERT_OK(u);
+	T_TRY(timed_session(&la, ulfd, &ms));
 	ASSERT_LT(ms, 250);
-	T_TRY(ping_and_close(c, u));
 	close(ulfd);
 
 	snprintf(line, sizeof(line), "upstream=%s ", us);
