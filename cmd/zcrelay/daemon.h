@@ -55,7 +55,9 @@ struct zcr_worker {
 	struct zc_loop *loop;
 	struct zcr_wl *wls; /* listeners this worker accepts on */
 	struct zc_timer *snap_timer;
-	unsigned active; /* sessions connecting or relaying */
+	/* The length of w->sessions (accept to end); kept by session.c's
+	 * list_add/list_del only. */
+	unsigned nsessions;
 	int draining;
 	int joined;         /* main thread: thread joined */
 	pthread_mutex_t mu; /* guards loop against posts after exit, snap */

@@ -33,10 +33,24 @@
 
 static uint64_t next_id; /* session ids, from 1, for the admin API */
 
+/*
+ * The session's holds on shared counters, each taken in one place and
+ * given back in one place, session_end() (a retry moves the upstream
+ * hold from the failed upstream to the next one):
+ *
+ *   w->nsessions        list_add()         list_del()
+ *   route active        route_take()       route_put()
+ *   per-client count    client_take()      client_put()
+ *   upstream active     upstream_take()    upstream_put()
+ *
+ * A flag in the session says whether a hold is taken, so the teardown
+ * gives back exactly what was taken, whatever stage the session ended in.
+ */
 static void list_add(struct zcr_session *s)
 {
 	struct zcr_worker *w = s->w;
 
+	w->nsessions++;
 	s->prev = NULL;
 	s->next = w->sessions;
 	if (w->sessions)
@@ -53,6 +67,44 @@ static void list_del(struct zcr_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	s->prev = s->next = NULL;
+	s->w->nsessions--;
+}
+
+static void route_put(struct zcr_session *s)
+{
+	if (!s->route_held)
+		return;
+	s->route_held = 0;
+	__atomic_fetch_sub(&s->r->st->active, 1, __ATOMIC_RELAXED);
+}
+
+static void client_put(struct zcr_session *s)
+{
+	if (!s->client_held)
+		return;
+	s->client_held = 0;
+	zcr_client_release(s->r->st, (const struct sockaddr *)&s->peer,
+	                   s->r->max_per_client);
+}
+
+static void upstream_put(struct zcr_session *s)
+{
+	if (!s->up_held)
+		return;
+	s->up_held = 0;
+	__atomic_fetch_sub(&s->r->ups[s->up].st->active, 1, __ATOMIC_RELAXED);
+}
+
+/* Counted from the connect on, not from the relay's start: leastconn
+ * must see the sessions still connecting, or a burst of clients all goes
+ * to the upstream that looked least loaded. A retry gives back the hold
+ * on the upstream that failed. */
+static void upstream_take(struct zcr_session *s, int i)
+{
+	upstream_put(s);
+	s->up = i;
+	s->up_held = 1;
+	zcr_add(&s->r->ups[i].st->active, 1);
 }
 
 static void pp_stop(struct zcr_session *s)
@@ -65,8 +117,9 @@ static void pp_stop(struct zcr_session *s)
 	s->pp = NULL;
 }
 
-/* The one teardown path: gives back the limits, the generation, the
- * memory. The client fd is closed here only if the relay never took it. */
+/* The one teardown path: gives back the holds on shared counters, the
+ * generation, the memory. The client fd is closed here only if the relay
+ * never took it. */
 static void session_end(struct zcr_session *s, int close_client)
 {
 	struct zcr_worker *w = s->w;
@@ -76,11 +129,9 @@ static void session_end(struct zcr_session *s, int close_client)
 	zcr_session_sniff_stop(s);
 	if (close_client)
 		close(s->cfd);
-	if (s->counted)
-		__atomic_fetch_sub(&s->r->st->active, 1, __ATOMIC_RELAXED);
-	if (s->client_counted)
-		zcr_client_release(s->r->st, (const struct sockaddr *)&s->peer,
-		                   s->r->max_per_client);
+	upstream_put(s);
+	route_put(s);
+	client_put(s);
 	zcr_cfg_unref(s->cfg);
 	free(s);
 	zcr_worker_session_gone(w);
@@ -138,11 +189,10 @@ static int count_bytes(struct zcr_session *s, const struct zc_splice_stats *st)
 
 static void count_end(struct zcr_session *s, const struct zc_splice_stats *st)
 {
-	struct zcr_stats *rs = s->r->st, *us = s->r->ups[s->up].st;
+	struct zcr_stats *rs = s->r->st;
 	int i;
 
 	count_bytes(s, st);
-	__atomic_fetch_sub(&us->active, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < 2; i++)
 		if (st->dir[i].fallback)
 			zcr_stats_fallback(rs, st->dir[i].fallback);
@@ -242,7 +292,6 @@ static void session_relay(struct zcr_session *s, int fd)
 		                     session_done, s);
 	s->moved_ms = zcr_now_ms();
 	if (err) {
-		__atomic_fetch_sub(&us->active, 1, __ATOMIC_RELAXED);
 		close(fd);
 		zcr_session_fail(s, "relay", err);
 	}
@@ -257,8 +306,6 @@ static void session_on_connect(void *arg, int fd)
 	if (zcr_err_local(fd)) {
 		/* Our own shortage (fds, memory, ports): the upstream is not
 		 * blamed; another one may still do (ports are per address). */
-		__atomic_fetch_sub(&r->ups[s->up].st->active, 1,
-		                   __ATOMIC_RELAXED);
 		s->last_err = fd;
 		zcr_session_connect(s);
 		return;
@@ -268,7 +315,6 @@ static void session_on_connect(void *arg, int fd)
 		session_relay(s, fd);
 		return;
 	}
-	__atomic_fetch_sub(&r->ups[s->up].st->active, 1, __ATOMIC_RELAXED);
 	zcr_log(ZC_LOG_WARN, "route=%s upstream=%s connect: %s", r->name,
 	        r->ups[s->up].str, zc_strerror(fd));
 	zcr_add(&r->ups[s->up].st->connect_fail, 1);
@@ -289,12 +335,8 @@ void zcr_session_connect(struct zcr_session *s)
 	i = zcr_balance_pick(r, (const struct sockaddr *)&s->peer, s->up,
 	                     s->tried, zcr_now_ms());
 	if (i >= 0) {
-		s->up = i;
+		upstream_take(s, i);
 		s->tried[i / 64] |= 1ULL << (i % 64);
-		/* Counted from now on, not from the relay's start: leastconn
-		 * must see the sessions still connecting, or a burst of
-		 * clients all goes to the upstream that looked least loaded. */
-		zcr_add(&r->ups[i].st->active, 1);
 		err = zc_connect_start(
 		        &s->cn, s->w->loop,
 		        (const struct sockaddr *)&r->ups[i].addr.ss,
@@ -318,15 +360,15 @@ void zcr_session_connect(struct zcr_session *s)
 }
 
 /* The route's allow/deny lists on the client (the PROXY source where a
- * header was accepted). 1: go on; 0: s was closed and freed. */
+ * header was accepted). 0: go on; -EACCES: s was closed and freed. */
 static int session_admits(struct zcr_session *s)
 {
 	if (zcr_acl_admits(&s->r->allow, &s->r->deny,
 	                   (const struct sockaddr *)&s->peer))
-		return 1;
+		return 0;
 	zcr_add(&s->r->st->rej_denied, 1);
 	zcr_session_fail(s, "rejected: denied by allow/deny", 0);
-	return 0;
+	return -EACCES;
 }
 
 /* How many bytes at the start of buf[0..n) belong to a PROXY header
@@ -398,7 +440,7 @@ static void pp_on_ready(void *arg, unsigned ev)
 	pp_stop(s);
 	if (s->g->routing)
 		zcr_session_route(s);
-	else if (session_admits(s) && zcr_session_client_ok(s))
+	else if (session_admits(s) == 0 && zcr_session_client_ok(s) == 0)
 		zcr_session_connect(s);
 }
 
@@ -426,40 +468,58 @@ static int pp_start(struct zcr_session *s)
 	return err;
 }
 
-/* The route limit; 0, or the reason the client is turned away. */
-const char *zcr_session_limits(struct zcr_session *s)
+/* A hold on the route's active count, unless the route is at max-conns.
+ * Returns 0 (taken) or -EBUSY. */
+static int route_take(struct zcr_session *s)
 {
 	const struct zcr_route *r = s->r;
 	uint64_t cur = zcr_get(&r->st->active);
 
 	do {
-		if (r->max_conns && cur >= r->max_conns) {
-			zcr_add(&r->st->rej_maxconn, 1);
-			return "rejected: route at max-conns";
-		}
+		if (r->max_conns && cur >= r->max_conns)
+			return -EBUSY;
 	} while (!__atomic_compare_exchange_n(&r->st->active, &cur, cur + 1, 1,
 	                                      __ATOMIC_RELAXED,
 	                                      __ATOMIC_RELAXED));
-	s->counted = 1;
-	return NULL;
+	s->route_held = 1;
+	return 0;
 }
 
-/* The per-client limit, keyed by s->peer: the TCP peer, or the source a
- * PROXY header gave (the previous proxy would stand for all its
- * clients). Returns 1, or 0 after failing s. */
+/* A hold on the per-client count, keyed by s->peer: the TCP peer, or the
+ * source a PROXY header gave (the previous proxy would stand for all its
+ * clients). Returns 0 (taken), -EBUSY (at the limit) or -ENOMEM. */
+static int client_take(struct zcr_session *s)
+{
+	int err =
+	        zcr_client_acquire(s->r->st, (const struct sockaddr *)&s->peer,
+	                           s->r->max_per_client);
+
+	if (err == 0)
+		s->client_held = 1;
+	return err;
+}
+
+int zcr_session_route_ok(struct zcr_session *s)
+{
+	int err = route_take(s);
+
+	if (err) {
+		zcr_add(&s->r->st->rej_maxconn, 1);
+		zcr_session_fail(s, "rejected: route at max-conns", 0);
+	}
+	return err;
+}
+
 int zcr_session_client_ok(struct zcr_session *s)
 {
-	const struct zcr_route *r = s->r;
+	int err = client_take(s);
 
-	if (zcr_client_acquire(r->st, (const struct sockaddr *)&s->peer,
-	                       r->max_per_client)) {
-		zcr_add(&r->st->rej_client, 1);
+	if (err) {
+		zcr_add(&s->r->st->rej_client, 1);
 		zcr_session_fail(s, "rejected: client at max-conns-per-client",
 		                 0);
-		return 0;
 	}
-	s->client_counted = 1;
-	return 1;
+	return err;
 }
 
 static struct zcr_session *session_new(struct zcr_worker *w, unsigned group,
@@ -487,7 +547,6 @@ static struct zcr_session *session_new(struct zcr_worker *w, unsigned group,
 	s->peer_len = salen;
 	if (zc_addr_format(sa, salen, s->peerstr, sizeof(s->peerstr)) < 0)
 		snprintf(s->peerstr, sizeof(s->peerstr), "?");
-	w->active++;
 	return s;
 }
 
@@ -511,7 +570,6 @@ void zcr_session_accept(struct zcr_worker *w, unsigned group, int fd,
                         const struct sockaddr *sa, socklen_t salen)
 {
 	struct zcr_session *s = session_new(w, group, fd, sa, salen);
-	const char *why;
 
 	if (!s) {
 		zcr_log(ZC_LOG_ERR, "worker=%d accept: out of memory", w->id);
@@ -526,17 +584,14 @@ void zcr_session_accept(struct zcr_worker *w, unsigned group, int fd,
 			zcr_session_route(s);
 		return;
 	}
-	if (!s->r->proxy_accept && !session_admits(s))
+	if (!s->r->proxy_accept && session_admits(s))
 		return;
-	why = zcr_session_limits(s);
-	if (why) {
-		zcr_session_fail(s, why, 0);
+	if (zcr_session_route_ok(s))
 		return;
-	}
 	zcr_add(&s->r->st->total, 1);
 	if (s->r->proxy_accept)
 		session_proxy(s);
-	else if (zcr_session_client_ok(s))
+	else if (zcr_session_client_ok(s) == 0)
 		zcr_session_connect(s);
 }
 
@@ -546,8 +601,6 @@ void zcr_session_drop(struct zcr_session *s)
 	if (s->cn) {
 		zc_connect_cancel(s->cn);
 		s->cn = NULL;
-		__atomic_fetch_sub(&s->r->ups[s->up].st->active, 1,
-		                   __ATOMIC_RELAXED);
 	}
 	session_end(s, 1);
 }

@@ -33,9 +33,10 @@ struct zcr_session {
 	uint8_t *pp;            /* header bytes read so far */
 	size_t pplen;
 	int cfd;
-	int up;             /* upstream index; -1: none yet */
-	int counted;        /* route active taken */
-	int client_counted; /* client limit taken, for peer */
+	int up;          /* upstream index; -1: none yet */
+	int up_held;     /* holds one of ups[up]'s active count */
+	int route_held;  /* holds one of the route's active count */
+	int client_held; /* holds one of the per-client count of peer */
 	int last_err;
 	uint64_t tried[(ZCR_MAX_UPSTREAMS + 63) / 64];
 	uint64_t t0;                         /* ms */
@@ -63,9 +64,12 @@ void zcr_session_fail(struct zcr_session *s, const char *what, int err);
 void zcr_session_drop(struct zcr_session *s);
 /* Connects to the next upstream of s->r (or fails s: none left). */
 void zcr_session_connect(struct zcr_session *s);
-/* The route limit of s->r: NULL (taken), or why s is refused. */
-const char *zcr_session_limits(struct zcr_session *s);
-/* The per-client limit of s->r: 1, or 0 after failing s. */
+/* The route limit of s->r (max-conns): 0 (s holds one of the route's
+ * active sessions until it ends), or -EBUSY after failing s (gone). */
+int zcr_session_route_ok(struct zcr_session *s);
+/* The per-client limit of s->r (max-conns-per-client), keyed by s->peer:
+ * 0 (s holds one until it ends), or -EBUSY / -ENOMEM after failing s
+ * (gone). */
 int zcr_session_client_ok(struct zcr_session *s);
 
 /* session_route.c */

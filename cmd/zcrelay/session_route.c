@@ -185,7 +185,6 @@ static void route_none(struct zcr_session *s)
 static void sniff_decide(struct zcr_session *s)
 {
 	const struct zcr_route *r;
-	const char *why;
 	int i = zcr_route_pick(s->cfg, s->g, s->sniffed ? &s->si : NULL,
 	                       s->silent, (const struct sockaddr *)&s->peer);
 
@@ -197,13 +196,10 @@ static void sniff_decide(struct zcr_session *s)
 	r = &s->cfg->routes[i];
 	s->r = r;
 	zcr_add(&r->st->matched, 1);
-	why = zcr_session_limits(s);
-	if (why) {
-		zcr_session_fail(s, why, 0);
+	if (zcr_session_route_ok(s))
 		return;
-	}
 	zcr_add(&r->st->total, 1);
-	if (zcr_session_client_ok(s))
+	if (zcr_session_client_ok(s) == 0)
 		zcr_session_connect(s);
 }
 

@@ -42,7 +42,7 @@ struct apply {
 
 static void worker_maybe_stop(struct zcr_worker *w)
 {
-	if (w->draining && w->active == 0)
+	if (w->draining && w->nsessions == 0)
 		zc_loop_stop(w->loop);
 }
 
@@ -173,7 +173,7 @@ static void worker_snap(void *arg)
 	zcr_session_tick(w, zcr_now_ms());
 	pthread_mutex_lock(&w->mu);
 	w->snap = st;
-	w->snap_sessions = w->active;
+	w->snap_sessions = w->nsessions;
 	pthread_mutex_unlock(&w->mu);
 	zc_timer_arm(w->snap_timer, SNAP_MS);
 }
@@ -315,9 +315,8 @@ void zcr_worker_abort(struct zcr_worker *w)
 	worker_post(w, worker_on_abort, w, "abort");
 }
 
-/* Called by session.c when a session ends. */
+/* Called by session.c when a session ends (w->nsessions is one less). */
 void zcr_worker_session_gone(struct zcr_worker *w)
 {
-	w->active--;
 	worker_maybe_stop(w);
 }

@@ -1,0 +1,321 @@
+/*
+ * daemon_counts.c - the daemon's shared counters come back to where they
+ * were after every kind of session end: the route's and the upstream's
+ * active sessions (/metrics), the worker's sessions (/metrics, and the
+ * drain that waits for them to reach zero) and the per-client count
+ * (max-conns-per-client admits exactly as many as it should).
+ *
+ * One session, the anchor, stays open through the whole test, so a
+ * release done twice shows as a count one too low (or, for the
+ * per-client count, one client too many admitted), and one missing as
+ * a count one too high: both fail.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "runner.h"
+#include "tdaemon.h"
+#include "tnet.h"
+
+#define NO_DAEMON "ZC_DAEMON not set"
+#define REFUSED   "rejected: client at max-conns-per-client"
+
+/*
+ * A daemon (one worker) with an admin address and two routes: "r" to
+ * the upstream listener ulfd and to dead (an address nobody listens on,
+ * so connects there are refused and retried on ulfd), at most 2
+ * sessions per client; "t" to tlfd with a 300 ms idle timeout. The
+ * anchor session (ac, au) holds one count of r, of r's upstream, of the
+ * worker and of the client 127.0.0.1 on r.
+ */
+struct cnt {
+	struct t_daemon d;
+	struct zc_addr lr, lt, aa, ua, ta, dead;
+	int ulfd, tlfd;
+	char us[64], ts[64], ds[64];
+	int ac, au;
+};
+
+/* The counts a test expects, anchor included. */
+struct want {
+	int r, t; /* sessions on routes r and t (each on its live upstream) */
+};
+
+static int cnt_start(struct cnt *C, const struct t_ctx *ctx)
+{
+	char lr[64], lt[64], as[64];
+
+	C->ac = C->au = -1;
+	C->ulfd = t_listen(AF_INET, &C->ua);
+	ASSERT_OK(C->ulfd);
+	C->tlfd = t_listen(AF_INET, &C->ta);
+	ASSERT_OK(C->tlfd);
+	ASSERT_OK(t_free_addr(AF_INET, &C->dead));
+	ASSERT_OK(t_free_addr(AF_INET, &C->lr));
+	ASSERT_OK(t_free_addr(AF_INET, &C->lt));
+	ASSERT_OK(t_free_addr(AF_INET, &C->aa));
+	ASSERT_OK(t_addr_str(&C->ua, C->us, sizeof(C->us)));
+	ASSERT_OK(t_addr_str(&C->ta, C->ts, sizeof(C->ts)));
+	ASSERT_OK(t_addr_str(&C->dead, C->ds, sizeof(C->ds)));
+	ASSERT_OK(t_addr_str(&C->lr, lr, sizeof(lr)));
+	ASSERT_OK(t_addr_str(&C->lt, lt, sizeof(lt)));
+	ASSERT_OK(t_addr_str(&C->aa, as, sizeof(as)));
+	ASSERT_EQ(
+	        t_daemon_conf(&C->d, &C->lr,
+	                      "workers = 1;\n%s\nadmin = \"%s\";\n"
+	                      "drain-timeout = \"20s\";\n"
+	                      "routes = (\n"
+	                      "  { name = \"r\"; listen = \"%s\";\n"
+	                      "    upstreams = ( \"%s\", \"%s\" );\n"
+	                      "    mover = \"%s\"; max-conns-per-client = 2;\n"
+	                      "  },\n"
+	                      "  { name = \"t\"; listen = \"%s\";\n"
+	                      "    upstreams = \"%s\"; mover = \"%s\";\n"
+	                      "    idle-timeout = \"300ms\"; }\n);\n",
+	                      t_cfg_engine(ctx), as, lr, C->us, C->ds,
+	                      t_cfg_mover(ctx), lt, C->ts, t_cfg_mover(ctx)),
+	        T_PASS);
+	ASSERT_OK(t_wait_listen(&C->aa, 5000));
+	ASSERT_OK(t_wait_listen(&C->lt, 5000));
+	return t_session(&C->lr, NULL, &C->ulfd, 1, &C->ac, &C->au, NULL);
+}
+
+/* Where the counts in body differ from w, as text in why; 0 if none. */
+static int counts_differ(const struct cnt *C, const char *body,
+                         const struct want *w, char *why, size_t size)
+{
+	char s[5][128];
+	long long want[5] = {w->r, w->r, 0, w->t, w->t + w->r};
+	int i;
+
+	snprintf(s[0], sizeof(s[0]),
+	         "zcrelay_route_sessions_active{route=\"r\"}");
+	snprintf(s[1], sizeof(s[1]),
+	         "zcrelay_upstream_sessions_active{route=\"r\","
+	         "upstream=\"%s\"}",
+	         C->us);
+	snprintf(s[2], sizeof(s[2]),
+	         "zcrelay_upstream_sessions_active{route=\"r\","
+	         "upstream=\"%s\"}",
+	         C->ds);
+	snprintf(s[3], sizeof(s[3]),
+	         "zcrelay_upstream_sessions_active{route=\"t\","
+	         "upstream=\"%s\"}",
+	         C->ts);
+	snprintf(s[4], sizeof(s[4]), "zcrelay_worker_sessions{worker=\"0\"}");
+	for (i = 0; i < 5; i++)
+		if (t_metric(body, s[i]) != want[i]) {
+			snprintf(why, size, "%.160s is %lld, not %lld", s[i],
+			         t_metric(body, s[i]), want[i]);
+			return 1;
+		}
+	if (t_metric(body, "zcrelay_route_sessions_active{route=\"t\"}") !=
+	    w->t) {
+		snprintf(why, size, "route t has not %d sessions", w->t);
+		return 1;
+	}
+	return 0;
+}
+
+/* Waits up to 3 s (the worker's count is refreshed every 500 ms) for
+ * the counts in /metrics to be w. */
+static int counts_are(const struct cnt *C, const struct want *w, int line)
+{
+	uint64_t t0 = t_now_ms();
+	char why[256] = "no /metrics";
+	char *body;
+	int differ = 1;
+
+	while (differ && t_now_ms() - t0 < 3000) {
+		body = NULL;
+		if (t_http_get(&C->aa, "/metrics", &body) == 200 && body)
+			differ = counts_differ(C, body, w, why, sizeof(why));
+		free(body);
+		if (differ)
+			t_sleep_ms(50);
+	}
+	if (differ)
+		return t_fail(__FILE__, line, "%s", why);
+	return T_PASS;
+}
+
+#define COUNTS_ARE(C, rn, tn)                                                  \
+	do {                                                                   \
+		struct want w_ = {(rn), (tn)};                                 \
+		int rc_ = counts_are((C), &w_, __LINE__);                      \
+		if (rc_)                                                       \
+			return rc_;                                            \
+	} while (0)
+
+/* A session on route r: c and u. */
+static int r_open(const struct cnt *C, int *c, int *u)
+{
+	return t_session(&C->lr, NULL, &C->ulfd, 1, c, u, NULL);
+}
+
+/* Closes c and u, each with a reset if asked. */
+static void close_both(int c, int c_reset, int u, int u_reset)
+{
+	if (c_reset)
+		t_set_linger0(c);
+	if (u_reset)
+		t_set_linger0(u);
+	close(c);
+	close(u);
+}
+
+/* Ends kind: 0 both FIN, 1 client reset, 2 upstream reset. */
+static int end_plain(const struct cnt *C, int kind)
+{
+	int c, u, rc = r_open(C, &c, &u);
+
+	if (rc)
+		return rc;
+	COUNTS_ARE(C, 2, 0);
+	close_both(c, kind == 1, u, kind == 2);
+	COUNTS_ARE(C, 1, 0);
+	return T_PASS;
+}
+
+/* Round-robin over (live, dead): of two sessions, one starts on dead,
+ * is refused and retried on live. */
+static int end_after_retry(const struct cnt *C)
+{
+	int c, u, i, rc;
+
+	for (i = 0; i < 2; i++) {
+		rc = r_open(C, &c, &u);
+		if (rc)
+			return rc;
+		close_both(c, 0, u, 0);
+		COUNTS_ARE(C, 1, 0);
+	}
+	ASSERT_GE(t_log_count(&C->d, " connect: ", C->ds), 1);
+	return T_PASS;
+}
+
+/* Killed by DELETE /sessions?client=ADDR while relaying. */
+static int end_killed(const struct cnt *C)
+{
+	char addr[64], path[128], *body = NULL;
+	struct zc_addr me;
+	socklen_t len = sizeof(me.ss);
+	int c, u, rc = r_open(C, &c, &u);
+
+	if (rc)
+		return rc;
+	ASSERT_OK(getsockname(c, (struct sockaddr *)&me.ss, &len));
+	me.len = len;
+	ASSERT_OK(t_addr_str(&me, addr, sizeof(addr)));
+	snprintf(path, sizeof(path), "/sessions?client=%s", addr);
+	ASSERT_EQ(t_http(&C->aa, "DELETE", path, NULL, &body), 200);
+	ASSERT_EQ(t_json_num(body, "killed", 0), 1);
+	free(body);
+	ASSERT_TRUE(t_is_closed(t_wait_eof(c, 2000)));
+	close_both(c, 0, u, 0);
+	COUNTS_ARE(C, 1, 0);
+	return T_PASS;
+}
+
+/* With the anchor and one more, the client is at its limit of 2: a
+ * third is turned away (its route hold given back); once the second
+ * ends, exactly one more gets in. */
+static int end_refused(const struct cnt *C)
+{
+	int c[2], u[2], rc;
+	uint64_t ms;
+
+	rc = r_open(C, &c[0], &u[0]);
+	if (rc)
+		return rc;
+	rc = t_expect_closed(&C->lr, NULL, 1000, &ms);
+	if (rc)
+		return rc;
+	ASSERT_EQ(t_wait_log_count(&C->d, REFUSED, NULL, 1, 2000), 1);
+	COUNTS_ARE(C, 2, 0);
+	close_both(c[0], 0, u[0], 0);
+	COUNTS_ARE(C, 1, 0);
+	rc = r_open(C, &c[1], &u[1]);
+	if (rc)
+		return rc;
+	rc = t_expect_closed(&C->lr, NULL, 1000, &ms);
+	if (rc)
+		return rc;
+	ASSERT_EQ(t_wait_log_count(&C->d, REFUSED, NULL, 2, 2000), 2);
+	close_both(c[1], 0, u[1], 0);
+	COUNTS_ARE(C, 1, 0);
+	return T_PASS;
+}
+
+/* Route t's idle timeout ends a quiet session. */
+static int end_idle(const struct cnt *C)
+{
+	int c, u, rc = t_session(&C->lt, NULL, &C->tlfd, 1, &c, &u, NULL);
+
+	if (rc)
+		return rc;
+	ASSERT_TRUE(t_is_closed(t_wait_eof(c, 3000)));
+	close_both(c, 0, u, 0);
+	COUNTS_ARE(C, 1, 0);
+	return T_PASS;
+}
+
+/* A session that started before a reload ends after it: the old
+ * generation's holds go back to the counters the new one shows. */
+static int end_after_reload(const struct cnt *C)
+{
+	char *body = NULL;
+	int c, u, rc = r_open(C, &c, &u);
+
+	if (rc)
+		return rc;
+	ASSERT_EQ(t_http(&C->aa, "POST", "/reload", NULL, &body), 200);
+	free(body);
+	ASSERT_EQ(t_wait_log_count(&C->d, "reloaded ", "route(s)", 1, 3000), 1);
+	COUNTS_ARE(C, 2, 0);
+	close_both(c, 0, u, 0);
+	COUNTS_ARE(C, 1, 0);
+	return end_plain(C, 0); /* and one of the new generation */
+}
+
+/*
+ * Every way a relaying session can end, on every data path: the counts
+ * come back to the anchor's after each; then SIGTERM drains, and the
+ * daemon exits as soon as the anchor ends (the drain waits for the
+ * worker's count to reach 0).
+ */
+TEST_MATRIX(test_daemon_counts_every_end)
+{
+	struct cnt C;
+	uint64_t t0;
+	int k, rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	rc = cnt_start(&C, ctx);
+	if (rc)
+		return rc;
+	COUNTS_ARE(&C, 1, 0);
+	for (k = 0; k < 3; k++)
+		if ((rc = end_plain(&C, k)))
+			return rc;
+	if ((rc = end_after_retry(&C)) || (rc = end_killed(&C)) ||
+	    (rc = end_refused(&C)) || (rc = end_idle(&C)) ||
+	    (rc = end_after_reload(&C)))
+		return rc;
+	ASSERT_OK(kill(C.d.pid, SIGTERM));
+	ASSERT_EQ(t_wait_log_count(&C.d, ": draining (up to", NULL, 1, 2000),
+	          1);
+	ASSERT_EQ(t_ping(C.ac, C.au), T_PASS);
+	t0 = t_now_ms();
+	close_both(C.ac, 0, C.au, 0);
+	ASSERT_EQ(t_daemon_wait(&C.d, 5000), 0);
+	ASSERT_LE(t_now_ms() - t0, 3000);
+	close(C.ulfd);
+	close(C.tlfd);
+	return T_PASS;
+}
