@@ -282,45 +282,40 @@ TEST(test_daemon_args_version)
 /* ------------------------------------------------------------------ */
 /* Startup failures: exit 1                                             */
 
-/* A TCP port held by a socket without SO_REUSEPORT cannot be shared. */
-TEST(test_daemon_start_addr_in_use)
+/*
+ * A live listener of the row's family is neither shared nor taken over:
+ * a TCP port held by a socket without SO_REUSEPORT, a Unix socket (whose
+ * file is not removed either). The daemon exits 1 naming the address and
+ * EADDRINUSE; the owner's listener still works.
+ */
+static const struct in_use_row {
+	const char *name;
+	int family;
+} in_use_rows[] = {
+        {"addr_in_use", AF_INET},
+        {"unix_in_use", AF_UNIX},
+};
+
+TEST_TABLE(test_daemon_start, in_use_rows)
 {
-	char la[128], msg[192];
+	const struct in_use_row *k = t_row();
+	char la[160], msg[224];
 	const char *const argv[] = {"--listen", la, "--upstream", U_OK, NULL};
-	const char *const subs[] = {msg, NULL};
+	const char *subs[] = {msg, NULL, NULL};
 	struct zc_addr a;
 	int lfd, fd;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	lfd = t_listen(AF_INET, &a);
+	lfd = t_listen(k->family, &a);
 	ASSERT_OK(lfd);
 	ASSERT_OK(t_addr_str(&a, la, sizeof(la)));
-	snprintf(msg, sizeof(msg), "listen %s: %s", la, strerror(EADDRINUSE));
-	T_TRY(expect_exit(argv, 1, subs));
-	/* the owner's listener still works */
-	fd = t_connect(&a);
-	ASSERT_OK(fd);
-	close(fd);
-	fd = t_accept_ms(lfd, 1000);
-	ASSERT_OK(fd);
-	close(fd);
-	close(lfd);
-	return T_PASS;
-}
-
-/* A live Unix listener is not taken over (nor its file removed). */
-TEST(test_daemon_start_unix_in_use)
-{
-	char la[160];
-	const char *const argv[] = {"--listen", la, "--upstream", U_OK, NULL};
-	const char *const subs[] = {"listen unix:", strerror(EADDRINUSE), NULL};
-	struct zc_addr a;
-	int lfd, fd;
-
-	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	lfd = t_listen(AF_UNIX, &a);
-	ASSERT_OK(lfd);
-	ASSERT_OK(t_addr_str(&a, la, sizeof(la)));
+	if (k->family == AF_UNIX) { /* the path as the daemon prints it */
+		subs[0] = "listen unix:";
+		subs[1] = strerror(EADDRINUSE);
+	} else {
+		snprintf(msg, sizeof(msg), "listen %s: %s", la,
+		         strerror(EADDRINUSE));
+	}
 	T_TRY(expect_exit(argv, 1, subs));
 	fd = t_connect(&a);
 	ASSERT_OK(fd);
