@@ -16,17 +16,14 @@
 #define KIB (1ull << 10)
 
 /* accept4() fails with errname, one row each. */
-static const struct accept_row {
-	const char *name;
-	const char *errname;
-} accept_rows[] = {
+static const struct t_errno_row accept_rows[] = {
         {"emfile", "EMFILE"},
         {"enfile", "ENFILE"},
 };
 
 TEST_MATRIX_TABLE(test_fault_accept, accept_rows)
 {
-	const char *errname = ((const struct accept_row *)t_row())->errname;
+	const char *errname = ((const struct t_errno_row *)t_row())->errname;
 	char spec[128], label[64], want[128];
 	struct t_pair2 old, p;
 	struct t_xfer4 xo;

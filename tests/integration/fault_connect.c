@@ -133,17 +133,14 @@ TEST_MATRIX(test_fault_socket_emfile_sheds_client)
 
 /* The only upstream's connect fails with errname (one row each): the
  * client is closed at once. */
-static const struct only_row {
-	const char *name;
-	const char *errname;
-} only_rows[] = {
+static const struct t_errno_row only_rows[] = {
         {"timedout", "ETIMEDOUT"},
         {"refused", "ECONNREFUSED"},
 };
 
 TEST_MATRIX_TABLE(test_fault_connect_closes_client, only_rows)
 {
-	const char *errname = ((const struct only_row *)t_row())->errname;
+	const char *errname = ((const struct t_errno_row *)t_row())->errname;
 	char spec[128], label[64], line[256];
 	struct t_dargs a;
 	struct t_fault f;

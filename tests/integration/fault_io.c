@@ -25,17 +25,14 @@
  * (one row each): send() for the copy mover, splice() from the pipe for
  * splice.
  */
-static const struct send_row {
-	const char *name;
-	const char *errname;
-} send_rows[] = {
+static const struct t_errno_row send_rows[] = {
         {"econnreset_midstream", "ECONNRESET"},
         {"epipe_midstream", "EPIPE"},
 };
 
 TEST_MATRIX_TABLE(test_fault_send, send_rows)
 {
-	const char *errname = ((const struct send_row *)t_row())->errname;
+	const char *errname = ((const struct t_errno_row *)t_row())->errname;
 	char spec[128], label[64], line[1024], want[64];
 	struct t_xfer a_tx, a_rx;
 	struct t_pair2 pa, pb;

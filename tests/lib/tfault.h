@@ -136,6 +136,13 @@ long t_fault_cpu_ms(const struct t_fault *f);
  */
 int t_fault_down(struct t_fault *f, const struct t_ctx *ctx, const char *what);
 
+/* A table row (TEST_MATRIX_TABLE) for tests run once per injected
+ * errno: the row's name, and the errno's name ("EMFILE"). */
+struct t_errno_row {
+	const char *name;
+	const char *errname;
+};
+
 /* The port of an AF_INET/AF_INET6 address, 0 for others. */
 int ntohs_port(const struct zc_addr *a);
 
