@@ -3,9 +3,10 @@
  * POLL_ADD, then the movers' own non-blocking splice()/recv()/send().
  *
  * Why poll and not IORING_OP_SPLICE: an io_uring splice is always punted
- * to io-wq worker threads (kernel-facts.md: two iou-wrk threads per
- * process, 0.60 vs 0.45 relay CPU s/GiB). Multishot poll keeps the data
- * path identical to epoll's and removes every epoll_ctl() system call:
+ * to io-wq worker threads (docs/benchmarks.md, "uring-splice mover":
+ * 1.8x the relay CPU per GB of splice(2), and iou-wrk threads besides).
+ * Multishot poll keeps the data path identical to epoll's and removes
+ * every epoll_ctl() system call:
  * arming and disarming are SQEs, submitted in one batch per turn.
  *
  * Lifetime: an SQE's user_data must stay valid until its last CQE (the

@@ -7,14 +7,15 @@
 
 #include "acl.h"
 
+/* "what 'spec': why" into err; returns rc. */
 static int acl_err(char *err, size_t errlen, const char *what, const char *spec,
-                   const char *why)
+                   const char *why, int rc)
 {
 	snprintf(err, errlen, "%s '%s': %s", what, spec, why);
-	return -1;
+	return rc;
 }
 
-/* "/BITS" after an address of family fam into *bits; 0 or -1. */
+/* "/BITS" after an address of family fam into *bits; 0 or -EINVAL. */
 static int parse_bits(const char *s, int fam, unsigned *bits)
 {
 	unsigned long max = fam == AF_INET ? 32 : 128, v;
@@ -27,7 +28,7 @@ static int parse_bits(const char *s, int fam, unsigned *bits)
 	errno = 0;
 	v = strtoul(s + 1, &end, 10);
 	if (s[1] < '0' || s[1] > '9' || *end || errno || v > max)
-		return -1;
+		return -EINVAL;
 	*bits = (unsigned)v;
 	return 0;
 }
@@ -46,7 +47,7 @@ int zcr_acl_add(struct zcr_acl *a, const char *spec, const char *what,
 		return 0;
 	}
 	if (n == 0 || n >= sizeof(host))
-		return acl_err(err, errlen, what, spec, "bad address");
+		return acl_err(err, errlen, what, spec, "bad address", -EINVAL);
 	memcpy(host, spec, n);
 	host[n] = '\0';
 	if (inet_pton(AF_INET, host, c.addr) == 1)
@@ -55,15 +56,17 @@ int zcr_acl_add(struct zcr_acl *a, const char *spec, const char *what,
 		c.family = AF_INET6;
 	else
 		return acl_err(err, errlen, what, spec,
-		               "not an IPv4 or IPv6 address (nor \"unix\")");
+		               "not an IPv4 or IPv6 address (nor \"unix\")",
+		               -EINVAL);
 	if (parse_bits(slash, c.family, &c.bits)) {
 		snprintf(err, errlen, "%s '%s': prefix length is not in 0..%d",
 		         what, spec, c.family == AF_INET ? 32 : 128);
-		return -1;
+		return -EINVAL;
 	}
 	v = realloc(a->v, (a->n + 1) * sizeof(*v));
 	if (!v)
-		return acl_err(err, errlen, what, spec, "out of memory");
+		return acl_err(err, errlen, what, spec, "out of memory",
+		               -ENOMEM);
 	a->v = v;
 	a->v[a->n++] = c;
 	return 0;
@@ -113,11 +116,11 @@ static int sa_bytes(const struct sockaddr *sa, uint8_t out[16])
 int zcr_acl_match(const struct zcr_acl *a, const struct sockaddr *sa)
 {
 	uint8_t b[16];
-	int fam, best = -1;
+	int fam, best = -ENOENT;
 	unsigned i;
 
 	if (sa->sa_family == AF_UNIX)
-		return a->unix_clients ? ZCR_ACL_UNIX : -1;
+		return a->unix_clients ? ZCR_ACL_UNIX : -ENOENT;
 	fam = sa_bytes(sa, b);
 	for (i = 0; fam && i < a->n; i++)
 		if (a->v[i].family == fam && (int)a->v[i].bits > best &&

@@ -32,8 +32,8 @@ struct zcr_acl {
 /*
  * zcr_acl_add - adds spec to a: "ADDR", "ADDR/BITS" (IPv4 or IPv6, bits
  * within the family's length, the address bits past the prefix ignored)
- * or "unix". what names the list in the message. Returns 0, or -1 with
- * "what 'spec': reason" in err (a is unchanged).
+ * or "unix". what names the list in the message. Returns 0, or -EINVAL
+ * (-ENOMEM) with "what 'spec': reason" in err (a is unchanged).
  */
 int zcr_acl_add(struct zcr_acl *a, const char *spec, const char *what,
                 char *err, size_t errlen);
@@ -43,8 +43,8 @@ void zcr_acl_free(struct zcr_acl *a);
 
 /*
  * zcr_acl_match - the prefix length of the most specific entry of a that
- * contains sa (0..128; ZCR_ACL_UNIX for a Unix client and "unix"), or -1
- * when none does. An IPv4-mapped IPv6 address (::ffff:a.b.c.d, a client
+ * contains sa (0..128; ZCR_ACL_UNIX for a Unix client and "unix"), or
+ * -ENOENT when none does. An IPv4-mapped IPv6 address (::ffff:a.b.c.d, a client
  * of a dual-stack listener) is matched as the IPv4 address.
  */
 int zcr_acl_match(const struct zcr_acl *a, const struct sockaddr *sa);

@@ -369,7 +369,7 @@ static const struct zcr_upstream *find_upstream(struct zcr_areq *rq,
 	return NULL;
 }
 
-/* weight=N of the query: 1..1000, or -1 after an error reply. */
+/* weight=N of the query: 1..1000, or -EINVAL after an error reply. */
 static int query_weight(struct zcr_areq *rq)
 {
 	char v[16], *end;
@@ -377,12 +377,12 @@ static int query_weight(struct zcr_areq *rq)
 
 	if (zcr_http_query(rq->http.path, "weight", v, sizeof(v))) {
 		zcr_api_error(rq, 400, "weight= is required");
-		return -1;
+		return -EINVAL;
 	}
 	w = strtol(v, &end, 10);
 	if (!v[0] || *end || w < 1 || w > 1000) {
 		zcr_api_error(rq, 400, "weight must be 1-1000, not '%s'", v);
-		return -1;
+		return -EINVAL;
 	}
 	return (int)w;
 }

@@ -286,7 +286,7 @@ static void fan_start(struct fan *fan, struct zcr_worker *ws)
 /* ------------------------------------------------------------------ */
 /* Requests                                                             */
 
-/* A decimal number of the query, or -1 after an error reply. */
+/* A decimal number of the query, or -EINVAL after an error reply. */
 static long long query_num(struct zcr_areq *rq, const char *key, long long dflt)
 {
 	char v[24], *end;
@@ -298,12 +298,13 @@ static long long query_num(struct zcr_areq *rq, const char *key, long long dflt)
 	n = rc ? -1 : strtoll(v, &end, 10);
 	if (rc || !v[0] || *end || n < 0) {
 		zcr_api_error(rq, 400, "%s must be a number >= 0", key);
-		return -1;
+		return -EINVAL;
 	}
 	return n;
 }
 
-/* A text filter of the query into out; -1 after an error reply. */
+/* A text filter of the query into out; 0, or -EINVAL after an error
+ * reply. */
 static int query_text(struct zcr_areq *rq, const char *key, char *out,
                       size_t cap)
 {
@@ -315,12 +316,12 @@ static int query_text(struct zcr_areq *rq, const char *key, char *out,
 	}
 	if (rc) {
 		zcr_api_error(rq, 400, "bad %s= value", key);
-		return -1;
+		return -EINVAL;
 	}
 	return 0;
 }
 
-/* The filters of rq's query; -1 after an error reply. */
+/* The filters of rq's query; 0, or -EINVAL after an error reply. */
 static int query_filter(struct zcr_areq *rq, struct zcr_sess_filter *f)
 {
 	long long age;
@@ -328,10 +329,10 @@ static int query_filter(struct zcr_areq *rq, struct zcr_sess_filter *f)
 	if (query_text(rq, "route", f->route, sizeof(f->route)) ||
 	    query_text(rq, "upstream", f->upstream, sizeof(f->upstream)) ||
 	    query_text(rq, "client", f->client, sizeof(f->client)))
-		return -1;
+		return -EINVAL;
 	age = query_num(rq, "min_age", 0);
 	if (age < 0)
-		return -1;
+		return -EINVAL;
 	f->min_age_ms = (uint64_t)age * 1000;
 	return 0;
 }

@@ -72,7 +72,7 @@ static int pick_at(const struct zcr_route *r, uint64_t pos,
 	for (k = 0; k < r->nups; k++, i = (i + 1) % r->nups)
 		if (eligible(r, i, tried, now))
 			return (int)i;
-	return -1;
+	return -ENOENT;
 }
 
 /* FNV-1a over the client's address (not its port). */
@@ -102,7 +102,7 @@ static int pick_leastconn(const struct zcr_route *r, const uint64_t *tried,
                           uint64_t now)
 {
 	unsigned start = (unsigned)(zcr_get(&r->st->rr) % r->nups), k, i;
-	int best = -1;
+	int best = -ENOENT;
 	uint64_t ba = 0, a;
 
 	__atomic_fetch_add(&r->st->rr, 1, __ATOMIC_RELAXED);
@@ -133,7 +133,7 @@ static int pick_after(const struct zcr_route *r, int prev,
 		if (eligible(r, i, tried, now))
 			return (int)i;
 	}
-	return -1;
+	return -ENOENT;
 }
 
 int zcr_balance_pick(const struct zcr_route *r, const struct sockaddr *client,

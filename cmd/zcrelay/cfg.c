@@ -24,7 +24,7 @@ static struct zcr_stats *reg_head;
 static int cfg_err(char *err, size_t errlen, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
-/* Formats a message into err; returns -1. */
+/* Formats a message into err; returns -EINVAL. */
 static int cfg_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -32,7 +32,14 @@ static int cfg_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-	return -1;
+	return -EINVAL;
+}
+
+/* "out of memory" into err; returns -ENOMEM. */
+static int cfg_oom(char *err, size_t errlen)
+{
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
 }
 
 /* Finds or creates the stats object for key; NULL when out of memory. */
@@ -254,7 +261,7 @@ struct zcr_route *zcr_route_add(struct zcr_cfg *c, const char *name, char *err,
 	}
 	r = realloc(c->routes, (c->nroutes + 1) * sizeof(*r));
 	if (!r) {
-		cfg_err(err, errlen, "out of memory");
+		cfg_oom(err, errlen);
 		return NULL;
 	}
 	c->routes = r;
@@ -298,7 +305,7 @@ static int listen_push(struct zcr_route *r, const struct zc_addr *a,
 		               ZCR_MAX_LISTENERS);
 	l = realloc(r->listen, (r->nlisten + 1) * sizeof(*l));
 	if (!l)
-		return cfg_err(err, errlen, "out of memory");
+		return cfg_oom(err, errlen);
 	r->listen = l;
 	l = &r->listen[r->nlisten++];
 	memset(l, 0, sizeof(*l));
@@ -335,8 +342,9 @@ int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,
 	unsigned hi, lo, p;
 	int rc;
 
-	if (split_range(spec, first, sizeof(first), &hi, err, errlen))
-		return -1;
+	rc = split_range(spec, first, sizeof(first), &hi, err, errlen);
+	if (rc)
+		return rc;
 	rc = zc_addr_parse(&a, first, ZC_ADDR_PASSIVE);
 	if (rc)
 		return cfg_err(err, errlen, "bad listen address '%s': %s", spec,
@@ -359,8 +367,9 @@ int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,
 		                   sizeof(str)) < 0)
 			return cfg_err(err, errlen, "listen '%s': bad address",
 			               spec);
-		if (listen_push(r, &a, str, err, errlen))
-			return -1;
+		rc = listen_push(r, &a, str, err, errlen);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -394,7 +403,7 @@ int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
 		               "upstream '%s': port 0 is not allowed", spec);
 	u = realloc(r->ups, (r->nups + 1) * sizeof(*u));
 	if (!u)
-		return cfg_err(err, errlen, "out of memory");
+		return cfg_oom(err, errlen);
 	r->ups = u;
 	u = &r->ups[r->nups++];
 	memset(u, 0, sizeof(*u));
@@ -454,7 +463,7 @@ static int parse_word(const char *s, const char *const *words, int n, int *out)
 			*out = i;
 			return 0;
 		}
-	return -1;
+	return -EINVAL;
 }
 
 int zcr_parse_mover(const char *s, int *out, char *err, size_t errlen)
@@ -542,7 +551,7 @@ static int attach_stats(struct zcr_route *r, char *err, size_t errlen)
 			break;
 	}
 	if (!r->st || i < r->nups)
-		return cfg_err(err, errlen, "out of memory");
+		return cfg_oom(err, errlen);
 	return 0;
 }
 
@@ -559,7 +568,7 @@ static int attach_group_stats(struct zcr_cfg *c, char *err, size_t errlen)
 		snprintf(key, sizeof(key), "listen %s", c->groups[i].l->str);
 		c->groups[i].st = stats_get(key);
 		if (!c->groups[i].st)
-			return cfg_err(err, errlen, "out of memory");
+			return cfg_oom(err, errlen);
 	}
 	return 0;
 }
@@ -567,6 +576,7 @@ static int attach_group_stats(struct zcr_cfg *c, char *err, size_t errlen)
 int zcr_cfg_finish(struct zcr_cfg *c, char *err, size_t errlen)
 {
 	unsigned i;
+	int rc;
 
 	if (c->nroutes == 0)
 		return cfg_err(err, errlen, "no route defined");
@@ -586,12 +596,10 @@ int zcr_cfg_finish(struct zcr_cfg *c, char *err, size_t errlen)
 			               "trusts no sender",
 			               r->name);
 	}
-	if (zcr_routing_build(c, err, errlen))
-		return -1;
-	for (i = 0; i < c->nroutes; i++)
-		if (attach_stats(&c->routes[i], err, errlen))
-			return -1;
-	return attach_group_stats(c, err, errlen);
+	rc = zcr_routing_build(c, err, errlen);
+	for (i = 0; rc == 0 && i < c->nroutes; i++)
+		rc = attach_stats(&c->routes[i], err, errlen);
+	return rc ? rc : attach_group_stats(c, err, errlen);
 }
 
 struct zcr_cfg *zcr_cfg_current(void)

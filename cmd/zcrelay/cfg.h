@@ -187,33 +187,36 @@ void zcr_cfg_ref(struct zcr_cfg *c);
 /* Drops a reference; the last one frees c and releases its stats. */
 void zcr_cfg_unref(struct zcr_cfg *c);
 
+/* The builders and parsers below fail with -EINVAL (bad input) or
+ * -ENOMEM, a message for the user in err. */
+
 /* Appends a route named name with the defaults. Returns it, or NULL with
  * a message in err (duplicate name, too many routes, out of memory). */
 struct zcr_route *zcr_route_add(struct zcr_cfg *c, const char *name, char *err,
                                 size_t errlen);
-/* Adds listeners: ADDR, or HOST:LO-HI for a port range. Returns 0, or -1
- * with a message in err. */
+/* Adds listeners: ADDR, or HOST:LO-HI for a port range. Returns 0, or
+ * -EINVAL / -ENOMEM with a message in err. */
 int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,
                      size_t errlen);
-/* Adds an upstream (host names resolved now). Returns 0 or -1 + err. */
+/* Adds an upstream (host names resolved now). Returns 0 or -errno + err. */
 int zcr_route_upstream(struct zcr_route *r, const char *spec, unsigned weight,
                        char *err, size_t errlen);
-/* Names the upstream added last (for the admin API). Returns 0, or -1
- * + err (bad characters, a name the route has already). */
+/* Names the upstream added last (for the admin API). Returns 0, or
+ * -EINVAL + err (bad characters, a name the route has already). */
 int zcr_upstream_name(struct zcr_route *r, const char *name, char *err,
                       size_t errlen);
 /* Adds a trusted PROXY sender: ADDR, ADDR/BITS, or "unix" (clients of
- * Unix listeners). Returns 0 or -1 + err. */
+ * Unix listeners). Returns 0 or -errno + err. */
 int zcr_route_trust(struct zcr_route *r, const char *spec, char *err,
                     size_t errlen);
 
-/* Adds an admin address (ZC_ADDR_PASSIVE syntax). Returns 0, or -1
- * with a message in err (malformed, too long, too many). */
+/* Adds an admin address (ZC_ADDR_PASSIVE syntax). Returns 0, or
+ * -EINVAL with a message in err (malformed, too long, too many). */
 int zcr_cfg_admin_add(struct zcr_cfg *c, const char *spec, char *err,
                       size_t errlen);
 
 /* Value parsers shared by the command line and the config file; each
- * returns 0 or -1 with a message in err. */
+ * returns 0 or -EINVAL with a message in err. */
 int zcr_parse_mover(const char *s, int *out, char *err, size_t errlen);
 int zcr_parse_engine(const char *s, int *out, char *err, size_t errlen);
 int zcr_parse_balance(const char *s, int *out, char *err, size_t errlen);
@@ -226,7 +229,7 @@ int zcr_parse_busy_poll(const char *s, int *out, char *err, size_t errlen);
  * upstreams, no address is listened on twice. Then attaches the stats
  * objects: those of a route or upstream with the same name in a live
  * generation are shared, so counters and health survive a reload.
- * Returns 0, or -1 with a message in err.
+ * Returns 0, or -EINVAL / -ENOMEM with a message in err.
  */
 int zcr_cfg_finish(struct zcr_cfg *c, char *err, size_t errlen);
 
@@ -238,7 +241,7 @@ int zcr_route_deny(struct zcr_route *r, const char *spec, char *err,
 
 /* Content routing (routing.c). */
 /* Adds to r's match: a name to sni or http-host (key says which), an
- * ALPN name, a source CIDR; or sets the protocol. 0 or -1 + err. */
+ * ALPN name, a source CIDR; or sets the protocol. 0 or -errno + err. */
 int zcr_match_name(struct zcr_route *r, const char *key, const char *spec,
                    char *err, size_t errlen);
 int zcr_match_alpn(struct zcr_route *r, const char *spec, char *err,
@@ -251,8 +254,8 @@ int zcr_match_proto(struct zcr_route *r, const char *spec, char *err,
 void zcr_match_free(struct zcr_match *m);
 /*
  * Builds c->groups and checks what routes sharing a listener must agree
- * on, and that none is unreachable or ambiguous. Returns 0, or -1 with
- * err and c->err_line set (the later route's line).
+ * on, and that none is unreachable or ambiguous. Returns 0, or -EINVAL
+ * (-ENOMEM) with err and c->err_line set (the later route's line).
  */
 int zcr_routing_build(struct zcr_cfg *c, char *err, size_t errlen);
 /* Frees c->groups. */
@@ -264,7 +267,7 @@ int zcr_route_trusts(const struct zcr_route *r, const struct sockaddr *sa);
 /*
  * Loads a config file. On success *out is a finished configuration
  * (refs 1) and 0 is returned. On failure every error is printed to
- * stderr as "FILE:LINE: message" and -1 is returned.
+ * stderr as "FILE:LINE: message" and -EINVAL is returned.
  */
 int zcr_cfg_load(const char *path, struct zcr_cfg **out);
 /* zcr_cfg_load, also returning the printed lines in *msgs (malloc'd,

@@ -263,21 +263,22 @@ static config_setting_t *member(const config_setting_t *g, const char *name)
 	return config_setting_get_member(g, name);
 }
 
-/* An integer setting (int or int64) into *v; -1 after an error. */
+/* An integer setting (int or int64) into *v; -EINVAL after an error. */
 static int get_int(struct load *ld, const config_setting_t *s, long long *v)
 {
 	int t = config_setting_type(s);
 
 	if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
 		load_err(ld, sline(s), "'%s' must be an integer", label(s));
-		return -1;
+		return -EINVAL;
 	}
 	*v = config_setting_get_int64(s);
 	return 0;
 }
 
 /* "500ms", "5s" or "2m" into ms. A too big number gives LLONG_MAX, which
- * the caller reports as out of range. Returns 0, or -1 if malformed. */
+ * the caller reports as out of range. Returns 0, or -EINVAL if
+ * malformed. */
 static int parse_time(const char *s, long long *ms)
 {
 	static const struct {
@@ -289,7 +290,7 @@ static int parse_time(const char *s, long long *ms)
 	size_t i;
 
 	if (*s < '0' || *s > '9')
-		return -1;
+		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	for (i = 0; i < NOPTS(units); i++) {
@@ -301,10 +302,10 @@ static int parse_time(const char *s, long long *ms)
 			*ms = (long long)(v * units[i].mul);
 		return 0;
 	}
-	return -1;
+	return -EINVAL;
 }
 
-/* A time setting into *ms; -1 after an error. */
+/* A time setting into *ms; -EINVAL after an error. */
 static int get_time(struct load *ld, const config_setting_t *s, long long *ms)
 {
 	const char *str;
@@ -318,7 +319,7 @@ static int get_time(struct load *ld, const config_setting_t *s, long long *ms)
 	         "'%s': bad time '%s' (an integer in ms, or a whole number "
 	         "followed by ms, s or m)",
 	         label(s), str);
-	return -1;
+	return -EINVAL;
 }
 
 static void set_bool(struct load *ld, const config_setting_t *s, int *out)
@@ -456,7 +457,7 @@ static int parse_level(const char *s, int *out, char *err, size_t errlen)
 		}
 	snprintf(err, errlen,
 	         "log level '%s' is not error, warn, info or debug", s);
-	return -1;
+	return -EINVAL;
 }
 
 static int parse_format(const char *s, int *out, char *err, size_t errlen)
@@ -467,7 +468,7 @@ static int parse_format(const char *s, int *out, char *err, size_t errlen)
 		*out = ZCR_LOGF_JSON;
 	else {
 		snprintf(err, errlen, "log format '%s' is not text or json", s);
-		return -1;
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -522,8 +523,8 @@ static void add_strings(struct load *ld, const config_setting_t *g,
 	}
 }
 
-/* The octal mode string of the member key of g into *mode; 0, or -1
- * when it is absent or wrong (the latter reported). */
+/* The octal mode string of the member key of g into *mode; 0, -ENOENT
+ * when it is absent, or -EINVAL when it is wrong (reported). */
 static int get_mode(struct load *ld, const config_setting_t *g, const char *key,
                     unsigned *mode)
 {
@@ -533,11 +534,11 @@ static int get_mode(struct load *ld, const config_setting_t *g, const char *key,
 	char *end;
 
 	if (!s)
-		return -1;
+		return -ENOENT;
 	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
 		load_err(ld, sline(s),
 		         "'%s' must be an octal string such as \"0660\"", key);
-		return -1;
+		return -EINVAL;
 	}
 	str = config_setting_get_string(s);
 	errno = 0;
@@ -546,7 +547,7 @@ static int get_mode(struct load *ld, const config_setting_t *g, const char *key,
 		load_err(ld, sline(s),
 		         "'%s' '%s' is not an octal mode in 0000..0777", key,
 		         str);
-		return -1;
+		return -EINVAL;
 	}
 	*mode = (unsigned)v;
 	return 0;
@@ -1003,7 +1004,7 @@ int zcr_cfg_load_msgs(const char *path, struct zcr_cfg **out, char **msgs)
 	load_flush(&ld, msgs);
 	if (ld.nerr) {
 		zcr_cfg_unref(ld.c);
-		return -1;
+		return -EINVAL;
 	}
 	*out = ld.c;
 	return 0;

@@ -132,7 +132,7 @@ static const struct option long_opts[] = {
 
 static int conf_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Prints "zcrelay: MESSAGE" and a hint; returns -1 (exit 2). */
+/* Prints "zcrelay: MESSAGE" and a hint; returns -EINVAL (exit 2). */
 static int conf_err(const char *fmt, ...)
 {
 	va_list ap;
@@ -142,7 +142,7 @@ static int conf_err(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry 'zcrelay --help'.\n");
-	return -1;
+	return -EINVAL;
 }
 
 /* A whole decimal number in [min, max]. */
@@ -164,7 +164,8 @@ static int conf_uint(const char *opt, const char *s, unsigned min, unsigned max,
 	return 0;
 }
 
-/* Options that fill a route; r is the command line's only route. */
+/* Options that fill a route; r is the command line's only route.
+ * 0, -EINVAL (printed), or -ENOENT: ch is not a route option. */
 static int conf_route_opt(struct zcr_route *r, int ch, const char *opt)
 {
 	char err[ZCR_ERR_MAX];
@@ -196,16 +197,17 @@ static int conf_route_opt(struct zcr_route *r, int ch, const char *opt)
 		return conf_uint(opt, optarg, 0, INT_MAX, &r->max_per_client);
 	case OPT_SEND_PROXY:
 		if (conf_uint(opt, optarg, 1, 2, &v))
-			return -1;
+			return -EINVAL;
 		r->proxy_send = (int)v;
 		return 0;
 	default:
-		return 2; /* not a route option */
+		return -ENOENT; /* not a route option */
 	}
 	return rc ? conf_err("%s: %s", opt, err) : 0;
 }
 
-/* Options of the whole daemon. */
+/* Options of the whole daemon: 0, 1 (exit 0: --help, --version), or
+ * -EINVAL (printed). */
 static int conf_global_opt(struct zcr_opts *o, struct zcr_cfg *c, int ch,
                            const char *opt)
 {
@@ -256,7 +258,7 @@ static int conf_global_opt(struct zcr_opts *o, struct zcr_cfg *c, int ch,
 		return 1;
 	default:
 		fprintf(stderr, "Try 'zcrelay --help'.\n");
-		return -1;
+		return -EINVAL;
 	}
 }
 
@@ -307,9 +309,9 @@ static int conf_opt(struct zcr_opts *o, struct zcr_cfg *c, int ch, int idx,
 		opt = lname;
 	}
 	rc = conf_route_opt(&c->routes[0], ch, opt);
-	if (rc == 2 && (ch > 255 || !strchr("cnqvVh?", ch)))
+	if (rc == -ENOENT && (ch > 255 || !strchr("cnqvVh?", ch)))
 		rc = conf_global_opt(o, c, ch, opt);
-	else if (rc == 2)
+	else if (rc == -ENOENT)
 		return conf_global_opt(o, c, ch, opt);
 	*route_opts = 1; /* a setting the -c file has its own key for */
 	return rc;

@@ -27,26 +27,27 @@ static int admin_secure(const struct zcr_cfg *c, const struct zcr_listen *l)
 {
 	const struct sockaddr_un *sun = (const struct sockaddr_un *)&l->addr.ss;
 	char err[ZCR_ERR_MAX];
+	int rc;
 
 	if (sun->sun_family != AF_UNIX || sun->sun_path[0] == '\0')
 		return 0;
 	if (chmod(sun->sun_path, l->mode) == -1) {
+		rc = -errno;
 		zcr_log(ZC_LOG_ERR, "admin %s: chmod: %s", l->str,
-		        strerror(errno));
-		return -1;
+		        zc_strerror(rc));
+		return rc;
 	}
-	if (zcr_chown_for(sun->sun_path, c->user, c->group, err, sizeof(err))) {
+	rc = zcr_chown_for(sun->sun_path, c->user, c->group, err, sizeof(err));
+	if (rc)
 		zcr_log(ZC_LOG_ERR, "admin %s: %s", l->str, err);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 int zcr_control_admin_listen(const struct zcr_cfg *c)
 {
 	const struct zcr_listen *l;
 	unsigned i;
-	int fd;
+	int fd, rc;
 
 	for (i = 0; i < c->nadmin; i++) {
 		l = &c->admin[i];
@@ -54,15 +55,15 @@ int zcr_control_admin_listen(const struct zcr_cfg *c)
 		admin_own[nadmin_fds] = fd < 0;
 		if (fd < 0) {
 			fd = zc_listen(&l->addr, 0, 0);
-			if (fd >= 0 && admin_secure(c, l)) {
+			if (fd >= 0 && (rc = admin_secure(c, l))) {
 				close(fd);
-				return -1;
+				return rc;
 			}
 		}
 		if (fd < 0) {
 			zcr_log(ZC_LOG_ERR, "admin %s: %s", l->str,
 			        zc_strerror(fd));
-			return -1;
+			return fd;
 		}
 		admin_fds[nadmin_fds++] = fd;
 	}
@@ -83,11 +84,9 @@ int zcr_control_admin_start(const struct zcr_cfg *c, struct zcr_worker *ws,
 	o.handle = zcr_api_handle;
 	zcr_api_init(ws, nw);
 	err = zcr_admin_start(&admin, &o);
-	if (err) {
+	if (err)
 		zcr_log(ZC_LOG_ERR, "admin: %s", zc_strerror(err));
-		return -1;
-	}
-	return 0;
+	return err;
 }
 
 void zcr_control_admin_stop(void)
@@ -119,24 +118,26 @@ int zcr_control_setup(const struct zcr_cfg *c)
 	if (rc) {
 		zcr_log(ZC_LOG_ERR, "log file %s: %s", c->log_file,
 		        zc_strerror(rc));
-		return -1;
+		return rc;
 	}
-	if (c->pid_file && zcr_write_pid_file(c->pid_file, err, sizeof(err))) {
+	if (c->pid_file)
+		rc = zcr_write_pid_file(c->pid_file, err, sizeof(err));
+	if (rc)
 		zcr_log(ZC_LOG_ERR, "pid file %s", err);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 int zcr_control_drop(const struct zcr_cfg *c)
 {
 	char err[ZCR_ERR_MAX];
+	int rc;
 
 	if (!c->user && !c->group)
 		return 0;
-	if (zcr_drop_privileges(c->user, c->group, err, sizeof(err))) {
+	rc = zcr_drop_privileges(c->user, c->group, err, sizeof(err));
+	if (rc) {
 		zcr_log(ZC_LOG_ERR, "cannot drop privileges: %s", err);
-		return -1;
+		return rc;
 	}
 	zcr_log(ZC_LOG_INFO, "running as user %s", c->user ? c->user : "-");
 	return 0;

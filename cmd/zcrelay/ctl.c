@@ -73,6 +73,7 @@ struct ctl {
 /* ------------------------------------------------------------------ */
 /* HTTP                                                                 */
 
+/* A connected socket to the admin address spec, or -errno (printed). */
 static int ctl_connect(const char *spec)
 {
 	struct timeval tv = {CTL_TIMEOUT_S, 0};
@@ -81,18 +82,21 @@ static int ctl_connect(const char *spec)
 
 	if (rc) {
 		fprintf(stderr, "zcrelay ctl: %s: %s\n", spec, zc_strerror(rc));
-		return -1;
+		return rc;
 	}
 	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0 &&
 	    (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
 	     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
 	     connect(fd, (struct sockaddr *)&a.ss, a.len))) {
+		rc = -errno;
 		close(fd);
-		fd = -1;
+		fd = rc;
+	} else if (fd < 0) {
+		fd = -errno;
 	}
 	if (fd < 0)
-		fprintf(stderr, "zcrelay ctl: %s: %s\n", spec, strerror(errno));
+		fprintf(stderr, "zcrelay ctl: %s: %s\n", spec, zc_strerror(fd));
 	return fd;
 }
 
@@ -124,11 +128,11 @@ static char *read_all(int fd)
 }
 
 /* The request of c; the status code, the body in *body (malloc'd), or
- * -1 after a message. */
+ * -errno after a message. */
 static int ctl_request(const struct ctl *c, char **body)
 {
 	char req[1600], *resp, *b;
-	int fd, n, status = -1;
+	int fd, n, err, status = 0;
 
 	n = snprintf(req, sizeof(req),
 	             "%s %s HTTP/1.1\r\nHost: zcrelay\r\nConnection: close\r\n"
@@ -136,17 +140,20 @@ static int ctl_request(const struct ctl *c, char **body)
 	             c->method, c->path,
 	             c->token ? "Authorization: Bearer " : "",
 	             c->token ? c->token : "", c->token ? "\r\n" : "");
-	if (n < 0 || (size_t)n >= sizeof(req))
-		return -1;
+	if (n < 0 || (size_t)n >= sizeof(req)) {
+		fprintf(stderr, "zcrelay ctl: request too long\n");
+		return -E2BIG;
+	}
 	fd = ctl_connect(c->addr);
 	if (fd < 0)
-		return -1;
+		return fd;
 	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n ||
 	    !(resp = read_all(fd))) {
+		err = errno ? -errno : -EIO;
 		fprintf(stderr, "zcrelay ctl: %s: %s\n", c->addr,
-		        strerror(errno));
+		        zc_strerror(err));
 		close(fd);
-		return -1;
+		return err;
 	}
 	close(fd);
 	b = strstr(resp, "\r\n\r\n");
@@ -154,7 +161,7 @@ static int ctl_request(const struct ctl *c, char **body)
 		fprintf(stderr, "zcrelay ctl: %s: not an HTTP answer\n",
 		        c->addr);
 		free(resp);
-		return -1;
+		return -EPROTO;
 	}
 	memmove(resp, b + 4, strlen(b + 4) + 1);
 	*body = resp;
@@ -324,13 +331,14 @@ static void add_query(char *path, size_t size, const char *key, const char *val)
 	path[n] = '\0';
 }
 
+/* Prints what is wrong with the command line; returns -EINVAL. */
 static int bad_args(const char *what)
 {
 	fprintf(stderr, "zcrelay ctl: %s (see zcrelay ctl --help)\n", what);
-	return 2;
+	return -EINVAL;
 }
 
-/* sessions' filters, from argv[i..argc). */
+/* sessions' filters, from argv[i..argc). 0 or -EINVAL (printed). */
 static int sessions_args(struct ctl *c, int argc, char **argv)
 {
 	static const char *const opts[][2] = {{"--route", "route"},
@@ -353,7 +361,8 @@ static int sessions_args(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
-/* drain|enable|disable|weight ROUTE UPSTREAM [N | --kill]. */
+/* drain|enable|disable|weight ROUTE UPSTREAM [N | --kill]. 0 or -EINVAL
+ * (printed). */
 static int upstream_args(struct ctl *c, int argc, char **argv)
 {
 	int weight = strcmp(argv[0], "weight") == 0;
@@ -374,7 +383,8 @@ static int upstream_args(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
-/* The request for argv (the command and its arguments). */
+/* The request for argv (the command and its arguments). 0 or -EINVAL
+ * (printed). */
 static int ctl_build(struct ctl *c, int argc, char **argv)
 {
 	const char *cmd = argv[0];
@@ -408,7 +418,8 @@ static int ctl_build(struct ctl *c, int argc, char **argv)
 	                                         : "unknown command");
 }
 
-/* A failed request: the server's message (or errors) on stderr. */
+/* A failed request: the server's message (or errors) on stderr.
+ * Returns the exit status, 1. */
 static int show_error(const struct zcr_jv *v, int status)
 {
 	const struct zcr_jv *e = zcr_jv_get(v, "error");
@@ -463,6 +474,8 @@ static void show(const char *cmd, const struct zcr_jv *v)
 		show_object(v, "");
 }
 
+/* Sends c's request and shows the answer. Returns the exit status: 0,
+ * or 1 for any failure (printed). */
 static int ctl_run(struct ctl *c, const char *cmd)
 {
 	char *body = NULL;
@@ -517,13 +530,17 @@ int zcr_ctl_main(int argc, char **argv)
 		else if (ch == 'h') {
 			fputs(ctl_usage, stdout);
 			return 0;
-		} else
-			return bad_args("bad option");
+		} else {
+			bad_args("bad option");
+			return 2;
+		}
 	}
-	if (optind >= argc)
-		return bad_args("a command is needed");
+	if (optind >= argc) {
+		bad_args("a command is needed");
+		return 2;
+	}
 	if (c.token && !c.token[0])
 		c.token = NULL;
 	rc = ctl_build(&c, argc - optind, argv + optind);
-	return rc ? rc : ctl_run(&c, argv[optind]);
+	return rc ? 2 : ctl_run(&c, argv[optind]);
 }

@@ -1,4 +1,12 @@
-/* daemon.h - the daemon's shared declarations (not the library's). */
+/*
+ * daemon.h - the daemon's shared declarations (not the library's).
+ *
+ * Error convention, as in the library: a function that can fail returns
+ * an int, >= 0 on success (0, a count, an fd, an index) and -errno on
+ * failure (-EINVAL for bad input, with the message printed, logged or
+ * in an err buffer as its comment says). Predicates (zcr_*_admits,
+ * zcr_*_is, zcr_route_trusts, ...) answer 1 or 0 and never fail.
+ */
 #ifndef ZCRELAY_DAEMON_H
 #define ZCRELAY_DAEMON_H
 
@@ -107,23 +115,25 @@ void zcr_log_lib(void *arg, int level, const char *msg);
 
 /* Parses argv into *opts and, without -c, a one-route configuration in
  * *cfg. Returns 0, 1 if the program should exit 0 (--help, --version),
- * or -1 after printing an error (exit 2). */
+ * or -EINVAL after printing an error (exit 2). */
 int zcr_conf_parse(struct zcr_opts *opts, struct zcr_cfg **cfg, int argc,
                    char **argv);
 
 /* Control (control.c), main thread. */
-/* Opens the log file and writes the pid file of c; 0 or -1 (logged). */
+/* Opens the log file and writes the pid file of c; 0 or -errno
+ * (logged). */
 int zcr_control_setup(const struct zcr_cfg *c);
 /* Binds c's admin addresses (if any), before privileges are dropped;
- * Unix ones get mode 0600 and c's user and group. 0 or -1 (logged). */
+ * Unix ones get mode 0600 and c's user and group. 0 or -errno
+ * (logged). */
 int zcr_control_admin_listen(const struct zcr_cfg *c);
-/* Serves the admin API (api.c) on them. 0 or -1 (logged); 0 without an
- * admin address. */
+/* Serves the admin API (api.c) on them. 0 or -errno (logged); 0
+ * without an admin address. */
 int zcr_control_admin_start(const struct zcr_cfg *c, struct zcr_worker *ws,
                             unsigned nw);
 /* Stops serving and closes the admin socket. */
 void zcr_control_admin_stop(void);
-/* Becomes c's user and group, if set; 0 or -1 (logged). */
+/* Becomes c's user and group, if set; 0 or -errno (logged). */
 int zcr_control_drop(const struct zcr_cfg *c);
 
 /*
@@ -131,17 +141,17 @@ int zcr_control_drop(const struct zcr_cfg *c);
  * thread of its own while the calling thread, which has the signals of
  * set blocked, keeps taking them: on_signal(sig) for each but SIGTERM
  * and SIGINT, which abandon the load (freed when it ends) and are
- * returned. Returns 0 (*out loaded, the caller's reference), -1 (errors,
- * printed, and their lines in *msgs, malloc'd, for the caller to free),
- * or that signal. Main thread.
+ * returned. Returns 0 (*out loaded, the caller's reference), -EINVAL
+ * (errors, printed, and their lines in *msgs, malloc'd, for the caller
+ * to free), or that signal (> 0). Main thread.
  */
 int zcr_cfg_load_answering(const char *path, struct zcr_cfg **out, char **msgs,
                            const sigset_t *set, void (*on_signal)(int sig));
 
 /* Listening sockets (listeners.c), main thread. */
 /* Builds the set for c, reusing the sockets of prev (may be NULL) for
- * addresses both have. Returns 0, or -1 after logging (nothing leaked,
- * prev untouched). */
+ * addresses both have. Returns 0, or -errno after logging (nothing
+ * leaked, prev untouched). */
 int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
                   const struct zcr_lset *prev, unsigned nworkers);
 /* Drops the main thread's references of set and frees it. Unix socket
@@ -172,8 +182,17 @@ void zcr_worker_drain(struct zcr_worker *w);
 /* From another thread: abort every session now. */
 void zcr_worker_abort(struct zcr_worker *w);
 
-/* session.c tells the worker that one of its sessions has ended. */
-void zcr_worker_session_gone(struct zcr_worker *w);
+/*
+ * zcr_worker_maybe_stop - stops w's loop once w drains and its last
+ * session has ended. Called by worker.c when the drain starts and by
+ * session.c when a session ends (after list_del), so that session.c
+ * needs nothing from worker.c (worker.c uses session.c). Worker thread.
+ */
+static inline void zcr_worker_maybe_stop(struct zcr_worker *w)
+{
+	if (w->draining && w->nsessions == 0)
+		zc_loop_stop(w->loop);
+}
 
 /* Sessions (session.c), worker thread. */
 /* A client accepted on a listener of group g (an index into
@@ -200,7 +219,7 @@ unsigned zcr_session_kill(struct zcr_worker *w,
 /* Picks the upstream for a new attempt among the healthy ones not in
  * tried (a bitmap of ZCR_MAX_UPSTREAMS bits): by the route's method for
  * a first try (prev -1), the next in order after prev for a retry.
- * Returns its index, or -1 when none is left. */
+ * Returns its index, or -ENOENT when none is left. */
 int zcr_balance_pick(const struct zcr_route *r, const struct sockaddr *client,
                      int prev, const uint64_t *tried, uint64_t now_ms);
 /*
@@ -222,7 +241,7 @@ void zcr_balance_report(const struct zcr_route *r, unsigned up, int err,
                         uint64_t now_ms);
 
 /* Active health checks (health.c), main thread. */
-/* Starts the checker thread with c's checks. 0, or -1 (logged). */
+/* Starts the checker thread with c's checks. 0, or -errno (logged). */
 int zcr_health_start(struct zcr_cfg *c);
 /* Replaces the checks with c's (a reload). 0 or -errno. */
 int zcr_health_apply(struct zcr_cfg *c);

@@ -184,7 +184,7 @@ int zcr_health_start(struct zcr_cfg *c)
 		err = -pthread_create(&H.th, NULL, hc_main, NULL);
 	if (err) {
 		zcr_log(ZC_LOG_ERR, "health checks: %s", zc_strerror(err));
-		return -1;
+		return err;
 	}
 	H.running = 1;
 	return 0;

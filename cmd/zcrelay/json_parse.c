@@ -3,6 +3,7 @@
  * the admin API's answers are turned into a tree, then into tables. See
  * json.h.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,7 @@ static int hex4(const char *p, unsigned *out)
 		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
 			v |= (unsigned)((c | 0x20) - 'a' + 10);
 		else
-			return -1;
+			return -EPROTO;
 	}
 	*out = v;
 	return 0;
@@ -67,7 +68,7 @@ static void put_utf8(char **o, unsigned cp)
 	*o = q;
 }
 
-/* One escape after the backslash at j->p; -1 if malformed. */
+/* One escape after the backslash at j->p; -EPROTO if malformed. */
 static int parse_escape(struct jp *j, char **o)
 {
 	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
@@ -80,16 +81,16 @@ static int parse_escape(struct jp *j, char **o)
 		return 0;
 	}
 	if (*j->p != 'u' || hex4(j->p + 1, &cp))
-		return -1;
+		return -EPROTO;
 	j->p += 5;
 	if (cp >= 0xd800 && cp <= 0xdbff) {
 		if (j->p[0] != '\\' || j->p[1] != 'u' || hex4(j->p + 2, &lo) ||
 		    lo < 0xdc00 || lo > 0xdfff)
-			return -1;
+			return -EPROTO;
 		cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 		j->p += 6;
 	} else if (cp >= 0xdc00 && cp <= 0xdfff) {
-		return -1;
+		return -EPROTO;
 	}
 	put_utf8(o, cp);
 	return 0;
@@ -104,17 +105,17 @@ static int parse_string(struct jp *j, char **out)
 	while (*e && *e != '"')
 		e += (*e == '\\' && e[1]) ? 2 : 1;
 	if (*e != '"')
-		return -1;
+		return -EPROTO;
 	/* Decoded, it is never longer than it is escaped. */
 	s = malloc((size_t)(e - j->p) + 1);
 	if (!s)
-		return -1;
+		return -ENOMEM;
 	o = s;
 	j->p++;
 	while (*j->p != '"') {
 		if ((unsigned char)*j->p < 0x20) {
 			free(s);
-			return -1;
+			return -EPROTO;
 		}
 		if (*j->p != '\\') {
 			*o++ = *j->p++;
@@ -123,7 +124,7 @@ static int parse_string(struct jp *j, char **out)
 		j->p++;
 		if (parse_escape(j, &o)) {
 			free(s);
-			return -1;
+			return -EPROTO;
 		}
 	}
 	j->p++;
@@ -140,11 +141,11 @@ static int parse_number(struct jp *j, struct zcr_jv *v)
 	if (*s == '-')
 		s++;
 	if (*s < '0' || *s > '9')
-		return -1;
+		return -EPROTO;
 	v->type = ZCR_JNUM;
 	v->num = strtod(j->p, &end);
 	if (end == j->p)
-		return -1;
+		return -EPROTO;
 	j->p = end;
 	return 0;
 }
@@ -177,7 +178,7 @@ static int parse_container(struct jp *j, struct zcr_jv *v, int obj)
 
 	v->type = obj ? ZCR_JOBJ : ZCR_JARR;
 	if (++j->depth > DEPTH_MAX)
-		return -1;
+		return -EPROTO;
 	j->p++;
 	skip_ws(j);
 	if (*j->p == close) {
@@ -189,21 +190,21 @@ static int parse_container(struct jp *j, struct zcr_jv *v, int obj)
 		skip_ws(j);
 		slot = grow(v, obj);
 		if (!slot)
-			return -1;
+			return -ENOMEM;
 		if (obj) {
 			if (*j->p != '"' || parse_string(j, &v->keys[v->n - 1]))
-				return -1;
+				return -EPROTO;
 			skip_ws(j);
 			if (*j->p++ != ':')
-				return -1;
+				return -EPROTO;
 		}
 		if (parse_value(j, slot))
-			return -1;
+			return -EPROTO;
 		skip_ws(j);
 		if (*j->p == close)
 			break;
 		if (*j->p++ != ',')
-			return -1;
+			return -EPROTO;
 	}
 	j->p++;
 	j->depth--;
@@ -216,7 +217,7 @@ static int parse_word(struct jp *j, const char *w, int type, double num,
 	size_t n = strlen(w);
 
 	if (strncmp(j->p, w, n) != 0)
-		return -1;
+		return -EPROTO;
 	j->p += n;
 	v->type = type;
 	v->num = num;

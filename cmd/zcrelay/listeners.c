@@ -101,8 +101,10 @@ static int lsock_inherit(struct zcr_lsock *ls)
 	return 1;
 }
 
-static struct zcr_lsock *lsock_open(const struct zcr_listen *l,
-                                    unsigned nworkers)
+/* The sockets of l (bound, or systemd's) into *out, refs 1. 0 or -errno
+ * (logged). */
+static int lsock_open(struct zcr_lsock **out, const struct zcr_listen *l,
+                      unsigned nworkers)
 {
 	struct zcr_lsock *ls = calloc(1, sizeof(*ls));
 	int err = -ENOMEM;
@@ -124,9 +126,10 @@ static struct zcr_lsock *lsock_open(const struct zcr_listen *l,
 			zcr_lsock_put(ls);
 		else
 			free(ls);
-		return NULL;
+		return err;
 	}
-	return ls;
+	*out = ls;
+	return 0;
 }
 
 static struct zcr_lsock *lset_find(const struct zcr_lset *set,
@@ -169,7 +172,7 @@ static int lsock_chmod(const struct zcr_lsock *ls, unsigned mode)
 /*
  * A reload's unix-mode for the listeners of set kept from prev: all or
  * none, so that a refused reload leaves every mode as it was. Returns 0
- * or -1 (logged). Routes sharing a listener have the same unix-mode
+ * or -errno (logged). Routes sharing a listener have the same unix-mode
  * (zcr_cfg_finish), so its group's first listener says it.
  */
 static int lset_remode(struct zcr_lset *set, const struct zcr_cfg *c,
@@ -196,7 +199,7 @@ static int lset_remode(struct zcr_lset *set, const struct zcr_cfg *c,
 	for (k = 0; err && k + 1 < i; k++) /* undo, but the failed one */
 		lsock_chmod(set->ls[k], ~0u);
 	if (err)
-		return -1;
+		return err;
 	for (i = 0; i < set->n; i++)
 		set->ls[i]->mode = c->groups[set->group[i]].l->mode;
 	return 0;
@@ -207,6 +210,7 @@ int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
 {
 	unsigned n = cfg_nlisten(c), r, j;
 	struct zcr_lsock *ls;
+	int err = 0;
 
 	memset(set, 0, sizeof(*set));
 	set->ls = calloc(n, sizeof(*set->ls));
@@ -214,7 +218,7 @@ int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
 	if (!set->ls || !set->group) {
 		zcr_log(ZC_LOG_ERR, "listeners: out of memory");
 		zcr_lset_release(set, prev);
-		return -1;
+		return -ENOMEM;
 	}
 	for (r = 0; r < c->nroutes; r++)
 		for (j = 0; j < c->routes[r].nlisten; j++) {
@@ -225,18 +229,18 @@ int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
 			ls = lset_find(prev, &l->addr);
 			if (ls)
 				zcr_lsock_ref(ls);
-			else if (!(ls = lsock_open(l, nworkers))) {
+			else if ((err = lsock_open(&ls, l, nworkers))) {
 				zcr_lset_release(set, prev);
-				return -1;
+				return err;
 			}
 			set->group[set->n] = l->group;
 			set->ls[set->n++] = ls;
 		}
-	if (prev && lset_remode(set, c, prev)) {
+	if (prev)
+		err = lset_remode(set, c, prev);
+	if (err)
 		zcr_lset_release(set, prev);
-		return -1;
-	}
-	return 0;
+	return err;
 }
 
 void zcr_lset_release(struct zcr_lset *set, const struct zcr_lset *keep)

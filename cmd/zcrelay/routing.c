@@ -24,7 +24,14 @@ static int rt_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-	return -1;
+	return -EINVAL;
+}
+
+/* "out of memory" into err; returns -ENOMEM. */
+static int rt_oom(char *err, size_t errlen)
+{
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
 }
 
 /* ------------------------------------------------------------------ */
@@ -35,16 +42,17 @@ static int list_add(char ***v, unsigned *n, const char *s)
 	char **nv = realloc(*v, (*n + 1) * sizeof(**v));
 
 	if (!nv)
-		return -1;
+		return -ENOMEM;
 	*v = nv;
 	nv[*n] = strdup(s);
 	if (!nv[*n])
-		return -1;
+		return -ENOMEM;
 	(*n)++;
 	return 0;
 }
 
-/* A host name or "*.domain" into out (lower case, trailing dot gone). */
+/* A host name or "*.domain" into out (lower case, trailing dot gone).
+ * 0, or -EINVAL if spec is neither. */
 static int name_norm(const char *spec, char *out)
 {
 	size_t n = strlen(spec), i, start = 0;
@@ -54,7 +62,7 @@ static int name_norm(const char *spec, char *out)
 	if (n >= 2 && spec[0] == '*' && spec[1] == '.')
 		start = 2;
 	if (n == start || n > NAME_MAX_)
-		return -1;
+		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		char c = spec[i];
 
@@ -64,11 +72,11 @@ static int name_norm(const char *spec, char *out)
 		    !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 		      c == '-' || c == '_' ||
 		      (c == '.' && i > start && spec[i - 1] != '.')))
-			return -1;
+			return -EINVAL;
 		out[i] = c;
 	}
 	out[n] = '\0';
-	return out[n - 1] == '.' ? -1 : 0;
+	return out[n - 1] == '.' ? -EINVAL : 0;
 }
 
 int zcr_match_name(struct zcr_route *r, const char *key, const char *spec,
@@ -84,7 +92,7 @@ int zcr_match_name(struct zcr_route *r, const char *key, const char *spec,
 		              spec);
 	if (sni ? list_add(&m->sni, &m->nsni, name)
 	        : list_add(&m->host, &m->nhost, name))
-		return rt_err(err, errlen, "out of memory");
+		return rt_oom(err, errlen);
 	return 0;
 }
 
@@ -102,7 +110,7 @@ int zcr_match_alpn(struct zcr_route *r, const char *spec, char *err,
 		              "characters)",
 		              spec);
 	if (list_add(&r->match.alpn, &r->match.nalpn, spec))
-		return rt_err(err, errlen, "out of memory");
+		return rt_oom(err, errlen);
 	return 0;
 }
 
@@ -227,7 +235,7 @@ int zcr_route_pick(const struct zcr_cfg *c, const struct zcr_lgroup *g,
 		    match_holds(&r->match, si, silent, peer))
 			return (int)g->routes[i];
 	}
-	return -1;
+	return -ENOENT;
 }
 
 int zcr_lgroup_admits(const struct zcr_cfg *c, const struct zcr_lgroup *g,
@@ -247,20 +255,20 @@ int zcr_lgroup_admits(const struct zcr_cfg *c, const struct zcr_lgroup *g,
 /* ------------------------------------------------------------------ */
 /* Checks: what one route's match says                                  */
 
-/* The protocol sni/alpn/http-host imply; -1 when they contradict the
- * protocol given or each other. */
+/* The protocol sni/alpn/http-host imply; -EINVAL when they contradict
+ * the protocol given or each other. */
 static int implied_proto(const struct zcr_match *m)
 {
 	int p = m->proto;
 
 	if (m->nsni || m->nalpn) {
 		if (p != ZCR_MP_NONE && p != ZCR_MP_TLS && p != ZCR_MP_ANY)
-			return -1;
+			return -EINVAL;
 		p = ZCR_MP_TLS;
 	}
 	if (m->nhost) {
 		if (p != ZCR_MP_NONE && p != ZCR_MP_HTTP && p != ZCR_MP_ANY)
-			return -1;
+			return -EINVAL;
 		p = ZCR_MP_HTTP;
 	}
 	return p;
@@ -538,7 +546,7 @@ static int group_build(const struct zcr_cfg *c, struct zcr_lgroup *g,
 	g->l = &c->routes[v[0].r].listen[v[0].l];
 	g->routes = calloc(n, sizeof(*g->routes));
 	if (!g->routes)
-		return -1;
+		return -ENOMEM;
 	g->sniff_ms = c->routes[v[0].r].sniff_ms;
 	for (i = 0; i < n; i++) {
 		r = &c->routes[v[i].r];
@@ -579,15 +587,17 @@ static int groups_build(struct zcr_cfg *c, const struct lref *v, size_t n,
                         struct rt_fail *f)
 {
 	size_t i, j;
+	int rc;
 
 	c->groups = calloc(n ? n : 1, sizeof(*c->groups));
 	if (!c->groups)
-		return -1;
+		return -ENOMEM;
 	for (i = 0; i < n; i = j) {
 		for (j = i + 1; j < n && same_addr(v[i].a, v[j].a); j++)
 			;
-		if (group_build(c, &c->groups[c->ngroups], v + i, j - i, f))
-			return -1;
+		rc = group_build(c, &c->groups[c->ngroups], v + i, j - i, f);
+		if (rc)
+			return rc;
 		for (; i < j; i++)
 			c->routes[v[i].r].listen[v[i].l].group = c->ngroups;
 		c->ngroups++;
@@ -600,14 +610,14 @@ int zcr_routing_build(struct zcr_cfg *c, char *err, size_t errlen)
 	struct rt_fail f = {.set = 0};
 	size_t n;
 	struct lref *v = lrefs(c, &n);
-	int rc = v ? groups_build(c, v, n, &f) : -1;
+	int rc = v ? groups_build(c, v, n, &f) : -ENOMEM;
 
 	free(v);
 	if (rc)
-		return rt_err(err, errlen, "out of memory");
+		return rt_oom(err, errlen);
 	if (!f.set)
 		return 0;
 	c->err_line = f.line;
 	snprintf(err, errlen, "%s", f.msg);
-	return -1;
+	return -EINVAL;
 }

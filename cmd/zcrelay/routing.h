@@ -14,7 +14,7 @@
  * a match in configuration order, then the default) that admits peer
  * (allow/deny) and whose match holds. si is what the client sent (NULL
  * on a listener that does not sniff); silent: it sent nothing within
- * sniff-timeout. Returns an index into c->routes, or -1: no route.
+ * sniff-timeout. Returns an index into c->routes, or -ENOENT: no route.
  */
 int zcr_route_pick(const struct zcr_cfg *c, const struct zcr_lgroup *g,
                    const struct zcr_sniff *si, int silent,

@@ -21,7 +21,8 @@
 /* Names                                                                */
 
 /* A DNS name as routes compare it: lower case, no trailing dot, letters,
- * digits, '-', '_' and '.' only, 1-253 bytes. 0, or -1 (dst is ""). */
+ * digits, '-', '_' and '.' only, 1-253 bytes. 0, or -EPROTO (dst is
+ * ""). */
 static int name_set(char *dst, const uint8_t *src, size_t n)
 {
 	size_t i;
@@ -30,7 +31,7 @@ static int name_set(char *dst, const uint8_t *src, size_t n)
 	if (n && src[n - 1] == '.')
 		n--;
 	if (n == 0 || n > 253)
-		return -1;
+		return -EPROTO;
 	for (i = 0; i < n; i++) {
 		unsigned char c = src[i];
 
@@ -39,7 +40,7 @@ static int name_set(char *dst, const uint8_t *src, size_t n)
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 		      c == '-' || c == '_' || c == '.')) {
 			dst[0] = '\0';
-			return -1;
+			return -EPROTO;
 		}
 		dst[i] = (char)c;
 	}
@@ -59,7 +60,7 @@ struct rd {
 static int rd_skip(struct rd *r, size_t n)
 {
 	if (r->n < n)
-		return -1;
+		return -EPROTO;
 	r->p += n;
 	r->n -= n;
 	return 0;
@@ -71,7 +72,7 @@ static int rd_uint(struct rd *r, size_t w, size_t *v)
 	size_t i;
 
 	if (r->n < w)
-		return -1;
+		return -EPROTO;
 	for (*v = 0, i = 0; i < w; i++)
 		*v = *v << 8 | r->p[i];
 	return rd_skip(r, w);
@@ -83,7 +84,7 @@ static int rd_vec(struct rd *r, size_t w, struct rd *sub)
 	size_t n;
 
 	if (rd_uint(r, w, &n) || r->n < n)
-		return -1;
+		return -EPROTO;
 	sub->p = r->p;
 	sub->n = n;
 	return rd_skip(r, n);
@@ -96,10 +97,10 @@ static int tls_sni(struct rd e, struct zcr_sniff *out)
 	size_t type;
 
 	if (rd_vec(&e, 2, &list) || e.n)
-		return -1;
+		return -EPROTO;
 	while (list.n) {
 		if (rd_uint(&list, 1, &type) || rd_vec(&list, 2, &name))
-			return -1;
+			return -EPROTO;
 		if (type == 0 && !out->sni[0])
 			name_set(out->sni, name.p, name.n);
 	}
@@ -112,10 +113,10 @@ static int tls_alpn(struct rd e, struct zcr_sniff *out)
 	struct rd list, name;
 
 	if (rd_vec(&e, 2, &list) || e.n)
-		return -1;
+		return -EPROTO;
 	while (list.n) {
 		if (rd_vec(&list, 1, &name) || name.n == 0)
-			return -1;
+			return -EPROTO;
 		if (out->alpn_len + 1 + name.n > sizeof(out->alpn))
 			continue;
 		out->alpn[out->alpn_len++] = (uint8_t)name.n;
@@ -125,7 +126,7 @@ static int tls_alpn(struct rd e, struct zcr_sniff *out)
 	return 0;
 }
 
-/* The body of a ClientHello; 0, or -1 when malformed. */
+/* The body of a ClientHello; 0, or -EPROTO when malformed. */
 static int tls_hello(struct rd r, struct zcr_sniff *out)
 {
 	struct rd v, exts, e;
@@ -134,18 +135,18 @@ static int tls_hello(struct rd r, struct zcr_sniff *out)
 	if (rd_skip(&r, 2 + 32) || rd_vec(&r, 1, &v) || v.n > 32 ||
 	    rd_vec(&r, 2, &v) || v.n == 0 || v.n % 2 || rd_vec(&r, 1, &v) ||
 	    v.n == 0)
-		return -1;
+		return -EPROTO;
 	if (r.n == 0)
 		return 0; /* no extensions */
 	if (rd_vec(&r, 2, &exts) || r.n)
-		return -1;
+		return -EPROTO;
 	while (exts.n) {
 		if (rd_uint(&exts, 2, &type) || rd_vec(&exts, 2, &e))
-			return -1;
+			return -EPROTO;
 		if (type == EXT_SNI && tls_sni(e, out))
-			return -1;
+			return -EPROTO;
 		if (type == EXT_ALPN && tls_alpn(e, out))
-			return -1;
+			return -EPROTO;
 	}
 	return 0;
 }

@@ -40,12 +40,6 @@ struct apply {
 	int done, err;
 };
 
-static void worker_maybe_stop(struct zcr_worker *w)
-{
-	if (w->draining && w->nsessions == 0)
-		zc_loop_stop(w->loop);
-}
-
 static void wl_on_accept(void *arg, int fd, const struct sockaddr *sa,
                          socklen_t salen)
 {
@@ -292,7 +286,7 @@ static void worker_on_drain(struct zc_loop *loop, void *arg)
 	/* Closing our listening sockets makes new clients refused, not
 	 * queued. A shared (Unix) one closes with its last user. */
 	wl_sweep(w, 1);
-	worker_maybe_stop(w);
+	zcr_worker_maybe_stop(w);
 }
 
 static void worker_on_abort(struct zc_loop *loop, void *arg)
@@ -302,7 +296,7 @@ static void worker_on_abort(struct zc_loop *loop, void *arg)
 	worker_on_drain(loop, arg);
 	zcr_session_abort_all(w);
 	zc_loop_close_relays(loop);
-	worker_maybe_stop(w);
+	zcr_worker_maybe_stop(w);
 }
 
 void zcr_worker_drain(struct zcr_worker *w)
@@ -313,10 +307,4 @@ void zcr_worker_drain(struct zcr_worker *w)
 void zcr_worker_abort(struct zcr_worker *w)
 {
 	worker_post(w, worker_on_abort, w, "abort");
-}
-
-/* Called by session.c when a session ends (w->nsessions is one less). */
-void zcr_worker_session_gone(struct zcr_worker *w)
-{
-	worker_maybe_stop(w);
 }

@@ -69,7 +69,7 @@ TEST(test_acl_most_specific)
 	ASSERT_EQ(admits(&allow, &deny, "unix"), 0);
 	ASSERT_EQ(zcr_acl_match(&allow, t_sa("10.1.2.255", &ss)), 24);
 	ASSERT_EQ(zcr_acl_match(&deny, t_sa("unix", &ss)), ZCR_ACL_UNIX);
-	ASSERT_EQ(zcr_acl_match(&allow, t_sa("unix", &ss)), -1);
+	ASSERT_EQ(zcr_acl_match(&allow, t_sa("unix", &ss)), -ENOENT);
 	zcr_acl_free(&allow);
 	zcr_acl_free(&deny);
 	return T_PASS;
@@ -128,7 +128,7 @@ TEST(test_acl_bad_entries)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ASSERT_EQ(zcr_acl_add(&a, bad[i].spec, "x", err, sizeof(err)),
-		          -1);
+		          -EINVAL);
 		ASSERT_STREQ(err, bad[i].msg);
 	}
 	ASSERT_EQ(a.n, 0);

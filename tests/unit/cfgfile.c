@@ -64,7 +64,7 @@ static int t_load_fails(const char *text, const char *want)
 	static char errs[ERRS_MAX];
 	struct zcr_cfg *c = (struct zcr_cfg *)1;
 
-	ASSERT_EQ(t_load(text, &c, errs), -1);
+	ASSERT_EQ(t_load(text, &c, errs), -EINVAL);
 	ASSERT_TRUE(c == NULL);
 	if (strcmp(errs, want) != 0)
 		t_log("file:\n%s", text);
@@ -687,10 +687,10 @@ TEST(test_cfgfile_bad_files)
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/none.conf", t_tmpdir());
-	ASSERT_EQ(t_load_path(path, &c, errs), -1);
+	ASSERT_EQ(t_load_path(path, &c, errs), -EINVAL);
 	ASSERT_TRUE(c == NULL);
 	ASSERT_STREQ(errs, "F: No such file or directory\n");
-	ASSERT_EQ(t_load_path(t_tmpdir(), &c, errs), -1);
+	ASSERT_EQ(t_load_path(t_tmpdir(), &c, errs), -EINVAL);
 	ASSERT_STREQ(errs, "F: not a regular file\n");
 	ASSERT_OK(
 	        t_write_tmp("nul.conf", "workers = 2;\n", path, sizeof(path)));
@@ -698,7 +698,7 @@ TEST(test_cfgfile_bad_files)
 	ASSERT_OK(fd);
 	ASSERT_EQ(write(fd, "\n\0x", 3), 3);
 	close(fd);
-	ASSERT_EQ(t_load_path(path, &c, errs), -1);
+	ASSERT_EQ(t_load_path(path, &c, errs), -EINVAL);
 	ASSERT_STREQ(errs, "F:3: NUL byte in the file\n");
 	return T_PASS;
 }
