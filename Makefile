@@ -18,7 +18,7 @@ DOCDIR ?= $(PREFIX)/share/doc/zcrelay
 HAVE_LIBURING ?= 0
 
 MAJOR := 0
-VERSION := 0.1.0
+VERSION := 0.2.0
 BUILD ?= build
 CC ?= cc
 CFLAGS ?= -O2 -g

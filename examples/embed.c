@@ -23,7 +23,7 @@ static struct zc_addr la, ua;
 static int lfd;
 static unsigned sessions; /* loop thread only until it is joined */
 
-static void done(void *arg, const struct zc_splice_stats *st)
+static void done(void *arg, const struct zc_relay_stats *st)
 {
 	printf("embed: session %u: up %llu down %llu end %s\n", ++sessions,
 	       (unsigned long long)st->dir[ZC_DIR_AB].bytes,

@@ -25,7 +25,7 @@ static int fail(const char *what, int err)
 int main(int argc, char **argv)
 {
 	struct zc_addr la, ua;
-	struct zc_splice_stats st;
+	struct zc_relay_stats st;
 	char name[128];
 	int lfd, cfd, ufd, err;
 

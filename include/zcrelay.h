@@ -9,7 +9,23 @@
  *  - every function that can fail returns an int: >= 0 on success, a
  *    negative errno value (-EINVAL, ...) on failure; zc_strerror() turns
  *    it into text;
- *  - handles are opaque and created with an out-parameter;
+ *  - handles are opaque and created by a constructor that stores the
+ *    handle through its first argument, `out`. Handles that only the
+ *    caller can end (loop, listener, timer, watch) need it: out must not
+ *    be NULL (-EINVAL). Handles that also end by themselves (relay,
+ *    connect) accept out == NULL for callers that never end them early;
+ *    such a handle is valid until its callback runs;
+ *  - each handle kind has one way to end it, which also frees it:
+ *        zc_loop      zc_loop_free()      (zc_loop_stop() only returns
+ *                                          from zc_loop_run())
+ *        zc_relay     zc_relay_close()    or its done callback
+ *        zc_listener  zc_listener_stop()
+ *        zc_connect   zc_connect_cancel() or its callback
+ *        zc_timer     zc_timer_free()     (zc_timer_disarm() keeps it)
+ *        zc_watch     zc_watch_stop()
+ *    zc_loop_free() ends what is still running on the loop: relays are
+ *    aborted (done runs), listeners and connects are freed (callbacks do
+ *    not run); timers and watches must be ended before it;
  *  - the library never prints and never exits: it reports through return
  *    values and a log callback (it reads /proc/sys/fs/pipe-* and
  *    /proc/self/status once, for the pipe budget, and each listener keeps
@@ -41,7 +57,7 @@ extern "C" {
 #endif
 
 #define ZC_VERSION_MAJOR 0
-#define ZC_VERSION_MINOR 1
+#define ZC_VERSION_MINOR 2
 #define ZC_VERSION_PATCH 0
 
 /* Library-specific error codes, outside the errno range. */
@@ -108,19 +124,19 @@ typedef void zc_log_fn(void *arg, int level, const char *msg);
 /* ------------------------------------------------------------------ */
 /* Relay options and statistics                                         */
 
-/* Flags for zc_splice_opts.flags. */
-#define ZC_SPLICE_F_KEEP_FDS 0x1 /* zc_relay_start: do not close the fds */
+/* Flags for zc_relay_opts.flags. */
+#define ZC_RELAY_F_KEEP_FDS 0x1 /* zc_relay_start: do not close the fds */
 /* zc_relay_start: skip the socket checks (6 system calls): the caller
  * vouches that both are distinct, connected stream sockets, e.g. fresh
  * from zc_listener_start and zc_connect_start. */
-#define ZC_SPLICE_F_TRUSTED 0x2
+#define ZC_RELAY_F_TRUSTED 0x2
 
-/* Options of a two-way relay. Initialise with zc_splice_opts_init(). */
-struct zc_splice_opts {
+/* Options of a two-way relay. Initialise with zc_relay_opts_init(). */
+struct zc_relay_opts {
 	int mover; /* enum zc_mover */
 	unsigned
 	        idle_timeout_ms; /* 0: none; no byte either way for this long */
-	unsigned flags;          /* ZC_SPLICE_F_* */
+	unsigned flags;          /* ZC_RELAY_F_* */
 	/* 0: none. Once one direction has forwarded its EOF, end the relay
 	 * if the other moves no byte for this long (ZC_END_HALF_TIMEOUT). */
 	unsigned halfclose_timeout_ms;
@@ -137,7 +153,7 @@ struct zc_dir_stats {
 };
 
 /* A relay's statistics. */
-struct zc_splice_stats {
+struct zc_relay_stats {
 	struct zc_dir_stats dir[2]; /* [ZC_DIR_AB], [ZC_DIR_BA] */
 	int end;                    /* enum zc_end */
 	int error;                  /* 0, or -errno of the first error */
@@ -147,7 +163,26 @@ struct zc_splice_stats {
 };
 
 /* Fills *opts with the defaults (auto mover, no idle timeout). */
-ZC_API void zc_splice_opts_init(struct zc_splice_opts *opts);
+ZC_API void zc_relay_opts_init(struct zc_relay_opts *opts);
+
+/*
+ * Deprecated names, kept for one minor version (removed in 0.3.0): until
+ * 0.2.0 the relay options, statistics and flags were named after
+ * zc_splice() although zc_relay_start() takes them too. The old names
+ * still compile (the structs and flags are the same types and values);
+ * define ZC_NO_DEPRECATED before including this header to hide them.
+ */
+#ifndef ZC_NO_DEPRECATED
+#define zc_splice_opts       zc_relay_opts
+#define zc_splice_stats      zc_relay_stats
+#define ZC_SPLICE_F_KEEP_FDS ZC_RELAY_F_KEEP_FDS
+#define ZC_SPLICE_F_TRUSTED  ZC_RELAY_F_TRUSTED
+#if defined(__GNUC__)
+__attribute__((deprecated("use zc_relay_opts_init")))
+#endif
+ZC_API void
+zc_splice_opts_init(struct zc_relay_opts *opts);
+#endif
 
 /*
  * zc_splice - relay fd_a <-> fd_b until both directions are finished.
@@ -176,8 +211,8 @@ ZC_API void zc_splice_opts_init(struct zc_splice_opts *opts);
  *   -ECONNRESET, -EPIPE, ...  the error that ended the relay
  *   -ENOMEM          out of memory
  */
-ZC_API int zc_splice(int fd_a, int fd_b, const struct zc_splice_opts *opts,
-                     struct zc_splice_stats *stats);
+ZC_API int zc_splice(int fd_a, int fd_b, const struct zc_relay_opts *opts,
+                     struct zc_relay_stats *stats);
 
 /* ------------------------------------------------------------------ */
 /* One-direction transfer                                               */
@@ -367,8 +402,8 @@ ZC_API void zc_loop_free(struct zc_loop *loop);
 /* Relays on a loop                                                     */
 
 /* Called once when a relay has ended. The fds are already closed (unless
- * ZC_SPLICE_F_KEEP_FDS) and the relay handle is already invalid. */
-typedef void zc_relay_done_fn(void *arg, const struct zc_splice_stats *st);
+ * ZC_RELAY_F_KEEP_FDS) and the relay handle is already invalid. */
+typedef void zc_relay_done_fn(void *arg, const struct zc_relay_stats *st);
 
 /*
  * zc_relay_start - relay fd_a <-> fd_b on loop; call done(arg, stats)
@@ -380,12 +415,12 @@ typedef void zc_relay_done_fn(void *arg, const struct zc_splice_stats *st);
  * of them: they are closed when the relay ends. Unless it ended with
  * ZC_END_EOF (a reset, a timeout, an abort, an error), SO_LINGER {1, 0} is
  * set first so that both peers see a reset, never a clean end. With
- * ZC_SPLICE_F_KEEP_FDS the fds are not closed (SO_LINGER is still set on
+ * ZC_RELAY_F_KEEP_FDS the fds are not closed (SO_LINGER is still set on
  * an abnormal end). On failure the caller still owns the fds, with their
  * flags unchanged. The handle is valid until done is called.
  */
 ZC_API int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
-                          int fd_b, const struct zc_splice_opts *opts,
+                          int fd_b, const struct zc_relay_opts *opts,
                           zc_relay_done_fn *done, void *arg);
 
 /* zc_relay_close - abort a running relay (ZC_END_ABORTED). done is
@@ -397,7 +432,7 @@ ZC_API void zc_relay_close(struct zc_relay *relay);
  * anyway (no system call, no lock): cheap enough to call for every relay
  * every second for live byte counts. */
 ZC_API void zc_relay_get_stats(const struct zc_relay *relay,
-                               struct zc_splice_stats *st);
+                               struct zc_relay_stats *st);
 
 /* ------------------------------------------------------------------ */
 /* Listeners, connects, timers                                          */

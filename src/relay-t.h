@@ -77,7 +77,7 @@ struct zc_relay {
 	unsigned r_idle_ms;
 	unsigned r_half_ms; /* half-closed timeout; 0: none */
 	int r_half;         /* the idle timer now runs the half-closed one */
-	unsigned r_flags;   /* ZC_SPLICE_F_* */
+	unsigned r_flags;   /* ZC_RELAY_F_* */
 	int r_mover;
 	int r_closing;
 	zc_relay_done_fn *r_done;

@@ -144,7 +144,7 @@ static void relay_on_idle(void *arg)
 }
 
 static void relay_fill_stats(const struct zc_relay *r, int end, int err,
-                             struct zc_splice_stats *st)
+                             struct zc_relay_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->dir[0] = r->r_conn[0].c_st;
@@ -161,7 +161,7 @@ static void relay_close_side(struct zc_relay *r, struct zc_side *s, int end)
 {
 	if (end != ZC_END_EOF)
 		zc__sock_set_reset(s->s_fd);
-	if (!(r->r_flags & ZC_SPLICE_F_KEEP_FDS))
+	if (!(r->r_flags & ZC_RELAY_F_KEEP_FDS))
 		close(s->s_fd);
 }
 
@@ -172,7 +172,7 @@ static void relay_close_side(struct zc_relay *r, struct zc_side *s, int end)
 static void relay_close(struct zc_relay *r, int end, int err)
 {
 	struct zc_loop *loop = r->r_loop;
-	struct zc_splice_stats st;
+	struct zc_relay_stats st;
 	int i;
 
 	if (r->r_closing)
@@ -207,10 +207,17 @@ static void relay_abort_owned(struct zc_owned *o)
 	            -ECONNABORTED);
 }
 
-void zc_splice_opts_init(struct zc_splice_opts *opts)
+void zc_relay_opts_init(struct zc_relay_opts *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->mover = ZC_MOVER_AUTO;
+}
+
+/* The 0.1 name of zc_relay_opts_init(), kept as an exported symbol so
+ * that programs linked against 0.1.0 keep running. Deprecated. */
+void zc_splice_opts_init(struct zc_relay_opts *opts)
+{
+	zc_relay_opts_init(opts);
 }
 
 /* ZC_MOVER=copy|splice|ring|uring-splice in the environment overrides
@@ -293,7 +300,7 @@ static int relay_watch(struct zc_relay *r)
 }
 
 static void relay_init(struct zc_relay *r, struct zc_loop *loop, int fd_a,
-                       int fd_b, const struct zc_splice_opts *opts)
+                       int fd_b, const struct zc_relay_opts *opts)
 {
 	int fallback;
 
@@ -319,22 +326,22 @@ static void relay_init(struct zc_relay *r, struct zc_loop *loop, int fd_a,
 }
 
 int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
-                   int fd_b, const struct zc_splice_opts *opts,
+                   int fd_b, const struct zc_relay_opts *opts,
                    zc_relay_done_fn *done, void *arg)
 {
-	struct zc_splice_opts dflt;
+	struct zc_relay_opts dflt;
 	struct zc_relay *r;
 	int err, fl_a = -1, fl_b = -1;
 
 	if (!loop)
 		return -EINVAL;
 	if (!opts) {
-		zc_splice_opts_init(&dflt);
+		zc_relay_opts_init(&dflt);
 		opts = &dflt;
 	}
 	if (opts->mover < ZC_MOVER_AUTO || opts->mover > ZC_MOVER_URING_SPLICE)
 		return -EINVAL;
-	if (!(opts->flags & ZC_SPLICE_F_TRUSTED) &&
+	if (!(opts->flags & ZC_RELAY_F_TRUSTED) &&
 	    (err = zc__sock_check_pair(fd_a, fd_b)) != 0)
 		return err;
 	r = calloc(1, sizeof(*r));
@@ -379,8 +386,7 @@ void zc_relay_close(struct zc_relay *relay)
 	relay_close(relay, ZC_END_ABORTED, -ECONNABORTED);
 }
 
-void zc_relay_get_stats(const struct zc_relay *relay,
-                        struct zc_splice_stats *st)
+void zc_relay_get_stats(const struct zc_relay *relay, struct zc_relay_stats *st)
 {
 	relay_fill_stats(relay, ZC_END_NONE, 0, st);
 }

@@ -10,11 +10,11 @@
 
 struct splice_wait {
 	struct zc_loop *loop;
-	struct zc_splice_stats st;
+	struct zc_relay_stats st;
 	int done;
 };
 
-static void splice_done(void *arg, const struct zc_splice_stats *st)
+static void splice_done(void *arg, const struct zc_relay_stats *st)
 {
 	struct splice_wait *w = arg;
 
@@ -23,7 +23,7 @@ static void splice_done(void *arg, const struct zc_splice_stats *st)
 	zc_loop_stop(w->loop);
 }
 
-static int splice_result(const struct zc_splice_stats *st)
+static int splice_result(const struct zc_relay_stats *st)
 {
 	switch (st->end) {
 	case ZC_END_EOF:
@@ -35,18 +35,18 @@ static int splice_result(const struct zc_splice_stats *st)
 	}
 }
 
-int zc_splice(int fd_a, int fd_b, const struct zc_splice_opts *opts,
-              struct zc_splice_stats *stats)
+int zc_splice(int fd_a, int fd_b, const struct zc_relay_opts *opts,
+              struct zc_relay_stats *stats)
 {
-	struct zc_splice_opts o;
+	struct zc_relay_opts o;
 	struct splice_wait w;
 	int fl_a, fl_b, err;
 
 	if (opts)
 		o = *opts;
 	else
-		zc_splice_opts_init(&o);
-	o.flags |= ZC_SPLICE_F_KEEP_FDS;
+		zc_relay_opts_init(&o);
+	o.flags |= ZC_RELAY_F_KEEP_FDS;
 	if (stats)
 		memset(stats, 0, sizeof(*stats));
 	err = zc__sock_check_pair(fd_a, fd_b);

@@ -162,7 +162,7 @@ void zcr_session_fail(struct zcr_session *s, const char *what, int err)
 
 /* Adds what st says moved, less what was added before, to the route's
  * and the upstream's counters. Returns 1 if anything had moved. */
-static int count_bytes(struct zcr_session *s, const struct zc_splice_stats *st)
+static int count_bytes(struct zcr_session *s, const struct zc_relay_stats *st)
 {
 	const struct zc_dir_stats *in = &st->dir[ZC_DIR_AB];
 	const struct zc_dir_stats *out = &st->dir[ZC_DIR_BA];
@@ -187,7 +187,7 @@ static int count_bytes(struct zcr_session *s, const struct zc_splice_stats *st)
 	return 1;
 }
 
-static void count_end(struct zcr_session *s, const struct zc_splice_stats *st)
+static void count_end(struct zcr_session *s, const struct zc_relay_stats *st)
 {
 	struct zcr_stats *rs = s->r->st;
 	int i;
@@ -202,7 +202,7 @@ static void count_end(struct zcr_session *s, const struct zc_splice_stats *st)
 		zcr_add(&rs->timeout_halfclose, 1);
 }
 
-static void session_done(void *arg, const struct zc_splice_stats *st)
+static void session_done(void *arg, const struct zc_relay_stats *st)
 {
 	struct zcr_session *s = arg;
 	const struct zc_dir_stats *up = &st->dir[ZC_DIR_AB];
@@ -276,16 +276,16 @@ static void session_relay(struct zcr_session *s, int fd)
 {
 	const struct zcr_route *r = s->r;
 	struct zcr_stats *us = r->ups[s->up].st;
-	struct zc_splice_opts o;
+	struct zc_relay_opts o;
 	int err = 0;
 
 	if (r->proxy_send)
 		err = session_send_proxy(s, fd);
-	zc_splice_opts_init(&o);
+	zc_relay_opts_init(&o);
 	o.mover = r->mover;
 	o.idle_timeout_ms = r->idle_ms;
 	o.halfclose_timeout_ms = r->halfclose_ms;
-	o.flags = ZC_SPLICE_F_TRUSTED; /* from our accept and connect */
+	o.flags = ZC_RELAY_F_TRUSTED; /* from our accept and connect */
 	zcr_add(&us->total, 1);
 	if (err == 0)
 		err = zc_relay_start(&s->relay, s->w->loop, s->cfd, fd, &o,
@@ -620,7 +620,7 @@ void zcr_session_abort_all(struct zcr_worker *w)
 
 void zcr_session_tick(struct zcr_worker *w, uint64_t now_ms)
 {
-	struct zc_splice_stats st;
+	struct zc_relay_stats st;
 	struct zcr_session *s;
 
 	for (s = w->sessions; s; s = s->next) {
@@ -662,7 +662,7 @@ static int session_match(const struct zcr_session *s,
 }
 
 static const char *session_state(const struct zcr_session *s,
-                                 const struct zc_splice_stats *st)
+                                 const struct zc_relay_stats *st)
 {
 	if (s->pw)
 		return "proxy-header";
@@ -682,7 +682,7 @@ static const char *session_state(const struct zcr_session *s,
 static void session_info(const struct zcr_session *s, uint64_t now,
                          struct zcr_sess_info *in)
 {
-	struct zc_splice_stats st;
+	struct zc_relay_stats st;
 	socklen_t len = sizeof(struct sockaddr_storage);
 
 	memset(&st, 0, sizeof(st));

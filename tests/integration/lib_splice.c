@@ -92,12 +92,12 @@ TEST(test_zc_splice_rejects_non_stream)
 
 TEST(test_zc_splice_rejects_bad_opts)
 {
-	struct zc_splice_opts o;
+	struct zc_relay_opts o;
 	int a[2], b[2];
 
 	ASSERT_OK(t_pair(AF_INET, a));
 	ASSERT_OK(t_pair(AF_INET, b));
-	zc_splice_opts_init(&o);
+	zc_relay_opts_init(&o);
 	o.mover = 42;
 	ASSERT_EQ(zc_splice(a[1], b[0], &o, NULL), -EINVAL);
 	close(a[0]);
@@ -130,15 +130,15 @@ TEST(test_zc_relay_start_failure_keeps_fds)
 
 struct splice_call {
 	int a, b, mover, rc;
-	struct zc_splice_stats st;
+	struct zc_relay_stats st;
 };
 
 static void *splice_thread(void *arg)
 {
 	struct splice_call *c = arg;
-	struct zc_splice_opts o;
+	struct zc_relay_opts o;
 
-	zc_splice_opts_init(&o);
+	zc_relay_opts_init(&o);
 	o.mover = c->mover;
 	c->rc = zc_splice(c->a, c->b, &o, &c->st);
 	return NULL;
@@ -192,7 +192,7 @@ TEST_MATRIX(test_zc_splice_blocking_both_ways)
 TEST_MATRIX(test_zc_splice_reset_and_timeout)
 {
 	struct splice_call c = {.mover = ctx->mover};
-	struct zc_splice_opts o;
+	struct zc_relay_opts o;
 	int pa[2], pb[2];
 	char buf[1];
 	pthread_t th;
@@ -220,7 +220,7 @@ TEST_MATRIX(test_zc_splice_reset_and_timeout)
 	/* Idle timeout: -ETIMEDOUT. */
 	ASSERT_OK(t_pair(AF_INET, pa));
 	ASSERT_OK(t_pair(AF_INET, pb));
-	zc_splice_opts_init(&o);
+	zc_relay_opts_init(&o);
 	o.mover = ctx->mover;
 	o.idle_timeout_ms = 150;
 	ASSERT_EQ(zc_splice(pa[1], pb[0], &o, &c.st), -ETIMEDOUT);
@@ -232,7 +232,7 @@ TEST_MATRIX(test_zc_splice_reset_and_timeout)
 	return T_PASS;
 }
 
-static void done_flag(void *arg, const struct zc_splice_stats *st)
+static void done_flag(void *arg, const struct zc_relay_stats *st)
 {
 	*(int *)arg = st->end;
 }
@@ -241,7 +241,7 @@ static void done_flag(void *arg, const struct zc_splice_stats *st)
  * its idle timeout from its start, not from the loop's last turn. */
 TEST(test_relay_idle_timeout_counts_from_start)
 {
-	struct zc_splice_opts o;
+	struct zc_relay_opts o;
 	struct zc_loop *loop;
 	int pa[2], pb[2], end = ZC_END_NONE;
 	uint64_t t0;
@@ -251,7 +251,7 @@ TEST(test_relay_idle_timeout_counts_from_start)
 	ASSERT_EQ(zc_loop_new(&loop, NULL), 0);
 	ASSERT_EQ(zc_loop_run_once(loop, 0), 0);
 	t_sleep_ms(1200);
-	zc_splice_opts_init(&o);
+	zc_relay_opts_init(&o);
 	o.idle_timeout_ms = 1000;
 	ASSERT_EQ(zc_relay_start(NULL, loop, pa[1], pb[0], &o, done_flag, &end),
 	          0);

@@ -175,7 +175,7 @@ TEST_MATRIX(test_relay_idle_timeout)
 
 TEST_MATRIX(test_relay_idle_timeout_reset_by_traffic)
 {
-	struct zc_splice_stats st;
+	struct zc_relay_stats st;
 	struct fix f;
 	char c;
 	int i;
@@ -198,14 +198,14 @@ TEST_MATRIX(test_relay_idle_timeout_reset_by_traffic)
 static int fix_start_half(struct fix *f, const struct t_ctx *ctx,
                           unsigned half_ms)
 {
-	struct zc_splice_opts o;
+	struct zc_relay_opts o;
 	int pa[2], pb[2], err;
 
 	if ((err = t_pair(AF_INET, pa)) < 0 || (err = t_pair(AF_INET, pb)) < 0)
 		return err;
 	if ((err = t_loop_start(&f->l, ctx)) < 0)
 		return err;
-	zc_splice_opts_init(&o);
+	zc_relay_opts_init(&o);
 	o.mover = ctx->mover;
 	o.halfclose_timeout_ms = half_ms;
 	err = t_relay_run_opts(&f->l, pa[1], pb[0], &o, &f->d);
@@ -219,7 +219,7 @@ static int fix_start_half(struct fix *f, const struct t_ctx *ctx,
  * same quiet time is no reason to end. */
 TEST_MATRIX(test_relay_halfclose_timeout)
 {
-	struct zc_splice_stats st;
+	struct zc_relay_stats st;
 	struct fix f;
 	uint64_t t0;
 	char c;

@@ -173,7 +173,7 @@ TEST_MATRIX(test_relay_unix_unix_odd_sizes)
  */
 TEST_MATRIX(test_relay_auto_mover_small_copied_bulk_spliced)
 {
-	struct zc_splice_stats st;
+	struct zc_relay_stats st;
 	struct t_loop l;
 	struct t_done d;
 	int pa[2], pb[2], i;

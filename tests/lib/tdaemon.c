@@ -196,7 +196,11 @@ int t_free_range(struct zc_addr *out, unsigned n)
 			break;
 		port = ntohs(((struct sockaddr_in *)&out->ss)->sin_port);
 		for (i = 0; i < n; i++) {
-			fds[i] = bind_port(port + i, 0);
+			/* SO_REUSEADDR like the daemon's listeners: a port
+			 * with only TIME_WAIT connections left by other
+			 * tests is free for them, and refusing it made 300
+			 * consecutive ports rare on a busy machine. */
+			fds[i] = bind_port(port + i, 1);
 			if (fds[i] < 0)
 				break;
 		}

@@ -203,7 +203,7 @@ void t_done_init(struct t_done *d)
 	pthread_condattr_destroy(&ca);
 }
 
-void t_done_cb(void *arg, const struct zc_splice_stats *st)
+void t_done_cb(void *arg, const struct zc_relay_stats *st)
 {
 	struct t_done *d = arg;
 
@@ -217,7 +217,7 @@ void t_done_cb(void *arg, const struct zc_splice_stats *st)
 
 struct start {
 	int fd_a, fd_b;
-	const struct zc_splice_opts *opts;
+	const struct zc_relay_opts *opts;
 	struct t_done *d;
 };
 
@@ -237,7 +237,7 @@ static void start_fn(struct zc_loop *loop, void *arg)
 }
 
 int t_relay_run_opts(struct t_loop *l, int fd_a, int fd_b,
-                     const struct zc_splice_opts *opts, struct t_done *done)
+                     const struct zc_relay_opts *opts, struct t_done *done)
 {
 	struct start s = {fd_a, fd_b, opts, done};
 	int err;
@@ -250,9 +250,9 @@ int t_relay_run_opts(struct t_loop *l, int fd_a, int fd_b,
 int t_relay_run(struct t_loop *l, int fd_a, int fd_b, int mover,
                 unsigned idle_ms, struct t_done *done)
 {
-	struct zc_splice_opts o;
+	struct zc_relay_opts o;
 
-	zc_splice_opts_init(&o);
+	zc_relay_opts_init(&o);
 	o.mover = mover;
 	o.idle_timeout_ms = idle_ms;
 	return t_relay_run_opts(l, fd_a, fd_b, &o, done);
@@ -283,7 +283,7 @@ int t_done_wait(struct t_done *d, int timeout_ms)
 
 struct relay_op {
 	struct t_done *d;
-	struct zc_splice_stats *st; /* NULL: close */
+	struct zc_relay_stats *st; /* NULL: close */
 	int err;
 };
 
@@ -311,8 +311,7 @@ int t_relay_close(struct t_loop *l, struct t_done *d)
 	return err ? err : op.err;
 }
 
-int t_relay_stats(struct t_loop *l, struct t_done *d,
-                  struct zc_splice_stats *st)
+int t_relay_stats(struct t_loop *l, struct t_done *d, struct zc_relay_stats *st)
 {
 	struct relay_op op = {d, st, 0};
 	int err = t_loop_call(l, relay_op_fn, &op);

@@ -244,10 +244,10 @@ int t_loop_stats(struct t_loop *l, struct zc_loop_stats *st);
  * t_relay_run sets everything up. Needs no cleanup.
  */
 struct t_done {
-	int calls;                 /* times done was called: should be 1 */
-	struct zc_splice_stats st; /* what done received */
-	int start_err;             /* zc_relay_start's result */
-	struct zc_relay *relay;    /* loop thread only; NULL once ended */
+	int calls;                /* times done was called: should be 1 */
+	struct zc_relay_stats st; /* what done received */
+	int start_err;            /* zc_relay_start's result */
+	struct zc_relay *relay;   /* loop thread only; NULL once ended */
 
 	/* private */
 	pthread_mutex_t mu;
@@ -257,7 +257,7 @@ struct t_done {
 /* Prepares d for t_done_cb (t_relay_run does it). */
 void t_done_init(struct t_done *d);
 /* zc_relay_done_fn: arg is a struct t_done. */
-void t_done_cb(void *arg, const struct zc_splice_stats *st);
+void t_done_cb(void *arg, const struct zc_relay_stats *st);
 
 /*
  * t_relay_run - start a relay fd_a <-> fd_b on l's thread with the given
@@ -269,7 +269,7 @@ int t_relay_run(struct t_loop *l, int fd_a, int fd_b, int mover,
                 unsigned idle_ms, struct t_done *done);
 /* The same with full options (NULL: defaults). */
 int t_relay_run_opts(struct t_loop *l, int fd_a, int fd_b,
-                     const struct zc_splice_opts *opts, struct t_done *done);
+                     const struct zc_relay_opts *opts, struct t_done *done);
 
 /* Waits at most timeout_ms (-1: no limit) for done to be called.
  * Returns 0 or -ETIMEDOUT. */
@@ -282,7 +282,7 @@ int t_relay_close(struct t_loop *l, struct t_done *d);
 /* zc_relay_get_stats of a running relay into st. Returns 0, or -ESRCH
  * if it has ended (st then holds the final stats). */
 int t_relay_stats(struct t_loop *l, struct t_done *d,
-                  struct zc_splice_stats *st);
+                  struct zc_relay_stats *st);
 
 /* ------------------------------------------------------------------ */
 /* The daemon ($ZC_DAEMON)                                              */

@@ -410,7 +410,7 @@ TEST(test_metrics_render_values)
 	        "1.234567890\n",
 	        "\nzcrelay_worker_busy_poll_hits_total{worker=\"1\"} 14\n",
 	        "# TYPE zcrelay_build_info gauge\n"
-	        "zcrelay_build_info{version=\"0.1.0\"} 1\n",
+	        "zcrelay_build_info{version=\"0.2.0\"} 1\n",
 	};
 	uint64_t now = zcr_now_ms();
 	struct zcr_cfg *c;
