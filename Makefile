@@ -40,7 +40,16 @@ else
 Q := @
 endif
 
-LIB_SRC := $(wildcard src/*.c)
+# The io_uring engine and movers are built only with liburing; without
+# it, uring_none.c stands in for the engine (init says -ENOSYS) and the
+# mover table has no io_uring entries (relays fall back).
+URING_SRC := src/loop_uring.c src/uring_ops.c src/uring_bufs.c \
+	src/xfer_ring.c src/xfer_usplice.c
+ifeq ($(HAVE_LIBURING),1)
+LIB_SRC := $(filter-out src/uring_none.c,$(wildcard src/*.c))
+else
+LIB_SRC := $(filter-out $(URING_SRC),$(wildcard src/*.c))
+endif
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CMD_SRC := $(wildcard cmd/zcrelay/*.c)
 CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)

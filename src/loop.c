@@ -14,14 +14,6 @@
 #include "loop.h"
 #include "sock.h"
 
-uint64_t zc__clock_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 int zc__io_add(struct zc_loop *loop, struct zc_io *io, int fd, unsigned ev,
                zc_io_fn *cb)
 {
@@ -144,6 +136,34 @@ int zc_loop_post(struct zc_loop *loop, zc_post_fn *fn, void *arg)
 	return 0;
 }
 
+/* The ring mover's buffers (uring_bufs.c): at most 32768 (a power of
+ * two, as the kernel's buffer ring wants) of at most 1 MiB. */
+#define RING_BUFS_MAX 32768U
+#define RING_BUF_MAX  (1024U * 1024U)
+
+int zc__ring_opts_check(unsigned nbufs, unsigned size)
+{
+	if (nbufs && (nbufs > RING_BUFS_MAX || (nbufs & (nbufs - 1))))
+		return -EINVAL;
+	if (size > RING_BUF_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+/* ZC_MOVER=copy|splice|ring|uring-splice in the environment: what an
+ * "auto" mover means for this loop's relays. Read once per loop, never
+ * per relay; anything else means auto. */
+static int loop_env_mover(void)
+{
+	const char *env = getenv("ZC_MOVER");
+	int m;
+
+	for (m = ZC_MOVER_SPLICE; env && m <= ZC_MOVER_URING_SPLICE; m++)
+		if (strcmp(env, zc_mover_name(m)) == 0)
+			return m;
+	return ZC_MOVER_AUTO;
+}
+
 void zc_loop_opts_init(struct zc_loop_opts *opts)
 {
 	memset(opts, 0, sizeof(*opts));
@@ -167,7 +187,7 @@ static int loop_start_engine(struct zc_loop *loop, int engine)
 	int err;
 
 	if (engine == ZC_ENGINE_URING || auto_uring) {
-		loop->ops = &zc__uring_ops;
+		loop->ops = &zc__uring_ops; /* uring_none.c without liburing */
 		err = loop->ops->init(loop);
 		if (err == 0)
 			return 0;
@@ -210,6 +230,7 @@ int zc_loop_new(struct zc_loop **out, const struct zc_loop_opts *opts)
 	zc__list_init(&loop->owned);
 	zc__pipepool_init(&loop->pipes, opts->pipe_size, opts->max_pipes);
 	loop->bufs.bp_max_free = 16;
+	loop->mover = loop_env_mover();
 	loop->ring_bufs = opts->ring_bufs;
 	loop->ring_buf_size = opts->ring_buf_size;
 	loop->ring_zc_min = opts->ring_zc_min;

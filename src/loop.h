@@ -76,7 +76,10 @@ struct zc_loop {
 	struct zc_list owned; /* struct zc_owned */
 	struct zc_pipepool pipes;
 	struct zc_bufpool bufs;
-	/* zc_loop_opts.ring_*: the ring mover's buffers (uring_ops.c). */
+	/* What ZC_MOVER_AUTO means for relays of this loop: ZC_MOVER in
+	 * the environment at zc_loop_new(), else auto (mover.c). */
+	int mover;
+	/* zc_loop_opts.ring_*: the ring mover's buffers (uring_bufs.c). */
 	unsigned ring_bufs, ring_buf_size, ring_zc_min;
 	/* Cross-thread posts: the only lock, and never on the data path. */
 	pthread_mutex_t post_lock;
@@ -94,7 +97,8 @@ struct zc_loop {
 	struct zc_busypoll bp;
 };
 
-extern const struct zc_loop_ops zc__epoll_ops;
+extern const struct zc_loop_ops zc__epoll_ops; /* loop_epoll.c */
+/* loop_uring.c; without liburing uring_none.c's, whose init fails. */
 extern const struct zc_loop_ops zc__uring_ops;
 
 /* Validates zc_loop_opts.ring_bufs/ring_buf_size: 0 or -EINVAL. */
@@ -114,9 +118,6 @@ static inline uint64_t zc__loop_now(const struct zc_loop *loop)
 {
 	return loop->now;
 }
-
-/* Reads CLOCK_MONOTONIC in ns. */
-uint64_t zc__clock_ns(void);
 
 /* Watch helpers; they forward to the backend. Return 0 or -errno. */
 int zc__io_add(struct zc_loop *loop, struct zc_io *io, int fd, unsigned ev,

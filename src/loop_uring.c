@@ -18,9 +18,11 @@
  * semantics, like epoll); level-triggered ones are one-shot polls re-armed
  * after each event.
  *
- * The ring mover's data requests (recv into the buffer ring, send,
- * SEND_ZC) live in uring_ops.c; they share the request list and this
- * file's dispatch, which tells them apart by the header's kind.
+ * The movers' data requests (recv into the buffer ring, send, SEND_ZC,
+ * splice) live in uring_ops.c, the buffer ring in uring_bufs.c; they
+ * share the request list, and this file's dispatch calls the completion
+ * function each request's header names (its ops table) without knowing
+ * what the request is.
  *
  * Ring set-up: SINGLE_ISSUER | DEFER_TASKRUN where the kernel takes them
  * (6.1+), else SINGLE_ISSUER | COOP_TASKRUN | TASKRUN_FLAG (6.0), fewer
@@ -40,7 +42,6 @@
  * for them.
  */
 #include "compat.h"
-#include "config.h"
 
 #include <poll.h>
 #include <stdlib.h>
@@ -48,16 +49,14 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 
+#include <liburing.h>
+
 #include "log.h"
 #include "loop.h"
+#include "uring-t.h"
 
 int zc__uring_inject_err;
 int zc__uring_no_defer;
-
-#if ZC_HAVE_LIBURING
-#include <liburing.h>
-
-#include "uring-t.h"
 
 #define UR_ENTRIES 1024
 
@@ -66,6 +65,15 @@ struct ur_req {
 	struct ur_hdr h;
 	struct zc_io *io; /* NULL once detached */
 };
+
+static ur_complete_fn ur_dispatch_poll;
+
+static const struct ur_req_ops ur_poll_ops = {.complete = ur_dispatch_poll};
+
+struct ur *zc__ur_of(const struct zc_loop *loop)
+{
+	return loop->ops == &zc__uring_ops ? loop->backend : NULL;
+}
 
 static unsigned ur_mask(unsigned ev)
 {
@@ -196,8 +204,8 @@ static void ur_cancel_all(struct ur *ur)
 		do {
 			struct ur_hdr *h = io_uring_cqe_get_data(cqe);
 
-			if (h && h->kind == UR_DATA)
-				zc__ur_data_reap(h, cqe);
+			if (h && h->ops->reap)
+				h->ops->reap(h, cqe);
 			if (h && !(cqe->flags & IORING_CQE_F_MORE))
 				h->armed = 0;
 			io_uring_cqe_seen(&ur->ring, cqe);
@@ -211,7 +219,8 @@ static void ur_fini(struct zc_loop *loop)
 
 	ur_cancel_all(ur);
 	io_uring_queue_exit(&ur->ring);
-	zc__ur_bufs_free(ur);
+	if (ur->bufs_fini)
+		ur->bufs_fini(ur);
 	while (!zc__list_empty(&ur->reqs)) {
 		struct ur_hdr *h =
 		        container_of(ur->reqs.next, struct ur_hdr, node);
@@ -249,7 +258,7 @@ static int ur_add(struct zc_loop *loop, struct zc_io *io, unsigned ev)
 
 	if (!r)
 		return -ENOMEM;
-	r->h.kind = UR_POLL;
+	r->h.ops = &ur_poll_ops;
 	r->io = io;
 	err = ur_arm(ur, r, io->io_fd, ev);
 	if (err) {
@@ -295,9 +304,11 @@ static int ur_mod(struct zc_loop *loop, struct zc_io *io, unsigned ev)
 	return ur_add(loop, io, ev);
 }
 
-static void ur_dispatch_poll(struct zc_loop *loop, struct ur_req *r,
-                             struct io_uring_cqe *cqe)
+/* A poll's CQE: the watcher's callback; re-arms an ended multishot. */
+static void ur_dispatch_poll(struct zc_loop *loop, struct ur_hdr *h,
+                             const struct io_uring_cqe *cqe)
 {
+	struct ur_req *r = container_of(h, struct ur_req, h);
 	struct ur *ur = loop->backend;
 	unsigned ev = 0;
 	struct zc_io *io;
@@ -350,10 +361,7 @@ static void ur_dispatch(struct zc_loop *loop, struct io_uring_cqe *cqe)
 
 	if (!h)
 		return; /* a poll remove or cancel that failed: nothing to do */
-	if (h->kind == UR_DATA)
-		zc__ur_data_cqe(loop, h, cqe);
-	else
-		ur_dispatch_poll(loop, (struct ur_req *)h, cqe);
+	h->ops->complete(loop, h, cqe);
 }
 
 static int ur_wait(struct zc_loop *loop, int timeout_ms)
@@ -420,18 +428,3 @@ const struct zc_loop_ops zc__uring_ops = {
         .io_del = ur_del,
         .wait = ur_wait,
 };
-
-#else /* !ZC_HAVE_LIBURING */
-
-static int ur_init(struct zc_loop *loop)
-{
-	zc__log(loop, ZC_LOG_INFO, "io_uring: built without liburing");
-	return -ENOSYS;
-}
-
-const struct zc_loop_ops zc__uring_ops = {
-        .engine = ZC_ENGINE_URING,
-        .init = ur_init,
-};
-
-#endif

@@ -19,50 +19,68 @@ struct zc_side {
 	struct zc_relay *s_relay;
 };
 
-/* Direction flags. */
-#define ZC_CONN_F_COPY      0x01 /* drain with read(), not splice() */
-#define ZC_CONN_F_PUMP_COPY 0x02 /* the pipe is emptied through the buffer */
-#define ZC_CONN_F_EOF       0x04 /* the source reached EOF */
-#define ZC_CONN_F_PIPE_FULL 0x08 /* the pipe has no free slot: wait for pump */
-#define ZC_CONN_F_PROBE     0x10 /* auto: copy until a read fills the buffer */
-#define ZC_CONN_F_RING      0x20 /* ring mover: io_uring recv/send (xfer_ring.c) */
-#define ZC_CONN_F_NOBUFS    0x40  /* ring: the buffer ring was empty */
-#define ZC_CONN_F_STOPPED   0x80  /* ring: recv stopped, too much is held */
-#define ZC_CONN_F_RPOLL     0x100 /* ring: c_rop is a poll, not a recv */
-#define ZC_CONN_F_NOZC      0x200 /* ring: dst refuses SEND_ZC (Unix) */
-#define ZC_CONN_F_WQS       0x400 /* uring-splice mover (xfer_wqsplice.c) */
-#define ZC_CONN_F_SPOLL     0x800 /* uring-splice: c_sop is a poll */
+/* Direction flags: the copy/splice family's (xfer_ready.c, and
+ * xfer_usplice.c, which moves the same pipe and buffer). Flags private
+ * to one mover live in its state (struct zc_dir_ring, ...). */
+#define ZC_DIR_F_COPY      0x01 /* drain with read(), not splice() */
+#define ZC_DIR_F_PUMP_COPY 0x02 /* the pipe is emptied through the buffer */
+#define ZC_DIR_F_EOF       0x04 /* the source reached EOF: zc__dir_eof() */
+#define ZC_DIR_F_PIPE_FULL 0x08 /* the pipe has no free slot: wait for pump */
+#define ZC_DIR_F_PROBE     0x10 /* auto: copy until a read fills the buffer */
 
-/* Direction states; every change goes through zc__conn_set_state(). */
-enum zc_conn_state {
+/* Direction states; every change goes through zc__dir_set_state(). */
+enum zc_state {
 	ZC_STATE_ESTABLISHED = 0, /* bytes flow */
 	ZC_STATE_DRAINING,        /* EOF seen, flushing what is held */
 	ZC_STATE_HALF_CLOSED,     /* EOF forwarded: this direction is done */
 	ZC_STATE_CLOSED,          /* the session ended */
 };
 
-/* One direction: bytes from c_src to c_dst. */
-struct zc_conn {
-	struct zc_side *c_src, *c_dst;
-	struct zc_pipe *c_pipe; /* only while bytes are in flight */
-	size_t c_inpipe;        /* bytes sitting in c_pipe, exactly */
-	struct zc_buf *c_buf;   /* only while bytes are in flight */
-	size_t c_boff, c_blen; /* unsent bytes: c_buf->b_data[c_boff..c_blen) */
-	/* Ring mover: received buffers (ids) wait in a queue linked
-	 * through the buffer table; requests are the backend's (uring.h). */
-	struct zc_uop *c_rop; /* recv (or poll) in flight, or NULL */
-	struct zc_uop *c_sop; /* send in flight (at most one), or NULL */
-	int c_qhead, c_qtail; /* buffer ids; -1: empty */
-	unsigned c_qn;        /* buffers queued */
-	size_t c_qoff;        /* bytes of the head buffer already sent */
-	int c_err;            /* a completion's error, for the next run */
-	/* uring-splice: bytes the splice in flight asked for (c_rop: the
-	 * drain into the pipe, c_sop: the pump out of it). */
-	size_t c_rask, c_sask;
-	unsigned c_flags;
-	int c_state;
-	int c_idx; /* ZC_DIR_AB or ZC_DIR_BA, for logs */
-	struct zc_dir_stats c_st;
+struct zc_uop;
+struct zc_mover_ops;
+
+/* The ring mover's (xfer_ring.c): received buffers (ids) wait in a
+ * queue linked through the buffer table; requests are the engine's
+ * (uring.h). */
+struct zc_dir_ring {
+	struct zc_uop *rop; /* recv (or poll) in flight, or NULL */
+	struct zc_uop *sop; /* send in flight (at most one), or NULL */
+	size_t qoff;        /* bytes of the head buffer already sent */
+	int qhead, qtail;   /* buffer ids; -1: empty */
+	unsigned qn;        /* buffers queued */
+	unsigned flags;     /* RING_F_* (xfer_ring.c) */
+};
+
+/* The uring-splice mover's (xfer_usplice.c): its requests, and the
+ * bytes the splice in flight asked for (rop: the drain into the pipe,
+ * sop: the pump out of it). */
+struct zc_dir_usplice {
+	struct zc_uop *rop, *sop;
+	size_t rask, sask;
+	unsigned flags; /* USPLICE_F_* (xfer_usplice.c) */
+};
+
+/*
+ * One direction: bytes from d_src to d_dst, moved by d_ops (mover.h).
+ * The pipe and the buffer are what the copy/splice family holds; the
+ * rest of a mover's state is in d_m, the member its ops use.
+ */
+struct zc_dir {
+	struct zc_side *d_src, *d_dst;
+	const struct zc_mover_ops *d_ops;
+	struct zc_pipe *d_pipe; /* only while bytes are in flight */
+	size_t d_inpipe;        /* bytes sitting in d_pipe, exactly */
+	struct zc_buf *d_buf;   /* only while bytes are in flight */
+	size_t d_boff, d_blen; /* unsent bytes: d_buf->b_data[d_boff..d_blen) */
+	union {
+		struct zc_dir_ring ring;
+		struct zc_dir_usplice usplice;
+	} d_m;
+	int d_err; /* a completion's error, for the next run (zc__dir_fail) */
+	unsigned d_flags;
+	int d_state;
+	int d_idx; /* ZC_DIR_AB or ZC_DIR_BA, for logs */
+	struct zc_dir_stats d_st;
 };
 
 /* A relay session: two sides, two directions, one teardown path. */
@@ -70,7 +88,7 @@ struct zc_relay {
 	struct zc_owned r_own;
 	struct zc_loop *r_loop;
 	struct zc_side r_side[2];
-	struct zc_conn r_conn[2];
+	struct zc_dir r_dir[2];
 	struct zc_task r_task; /* re-run after using up the budget */
 	struct zc_timer r_idle;
 	uint64_t r_start, r_last; /* ns: start, last byte moved */
@@ -78,7 +96,6 @@ struct zc_relay {
 	unsigned r_half_ms; /* half-closed timeout; 0: none */
 	int r_half;         /* the idle timer now runs the half-closed one */
 	unsigned r_flags;   /* ZC_RELAY_F_* */
-	int r_mover;
 	int r_closing;
 	zc_relay_done_fn *r_done;
 	void *r_arg;

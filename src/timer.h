@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct zc_loop;
 
@@ -17,6 +18,16 @@ struct zc_timer {
 };
 
 #define ZC_TIMER_IDLE ((size_t)-1)
+
+/* Reads CLOCK_MONOTONIC in ns. Inline, so that the timers, the engines
+ * and busy polling need nothing of loop.c. */
+static inline uint64_t zc__clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
 
 /* The heap itself, kept inside struct zc_loop. */
 struct zc_timer_heap {

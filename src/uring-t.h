@@ -1,7 +1,10 @@
 /*
  * uring-t.h - the io_uring backend's private types, shared by
- * loop_uring.c (ring, polls, dispatch) and uring_ops.c (buffer ring and
- * data requests). Only built with liburing.
+ * loop_uring.c (ring, polls, dispatch), uring_ops.c (data requests) and
+ * uring_bufs.c (the buffer ring). The engine calls the others only
+ * through function pointers (a request's completion, the buffer ring's
+ * fini), so no file of the engine includes another's functions back.
+ * Only built with liburing.
  */
 #ifndef ZC_URING_T_H
 #define ZC_URING_T_H
@@ -12,16 +15,30 @@
 
 struct zc_loop;
 
-/* What a CQE's user_data points to: every request starts with this. */
-enum { UR_POLL = 1, UR_DATA };
+struct ur_hdr;
 
-struct ur_hdr {
-	struct zc_list node; /* on ur->reqs, for fini; must come first */
-	int kind;            /* UR_POLL or UR_DATA */
-	int armed;           /* a final CQE is still to come */
+/* Handles one CQE of the request h (and frees h after its last one). */
+typedef void ur_complete_fn(struct zc_loop *loop, struct ur_hdr *h,
+                            const struct io_uring_cqe *cqe);
+/* Cleans up after a CQE nobody receives (a detached request, or one
+ * reaped at teardown); must not free h. */
+typedef void ur_reap_fn(struct ur_hdr *h, const struct io_uring_cqe *cqe);
+
+/* What a kind of request does with its CQEs: one static table per
+ * kind, so a header costs one pointer (every watched fd has one). */
+struct ur_req_ops {
+	ur_complete_fn *complete;
+	ur_reap_fn *reap; /* NULL: nothing to clean up */
 };
 
-struct ur_bufs; /* uring_ops.c */
+/* What a CQE's user_data points to: every request starts with this. */
+struct ur_hdr {
+	struct zc_list node; /* on ur->reqs, for fini; must come first */
+	const struct ur_req_ops *ops;
+	int armed; /* a final CQE is still to come */
+};
+
+struct ur_bufs; /* uring_bufs.c */
 
 struct ur {
 	struct io_uring ring;
@@ -29,23 +46,17 @@ struct ur {
 	int disabled; /* R_DISABLED: enable on the loop thread's first wait */
 	struct ur_hdr *cur;   /* being dispatched: ur_dispatch frees it */
 	struct ur_bufs *bufs; /* the buffer ring; NULL until first used */
-	int net;      /* accept/connect as requests (ZC_URING_NET, read once) */
-	int wq_ready; /* uring-splice: 0 not probed, 1 ready, or -errno */
+	/* Frees bufs at fini, after io_uring_queue_exit (set with bufs). */
+	void (*bufs_fini)(struct ur *ur);
+	int net; /* accept/connect as requests (ZC_URING_NET, read once) */
+	int recv_no_lim; /* the kernel refused a multishot recv byte limit */
+	int wq_ready;    /* uring-splice: 0 not probed, 1 ready, or -errno */
 };
+
+/* The loop's io_uring backend, or NULL on another engine. */
+struct ur *zc__ur_of(const struct zc_loop *loop);
 
 /* An SQE, submitting the batch first if the queue is full; or NULL. */
 struct io_uring_sqe *zc__ur_sqe(struct ur *ur);
-
-/* Handles a CQE of a UR_DATA request (frees it after its last one). */
-void zc__ur_data_cqe(struct zc_loop *loop, struct ur_hdr *h,
-                     const struct io_uring_cqe *cqe);
-
-/* Cleans up after a CQE nobody receives (a detached request, or one
- * reaped at teardown): closes an fd a multishot accept produced. */
-void zc__ur_data_reap(struct ur_hdr *h, const struct io_uring_cqe *cqe);
-
-/* Frees the buffer ring once no request is armed (else leaves it: the
- * kernel may still write into it). After io_uring_queue_exit. */
-void zc__ur_bufs_free(struct ur *ur);
 
 #endif

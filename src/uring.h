@@ -125,11 +125,11 @@ int zc__uop_send(struct zc_loop *loop, int fd, const int *ids, int n,
 void zc__uop_cancel(struct zc_loop *loop, struct zc_uop *op, int detach);
 
 /*
- * The uring-splice mover (xfer_wqsplice.c).
+ * The uring-splice mover (xfer_usplice.c).
  *
- * zc__uwq_init: readies the loop for IORING_OP_SPLICE requests, once:
+ * zc__uop_splice_init: readies the loop for IORING_OP_SPLICE requests, once:
  *   probes the opcode and bounds the loop thread's io-wq to
- *   ZC_UWQ_MAX_WORKERS unbound workers (IORING_REGISTER_IOWQ_MAX_WORKERS).
+ *   ZC_USPLICE_MAX_WORKERS unbound workers (IORING_REGISTER_IOWQ_MAX_WORKERS).
  *   Returns 0, -EOPNOTSUPP on an epoll loop or without liburing, the
  *   probe's error, or -ENOSYS where the kernel lacks IORING_OP_SPLICE.
  *   Loop thread (the ring's issuer).
@@ -139,12 +139,12 @@ void zc__uop_cancel(struct zc_loop *loop, struct zc_uop *op, int detach);
  *   and *out, or -ENOMEM (no memory or no SQE); cb is then never called.
  *   Cancel with zc__uop_cancel() like the others.
  */
-#define ZC_UWQ_MAX_WORKERS 4U
+#define ZC_USPLICE_MAX_WORKERS 4U
 
-/* Tests: a negative errno makes the next zc__uwq_init() probe fail. */
-extern int zc__uring_inject_splice_probe;
+/* Tests: a negative errno makes the next zc__uop_splice_init() probe fail. */
+extern int zc__usplice_inject_probe;
 
-int zc__uwq_init(struct zc_loop *loop);
+int zc__uop_splice_init(struct zc_loop *loop);
 int zc__uop_splice(struct zc_loop *loop, int fd_in, int fd_out, size_t len,
                    zc_uop_fn *cb, void *arg, struct zc_uop **out);
 

@@ -23,37 +23,15 @@ static inline int zc__splice_unsupported(int err)
 extern ssize_t (*zc__sys_splice)(int fd_in, loff_t *off_in, int fd_out,
                                  loff_t *off_out, size_t len, unsigned flags);
 
-int zc__splice_drain(struct zc_loop *loop, struct zc_conn *c);
-int zc__splice_pump(struct zc_loop *loop, struct zc_conn *c);
-int zc__copy_drain(struct zc_loop *loop, struct zc_conn *c);
-int zc__copy_pump(struct zc_loop *loop, struct zc_conn *c);
+int zc__splice_drain(struct zc_loop *loop, struct zc_dir *d);
+int zc__splice_pump(struct zc_loop *loop, struct zc_dir *d);
+int zc__copy_drain(struct zc_loop *loop, struct zc_dir *d);
+int zc__copy_pump(struct zc_loop *loop, struct zc_dir *d);
 
-/*
- * The ring mover (xfer_ring.c) is driven by completions, not readiness:
- * zc__ring_run() submits what the direction can do now (a send of the
- * oldest buffer, a multishot recv) and returns 0, or the -errno a
- * completion reported. Completions queue the relay's task, which runs
- * the directions again. zc__ring_release() cancels the requests and
- * drops the queued buffers; requests in flight keep theirs until their
- * final CQE.
- */
-int zc__ring_run(struct zc_loop *loop, struct zc_conn *c);
-void zc__ring_release(struct zc_loop *loop, struct zc_conn *c);
-
-/*
- * The uring-splice mover (xfer_wqsplice.c), driven by completions like
- * the ring mover: zc__wqs_run() submits the poll or IORING_OP_SPLICE
- * each half of the direction can do now and returns 0, or the -errno a
- * completion reported. zc__wqs_release() cancels the requests (io-wq
- * may still finish a splice already running: the pipe is then
- * destroyed, never reused) and gives the pipe and buffer back.
- * Loop thread.
- */
-int zc__wqs_run(struct zc_loop *loop, struct zc_conn *c);
-/* Tests: called before each IORING_OP_SPLICE is submitted; a negative
- * errno stands for the kernel refusing it (nothing is submitted and the
- * mover sees that result). NULL: no seam. */
-extern int (*zc__uring_splice_seam)(int fd_in, int fd_out);
-void zc__wqs_release(struct zc_loop *loop, struct zc_conn *c);
+/* Tests: called before each IORING_OP_SPLICE of the uring-splice mover
+ * (xfer_usplice.c) is submitted; a negative errno stands for the kernel
+ * refusing it (nothing is submitted and the mover sees that result).
+ * NULL: no seam. */
+extern int (*zc__usplice_seam)(int fd_in, int fd_out);
 
 #endif

@@ -6,7 +6,9 @@
  * A client is in one of four states:
  *   READ    - reading a request (head, then body) into its fixed buffer;
  *   HANDLER - the handler has the request; input is not read meanwhile;
- *   WRITE   - sending the response from one malloc'd buffer;
+ *   WRITE   - sending the response: its head from a malloc'd buffer, its
+ *             body from a shared body (struct zcr_abody) that other
+ *             clients may be sending at the same time;
  *   LINGER  - after the last response: our FIN is sent, input is read
  *             and dropped until the client's EOF (so that close() sends
  *             no reset that could destroy the response), briefly.
@@ -24,6 +26,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "admin.h"
 
@@ -45,9 +48,10 @@ struct aclient {
 	int fd, is_unix, loopback, state, keep, started;
 	struct zc_watch *w;
 	struct zc_timer *t;
-	struct zcr_areq *rq; /* while HANDLER */
-	char *out;
-	size_t outlen, outoff;
+	struct zcr_areq *rq;    /* while HANDLER */
+	char *out;              /* the response head */
+	struct zcr_abody *body; /* and its body (NULL: none) */
+	size_t outlen, outoff;  /* of head and body together */
 	size_t inlen;
 	char in[ADMIN_IN_MAX];
 };
@@ -80,6 +84,7 @@ static void client_free(struct aclient *c)
 	zc_timer_free(c->t);
 	close(c->fd);
 	free(c->out);
+	zcr_abody_put(c->body);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -124,6 +129,8 @@ static void client_sent(struct aclient *c)
 {
 	free(c->out);
 	c->out = NULL;
+	zcr_abody_put(c->body);
+	c->body = NULL;
 	if (!c->keep) {
 		client_linger(c);
 		return;
@@ -139,13 +146,35 @@ static void client_sent(struct aclient *c)
 		client_read(c);
 }
 
+/* The unsent rest of c's head and body, as iov (2 entries at most). */
+static int client_iov(const struct aclient *c, struct iovec *iov)
+{
+	size_t hlen = c->outlen - (c->body ? c->body->len : 0);
+	size_t off = c->outoff;
+	int n = 0;
+
+	if (off < hlen) {
+		iov[n].iov_base = c->out + off;
+		iov[n++].iov_len = hlen - off;
+		off = hlen;
+	}
+	if (off < c->outlen) {
+		iov[n].iov_base = c->body->text + (off - hlen);
+		iov[n++].iov_len = c->outlen - off;
+	}
+	return n;
+}
+
 static void client_write(struct aclient *c)
 {
+	struct msghdr mh = {0};
+	struct iovec iov[2];
 	ssize_t n;
 
 	while (c->outoff < c->outlen) {
-		n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
-		         MSG_NOSIGNAL);
+		mh.msg_iov = iov;
+		mh.msg_iovlen = (size_t)client_iov(c, iov);
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
@@ -159,21 +188,19 @@ static void client_write(struct aclient *c)
 	client_sent(c);
 }
 
-/* Sends hdr + body (len bytes) and frees body. */
+/* Sends the head hdr (hlen bytes, copied) and b (a reference taken; NULL:
+ * no body). */
 static void client_respond(struct aclient *c, const char *hdr, size_t hlen,
-                           char *body, size_t len)
+                           struct zcr_abody *b)
 {
-	c->out = malloc(hlen + len);
+	c->out = malloc(hlen ? hlen : 1);
 	if (!c->out) {
-		free(body);
 		client_free(c);
 		return;
 	}
 	memcpy(c->out, hdr, hlen);
-	if (len)
-		memcpy(c->out + hlen, body, len);
-	free(body);
-	c->outlen = hlen + len;
+	c->body = zcr_abody_ref(b);
+	c->outlen = hlen + (b ? b->len : 0);
 	c->outoff = 0;
 	c->state = C_WRITE;
 	if (client_watch(c, ZC_WATCH_OUT) ||
@@ -210,10 +237,10 @@ const char *zcr_http_status_text(int code)
 	}
 }
 
-/* A response for c with a body of len bytes (taken); keep decides
+/* A response for c with body b (not taken; NULL: empty); keep decides
  * whether the connection stays open after it. */
 static void client_reply(struct aclient *c, int code, const char *ctype,
-                         const char *extra, char *body, size_t len, int head)
+                         const char *extra, struct zcr_abody *b, int head)
 {
 	char hdr[1024];
 	int n;
@@ -221,40 +248,88 @@ static void client_reply(struct aclient *c, int code, const char *ctype,
 	n = snprintf(hdr, sizeof(hdr),
 	             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 	             "Content-Length: %zu\r\n%s%s\r\n",
-	             code, zcr_http_status_text(code), ctype, len,
+	             code, zcr_http_status_text(code), ctype, b ? b->len : 0,
 	             extra ? extra : "",
 	             c->keep ? "" : "Connection: close\r\n");
 	if (n < 0 || (size_t)n >= sizeof(hdr))
 		n = 0;
-	client_respond(c, hdr, (size_t)n, body, head ? 0 : len);
+	client_respond(c, hdr, (size_t)n, head ? NULL : b);
 }
 
 /* An error without a request: the connection closes after it. */
 static void client_error(struct aclient *c, int code)
 {
 	char body[64];
+	struct zcr_abody *b;
 
 	c->keep = 0;
 	snprintf(body, sizeof(body), "{\"error\":\"%d %s\"}\n", code,
 	         zcr_http_status_text(code));
-	client_reply(c, code, "application/json", NULL, strdup(body),
-	             strlen(body), 0);
+	b = zcr_abody_new(strdup(body), strlen(body));
+	if (!b) {
+		client_free(c);
+		return;
+	}
+	client_reply(c, code, "application/json", NULL, b, 0);
+	zcr_abody_put(b);
 }
 
-void zcr_admin_reply(struct zcr_areq *rq, int code, const char *ctype,
-                     const char *extra, char *body, size_t len)
+struct zcr_abody *zcr_abody_new(char *text, size_t len)
+{
+	struct zcr_abody *b = text ? malloc(sizeof(*b)) : NULL;
+
+	if (!b) {
+		free(text);
+		return NULL;
+	}
+	b->refs = 1;
+	b->text = text;
+	b->len = len;
+	return b;
+}
+
+struct zcr_abody *zcr_abody_ref(struct zcr_abody *b)
+{
+	if (b)
+		b->refs++;
+	return b;
+}
+
+void zcr_abody_put(struct zcr_abody *b)
+{
+	if (!b || --b->refs)
+		return;
+	free(b->text);
+	free(b);
+}
+
+void zcr_admin_reply_body(struct zcr_areq *rq, int code, const char *ctype,
+                          const char *extra, struct zcr_abody *b)
 {
 	struct aclient *c = rq->client;
 
 	free(rq->body);
 	if (c) {
 		c->rq = NULL;
-		client_reply(c, code, ctype, extra, body, body ? len : 0,
-		             rq->head);
-	} else {
-		free(body);
+		client_reply(c, code, ctype, extra, b, rq->head);
 	}
 	free(rq);
+}
+
+void zcr_admin_reply(struct zcr_areq *rq, int code, const char *ctype,
+                     const char *extra, char *body, size_t len)
+{
+	struct zcr_abody *b = body ? zcr_abody_new(body, len) : NULL;
+
+	if (body && !b) { /* no memory: the client goes, unanswered */
+		if (rq->client)
+			client_free(rq->client);
+		free(rq->body);
+		free(rq);
+		return;
+	}
+	zcr_admin_reply_body(rq, code, ctype, extra, b);
+	zcr_abody_put(b);
 }
 
 void zcr_admin_reply_text(struct zcr_areq *rq, int code, const char *ctype,

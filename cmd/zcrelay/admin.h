@@ -93,6 +93,33 @@ int zcr_admin_post(struct zcr_admin *a, zc_post_fn *fn, void *arg);
 void zcr_admin_reply(struct zcr_areq *rq, int code, const char *ctype,
                      const char *extra, char *body, size_t len);
 
+/*
+ * A response body that many replies may send at once without a copy (a
+ * listing several pollers asked for): reference-counted, admin thread
+ * only, read-only once made.
+ */
+struct zcr_abody {
+	unsigned refs;
+	size_t len;
+	char *text;
+};
+
+/* zcr_abody_new - a body of text (malloc'd, len bytes; taken) with one
+ * reference, the caller's. NULL (text freed) without memory or text. */
+struct zcr_abody *zcr_abody_new(char *text, size_t len);
+/* Another reference to b (NULL: none); returns b. */
+struct zcr_abody *zcr_abody_ref(struct zcr_abody *b);
+/* Drops a reference; the last one frees b. NULL is a no-op. */
+void zcr_abody_put(struct zcr_abody *b);
+
+/*
+ * zcr_admin_reply_body - zcr_admin_reply() with body b (NULL: none),
+ * which the reply references while it is sent: the caller keeps its own
+ * reference. Frees rq. Admin thread only; exactly once per request.
+ */
+void zcr_admin_reply_body(struct zcr_areq *rq, int code, const char *ctype,
+                          const char *extra, struct zcr_abody *b);
+
 /* zcr_admin_reply with a copy of the NUL-terminated text. */
 void zcr_admin_reply_text(struct zcr_areq *rq, int code, const char *ctype,
                           const char *extra, const char *text);

@@ -55,11 +55,17 @@ static void list_add(struct zcr_session *s)
 	s->next = w->sessions;
 	if (w->sessions)
 		w->sessions->prev = s;
+	else
+		w->oldest = s;
 	w->sessions = s;
 }
 
 static void list_del(struct zcr_session *s)
 {
+	if (s->w->cursor == s) /* a listing stops here: it goes on after */
+		s->w->cursor = s->prev;
+	if (s->w->oldest == s)
+		s->w->oldest = s->prev;
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -714,31 +720,54 @@ static void session_info(const struct zcr_session *s, uint64_t now,
 	}
 }
 
-size_t zcr_session_list(struct zcr_worker *w, const struct zcr_sess_filter *f,
-                        size_t limit, struct zcr_sess_info **out, size_t *total)
+/* Room in k->v for one more; 0 or -ENOMEM. */
+static int list_grow(struct zcr_sess_walk *k)
+{
+	size_t cap = k->cap ? 2 * k->cap : 64;
+	struct zcr_sess_info *v;
+
+	if (k->n < k->cap)
+		return 0;
+	if (cap > k->limit)
+		cap = k->limit;
+	v = realloc(k->v, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	k->v = v;
+	k->cap = cap;
+	return 0;
+}
+
+int zcr_session_list_step(struct zcr_worker *w, struct zcr_sess_walk *k,
+                          unsigned budget)
 {
 	uint64_t now = zcr_now_ms();
-	struct zcr_sess_info *v;
-	const struct zcr_session *s;
-	size_t n = 0, skip;
+	struct zcr_session *s;
 
-	/* The list is newest first: count the matches, then describe only
-	 * the oldest limit of them, the ones a reply can show. */
-	*total = 0;
-	for (s = w->sessions; s; s = s->next)
-		*total += session_match(s, f, now);
-	skip = *total > limit ? *total - limit : 0;
-	*out = v = malloc((*total - skip ? *total - skip : 1) * sizeof(*v));
-	for (s = w->sessions; s && v; s = s->next) {
-		if (!session_match(s, f, now))
-			continue;
-		if (skip) {
-			skip--;
-			continue;
-		}
-		session_info(s, now, &v[n++]);
+	if (!k->begun) {
+		k->begun = 1;
+		k->now = now;
+		k->newest = w->sessions ? w->sessions->id : 0;
+		w->cursor = w->oldest;
 	}
-	return n;
+	/* Oldest first: the first limit matches are the ones shown. */
+	for (s = w->cursor; s && budget; s = s->prev, budget--) {
+		if (s->id > k->newest || !session_match(s, &k->f, k->now))
+			continue;
+		k->total++;
+		if (k->n >= k->limit)
+			continue;
+		if (list_grow(k))
+			return -ENOMEM;
+		session_info(s, now, &k->v[k->n++]);
+	}
+	w->cursor = s;
+	return s != NULL;
+}
+
+void zcr_session_list_end(struct zcr_worker *w)
+{
+	w->cursor = NULL;
 }
 
 unsigned zcr_session_kill(struct zcr_worker *w, const struct zcr_sess_filter *f)

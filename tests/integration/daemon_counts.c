@@ -166,9 +166,7 @@ static int counts_are(const struct cnt *C, const struct want *w, int line)
 #define COUNTS_ARE(C, rn, tn)                                                  \
 	do {                                                                   \
 		struct want w_ = {(rn), (tn)};                                 \
-		int rc_ = counts_are((C), &w_, __LINE__);                      \
-		if (rc_)                                                       \
-			return rc_;                                            \
+		T_TRY(counts_are((C), &w_, __LINE__));                         \
 	} while (0)
 
 /* A session on route r: c and u. */
@@ -191,10 +189,9 @@ static void close_both(int c, int c_reset, int u, int u_reset)
 /* Ends kind: 0 both FIN, 1 client reset, 2 upstream reset. */
 static int end_plain(const struct cnt *C, int kind)
 {
-	int c, u, rc = r_open(C, &c, &u);
+	int c, u;
 
-	if (rc)
-		return rc;
+	T_TRY(r_open(C, &c, &u));
 	COUNTS_ARE(C, 2, 0);
 	close_both(c, kind == 1, u, kind == 2);
 	COUNTS_ARE(C, 1, 0);
@@ -205,12 +202,10 @@ static int end_plain(const struct cnt *C, int kind)
  * is refused and retried on live. */
 static int end_after_retry(const struct cnt *C)
 {
-	int c, u, i, rc;
+	int c, u, i;
 
 	for (i = 0; i < 2; i++) {
-		rc = r_open(C, &c, &u);
-		if (rc)
-			return rc;
+		T_TRY(r_open(C, &c, &u));
 		close_both(c, 0, u, 0);
 		COUNTS_ARE(C, 1, 0);
 	}
@@ -224,10 +219,9 @@ static int end_killed(const struct cnt *C)
 	char addr[64], path[128], *body = NULL;
 	struct zc_addr me;
 	socklen_t len = sizeof(me.ss);
-	int c, u, rc = r_open(C, &c, &u);
+	int c, u;
 
-	if (rc)
-		return rc;
+	T_TRY(r_open(C, &c, &u));
 	ASSERT_OK(getsockname(c, (struct sockaddr *)&me.ss, &len));
 	me.len = len;
 	ASSERT_OK(t_addr_str(&me, addr, sizeof(addr)));
@@ -246,25 +240,17 @@ static int end_killed(const struct cnt *C)
  * ends, exactly one more gets in. */
 static int end_refused(const struct cnt *C)
 {
-	int c[2], u[2], rc;
+	int c[2], u[2];
 	uint64_t ms;
 
-	rc = r_open(C, &c[0], &u[0]);
-	if (rc)
-		return rc;
-	rc = t_expect_closed(&C->lr, NULL, 1000, &ms);
-	if (rc)
-		return rc;
+	T_TRY(r_open(C, &c[0], &u[0]));
+	T_TRY(t_expect_closed(&C->lr, NULL, 1000, &ms));
 	ASSERT_EQ(t_wait_log_count(&C->d, REFUSED, NULL, 1, 2000), 1);
 	COUNTS_ARE(C, 2, 0);
 	close_both(c[0], 0, u[0], 0);
 	COUNTS_ARE(C, 1, 0);
-	rc = r_open(C, &c[1], &u[1]);
-	if (rc)
-		return rc;
-	rc = t_expect_closed(&C->lr, NULL, 1000, &ms);
-	if (rc)
-		return rc;
+	T_TRY(r_open(C, &c[1], &u[1]));
+	T_TRY(t_expect_closed(&C->lr, NULL, 1000, &ms));
 	ASSERT_EQ(t_wait_log_count(&C->d, REFUSED, NULL, 2, 2000), 2);
 	close_both(c[1], 0, u[1], 0);
 	COUNTS_ARE(C, 1, 0);
@@ -274,10 +260,9 @@ static int end_refused(const struct cnt *C)
 /* Route t's idle timeout ends a quiet session. */
 static int end_idle(const struct cnt *C)
 {
-	int c, u, rc = t_session(&C->lt, NULL, &C->tlfd, 1, &c, &u, NULL);
+	int c, u;
 
-	if (rc)
-		return rc;
+	T_TRY(t_session(&C->lt, NULL, &C->tlfd, 1, &c, &u, NULL));
 	ASSERT_TRUE(t_is_closed(t_wait_eof(c, 3000)));
 	close_both(c, 0, u, 0);
 	COUNTS_ARE(C, 1, 0);
@@ -289,10 +274,9 @@ static int end_idle(const struct cnt *C)
 static int end_after_reload(const struct cnt *C)
 {
 	char *body = NULL;
-	int c, u, rc = r_open(C, &c, &u);
+	int c, u;
 
-	if (rc)
-		return rc;
+	T_TRY(r_open(C, &c, &u));
 	ASSERT_EQ(t_http(&C->aa, "POST", "/reload", NULL, &body), 200);
 	free(body);
 	ASSERT_EQ(t_wait_log_count(&C->d, "reloaded ", "route(s)", 1, 3000), 1);
@@ -312,20 +296,18 @@ TEST_MATRIX(test_daemon_counts_every_end)
 {
 	struct cnt C;
 	uint64_t t0;
-	int k, rc;
+	int k;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = cnt_start(&C, ctx);
-	if (rc)
-		return rc;
+	T_TRY(cnt_start(&C, ctx));
 	COUNTS_ARE(&C, 1, 0);
 	for (k = 0; k < 3; k++)
-		if ((rc = end_plain(&C, k)))
-			return rc;
-	if ((rc = end_after_retry(&C)) || (rc = end_killed(&C)) ||
-	    (rc = end_refused(&C)) || (rc = end_idle(&C)) ||
-	    (rc = end_after_reload(&C)))
-		return rc;
+		T_TRY(end_plain(&C, k));
+	T_TRY(end_after_retry(&C));
+	T_TRY(end_killed(&C));
+	T_TRY(end_refused(&C));
+	T_TRY(end_idle(&C));
+	T_TRY(end_after_reload(&C));
 	ASSERT_OK(kill(C.d.pid, SIGTERM));
 	ASSERT_EQ(t_wait_log_count(&C.d, ": draining (up to", NULL, 1, 2000),
 	          1);

@@ -2,7 +2,7 @@
  * relay_fallback.c - splice refused by the kernel: the direction switches
  * to copy without losing or reordering a byte. Failures are injected
  * through the library's splice seams (zc__sys_splice, and for the
- * uring-splice mover zc__uring_splice_seam, before each IORING_OP_SPLICE).
+ * uring-splice mover zc__usplice_seam, before each IORING_OP_SPLICE).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,7 +62,7 @@ static void inject(int err, long drains, long pumps)
 {
 	real_splice = zc__sys_splice;
 	zc__sys_splice = fake_splice;
-	zc__uring_splice_seam = fake_uring_splice;
+	zc__usplice_seam = fake_uring_splice;
 	fail_errno = err;
 	drains_ok = drains;
 	pumps_ok = pumps;

@@ -37,11 +37,45 @@ static void *later_thread(void *arg)
 	return NULL;
 }
 
+#define SHARED_LEN ((1u << 20) + 3)
+
+/* The byte at i of the shared body. */
+static char shared_byte(size_t i)
+{
+	return (char)('a' + (i * 7 + i / 251) % 26);
+}
+
+/* GET /shared: one body of SHARED_LEN bytes, made once, sent to every
+ * client without a copy; GET /refs: its reference count. */
+static int t_shared(struct zcr_areq *rq)
+{
+	static struct zcr_abody *b;
+	char text[32], *t;
+	size_t i;
+
+	if (strcmp(rq->http.path, "/refs") == 0) {
+		snprintf(text, sizeof(text), "%u", b ? b->refs : 0);
+		zcr_admin_reply_text(rq, 200, "text/plain", NULL, text);
+		return 1;
+	}
+	if (strcmp(rq->http.path, "/shared") != 0)
+		return 0;
+	if (!b && (t = malloc(SHARED_LEN)) != NULL) {
+		for (i = 0; i < SHARED_LEN; i++)
+			t[i] = shared_byte(i);
+		b = zcr_abody_new(t, SHARED_LEN);
+	}
+	zcr_admin_reply_body(rq, b ? 200 : 500, "text/plain", NULL, b);
+	return 1;
+}
+
 static void t_handle(void *arg, struct zcr_areq *rq)
 {
 	char text[2048];
 	pthread_t th;
 
+	if (t_shared(rq))
+		return;
 	if (strcmp(rq->http.path, "/later") == 0 &&
 	    pthread_create(&th, NULL, later_thread, rq) == 0) {
 		pthread_detach(th);
@@ -324,6 +358,61 @@ TEST(test_admin_many_clients)
 	}
 	/* 100 ms each if they were served one after the other. */
 	ASSERT_LT(t_now_ms() - t0, 3000);
+	t_srv_stop(&t);
+	return T_PASS;
+}
+
+/* One shared body answers 20 clients whose sends are under way at the
+ * same time (none reads until all asked), byte-exact each; once all are
+ * sent, only its maker's reference is left. */
+/* A response to GET /shared on fd, into b: 200 and the body byte-exact. */
+static int shared_ok(int fd, char *b)
+{
+	const char *body;
+	size_t k;
+
+	ASSERT_EQ(t_response(fd, b, SHARED_LEN + 1024), 200);
+	body = strstr(b, "\r\n\r\n") + 4;
+	for (k = 0; k < SHARED_LEN; k++)
+		if (body[k] != shared_byte(k))
+			break;
+	ASSERT_EQ(k, SHARED_LEN);
+	ASSERT_EQ(body[k], '\0');
+	return T_PASS;
+}
+
+TEST(test_admin_shared_body)
+{
+	static const char req[] = "GET /shared HTTP/1.1\r\n\r\n";
+	struct t_srv t;
+	int fds[20], i;
+	char *b = malloc(SHARED_LEN + 1024);
+	uint64_t t0;
+
+	ASSERT_TRUE(b != NULL);
+	ASSERT_EQ(t_srv_start(&t, NULL, 0), T_PASS);
+	for (i = 0; i < 20; i++) {
+		fds[i] = t_connect(&t.unx);
+		ASSERT_OK(fds[i]);
+		ASSERT_OK(t_write_all(fds[i], req, sizeof(req) - 1));
+	}
+	for (i = 0; i < 20; i++) {
+		ASSERT_EQ(shared_ok(fds[i], b), T_PASS);
+		/* Keep-alive: the same connection again. */
+		ASSERT_OK(t_write_all(fds[i], req, sizeof(req) - 1));
+		ASSERT_EQ(shared_ok(fds[i], b), T_PASS);
+		close(fds[i]);
+	}
+	/* The closes reach the server in their own time. */
+	for (t0 = t_now_ms(); t_now_ms() - t0 < 3000; usleep(10000)) {
+		ASSERT_EQ(t_req(&t.tcp, "GET /refs HTTP/1.0\r\n\r\n", b, 1024),
+		          200);
+		if (strcmp(strstr(b, "\r\n\r\n") + 4, "1") == 0)
+			break;
+	}
+	ASSERT_TRUE(strstr(b, "\r\n\r\n1") != NULL);
+	ASSERT_EQ(strlen(strstr(b, "\r\n\r\n") + 4), 1);
+	free(b);
 	t_srv_stop(&t);
 	return T_PASS;
 }

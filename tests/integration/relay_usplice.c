@@ -1,5 +1,5 @@
 /*
- * relay_wqsplice.c - what only the uring-splice mover (IORING_OP_SPLICE,
+ * relay_usplice.c - what only the uring-splice mover (IORING_OP_SPLICE,
  * run by io-wq workers) has: the splice(2) fallback on epoll and where
  * the kernel lacks the opcode, and a bounded number of io-wq threads
  * while many relays stream. The rest of the suite runs on it as the
@@ -21,7 +21,7 @@
 
 /* 4 MiB through a uring-splice relay on an engine where the mover
  * cannot run: it must splice with splice(2) and say why. */
-static int wqs_fallback(int engine, int want_err)
+static int usplice_fallback(int engine, int want_err)
 {
 	struct t_ctx c = {ZC_MOVER_URING_SPLICE, engine, NULL};
 	struct t_loop l;
@@ -50,16 +50,16 @@ static int wqs_fallback(int engine, int want_err)
 }
 
 /* On epoll the uring-splice mover splices with splice(2), and says so. */
-TEST(test_wqsplice_on_epoll_splices)
+TEST(test_usplice_on_epoll_splices)
 {
-	return wqs_fallback(ZC_ENGINE_EPOLL, -EOPNOTSUPP);
+	return usplice_fallback(ZC_ENGINE_EPOLL, -EOPNOTSUPP);
 }
 
 /* A kernel without IORING_OP_SPLICE (the probe says -ENOSYS): the same. */
-TEST(test_wqsplice_probe_refused_splices)
+TEST(test_usplice_probe_refused_splices)
 {
-	zc__uring_inject_splice_probe = -ENOSYS; /* this test's child only */
-	return wqs_fallback(ZC_ENGINE_URING, -ENOSYS);
+	zc__usplice_inject_probe = -ENOSYS; /* this test's child only */
+	return usplice_fallback(ZC_ENGINE_URING, -ENOSYS);
 }
 
 /* io-wq workers of this process ("iou-wrk-TID" threads). */
@@ -156,10 +156,10 @@ static int streams_running(struct stream *s)
 /*
  * 16 relays stream 16 MiB each way at once on one loop while the io-wq
  * threads are counted every 2 ms. The loop bounds its thread's io-wq to
- * ZC_UWQ_MAX_WORKERS unbound workers: however many splices wait, no
+ * ZC_USPLICE_MAX_WORKERS unbound workers: however many splices wait, no
  * more threads may appear (and some must, or the test saw nothing).
  */
-TEST_TIMEOUT(test_wqsplice_iowq_threads_bounded, 240)
+TEST_TIMEOUT(test_usplice_iowq_threads_bounded, 240)
 {
 	static struct stream s[NSTREAM];
 	struct t_ctx c = {ZC_MOVER_URING_SPLICE, ZC_ENGINE_URING, NULL};
@@ -183,9 +183,9 @@ TEST_TIMEOUT(test_wqsplice_iowq_threads_bounded, 240)
 	t_log("%d relays x 2 x %llu MiB: at most %d io-wq threads "
 	      "(%d samples, bound %u)",
 	      NSTREAM, (unsigned long long)(STREAM / MIB), max, samples,
-	      ZC_UWQ_MAX_WORKERS);
+	      ZC_USPLICE_MAX_WORKERS);
 	ASSERT_GT(max, 0);
-	ASSERT_LE(max, (int)ZC_UWQ_MAX_WORKERS);
+	ASSERT_LE(max, (int)ZC_USPLICE_MAX_WORKERS);
 	ASSERT_EQ(t_loop_stop(&l), 0);
 	return T_PASS;
 }
@@ -210,7 +210,7 @@ static long cpu_ms(void)
  * worker may burn CPU meanwhile: the process uses less than 10 % of one
  * CPU over a second. Then the readers start and every byte arrives.
  */
-TEST_TIMEOUT(test_wqsplice_stalled_and_idle_relays_do_not_spin, 120)
+TEST_TIMEOUT(test_usplice_stalled_and_idle_relays_do_not_spin, 120)
 {
 	static struct t_xfer tx[NSTALL], rx[NSTALL];
 	static struct t_done d[NSTALL], idle_d[NSTALL];

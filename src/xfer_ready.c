@@ -1,0 +1,136 @@
+/*
+ * xfer_ready.c - the readiness movers: copy, splice and auto share one
+ * loop that edge-triggered readiness (epoll, or io_uring polls) drives;
+ * they differ only in how a direction starts (mover.h).
+ *
+ *  - drain while there is room and the source is readable, pump while
+ *    bytes are held and the destination is writable; both in one pass,
+ *    so the pipe stays full while the destination is slow;
+ *  - a drain starts only when the other kind of holding is empty, which
+ *    keeps the byte order when the way of draining changes (a splice
+ *    that falls back to copy, auto promoting copy to splice).
+ *
+ * The auto mover starts a direction in copy mode and promotes it to
+ * splice once a single read fills the whole buffer: small exchanges
+ * (requests, handshakes, keystrokes) cost one recv and one send, cheaper
+ * than two splices and a pipe, and bulk transfers splice. The switch
+ * happens only when the buffer is empty, so byte order is kept.
+ */
+#include "compat.h"
+
+#include "dir.h"
+#include "log.h"
+#include "xfer.h"
+
+static int ready_can_drain(const struct zc_dir *d)
+{
+	if (d->d_flags & ZC_DIR_F_EOF)
+		return 0;
+	if (!(d->d_src->s_ready & ZC_SIDE_R))
+		return 0;
+	if (d->d_boff != d->d_blen) /* the buffer goes out first */
+		return 0;
+	if (d->d_flags & ZC_DIR_F_COPY)
+		return d->d_inpipe == 0;
+	if (d->d_flags & ZC_DIR_F_PIPE_FULL)
+		return 0;
+	return !d->d_pipe || d->d_inpipe < d->d_pipe->p_size;
+}
+
+static int ready_pump(struct zc_loop *loop, struct zc_dir *d)
+{
+	if (d->d_boff != d->d_blen || (d->d_flags & ZC_DIR_F_PUMP_COPY))
+		return zc__copy_pump(loop, d);
+	return zc__splice_pump(loop, d);
+}
+
+static int ready_drain(struct zc_loop *loop, struct zc_dir *d)
+{
+	int n;
+
+	if (!(d->d_flags & ZC_DIR_F_COPY))
+		return zc__splice_drain(loop, d);
+	n = zc__copy_drain(loop, d);
+	if (n == ZC_BUF_SIZE && (d->d_flags & ZC_DIR_F_PROBE)) {
+		/* A full buffer: a bulk stream. Splice from the next read. */
+		d->d_flags &= ~(ZC_DIR_F_COPY | ZC_DIR_F_PROBE);
+		zc__log(loop, ZC_LOG_DEBUG, "dir %d: bulk: splicing", d->d_idx);
+	}
+	return n;
+}
+
+/* Returns 0 at EOF with nothing held (dir.c forwards the FIN) or when
+ * nothing more can move now, 1 when the budget ran out, or -errno. */
+static int ready_run(struct zc_loop *loop, struct zc_dir *d, size_t budget)
+{
+	size_t moved = 0;
+	int n, progress;
+
+	do {
+		progress = 0;
+		if (zc__dir_pending(d) && (d->d_dst->s_ready & ZC_SIDE_W)) {
+			n = ready_pump(loop, d);
+			if (n > 0) {
+				progress = 1;
+				moved += (size_t)n;
+			} else if (n != -EAGAIN) {
+				return n;
+			}
+		}
+		if (ready_can_drain(d)) {
+			n = ready_drain(loop, d);
+			if (n > 0) {
+				progress = 1;
+			} else if (n == 0) {
+				zc__dir_eof(loop, d);
+				progress = 1;
+			} else if (n != -EAGAIN) {
+				return n;
+			}
+		}
+		if ((d->d_flags & ZC_DIR_F_EOF) && !zc__dir_pending(d))
+			return 0;
+		if (progress && moved >= budget)
+			return 1;
+	} while (progress);
+	zc__dir_release_empty(loop, d);
+	return 0;
+}
+
+static int ready_holds(const struct zc_dir *d)
+{
+	return zc__dir_pending(d) != 0;
+}
+
+static void copy_init(struct zc_dir *d)
+{
+	d->d_flags = ZC_DIR_F_COPY;
+}
+
+static void auto_init(struct zc_dir *d)
+{
+	d->d_flags = ZC_DIR_F_COPY | ZC_DIR_F_PROBE;
+}
+
+const struct zc_mover_ops zc__mover_splice = {
+        .name = "splice",
+        .mover = ZC_MOVER_SPLICE,
+        .run = ready_run,
+        .holds = ready_holds,
+};
+
+const struct zc_mover_ops zc__mover_copy = {
+        .name = "copy",
+        .mover = ZC_MOVER_COPY,
+        .init = copy_init,
+        .run = ready_run,
+        .holds = ready_holds,
+};
+
+const struct zc_mover_ops zc__mover_auto = {
+        .name = "auto",
+        .mover = ZC_MOVER_AUTO,
+        .init = auto_init,
+        .run = ready_run,
+        .holds = ready_holds,
+};
