@@ -20,8 +20,9 @@
  *
  * The movers' data requests (recv into the buffer ring, send, SEND_ZC,
  * splice) live in uring_ops.c, the buffer ring in uring_bufs.c; they
- * share the request list, and this file's dispatch calls each request
- * header's completion function without knowing what the request is.
+ * share the request list, and this file's dispatch calls the completion
+ * function each request's header names (its ops table) without knowing
+ * what the request is.
  *
  * Ring set-up: SINGLE_ISSUER | DEFER_TASKRUN where the kernel takes them
  * (6.1+), else SINGLE_ISSUER | COOP_TASKRUN | TASKRUN_FLAG (6.0), fewer
@@ -66,6 +67,8 @@ struct ur_req {
 };
 
 static ur_complete_fn ur_dispatch_poll;
+
+static const struct ur_req_ops ur_poll_ops = {.complete = ur_dispatch_poll};
 
 struct ur *zc__ur_of(const struct zc_loop *loop)
 {
@@ -201,8 +204,8 @@ static void ur_cancel_all(struct ur *ur)
 		do {
 			struct ur_hdr *h = io_uring_cqe_get_data(cqe);
 
-			if (h && h->reap)
-				h->reap(h, cqe);
+			if (h && h->ops->reap)
+				h->ops->reap(h, cqe);
 			if (h && !(cqe->flags & IORING_CQE_F_MORE))
 				h->armed = 0;
 			io_uring_cqe_seen(&ur->ring, cqe);
@@ -255,7 +258,7 @@ static int ur_add(struct zc_loop *loop, struct zc_io *io, unsigned ev)
 
 	if (!r)
 		return -ENOMEM;
-	r->h.complete = ur_dispatch_poll;
+	r->h.ops = &ur_poll_ops;
 	r->io = io;
 	err = ur_arm(ur, r, io->io_fd, ev);
 	if (err) {
@@ -358,7 +361,7 @@ static void ur_dispatch(struct zc_loop *loop, struct io_uring_cqe *cqe)
 
 	if (!h)
 		return; /* a poll remove or cancel that failed: nothing to do */
-	h->complete(loop, h, cqe);
+	h->ops->complete(loop, h, cqe);
 }
 
 static int ur_wait(struct zc_loop *loop, int timeout_ms)

@@ -4,12 +4,12 @@
  * xprt_ops is the precedent). docs/design.md, "Movers", shows how to
  * add one.
  *
- * A mover sees one direction (struct zc_conn) and the loop; it never
+ * A mover sees one direction (struct zc_dir) and the loop; it never
  * reaches into the relay. What it needs of the direction's owner it
- * asks through conn.h: zc__conn_wake() (run me again next turn, after a
- * completion), zc__conn_eof() (the source ended), zc__conn_fail() (end
- * the relay with this error at the next run), zc__conn_count() (bytes
- * went out). conn.c decides when the FIN is forwarded (EOF seen and
+ * asks through dir.h: zc__dir_wake() (run me again next turn, after a
+ * completion), zc__dir_eof() (the source ended), zc__dir_fail() (end
+ * the relay with this error at the next run), zc__dir_count() (bytes
+ * went out). dir.c decides when the FIN is forwarded (EOF seen and
  * ops->holds() says nothing is left) and gives back the pipe and the
  * buffer.
  */
@@ -33,22 +33,22 @@ struct zc_mover_ops {
 	 * the -errno that makes the relay take the fallback (recorded as
 	 * each direction's fallback). Loop thread. */
 	int (*prepare)(struct zc_loop *loop);
-	/* Optional: sets up c->c_m and c->c_flags after the common fields. */
-	void (*init)(struct zc_conn *c);
+	/* Optional: sets up d->d_m and d->d_flags after the common fields. */
+	void (*init)(struct zc_dir *d);
 	/* Moves bytes, at most about budget (readiness movers; completion
 	 * movers submit what they can). Returns 0 (wait for an event), 1
 	 * (budget used up or bytes moved synchronously: run again next
 	 * turn) or -errno (end the relay). Not called once the direction
 	 * is half-closed. */
-	int (*run)(struct zc_loop *loop, struct zc_conn *c, size_t budget);
+	int (*run)(struct zc_loop *loop, struct zc_dir *d, size_t budget);
 	/* 1 while the direction still holds bytes or has a request in
 	 * flight: the FIN waits for 0. */
-	int (*holds)(const struct zc_conn *c);
+	int (*holds)(const struct zc_dir *d);
 	/* Optional: cancels the mover's requests and drops what only it
-	 * holds (queued buffers); conn.c gives back the pipe and buffer
+	 * holds (queued buffers); dir.c gives back the pipe and buffer
 	 * after. Requests in flight are the engine's until their final
 	 * CQE. Loop thread. */
-	void (*release)(struct zc_loop *loop, struct zc_conn *c);
+	void (*release)(struct zc_loop *loop, struct zc_dir *d);
 	/*
 	 * Reserved for moving live sessions to another process (a later
 	 * issue); NULL in every mover today, which means "cannot be
@@ -58,8 +58,8 @@ struct zc_mover_ops {
 	 * cannot be stopped yet, or -errno. adopt would take such a
 	 * direction into this loop and resume it. Loop thread.
 	 */
-	int (*detach)(struct zc_loop *loop, struct zc_conn *c);
-	int (*adopt)(struct zc_loop *loop, struct zc_conn *c);
+	int (*detach)(struct zc_loop *loop, struct zc_dir *d);
+	int (*adopt)(struct zc_loop *loop, struct zc_dir *d);
 };
 
 /* The movers (one table each). */

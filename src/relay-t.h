@@ -21,15 +21,15 @@ struct zc_side {
 
 /* Direction flags: the copy/splice family's (xfer_ready.c, and
  * xfer_usplice.c, which moves the same pipe and buffer). Flags private
- * to one mover live in its state (struct zc_conn_ring, ...). */
-#define ZC_CONN_F_COPY      0x01 /* drain with read(), not splice() */
-#define ZC_CONN_F_PUMP_COPY 0x02 /* the pipe is emptied through the buffer */
-#define ZC_CONN_F_EOF       0x04 /* the source reached EOF: zc__conn_eof() */
-#define ZC_CONN_F_PIPE_FULL 0x08 /* the pipe has no free slot: wait for pump */
-#define ZC_CONN_F_PROBE     0x10 /* auto: copy until a read fills the buffer */
+ * to one mover live in its state (struct zc_dir_ring, ...). */
+#define ZC_DIR_F_COPY      0x01 /* drain with read(), not splice() */
+#define ZC_DIR_F_PUMP_COPY 0x02 /* the pipe is emptied through the buffer */
+#define ZC_DIR_F_EOF       0x04 /* the source reached EOF: zc__dir_eof() */
+#define ZC_DIR_F_PIPE_FULL 0x08 /* the pipe has no free slot: wait for pump */
+#define ZC_DIR_F_PROBE     0x10 /* auto: copy until a read fills the buffer */
 
-/* Direction states; every change goes through zc__conn_set_state(). */
-enum zc_conn_state {
+/* Direction states; every change goes through zc__dir_set_state(). */
+enum zc_state {
 	ZC_STATE_ESTABLISHED = 0, /* bytes flow */
 	ZC_STATE_DRAINING,        /* EOF seen, flushing what is held */
 	ZC_STATE_HALF_CLOSED,     /* EOF forwarded: this direction is done */
@@ -42,7 +42,7 @@ struct zc_mover_ops;
 /* The ring mover's (xfer_ring.c): received buffers (ids) wait in a
  * queue linked through the buffer table; requests are the engine's
  * (uring.h). */
-struct zc_conn_ring {
+struct zc_dir_ring {
 	struct zc_uop *rop; /* recv (or poll) in flight, or NULL */
 	struct zc_uop *sop; /* send in flight (at most one), or NULL */
 	size_t qoff;        /* bytes of the head buffer already sent */
@@ -54,33 +54,33 @@ struct zc_conn_ring {
 /* The uring-splice mover's (xfer_usplice.c): its requests, and the
  * bytes the splice in flight asked for (rop: the drain into the pipe,
  * sop: the pump out of it). */
-struct zc_conn_usplice {
+struct zc_dir_usplice {
 	struct zc_uop *rop, *sop;
 	size_t rask, sask;
 	unsigned flags; /* USPLICE_F_* (xfer_usplice.c) */
 };
 
 /*
- * One direction: bytes from c_src to c_dst, moved by c_ops (mover.h).
+ * One direction: bytes from d_src to d_dst, moved by d_ops (mover.h).
  * The pipe and the buffer are what the copy/splice family holds; the
- * rest of a mover's state is in c_m, the member its ops use.
+ * rest of a mover's state is in d_m, the member its ops use.
  */
-struct zc_conn {
-	struct zc_side *c_src, *c_dst;
-	const struct zc_mover_ops *c_ops;
-	struct zc_pipe *c_pipe; /* only while bytes are in flight */
-	size_t c_inpipe;        /* bytes sitting in c_pipe, exactly */
-	struct zc_buf *c_buf;   /* only while bytes are in flight */
-	size_t c_boff, c_blen; /* unsent bytes: c_buf->b_data[c_boff..c_blen) */
+struct zc_dir {
+	struct zc_side *d_src, *d_dst;
+	const struct zc_mover_ops *d_ops;
+	struct zc_pipe *d_pipe; /* only while bytes are in flight */
+	size_t d_inpipe;        /* bytes sitting in d_pipe, exactly */
+	struct zc_buf *d_buf;   /* only while bytes are in flight */
+	size_t d_boff, d_blen; /* unsent bytes: d_buf->b_data[d_boff..d_blen) */
 	union {
-		struct zc_conn_ring ring;
-		struct zc_conn_usplice usplice;
-	} c_m;
-	int c_err; /* a completion's error, for the next run (zc__conn_fail) */
-	unsigned c_flags;
-	int c_state;
-	int c_idx; /* ZC_DIR_AB or ZC_DIR_BA, for logs */
-	struct zc_dir_stats c_st;
+		struct zc_dir_ring ring;
+		struct zc_dir_usplice usplice;
+	} d_m;
+	int d_err; /* a completion's error, for the next run (zc__dir_fail) */
+	unsigned d_flags;
+	int d_state;
+	int d_idx; /* ZC_DIR_AB or ZC_DIR_BA, for logs */
+	struct zc_dir_stats d_st;
 };
 
 /* A relay session: two sides, two directions, one teardown path. */
@@ -88,7 +88,7 @@ struct zc_relay {
 	struct zc_owned r_own;
 	struct zc_loop *r_loop;
 	struct zc_side r_side[2];
-	struct zc_conn r_conn[2];
+	struct zc_dir r_dir[2];
 	struct zc_task r_task; /* re-run after using up the budget */
 	struct zc_timer r_idle;
 	uint64_t r_start, r_last; /* ns: start, last byte moved */

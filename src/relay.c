@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conn.h"
+#include "dir.h"
 #include "log.h"
 #include "sock.h"
 
@@ -28,7 +28,7 @@ static size_t relay_budget(const struct zc_relay *r)
 
 static uint64_t relay_bytes(const struct zc_relay *r)
 {
-	return r->r_conn[0].c_st.bytes + r->r_conn[1].c_st.bytes;
+	return r->r_dir[0].d_st.bytes + r->r_dir[1].d_st.bytes;
 }
 
 /* Which end a failure means: a peer's fault, or our own. */
@@ -74,7 +74,7 @@ static void relay_run(struct zc_relay *r)
 	int i, rc, again = 0;
 
 	for (i = 0; i < 2; i++) {
-		rc = zc__conn_run(r->r_loop, &r->r_conn[i], relay_budget(r));
+		rc = zc__dir_run(r->r_loop, &r->r_dir[i], relay_budget(r));
 		if (rc < 0) {
 			relay_close(r, relay_end_for(rc), rc);
 			return;
@@ -83,14 +83,14 @@ static void relay_run(struct zc_relay *r)
 	}
 	if (relay_bytes(r) != before)
 		r->r_last = zc__loop_now(r->r_loop);
-	if (r->r_conn[0].c_state == ZC_STATE_HALF_CLOSED &&
-	    r->r_conn[1].c_state == ZC_STATE_HALF_CLOSED) {
+	if (r->r_dir[0].d_state == ZC_STATE_HALF_CLOSED &&
+	    r->r_dir[1].d_state == ZC_STATE_HALF_CLOSED) {
 		relay_close(r, ZC_END_EOF, 0);
 		return;
 	}
 	if (!r->r_half &&
-	    (r->r_conn[0].c_state == ZC_STATE_HALF_CLOSED ||
-	     r->r_conn[1].c_state == ZC_STATE_HALF_CLOSED) &&
+	    (r->r_dir[0].d_state == ZC_STATE_HALF_CLOSED ||
+	     r->r_dir[1].d_state == ZC_STATE_HALF_CLOSED) &&
 	    relay_half_start(r)) {
 		relay_close(r, ZC_END_ERROR, -ENOMEM);
 		return;
@@ -146,11 +146,11 @@ static void relay_fill_stats(const struct zc_relay *r, int end, int err,
                              struct zc_relay_stats *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->dir[0] = r->r_conn[0].c_st;
-	st->dir[1] = r->r_conn[1].c_st;
+	st->dir[0] = r->r_dir[0].d_st;
+	st->dir[1] = r->r_dir[1].d_st;
 	st->end = end;
 	st->error = err;
-	st->mover = r->r_conn[0].c_ops->mover;
+	st->mover = r->r_dir[0].d_ops->mover;
 	st->engine = zc_loop_engine(r->r_loop);
 	st->duration_ns = zc__clock_ns() - r->r_start;
 }
@@ -179,8 +179,8 @@ static void relay_close(struct zc_relay *r, int end, int err)
 	r->r_closing = 1;
 	for (i = 0; i < 2; i++) {
 		zc__io_del(loop, &r->r_side[i].s_io);
-		zc__conn_release(loop, &r->r_conn[i]);
-		zc__conn_set_state(loop, &r->r_conn[i], ZC_STATE_CLOSED);
+		zc__dir_release(loop, &r->r_dir[i]);
+		zc__dir_set_state(loop, &r->r_dir[i], ZC_STATE_CLOSED);
 	}
 	zc__task_cancel(&r->r_task);
 	zc__timer_disarm(&r->r_idle);
@@ -222,7 +222,7 @@ void zc_splice_opts_init(struct zc_relay_opts *opts)
 /* 1 if completions, not readiness events, drive the relay's data. */
 static int relay_by_completion(const struct zc_relay *r)
 {
-	return r->r_conn[0].c_ops->by_completion;
+	return r->r_dir[0].d_ops->by_completion;
 }
 
 /* With the io_uring movers, completions bring the data: the watchers
@@ -260,11 +260,9 @@ static void relay_init(struct zc_relay *r, struct zc_loop *loop, int fd_a,
 	r->r_half_ms = opts->halfclose_timeout_ms;
 	r->r_side[0] = (struct zc_side){.s_fd = fd_a, .s_relay = r};
 	r->r_side[1] = (struct zc_side){.s_fd = fd_b, .s_relay = r};
-	zc__conn_init(&r->r_conn[0], ZC_DIR_AB, &r->r_side[0], &r->r_side[1],
-	              m);
-	zc__conn_init(&r->r_conn[1], ZC_DIR_BA, &r->r_side[1], &r->r_side[0],
-	              m);
-	r->r_conn[0].c_st.fallback = r->r_conn[1].c_st.fallback = fallback;
+	zc__dir_init(&r->r_dir[0], ZC_DIR_AB, &r->r_side[0], &r->r_side[1], m);
+	zc__dir_init(&r->r_dir[1], ZC_DIR_BA, &r->r_side[1], &r->r_side[0], m);
+	r->r_dir[0].d_st.fallback = r->r_dir[1].d_st.fallback = fallback;
 	zc__list_init(&r->r_task.tk_node);
 	r->r_task.tk_fn = relay_on_task;
 	zc__list_init(&r->r_own.ow_node);

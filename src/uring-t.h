@@ -24,12 +24,18 @@ typedef void ur_complete_fn(struct zc_loop *loop, struct ur_hdr *h,
  * reaped at teardown); must not free h. */
 typedef void ur_reap_fn(struct ur_hdr *h, const struct io_uring_cqe *cqe);
 
+/* What a kind of request does with its CQEs: one static table per
+ * kind, so a header costs one pointer (every watched fd has one). */
+struct ur_req_ops {
+	ur_complete_fn *complete;
+	ur_reap_fn *reap; /* NULL: nothing to clean up */
+};
+
 /* What a CQE's user_data points to: every request starts with this. */
 struct ur_hdr {
 	struct zc_list node; /* on ur->reqs, for fini; must come first */
-	ur_complete_fn *complete;
-	ur_reap_fn *reap; /* NULL: nothing to clean up */
-	int armed;        /* a final CQE is still to come */
+	const struct ur_req_ops *ops;
+	int armed; /* a final CQE is still to come */
 };
 
 struct ur_bufs; /* uring_bufs.c */

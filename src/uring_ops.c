@@ -134,6 +134,11 @@ static void uop_complete(struct zc_loop *loop, struct ur_hdr *h,
 	free(op);
 }
 
+static const struct ur_req_ops uop_ops = {
+        .complete = uop_complete,
+        .reap = uop_reap,
+};
+
 /* A new request with its SQE, or NULL (no memory, no SQE). */
 static struct zc_uop *uop_new(struct zc_loop *loop, zc_uop_fn *cb, void *arg,
                               struct io_uring_sqe **sqe)
@@ -148,8 +153,7 @@ static struct zc_uop *uop_new(struct zc_loop *loop, zc_uop_fn *cb, void *arg,
 		free(op);
 		return NULL;
 	}
-	op->h.complete = uop_complete;
-	op->h.reap = uop_reap;
+	op->h.ops = &uop_ops;
 	op->h.armed = 1;
 	op->cb = cb;
 	op->arg = arg;

@@ -23,10 +23,10 @@ static inline int zc__splice_unsupported(int err)
 extern ssize_t (*zc__sys_splice)(int fd_in, loff_t *off_in, int fd_out,
                                  loff_t *off_out, size_t len, unsigned flags);
 
-int zc__splice_drain(struct zc_loop *loop, struct zc_conn *c);
-int zc__splice_pump(struct zc_loop *loop, struct zc_conn *c);
-int zc__copy_drain(struct zc_loop *loop, struct zc_conn *c);
-int zc__copy_pump(struct zc_loop *loop, struct zc_conn *c);
+int zc__splice_drain(struct zc_loop *loop, struct zc_dir *d);
+int zc__splice_pump(struct zc_loop *loop, struct zc_dir *d);
+int zc__copy_drain(struct zc_loop *loop, struct zc_dir *d);
+int zc__copy_pump(struct zc_loop *loop, struct zc_dir *d);
 
 /* Tests: called before each IORING_OP_SPLICE of the uring-splice mover
  * (xfer_usplice.c) is submitted; a negative errno stands for the kernel

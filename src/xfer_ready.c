@@ -18,58 +18,58 @@
  */
 #include "compat.h"
 
-#include "conn.h"
+#include "dir.h"
 #include "log.h"
 #include "xfer.h"
 
-static int ready_can_drain(const struct zc_conn *c)
+static int ready_can_drain(const struct zc_dir *d)
 {
-	if (c->c_flags & ZC_CONN_F_EOF)
+	if (d->d_flags & ZC_DIR_F_EOF)
 		return 0;
-	if (!(c->c_src->s_ready & ZC_SIDE_R))
+	if (!(d->d_src->s_ready & ZC_SIDE_R))
 		return 0;
-	if (c->c_boff != c->c_blen) /* the buffer goes out first */
+	if (d->d_boff != d->d_blen) /* the buffer goes out first */
 		return 0;
-	if (c->c_flags & ZC_CONN_F_COPY)
-		return c->c_inpipe == 0;
-	if (c->c_flags & ZC_CONN_F_PIPE_FULL)
+	if (d->d_flags & ZC_DIR_F_COPY)
+		return d->d_inpipe == 0;
+	if (d->d_flags & ZC_DIR_F_PIPE_FULL)
 		return 0;
-	return !c->c_pipe || c->c_inpipe < c->c_pipe->p_size;
+	return !d->d_pipe || d->d_inpipe < d->d_pipe->p_size;
 }
 
-static int ready_pump(struct zc_loop *loop, struct zc_conn *c)
+static int ready_pump(struct zc_loop *loop, struct zc_dir *d)
 {
-	if (c->c_boff != c->c_blen || (c->c_flags & ZC_CONN_F_PUMP_COPY))
-		return zc__copy_pump(loop, c);
-	return zc__splice_pump(loop, c);
+	if (d->d_boff != d->d_blen || (d->d_flags & ZC_DIR_F_PUMP_COPY))
+		return zc__copy_pump(loop, d);
+	return zc__splice_pump(loop, d);
 }
 
-static int ready_drain(struct zc_loop *loop, struct zc_conn *c)
+static int ready_drain(struct zc_loop *loop, struct zc_dir *d)
 {
 	int n;
 
-	if (!(c->c_flags & ZC_CONN_F_COPY))
-		return zc__splice_drain(loop, c);
-	n = zc__copy_drain(loop, c);
-	if (n == ZC_BUF_SIZE && (c->c_flags & ZC_CONN_F_PROBE)) {
+	if (!(d->d_flags & ZC_DIR_F_COPY))
+		return zc__splice_drain(loop, d);
+	n = zc__copy_drain(loop, d);
+	if (n == ZC_BUF_SIZE && (d->d_flags & ZC_DIR_F_PROBE)) {
 		/* A full buffer: a bulk stream. Splice from the next read. */
-		c->c_flags &= ~(ZC_CONN_F_COPY | ZC_CONN_F_PROBE);
-		zc__log(loop, ZC_LOG_DEBUG, "dir %d: bulk: splicing", c->c_idx);
+		d->d_flags &= ~(ZC_DIR_F_COPY | ZC_DIR_F_PROBE);
+		zc__log(loop, ZC_LOG_DEBUG, "dir %d: bulk: splicing", d->d_idx);
 	}
 	return n;
 }
 
-/* Returns 0 at EOF with nothing held (conn.c forwards the FIN) or when
+/* Returns 0 at EOF with nothing held (dir.c forwards the FIN) or when
  * nothing more can move now, 1 when the budget ran out, or -errno. */
-static int ready_run(struct zc_loop *loop, struct zc_conn *c, size_t budget)
+static int ready_run(struct zc_loop *loop, struct zc_dir *d, size_t budget)
 {
 	size_t moved = 0;
 	int n, progress;
 
 	do {
 		progress = 0;
-		if (zc__conn_pending(c) && (c->c_dst->s_ready & ZC_SIDE_W)) {
-			n = ready_pump(loop, c);
+		if (zc__dir_pending(d) && (d->d_dst->s_ready & ZC_SIDE_W)) {
+			n = ready_pump(loop, d);
 			if (n > 0) {
 				progress = 1;
 				moved += (size_t)n;
@@ -77,39 +77,39 @@ static int ready_run(struct zc_loop *loop, struct zc_conn *c, size_t budget)
 				return n;
 			}
 		}
-		if (ready_can_drain(c)) {
-			n = ready_drain(loop, c);
+		if (ready_can_drain(d)) {
+			n = ready_drain(loop, d);
 			if (n > 0) {
 				progress = 1;
 			} else if (n == 0) {
-				zc__conn_eof(loop, c);
+				zc__dir_eof(loop, d);
 				progress = 1;
 			} else if (n != -EAGAIN) {
 				return n;
 			}
 		}
-		if ((c->c_flags & ZC_CONN_F_EOF) && !zc__conn_pending(c))
+		if ((d->d_flags & ZC_DIR_F_EOF) && !zc__dir_pending(d))
 			return 0;
 		if (progress && moved >= budget)
 			return 1;
 	} while (progress);
-	zc__conn_release_empty(loop, c);
+	zc__dir_release_empty(loop, d);
 	return 0;
 }
 
-static int ready_holds(const struct zc_conn *c)
+static int ready_holds(const struct zc_dir *d)
 {
-	return zc__conn_pending(c) != 0;
+	return zc__dir_pending(d) != 0;
 }
 
-static void copy_init(struct zc_conn *c)
+static void copy_init(struct zc_dir *d)
 {
-	c->c_flags = ZC_CONN_F_COPY;
+	d->d_flags = ZC_DIR_F_COPY;
 }
 
-static void auto_init(struct zc_conn *c)
+static void auto_init(struct zc_dir *d)
 {
-	c->c_flags = ZC_CONN_F_COPY | ZC_CONN_F_PROBE;
+	d->d_flags = ZC_DIR_F_COPY | ZC_DIR_F_PROBE;
 }
 
 const struct zc_mover_ops zc__mover_splice = {

@@ -29,8 +29,8 @@
  * SEND_ZC is refused by some sockets (Unix: -EOPNOTSUPP, nothing sent):
  * the direction sends plainly from then on.
  *
- * EOF (a recv result of 0): once everything queued is sent, conn.c
- * forwards the FIN. Errors of a completion are kept (zc__conn_fail)
+ * EOF (a recv result of 0): once everything queued is sent, dir.c
+ * forwards the FIN. Errors of a completion are kept (zc__dir_fail)
  * and reported by the next run, which ends the relay.
  */
 #include "compat.h"
@@ -38,10 +38,10 @@
 #include <poll.h>
 #include <sys/socket.h>
 
-#include "conn.h"
+#include "dir.h"
 #include "uring.h"
 
-/* Flags of struct zc_conn_ring. */
+/* Flags of struct zc_dir_ring. */
 #define RING_F_NOBUFS  0x1 /* the buffer ring was empty */
 #define RING_F_STOPPED 0x2 /* recv stopped, too much is held */
 #define RING_F_RPOLL   0x4 /* rop is a poll, not a recv */
@@ -61,105 +61,105 @@ static unsigned ring_low(const struct zc_loop *loop)
 	return ring_high(loop) / 4;
 }
 
-static void ring_enqueue(struct zc_loop *loop, struct zc_conn *c, int id,
+static void ring_enqueue(struct zc_loop *loop, struct zc_dir *d, int id,
                          size_t len)
 {
 	struct zc_ubuf *b = zc__ubuf(loop, id);
 
 	b->len = (uint32_t)len;
 	b->next = -1;
-	if (c->c_m.ring.qtail >= 0)
-		zc__ubuf(loop, c->c_m.ring.qtail)->next = id;
+	if (d->d_m.ring.qtail >= 0)
+		zc__ubuf(loop, d->d_m.ring.qtail)->next = id;
 	else
-		c->c_m.ring.qhead = id;
-	c->c_m.ring.qtail = id;
-	c->c_m.ring.qn++;
+		d->d_m.ring.qhead = id;
+	d->d_m.ring.qtail = id;
+	d->d_m.ring.qn++;
 }
 
 /* Drops the head buffer (sent, or the relay is closing). */
-static void ring_dequeue(struct zc_loop *loop, struct zc_conn *c)
+static void ring_dequeue(struct zc_loop *loop, struct zc_dir *d)
 {
-	int id = c->c_m.ring.qhead;
+	int id = d->d_m.ring.qhead;
 
-	c->c_m.ring.qhead = zc__ubuf(loop, id)->next;
-	if (c->c_m.ring.qhead < 0)
-		c->c_m.ring.qtail = -1;
-	c->c_m.ring.qn--;
-	c->c_m.ring.qoff = 0;
+	d->d_m.ring.qhead = zc__ubuf(loop, id)->next;
+	if (d->d_m.ring.qhead < 0)
+		d->d_m.ring.qtail = -1;
+	d->d_m.ring.qn--;
+	d->d_m.ring.qoff = 0;
 	zc__ubuf_put(loop, id);
 }
 
 /* n bytes from the head of the queue were sent. */
-static void ring_consume(struct zc_loop *loop, struct zc_conn *c, size_t n)
+static void ring_consume(struct zc_loop *loop, struct zc_dir *d, size_t n)
 {
 	size_t left;
 
 	while (n) {
-		left = zc__ubuf(loop, c->c_m.ring.qhead)->len -
-		       c->c_m.ring.qoff;
+		left = zc__ubuf(loop, d->d_m.ring.qhead)->len -
+		       d->d_m.ring.qoff;
 		if (n < left) {
-			c->c_m.ring.qoff += n;
+			d->d_m.ring.qoff += n;
 			return;
 		}
 		n -= left;
-		ring_dequeue(loop, c);
+		ring_dequeue(loop, d);
 	}
 }
 
 static void ring_on_recv(void *arg, int res, int id, int more)
 {
-	struct zc_conn *c = arg;
-	struct zc_loop *loop = zc__conn_loop(c);
+	struct zc_dir *d = arg;
+	struct zc_loop *loop = zc__dir_loop(d);
 
 	if (id >= 0) {
 		if (res > 0)
-			ring_enqueue(loop, c, id, (size_t)res);
+			ring_enqueue(loop, d, id, (size_t)res);
 		else
 			zc__ubuf_put(loop, id);
 	} else if (res > 0) {
-		zc__conn_fail(c, -EIO); /* bytes without a buffer: never */
+		zc__dir_fail(d, -EIO); /* bytes without a buffer: never */
 	}
 	if (res == 0)
-		zc__conn_eof(loop, c);
+		zc__dir_eof(loop, d);
 	else if (res == -ENOBUFS)
-		c->c_m.ring.flags |= RING_F_NOBUFS;
+		d->d_m.ring.flags |= RING_F_NOBUFS;
 	else if (res < 0 && res != -ECANCELED)
-		zc__conn_fail(c, res);
+		zc__dir_fail(d, res);
 	if (!more)
-		c->c_m.ring.rop = NULL;
-	zc__conn_wake(c);
+		d->d_m.ring.rop = NULL;
+	zc__dir_wake(d);
 }
 
 /* The source became readable while the ring was empty: try again. */
 static void ring_on_poll(void *arg, int res, int id, int more)
 {
-	struct zc_conn *c = arg;
+	struct zc_dir *d = arg;
 
-	c->c_m.ring.rop = NULL;
-	c->c_m.ring.flags &= ~(RING_F_RPOLL | RING_F_NOBUFS);
-	zc__conn_wake(c);
+	d->d_m.ring.rop = NULL;
+	d->d_m.ring.flags &= ~(RING_F_RPOLL | RING_F_NOBUFS);
+	zc__dir_wake(d);
 }
 
 static void ring_on_send(void *arg, int res, int id, int more)
 {
-	struct zc_conn *c = arg;
-	struct zc_loop *loop = zc__conn_loop(c);
+	struct zc_dir *d = arg;
+	struct zc_loop *loop = zc__dir_loop(d);
 
-	c->c_m.ring.sop = NULL;
-	if (res == -EOPNOTSUPP && !(c->c_m.ring.flags & RING_F_NOZC)) {
+	d->d_m.ring.sop = NULL;
+	if (res == -EOPNOTSUPP && !(d->d_m.ring.flags & RING_F_NOZC)) {
 		/* SEND_ZC refused (Unix sockets): plain sends from now on. */
-		c->c_m.ring.flags |= RING_F_NOZC;
+		d->d_m.ring.flags |= RING_F_NOZC;
 		res = -EAGAIN;
 	}
 	if (res > 0) {
-		zc__conn_count(c, (size_t)res, 0);
-		ring_consume(loop, c, (size_t)res);
+		zc__dir_count(d, (size_t)res, 0);
+		ring_consume(loop, d, (size_t)res);
 	} else if (res == 0) {
-		zc__conn_fail(c, -EIO); /* a send of >0 bytes moved nothing */
+		zc__dir_fail(d, -EIO); /* a send of >0 bytes moved nothing */
 	} else if (res != -EAGAIN && res != -EINTR) {
-		zc__conn_fail(c, res);
+		zc__dir_fail(d, res);
 	}
-	zc__conn_wake(c);
+	zc__dir_wake(d);
 }
 
 /*
@@ -167,7 +167,7 @@ static void ring_on_send(void *arg, int res, int id, int more)
  * waiting with recv() into a spare buffer, or wait for bytes with a
  * poll (never holding a buffer while idle).
  */
-static int ring_recv_spare(struct zc_loop *loop, struct zc_conn *c)
+static int ring_recv_spare(struct zc_loop *loop, struct zc_dir *d)
 {
 	int id = zc__ubuf_spare(loop);
 	ssize_t n;
@@ -176,125 +176,125 @@ static int ring_recv_spare(struct zc_loop *loop, struct zc_conn *c)
 	if (id < 0)
 		return id;
 	do {
-		n = recv(c->c_src->s_fd, zc__ubuf(loop, id)->data,
+		n = recv(d->d_src->s_fd, zc__ubuf(loop, id)->data,
 		         zc__ubuf_size(loop), MSG_DONTWAIT);
 	} while (n == -1 && errno == EINTR);
 	if (n > 0) {
-		ring_enqueue(loop, c, id, (size_t)n);
+		ring_enqueue(loop, d, id, (size_t)n);
 		loop->st.ring_shortage++;
-		c->c_m.ring.flags &= ~RING_F_NOBUFS;
+		d->d_m.ring.flags &= ~RING_F_NOBUFS;
 		return 0;
 	}
 	err = n == 0 ? 0 : zc__neg_errno();
 	zc__ubuf_put(loop, id);
 	if (n == 0) {
-		zc__conn_eof(loop, c);
+		zc__dir_eof(loop, d);
 		return 0;
 	}
 	if (err != -EAGAIN)
 		return err;
-	err = zc__uop_poll(loop, c->c_src->s_fd, POLLIN | POLLRDHUP,
-	                   ring_on_poll, c, &c->c_m.ring.rop);
+	err = zc__uop_poll(loop, d->d_src->s_fd, POLLIN | POLLRDHUP,
+	                   ring_on_poll, d, &d->d_m.ring.rop);
 	if (!err)
-		c->c_m.ring.flags |= RING_F_RPOLL;
+		d->d_m.ring.flags |= RING_F_RPOLL;
 	return err;
 }
 
-static int ring_arm_recv(struct zc_loop *loop, struct zc_conn *c)
+static int ring_arm_recv(struct zc_loop *loop, struct zc_dir *d)
 {
 	unsigned high = ring_high(loop);
 
-	if (c->c_m.ring.rop || (c->c_flags & ZC_CONN_F_EOF))
+	if (d->d_m.ring.rop || (d->d_flags & ZC_DIR_F_EOF))
 		return 0;
-	if (c->c_m.ring.qn >= high)
-		c->c_m.ring.flags |= RING_F_STOPPED;
-	if ((c->c_m.ring.flags & (RING_F_STOPPED | RING_F_NOBUFS)) &&
-	    c->c_m.ring.qn > ring_low(loop))
+	if (d->d_m.ring.qn >= high)
+		d->d_m.ring.flags |= RING_F_STOPPED;
+	if ((d->d_m.ring.flags & (RING_F_STOPPED | RING_F_NOBUFS)) &&
+	    d->d_m.ring.qn > ring_low(loop))
 		return 0;
-	if (c->c_m.ring.flags & RING_F_NOBUFS) {
+	if (d->d_m.ring.flags & RING_F_NOBUFS) {
 		/* Some came back (ours or others'): try the ring again. */
 		if (zc__ubuf_avail(loop))
-			c->c_m.ring.flags &= ~RING_F_NOBUFS;
-		else if (!c->c_m.ring.qn)
-			return ring_recv_spare(loop, c);
+			d->d_m.ring.flags &= ~RING_F_NOBUFS;
+		else if (!d->d_m.ring.qn)
+			return ring_recv_spare(loop, d);
 		else
 			return 0; /* ours come back when sent */
 	}
-	c->c_m.ring.flags &= ~RING_F_STOPPED;
+	d->d_m.ring.flags &= ~RING_F_STOPPED;
 	/* At most the room left up to the limit: the kernel ends the
 	 * multishot there, so the bound holds however fast bytes come. */
-	return zc__uop_recv(loop, c->c_src->s_fd,
-	                    (high - c->c_m.ring.qn) * zc__ubuf_size(loop),
-	                    ring_on_recv, c, &c->c_m.ring.rop);
+	return zc__uop_recv(loop, d->d_src->s_fd,
+	                    (high - d->d_m.ring.qn) * zc__ubuf_size(loop),
+	                    ring_on_recv, d, &d->d_m.ring.rop);
 }
 
 /* Backpressure: stop receiving while the destination is behind. */
-static void ring_stop_recv(struct zc_loop *loop, struct zc_conn *c)
+static void ring_stop_recv(struct zc_loop *loop, struct zc_dir *d)
 {
-	if (!c->c_m.ring.rop ||
-	    (c->c_m.ring.flags & (RING_F_STOPPED | RING_F_RPOLL)))
+	if (!d->d_m.ring.rop ||
+	    (d->d_m.ring.flags & (RING_F_STOPPED | RING_F_RPOLL)))
 		return;
-	if (c->c_m.ring.qn < ring_high(loop))
+	if (d->d_m.ring.qn < ring_high(loop))
 		return;
-	c->c_m.ring.flags |= RING_F_STOPPED;
-	zc__uop_cancel(loop, c->c_m.ring.rop, 0);
+	d->d_m.ring.flags |= RING_F_STOPPED;
+	zc__uop_cancel(loop, d->d_m.ring.rop, 0);
 }
 
 /* Sends what is queued (up to ZC_UOP_IOV buffers) in one request. */
-static int ring_send(struct zc_loop *loop, struct zc_conn *c)
+static int ring_send(struct zc_loop *loop, struct zc_dir *d)
 {
 	int ids[ZC_UOP_IOV], n = 0, id;
 	size_t len = 0;
 
-	for (id = c->c_m.ring.qhead; id >= 0 && n < ZC_UOP_IOV;
+	for (id = d->d_m.ring.qhead; id >= 0 && n < ZC_UOP_IOV;
 	     id = zc__ubuf(loop, id)->next) {
 		len += zc__ubuf(loop, id)->len;
 		ids[n++] = id;
 	}
-	len -= c->c_m.ring.qoff;
-	return zc__uop_send(loop, c->c_dst->s_fd, ids, n, c->c_m.ring.qoff,
+	len -= d->d_m.ring.qoff;
+	return zc__uop_send(loop, d->d_dst->s_fd, ids, n, d->d_m.ring.qoff,
 	                    len >= zc__ubuf_zc_min(loop) &&
-	                            !(c->c_m.ring.flags & RING_F_NOZC),
-	                    ring_on_send, c, &c->c_m.ring.sop);
+	                            !(d->d_m.ring.flags & RING_F_NOZC),
+	                    ring_on_send, d, &d->d_m.ring.sop);
 }
 
 /* Submits what the direction can do now: returns 0, or -errno. */
-static int ring_run(struct zc_loop *loop, struct zc_conn *c, size_t budget)
+static int ring_run(struct zc_loop *loop, struct zc_dir *d, size_t budget)
 {
 	int err;
 
-	err = ring_arm_recv(loop, c);
+	err = ring_arm_recv(loop, d);
 	if (err)
 		return err;
-	ring_stop_recv(loop, c);
-	if (!c->c_m.ring.qn || c->c_m.ring.sop)
+	ring_stop_recv(loop, d);
+	if (!d->d_m.ring.qn || d->d_m.ring.sop)
 		return 0;
-	return ring_send(loop, c);
+	return ring_send(loop, d);
 }
 
 /* Cancels the requests and drops the queued buffers; requests in
  * flight keep theirs until their final CQE. */
-static void ring_release(struct zc_loop *loop, struct zc_conn *c)
+static void ring_release(struct zc_loop *loop, struct zc_dir *d)
 {
-	if (c->c_m.ring.rop)
-		zc__uop_cancel(loop, c->c_m.ring.rop, 1);
-	if (c->c_m.ring.sop)
-		zc__uop_cancel(loop, c->c_m.ring.sop, 1);
-	c->c_m.ring.rop = c->c_m.ring.sop = NULL;
-	while (c->c_m.ring.qn)
-		ring_dequeue(loop, c);
-	c->c_m.ring.flags &= ~(RING_F_NOBUFS | RING_F_STOPPED | RING_F_RPOLL);
+	if (d->d_m.ring.rop)
+		zc__uop_cancel(loop, d->d_m.ring.rop, 1);
+	if (d->d_m.ring.sop)
+		zc__uop_cancel(loop, d->d_m.ring.sop, 1);
+	d->d_m.ring.rop = d->d_m.ring.sop = NULL;
+	while (d->d_m.ring.qn)
+		ring_dequeue(loop, d);
+	d->d_m.ring.flags &= ~(RING_F_NOBUFS | RING_F_STOPPED | RING_F_RPOLL);
 }
 
-static void ring_init(struct zc_conn *c)
+static void ring_init(struct zc_dir *d)
 {
-	c->c_m.ring.qhead = c->c_m.ring.qtail = -1;
+	d->d_m.ring.qhead = d->d_m.ring.qtail = -1;
 }
 
 /* Queued buffers wait to be sent; a recv in flight may still deliver. */
-static int ring_holds(const struct zc_conn *c)
+static int ring_holds(const struct zc_dir *d)
 {
-	return c->c_m.ring.qn || c->c_m.ring.sop || c->c_m.ring.rop;
+	return d->d_m.ring.qn || d->d_m.ring.sop || d->d_m.ring.rop;
 }
 
 /* The loop's buffer ring (registered on the first ring relay). */

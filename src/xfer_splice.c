@@ -1,7 +1,7 @@
 /*
  * xfer_splice.c - the splice mover: socket -> pipe -> socket.
  *
- * The direction knows exactly how many bytes sit in its pipe (c_inpipe),
+ * The direction knows exactly how many bytes sit in its pipe (d_inpipe),
  * so it never asks to splice more than the room left, and a pump can
  * never mistake an empty pipe for a full socket.
  *
@@ -26,7 +26,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
-#include "conn.h"
+#include "dir.h"
 #include "log.h"
 #include "xfer.h"
 
@@ -45,89 +45,89 @@ static int splice_src_readable(int fd)
 	return (p.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
-/* Switches the drain of c to copy for good, recording why. */
-static void splice_fallback(struct zc_loop *loop, struct zc_conn *c, int err)
+/* Switches the drain of d to copy for good, recording why. */
+static void splice_fallback(struct zc_loop *loop, struct zc_dir *d, int err)
 {
-	c->c_flags |= ZC_CONN_F_COPY;
-	c->c_flags &= ~ZC_CONN_F_PROBE; /* for good: never promote again */
-	if (!c->c_st.fallback)
-		c->c_st.fallback = err;
+	d->d_flags |= ZC_DIR_F_COPY;
+	d->d_flags &= ~ZC_DIR_F_PROBE; /* for good: never promote again */
+	if (!d->d_st.fallback)
+		d->d_st.fallback = err;
 	zc__log(loop, ZC_LOG_DEBUG, "dir %d: splice from fd %d: %s: copying",
-	        c->c_idx, c->c_src->s_fd, zc_strerror(err));
+	        d->d_idx, d->d_src->s_fd, zc_strerror(err));
 }
 
-int zc__splice_drain(struct zc_loop *loop, struct zc_conn *c)
+int zc__splice_drain(struct zc_loop *loop, struct zc_dir *d)
 {
 	ssize_t n;
 	size_t room;
 	int err;
 
-	if (!c->c_pipe) {
-		err = zc__pipe_get(&loop->pipes, &c->c_pipe);
+	if (!d->d_pipe) {
+		err = zc__pipe_get(&loop->pipes, &d->d_pipe);
 		if (err) {
 			/* No pipe to be had now: copy this round, so the
 			 * client never sees the shortage. */
 			loop->st.pipe_shortage++;
-			return zc__copy_drain(loop, c);
+			return zc__copy_drain(loop, d);
 		}
 	}
-	room = c->c_pipe->p_size - c->c_inpipe;
+	room = d->d_pipe->p_size - d->d_inpipe;
 	do {
-		n = zc__sys_splice(c->c_src->s_fd, NULL, c->c_pipe->p_wfd, NULL,
+		n = zc__sys_splice(d->d_src->s_fd, NULL, d->d_pipe->p_wfd, NULL,
 		                   room, ZC_SPLICE_FLAGS);
 	} while (n == -1 && errno == EINTR);
 	if (n > 0) {
-		c->c_inpipe += (size_t)n;
+		d->d_inpipe += (size_t)n;
 		return (int)n;
 	}
 	if (n == 0)
 		return 0;
 	err = zc__neg_errno();
 	if (err == -EAGAIN) {
-		if (c->c_inpipe && splice_src_readable(c->c_src->s_fd))
-			c->c_flags |= ZC_CONN_F_PIPE_FULL;
+		if (d->d_inpipe && splice_src_readable(d->d_src->s_fd))
+			d->d_flags |= ZC_DIR_F_PIPE_FULL;
 		else
-			c->c_src->s_ready &= ~ZC_SIDE_R;
+			d->d_src->s_ready &= ~ZC_SIDE_R;
 		return -EAGAIN;
 	}
 	if (zc__splice_unsupported(err)) {
-		splice_fallback(loop, c, err);
+		splice_fallback(loop, d, err);
 		/* Bytes already in the pipe must leave before any copied. */
-		return c->c_inpipe ? -EAGAIN : zc__copy_drain(loop, c);
+		return d->d_inpipe ? -EAGAIN : zc__copy_drain(loop, d);
 	}
 	return err;
 }
 
-int zc__splice_pump(struct zc_loop *loop, struct zc_conn *c)
+int zc__splice_pump(struct zc_loop *loop, struct zc_dir *d)
 {
 	ssize_t n;
 	int err;
 
-	if (c->c_flags & ZC_CONN_F_PUMP_COPY)
-		return zc__copy_pump(loop, c);
+	if (d->d_flags & ZC_DIR_F_PUMP_COPY)
+		return zc__copy_pump(loop, d);
 	do {
-		n = zc__sys_splice(c->c_pipe->p_rfd, NULL, c->c_dst->s_fd, NULL,
-		                   c->c_inpipe, ZC_SPLICE_FLAGS);
+		n = zc__sys_splice(d->d_pipe->p_rfd, NULL, d->d_dst->s_fd, NULL,
+		                   d->d_inpipe, ZC_SPLICE_FLAGS);
 	} while (n == -1 && errno == EINTR);
 	if (n > 0) {
-		c->c_inpipe -= (size_t)n;
-		zc__conn_count(c, (size_t)n, 1);
-		c->c_flags &= ~ZC_CONN_F_PIPE_FULL;
+		d->d_inpipe -= (size_t)n;
+		zc__dir_count(d, (size_t)n, 1);
+		d->d_flags &= ~ZC_DIR_F_PIPE_FULL;
 		return (int)n;
 	}
 	if (n == 0)
 		return -EIO; /* the pipe is empty although we counted bytes */
 	err = zc__neg_errno();
 	if (err == -EAGAIN) {
-		c->c_dst->s_ready &= ~ZC_SIDE_W;
+		d->d_dst->s_ready &= ~ZC_SIDE_W;
 		return -EAGAIN;
 	}
 	if (zc__splice_unsupported(err)) {
 		/* The destination refuses splice: empty the pipe through the
 		 * buffer from now on (read from the pipe, then send). */
-		c->c_flags |= ZC_CONN_F_PUMP_COPY;
-		splice_fallback(loop, c, err);
-		return zc__copy_pump(loop, c);
+		d->d_flags |= ZC_DIR_F_PUMP_COPY;
+		splice_fallback(loop, d, err);
+		return zc__copy_pump(loop, d);
 	}
 	return err;
 }

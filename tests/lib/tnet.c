@@ -200,9 +200,7 @@ int t_listen(int family, struct zc_addr *out)
 {
 	int fd, err;
 
-	err = make_addr(family, out);
-	if (err)
-		return err;
+	T_TRY(make_addr(family, out));
 	fd = bind_addr(out);
 	if (fd < 0) {
 		t_cleanup_unix(out);
@@ -370,12 +368,9 @@ ssize_t t_read_full(int fd, void *buf, size_t len, int timeout_ms)
 {
 	size_t got = 0;
 	ssize_t n;
-	int err;
 
 	while (got < len) {
-		err = wait_in(fd, timeout_ms);
-		if (err)
-			return err;
+		T_TRY(wait_in(fd, timeout_ms));
 		n = read(fd, (char *)buf + got, len - got);
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -392,11 +387,8 @@ int t_wait_eof(int fd, int timeout_ms)
 {
 	char c;
 	ssize_t n;
-	int err;
 
-	err = wait_in(fd, timeout_ms);
-	if (err)
-		return err;
+	T_TRY(wait_in(fd, timeout_ms));
 	do {
 		n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	} while (n == -1 && errno == EINTR);
