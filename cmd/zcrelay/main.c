@@ -35,6 +35,7 @@ static void set_current(struct zcr_cfg *c)
 	zcr_cfg_set_current(c);
 }
 
+/* Creates c's workers and starts their threads: 0 or -errno. */
 static int start_workers(struct zcr_cfg *c)
 {
 	unsigned i;
@@ -43,14 +44,14 @@ static int start_workers(struct zcr_cfg *c)
 	nworkers = c->workers;
 	workers = calloc(nworkers, sizeof(*workers));
 	if (!workers)
-		return -1;
+		return -ENOMEM;
 	for (i = 0; i < nworkers; i++) {
 		workers[i].id = (int)i;
 		err = zcr_worker_init(&workers[i], c);
 		if (err) {
 			zcr_log(ZC_LOG_ERR, "worker %u: %s", i,
 			        zc_strerror(err));
-			return -1;
+			return err;
 		}
 	}
 	for (i = 0; i < nworkers; i++) {
