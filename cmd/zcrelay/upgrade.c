@@ -320,6 +320,15 @@ static pid_t spawn(char **env, int fd)
 	_exit(127);
 }
 
+/* How long B may take to be ready: UPGRADE_TIMEOUT_MS, or the test
+ * seam ZCRELAY_TEST_UPGRADE_TIMEOUT_MS. */
+static long ready_timeout_ms(void)
+{
+	const char *e = getenv("ZCRELAY_TEST_UPGRADE_TIMEOUT_MS");
+
+	return e && atol(e) > 0 ? atol(e) : UPGRADE_TIMEOUT_MS;
+}
+
 /* Why B ended, from its wait status. */
 static void why_status(int st, char *why, size_t size)
 {
@@ -377,8 +386,9 @@ static int expect(struct zcr_ho_msg *m, unsigned want, long deadline, pid_t pid,
 		return -EPIPE;
 	}
 	if (err == -ETIMEDOUT)
-		snprintf(why, size, "the new process was not ready within %d s",
-		         UPGRADE_TIMEOUT_MS / 1000);
+		snprintf(why, size,
+		         "the new process was not ready within %ld ms: killed",
+		         ready_timeout_ms());
 	else if (err)
 		snprintf(why, size, "hand-over: %s", zc_strerror(err));
 	else if (m->h.type == ZCR_HO_ERROR)
@@ -418,7 +428,7 @@ static void hello_version(void)
 static int handover(pid_t pid, const int *fds, unsigned n, char *why,
                     size_t size)
 {
-	long deadline = mono_ms() + UPGRADE_TIMEOUT_MS;
+	long deadline = mono_ms() + ready_timeout_ms();
 	struct zcr_ho_msg *m = malloc(sizeof(*m));
 	int err;
 

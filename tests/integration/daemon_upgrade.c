@@ -518,6 +518,17 @@ TEST_MATRIX(test_daemon_upgrade_rollback_version)
 	return rollback_case(ctx, env, "unknown hand-over version 99", 0);
 }
 
+/* B hangs once it holds the listeners: A gives up after its time (cut
+ * to 1 s here), kills B and serves on. */
+TEST_MATRIX(test_daemon_upgrade_rollback_timeout)
+{
+	static const char *const env[] = {
+	        "ZCRELAY_TEST_UPGRADE_FAIL=stall",
+	        "ZCRELAY_TEST_UPGRADE_TIMEOUT_MS=1000", NULL};
+
+	return rollback_case(ctx, env, "not ready within 1000 ms: killed", 0);
+}
+
 /* B is killed (SIGKILL) in the middle: it holds the listeners and has
  * not said it accepts. */
 TEST_MATRIX(test_daemon_upgrade_rollback_sigkill)
