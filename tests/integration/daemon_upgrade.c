@@ -12,6 +12,7 @@
  * exits, becomes the test's child and can be waited for.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -25,6 +26,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "runner.h"
@@ -801,4 +803,73 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_workers_change, 120)
 	rc = looper_stop(l);
 	free(l);
 	return rc ? rc : up_stop(&U);
+}
+
+/* ------------------------------------------------------------------ */
+/* systemd                                                              */
+
+/* An abstract datagram socket as NOTIFY_SOCKET "@name". */
+static int notify_open(char *name, size_t size)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd, n;
+
+	n = snprintf(name, size, "@zctest-upgrade-%d", (int)getpid());
+	memcpy(sun.sun_path + 1, name + 1, (size_t)n - 1);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ASSERT_OK(fd);
+	ASSERT_EQ(bind(fd, (struct sockaddr *)&sun,
+	               (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+	                           (size_t)n)),
+	          0);
+	return fd;
+}
+
+/* The next notification (waiting at most ms), or "" when none came. */
+static void notify_next(int fd, char *buf, size_t size, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	ssize_t n = 0;
+
+	if (poll(&p, 1, ms) == 1)
+		n = recv(fd, buf, size - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+/*
+ * Under systemd (NOTIFY_SOCKET) the new process says MAINPID=<its pid>
+ * and READY=1 once it serves; the old one, draining, never says
+ * STOPPING=1 (systemd would take the service for stopping).
+ */
+TEST(test_daemon_upgrade_systemd_mainpid)
+{
+	static const struct t_ctx plain = {ZC_MOVER_AUTO, ZC_ENGINE_AUTO, NULL};
+	char name[64], env_s[96], got[256], want[64];
+	const char *env[] = {env_s, NULL};
+	struct up U = {0};
+	pid_t old;
+	int fd, rc;
+
+	fd = notify_open(name, sizeof(name));
+	if (fd < 0)
+		return T_FAIL;
+	snprintf(env_s, sizeof(env_s), "NOTIFY_SOCKET=%s", name);
+	rc = up_start(&U, &plain, NULL, env);
+	if (rc)
+		return rc;
+	notify_next(fd, got, sizeof(got), 5000);
+	ASSERT_STREQ(got, "READY=1");
+	if (upgrade(&U, &old))
+		return T_FAIL;
+	notify_next(fd, got, sizeof(got), 5000);
+	snprintf(want, sizeof(want), "MAINPID=%d\nREADY=1", (int)U.pid);
+	ASSERT_STREQ(got, want);
+	ASSERT_EQ(wait_exit(old, 5000), 0);
+	notify_next(fd, got, sizeof(got), 100);
+	ASSERT_STREQ(got, "");
+	rc = up_stop(&U);
+	notify_next(fd, got, sizeof(got), 1000);
+	ASSERT_STREQ(got, "STOPPING=1");
+	close(fd);
+	return rc;
 }
