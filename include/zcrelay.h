@@ -512,7 +512,12 @@ typedef void zc_accept_fn(void *arg, int fd, const struct sockaddr *sa,
 ZC_API int zc_listener_start(struct zc_listener **out, struct zc_loop *loop,
                              int lfd, zc_accept_fn *cb, void *arg);
 
-/* zc_listener_stop - stop accepting and free the handle. Loop thread. */
+/*
+ * zc_listener_stop - stop accepting and free the handle. Loop thread. On
+ * io_uring, clients the kernel accepted before it saw the stop go to the
+ * callback before this returns (called from inside the callback, they
+ * are closed instead).
+ */
 ZC_API void zc_listener_stop(struct zc_listener *l);
 
 /* Called once with a connected non-blocking fd (>= 0, owned by the

@@ -268,7 +268,7 @@ int zcr_http_keep_alive(const struct zcr_http_req *req)
 	return req->minor == 1 || req->conn_keep;
 }
 
-/* The value of a hex digit, or -1. */
+/* The value of a hex digit, or -EINVAL. */
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -276,7 +276,7 @@ static int hexval(char c)
 	c = (char)(c | 0x20);
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
-	return -1;
+	return -EINVAL;
 }
 
 /* Decodes s[0..n) (%XX, '+' as space) into out (cap with the NUL).

@@ -4,6 +4,7 @@
  * written as U+FFFD so that a strict parser accepts every document.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,7 +151,12 @@ void zcr_json_f(struct zcr_json *j, double v)
 	char b[64];
 
 	sep(j);
-	snprintf(b, sizeof(b), "%.3f", v);
+	if (!isfinite(v)) { /* JSON has no inf or nan */
+		puts_(j, "null");
+		return;
+	}
+	/* Past 1e15 "%.3f" would not fit b: the exponent form does. */
+	snprintf(b, sizeof(b), v > -1e15 && v < 1e15 ? "%.3f" : "%.17g", v);
 	puts_(j, b);
 }
 

@@ -305,7 +305,8 @@ const char *zcr_jv_text(const struct zcr_jv *v, char *buf, size_t size)
 		snprintf(buf, size, "%s", v->str);
 	else if (v->type == ZCR_JBOOL)
 		snprintf(buf, size, "%s", v->num ? "true" : "false");
-	else if (v->num == (double)(long long)v->num)
+	else if (v->num >= -9e18 && v->num <= 9e18 && /* casts defined */
+	         v->num == (double)(long long)v->num)
 		snprintf(buf, size, "%lld", (long long)v->num);
 	else
 		snprintf(buf, size, "%g", v->num);

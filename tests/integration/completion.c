@@ -182,10 +182,7 @@ static int setup(void)
 /* Without the bash-completion package: the completion's own fallback. */
 TEST(test_completion_plain_bash)
 {
-	int rc = setup();
-
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(setup());
 	prelude = "";
 	return check_all();
 }
@@ -193,10 +190,7 @@ TEST(test_completion_plain_bash)
 /* With it: _init_completion and _filedir. */
 TEST(test_completion_bash_completion)
 {
-	int rc = setup();
-
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(setup());
 	T_SKIP_IF(access(BASH_COMPLETION, R_OK),
 	          "%s missing (apt-get install bash-completion)",
 	          BASH_COMPLETION);
@@ -234,10 +228,9 @@ TEST(test_completion_ctl_live)
 	struct t_dargs a;
 	struct t_daemon d;
 	char admin[128], up[2][128], want[300], *ids = NULL, cmd[512];
-	int ufd[2], fds[2] = {-1, -1}, rc = setup(), i;
+	int ufd[2], fds[2] = {-1, -1}, i;
 
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(setup());
 	prelude = "";
 	for (i = 0; i < 2; i++) {
 		ASSERT_OK(ufd[i] = t_listen(AF_INET, &ua[i]));

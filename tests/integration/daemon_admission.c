@@ -60,6 +60,15 @@ static int adm_up(struct adm *a, const struct t_ctx *ctx)
 	        s[5], s[2], s[5], s[3], s[5]);
 }
 
+/* What a client sends: hlen bytes of hdr (a PROXY header, or nothing),
+ * then "ping"; out holds hlen + 4 bytes. */
+static void hello(uint8_t *out, const uint8_t *hdr, size_t hlen)
+{
+	if (hlen)
+		memcpy(out, hdr, hlen);
+	memcpy(out + hlen, "ping", 4);
+}
+
 /* A client that must be closed within 2 s, having sent hlen bytes of
  * hdr (a PROXY header, or nothing) and "ping". */
 static int refused(const struct zc_addr *la, const char *src,
@@ -69,9 +78,7 @@ static int refused(const struct zc_addr *la, const char *src,
 	int c = t_connect_from(la, src), r;
 
 	ASSERT_OK(c);
-	if (hlen)
-		memcpy(out, hdr, hlen);
-	memcpy(out + hlen, "ping", 4);
+	hello(out, hdr, hlen);
 	(void)!send(c, out, hlen + 4, MSG_NOSIGNAL); /* may be closed */
 	r = t_wait_eof(c, 2000);
 	close(c);
@@ -87,9 +94,7 @@ static int allowed(const struct adm *a, const struct zc_addr *la,
 	int c = t_connect_from(la, src), u;
 
 	ASSERT_OK(c);
-	if (hlen)
-		memcpy(out, hdr, hlen);
-	memcpy(out + hlen, "ping", 4);
+	hello(out, hdr, hlen);
 	ASSERT_OK(t_write_all(c, out, hlen + 4));
 	u = t_accept_ms(a->ulfd, 5000);
 	ASSERT_OK(u);
@@ -135,9 +140,7 @@ TEST(test_daemon_admission)
 	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), "ZC_DAEMON not set");
-	rc = adm_up(&a, ctx);
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(adm_up(&a, ctx));
 	ASSERT_OK(t_wait_listen(&a.ux, 5000));
 	ASSERT_EQ(refused(&a.v4, "127.0.0.2", NULL, 0), T_PASS);
 	ASSERT_EQ(refused(&a.v6, NULL, NULL, 0), T_PASS);

@@ -118,7 +118,6 @@ TEST(test_daemon_args_bad_address)
 	};
 	char msg[128];
 	size_t i;
-	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -129,15 +128,11 @@ TEST(test_daemon_args_bad_address)
 
 		snprintf(msg, sizeof(msg),
 		         "zcrelay: --listen: bad listen address '%s'", bad[i]);
-		rc = expect_usage(as_listen, msg);
-		if (rc != T_PASS)
-			return rc;
+		T_TRY(expect_usage(as_listen, msg));
 		snprintf(msg, sizeof(msg),
 		         "zcrelay: --upstream: bad upstream address '%s'",
 		         bad[i]);
-		rc = expect_usage(as_upstream, msg);
-		if (rc != T_PASS)
-			return rc;
+		T_TRY(expect_usage(as_upstream, msg));
 	}
 	return T_PASS;
 }
@@ -158,12 +153,9 @@ TEST(test_daemon_args_bad_mover)
 	                            "--mover",  "zerocopy", NULL};
 	const char *const argv_e[] = {"--listen", L_OK,     "--upstream", U_OK,
 	                              "--engine", "kqueue", NULL};
-	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = expect_usage(argv, "--mover: mover 'zerocopy' is not");
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(expect_usage(argv, "--mover: mover 'zerocopy' is not"));
 	return expect_usage(argv_e, "--engine: engine 'kqueue' is not");
 }
 
@@ -172,7 +164,7 @@ static int bad_numbers(const char *opt, const char *const vals[],
                        const char *const kinds[])
 {
 	char msg[128];
-	int i, rc;
+	int i;
 
 	for (i = 0; vals[i]; i++) {
 		const char *const argv[] = {"--listen", L_OK, "--upstream",
@@ -181,9 +173,7 @@ static int bad_numbers(const char *opt, const char *const vals[],
 
 		snprintf(msg, sizeof(msg), "zcrelay: %s: '%s' is %s", opt,
 		         vals[i], kinds[i]);
-		rc = expect_usage(argv, msg);
-		if (rc != T_PASS)
-			return rc;
+		T_TRY(expect_usage(argv, msg));
 	}
 	return T_PASS;
 }
@@ -219,12 +209,9 @@ TEST(test_daemon_args_bad_timeouts)
 	static const char *const vals[] = {"-5", "4294967296", "1e3", "5s",
 	                                   NULL};
 	static const char *const kinds[] = {NAN_, OOR_, NAN_, NAN_};
-	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = bad_numbers("--idle-timeout", vals, kinds);
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(bad_numbers("--idle-timeout", vals, kinds));
 	return bad_numbers("--drain-timeout", vals, kinds);
 }
 
@@ -254,15 +241,10 @@ TEST(test_daemon_args_unknown_option)
 	                            U_OK,       "--frobnicate", NULL};
 	const char *const argv_s[] = {"-l", L_OK, "-u", U_OK, "-Z", NULL};
 	const char *const argv_m[] = {"--listen", L_OK, "--upstream", NULL};
-	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = expect_usage(argv, "'--frobnicate'");
-	if (rc != T_PASS)
-		return rc;
-	rc = expect_usage(argv_s, "-- 'Z'");
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(expect_usage(argv, "'--frobnicate'"));
+	T_TRY(expect_usage(argv_s, "-- 'Z'"));
 	/* an option missing its argument */
 	return expect_usage(argv_m, "'--upstream' requires an argument");
 }
@@ -277,12 +259,9 @@ TEST(test_daemon_args_help)
 	                            "--drain-timeout",
 	                            "Exit status",
 	                            NULL};
-	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = expect_exit(argv, 0, subs);
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(expect_exit(argv, 0, subs));
 	return expect_exit(argv_s, 0, subs);
 }
 
@@ -292,64 +271,52 @@ TEST(test_daemon_args_version)
 	const char *const argv_s[] = {"-V", NULL};
 	char want[64];
 	const char *const subs[] = {want, NULL};
-	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	snprintf(want, sizeof(want), "zcrelay %d.%d.%d\n", ZC_VERSION_MAJOR,
 	         ZC_VERSION_MINOR, ZC_VERSION_PATCH);
-	rc = expect_exit(argv, 0, subs);
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(expect_exit(argv, 0, subs));
 	return expect_exit(argv_s, 0, subs);
 }
 
 /* ------------------------------------------------------------------ */
 /* Startup failures: exit 1                                             */
 
-/* A TCP port held by a socket without SO_REUSEPORT cannot be shared. */
-TEST(test_daemon_start_addr_in_use)
+/*
+ * A live listener of the row's family is neither shared nor taken over:
+ * a TCP port held by a socket without SO_REUSEPORT, a Unix socket (whose
+ * file is not removed either). The daemon exits 1 naming the address and
+ * EADDRINUSE; the owner's listener still works.
+ */
+static const struct in_use_row {
+	const char *name;
+	int family;
+} in_use_rows[] = {
+        {"addr_in_use", AF_INET},
+        {"unix_in_use", AF_UNIX},
+};
+
+TEST_TABLE(test_daemon_start, in_use_rows)
 {
-	char la[128], msg[192];
+	const struct in_use_row *k = t_row();
+	char la[160], msg[224];
 	const char *const argv[] = {"--listen", la, "--upstream", U_OK, NULL};
-	const char *const subs[] = {msg, NULL};
+	const char *subs[] = {msg, NULL, NULL};
 	struct zc_addr a;
-	int lfd, fd, rc;
+	int lfd, fd;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	lfd = t_listen(AF_INET, &a);
+	lfd = t_listen(k->family, &a);
 	ASSERT_OK(lfd);
 	ASSERT_OK(t_addr_str(&a, la, sizeof(la)));
-	snprintf(msg, sizeof(msg), "listen %s: %s", la, strerror(EADDRINUSE));
-	rc = expect_exit(argv, 1, subs);
-	if (rc != T_PASS)
-		return rc;
-	/* the owner's listener still works */
-	fd = t_connect(&a);
-	ASSERT_OK(fd);
-	close(fd);
-	fd = t_accept_ms(lfd, 1000);
-	ASSERT_OK(fd);
-	close(fd);
-	close(lfd);
-	return T_PASS;
-}
-
-/* A live Unix listener is not taken over (nor its file removed). */
-TEST(test_daemon_start_unix_in_use)
-{
-	char la[160];
-	const char *const argv[] = {"--listen", la, "--upstream", U_OK, NULL};
-	const char *const subs[] = {"listen unix:", strerror(EADDRINUSE), NULL};
-	struct zc_addr a;
-	int lfd, fd, rc;
-
-	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	lfd = t_listen(AF_UNIX, &a);
-	ASSERT_OK(lfd);
-	ASSERT_OK(t_addr_str(&a, la, sizeof(la)));
-	rc = expect_exit(argv, 1, subs);
-	if (rc != T_PASS)
-		return rc;
+	if (k->family == AF_UNIX) { /* the path as the daemon prints it */
+		subs[0] = "listen unix:";
+		subs[1] = strerror(EADDRINUSE);
+	} else {
+		snprintf(msg, sizeof(msg), "listen %s: %s", la,
+		         strerror(EADDRINUSE));
+	}
+	T_TRY(expect_exit(argv, 1, subs));
 	fd = t_connect(&a);
 	ASSERT_OK(fd);
 	close(fd);
@@ -368,14 +335,11 @@ TEST(test_daemon_start_unix_regular_file)
 	const char *const argv[] = {"--listen", la, "--upstream", U_OK, NULL};
 	const char *const subs[] = {"listen unix:", NULL};
 	struct stat st;
-	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	ASSERT_OK(t_write_tmp("notasocket", "precious\n", path, sizeof(path)));
 	snprintf(la, sizeof(la), "unix:%s", path);
-	rc = expect_exit(argv, 1, subs);
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(expect_exit(argv, 1, subs));
 	ASSERT_EQ(lstat(path, &st), 0);
 	ASSERT_TRUE(S_ISREG(st.st_mode));
 	ASSERT_EQ(st.st_size, 9);
@@ -453,7 +417,7 @@ TEST(test_daemon_args_bad_busy_poll)
 	const char *const cap[] = {"--listen",        L_OK, "--upstream", U_OK,
 	                           "--busy-poll-cap", "0",  NULL};
 	char msg[160];
-	int i, rc;
+	int i;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	for (i = 0; vals[i]; i++) {
@@ -464,9 +428,7 @@ TEST(test_daemon_args_bad_busy_poll)
 		         vals[i],
 		         i == 3 ? "out of range (0..1000000 microseconds)"
 		                : "not off, auto or a number of microseconds");
-		rc = expect_usage(argv, msg);
-		if (rc != T_PASS)
-			return rc;
+		T_TRY(expect_usage(argv, msg));
 	}
 	return expect_usage(cap, "zcrelay: --busy-poll-cap: '0' is out of "
 	                         "range (1..100)");

@@ -108,11 +108,9 @@ static int bal_stop(struct bal *b)
  * index of the upstream it reached goes to *which. */
 static int bal_one(struct bal *b, const char *src, int *which)
 {
-	int c, u, rc;
+	int c, u;
 
-	rc = t_session(&b->la, src, b->lfd, b->n, &c, &u, which);
-	if (rc)
-		return rc;
+	T_TRY(t_session(&b->la, src, b->lfd, b->n, &c, &u, which));
 	close(c);
 	close(u);
 	return T_PASS;
@@ -128,13 +126,11 @@ struct held {
 /* Opens one more held session; *which gets its upstream. */
 static int held_open(struct held *h, struct bal *b, int *which)
 {
-	int k = -1, rc;
+	int k = -1;
 
 	ASSERT_LT(h->n, MAXSESS);
-	rc = t_session(&b->la, NULL, b->lfd, b->n, &h->c[h->n], &h->u[h->n],
-	               &k);
-	if (rc)
-		return rc;
+	T_TRY(t_session(&b->la, NULL, b->lfd, b->n, &h->c[h->n], &h->u[h->n],
+	                &k));
 	h->up[h->n++] = k;
 	h->per[k]++;
 	*which = k;
@@ -216,16 +212,12 @@ TEST(test_daemon_balance_roundrobin_weights)
 	static const unsigned w[2] = {1, 3};
 	struct bal b = {0};
 	int got[2] = {0, 0}, blk[2] = {0, 0};
-	int i, k = -1, rc;
+	int i, k = -1;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = bal_two(&b, "roundrobin", w);
-	if (rc)
-		return rc;
+	T_TRY(bal_two(&b, "roundrobin", w));
 	for (i = 0; i < 40; i++) {
-		rc = bal_one(&b, NULL, &k);
-		if (rc)
-			return rc;
+		T_TRY(bal_one(&b, NULL, &k));
 		got[k]++;
 		blk[k]++;
 		if (i % 4 == 3) {
@@ -255,18 +247,12 @@ TEST(test_daemon_balance_leastconn)
 	int i, k, first, rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = leastconn_open(&h, &b, w, 6);
-	if (rc)
-		return rc;
+	T_TRY(leastconn_open(&h, &b, w, 6));
 	ASSERT_EQ(h.per[0], 3);
 	ASSERT_EQ(h.per[1], 3);
-	rc = held_close(&h, &b, 1);
-	if (rc)
-		return rc;
+	T_TRY(held_close(&h, &b, 1));
 	for (i = 0; i < 3; i++) {
-		rc = held_open(&h, &b, &k);
-		if (rc)
-			return rc;
+		T_TRY(held_open(&h, &b, &k));
 		ASSERT_EQ(k, 1);
 	}
 	/* even again: one each */
@@ -327,12 +313,9 @@ TEST(test_daemon_balance_leastconn_weights)
 	static const unsigned w[2] = {1, 2};
 	struct held h = {0};
 	struct bal b = {0};
-	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = leastconn_open(&h, &b, w, 9);
-	if (rc)
-		return rc;
+	T_TRY(leastconn_open(&h, &b, w, 9));
 	ASSERT_EQ(h.per[0], 3);
 	ASSERT_EQ(h.per[1], 6);
 	return held_stop(&h, &b);
@@ -350,17 +333,13 @@ TEST(test_daemon_balance_source)
 	                                   "127.0.0.3", "127.0.0.4"};
 	struct bal b = {0};
 	int first[4], used[2] = {0, 0};
-	int round, i, k = -1, rc;
+	int round, i, k = -1;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = bal_two(&b, "source", NULL);
-	if (rc)
-		return rc;
+	T_TRY(bal_two(&b, "source", NULL));
 	for (round = 0; round < 3; round++)
 		for (i = 0; i < 4; i++) {
-			rc = bal_one(&b, src[i], &k);
-			if (rc)
-				return rc;
+			T_TRY(bal_one(&b, src[i], &k));
 			if (round == 0)
 				first[i] = k;
 			ASSERT_EQ(k, first[i]);
@@ -405,14 +384,10 @@ TEST(test_daemon_health_eject_and_return)
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	if (bal_add(&b, 0) || bal_add(&b, 1))
 		return T_FAIL;
-	rc = bal_start(&b, "roundrobin", NULL, HEALTH_CONF);
-	if (rc)
-		return rc;
+	T_TRY(bal_start(&b, "roundrobin", NULL, HEALTH_CONF));
 	/* turns 0 and 2 try the dead one first, then go to the live one */
 	for (i = 0; i < 3; i++) {
-		rc = bal_one(&b, NULL, &k);
-		if (rc)
-			return rc;
+		T_TRY(bal_one(&b, NULL, &k));
 		ASSERT_EQ(k, 1);
 	}
 	ASSERT_EQ(t_wait_log_count(&b.d, " ejected for 1000 ms after 2 failed",
@@ -425,9 +400,7 @@ TEST(test_daemon_health_eject_and_return)
 	b.lfd[0] = t_listen_at(&b.ua[0]);
 	ASSERT_OK(b.lfd[0]);
 	for (i = 0; i < 4; i++) {
-		rc = bal_one(&b, NULL, &k);
-		if (rc)
-			return rc;
+		T_TRY(bal_one(&b, NULL, &k));
 		ASSERT_EQ(k, 1);
 	}
 	ASSERT_LT(t_now_ms() - t_ej, COOLDOWN_MS); /* else the above proves
@@ -437,9 +410,7 @@ TEST(test_daemon_health_eject_and_return)
 
 	/* after the cool-down its turn reaches it again */
 	while (t_now_ms() - t_ej < COOLDOWN_MS + 5000) {
-		rc = bal_one(&b, NULL, &k);
-		if (rc)
-			return rc;
+		T_TRY(bal_one(&b, NULL, &k));
 		if (k == 0) {
 			t_back = t_now_ms();
 			break;
@@ -472,19 +443,15 @@ TEST(test_daemon_health_all_down)
 {
 	struct bal b = {0};
 	uint64_t ms;
-	int i, rc;
+	int i;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	if (bal_add(&b, 0) || bal_add(&b, 0))
 		return T_FAIL;
-	rc = bal_start(&b, "roundrobin", NULL,
-	               "health = { fail-max = 2; cooldown = \"1m\"; };");
-	if (rc)
-		return rc;
+	T_TRY(bal_start(&b, "roundrobin", NULL,
+	                "health = { fail-max = 2; cooldown = \"1m\"; };"));
 	for (i = 1; i <= 2; i++) {
-		rc = t_expect_closed(&b.la, NULL, 1000, &ms);
-		if (rc)
-			return rc;
+		T_TRY(t_expect_closed(&b.la, NULL, 1000, &ms));
 		ASSERT_EQ(t_wait_log_count(&b.d, " no upstream reachable: ",
 		                           strerror(ECONNREFUSED), i, 2000),
 		          i);
@@ -493,9 +460,7 @@ TEST(test_daemon_health_all_down)
 	        t_wait_log_count(&b.d, " ejected for 60000 ms ", NULL, 2, 2000),
 	        2);
 	for (i = 1; i <= 3; i++) {
-		rc = t_expect_closed(&b.la, NULL, 1000, &ms);
-		if (rc)
-			return rc;
+		T_TRY(t_expect_closed(&b.la, NULL, 1000, &ms));
 		ASSERT_EQ(t_wait_log_count(&b.d, " no healthy upstream",
 		                           " route=r ", i, 2000),
 		          i);

@@ -116,12 +116,8 @@ static int xfer_both(const struct t_ctx *ctx, const struct zc_addr *la,
 	ulfd = t_listen(ufam, &ua);
 	ASSERT_OK(ulfd);
 	t_dargs_init(&a, ctx, la, &ua);
-	rc = t_daemon_up(&d, &a, la);
-	if (rc)
-		return rc;
-	rc = conn2_open(&p, la, ulfd);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, la));
+	T_TRY(conn2_open(&p, la, ulfd));
 	ASSERT_OK(t_receiver_start(&rx_up, p.u, 0));
 	ASSERT_OK(t_receiver_start(&rx_down, p.c, 0));
 	ASSERT_OK(t_sender_start(&tx_up, p.c, BIG, 101, T_XFER_SHUT_WR));
@@ -146,9 +142,7 @@ static int xfer_both(const struct t_ctx *ctx, const struct zc_addr *la,
 	conn2_close(&p);
 	close(ulfd);
 
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(session_line(&d, line, sizeof(line)));
 	snprintf(up, sizeof(up), "up=%llu down=%llu", BIG, BIG);
 	ASSERT_HAS(line, up);
 	ASSERT_HAS(line, " end=eof");
@@ -165,47 +159,37 @@ static int xfer_both(const struct t_ctx *ctx, const struct zc_addr *la,
 	return rc;
 }
 
-TEST_MATRIX(test_daemon_xfer_inet_to_inet)
+/* Listen address kinds for xfer rows: a family, or this. */
+#define ABSTRACT (-1)
+
+/* One row per listen/upstream family pair. */
+static const struct xfer_row {
+	const char *name;
+	int listen; /* AF_INET, AF_INET6, AF_UNIX or ABSTRACT */
+	int upstream;
+} xfer_rows[] = {
+        {"inet_to_inet", AF_INET, AF_INET},
+        {"inet6_to_inet6", AF_INET6, AF_INET6},
+        {"unix_to_inet", AF_UNIX, AF_INET},
+        {"inet_to_unix", AF_INET, AF_UNIX},
+        {"abstract_to_inet", ABSTRACT, AF_INET},
+};
+
+TEST_MATRIX_TABLE(test_daemon_xfer, xfer_rows)
 {
+	const struct xfer_row *k = t_row();
 	struct zc_addr la;
-
-	ASSERT_OK(t_free_addr(AF_INET, &la));
-	return xfer_both(ctx, &la, AF_INET);
-}
-
-TEST_MATRIX(test_daemon_xfer_inet6_to_inet6)
-{
-	struct zc_addr la;
-
-	T_SKIP_IF(!t_have_ipv6(), "no IPv6 on ::1");
-	ASSERT_OK(t_free_addr(AF_INET6, &la));
-	return xfer_both(ctx, &la, AF_INET6);
-}
-
-TEST_MATRIX(test_daemon_xfer_unix_to_inet)
-{
-	struct zc_addr la;
-
-	ASSERT_OK(t_free_addr(AF_UNIX, &la));
-	return xfer_both(ctx, &la, AF_INET);
-}
-
-TEST_MATRIX(test_daemon_xfer_inet_to_unix)
-{
-	struct zc_addr la;
-
-	ASSERT_OK(t_free_addr(AF_INET, &la));
-	return xfer_both(ctx, &la, AF_UNIX);
-}
-
-TEST_MATRIX(test_daemon_xfer_abstract_to_inet)
-{
 	char name[96];
-	struct zc_addr la;
 
-	snprintf(name, sizeof(name), "unix:@zctest-%d-xfer", (int)getpid());
-	ASSERT_OK(zc_addr_parse(&la, name, ZC_ADDR_PASSIVE));
-	return xfer_both(ctx, &la, AF_INET);
+	T_SKIP_IF(k->listen == AF_INET6 && !t_have_ipv6(), "no IPv6 on ::1");
+	if (k->listen == ABSTRACT) {
+		snprintf(name, sizeof(name), "unix:@zctest-%d-xfer",
+		         (int)getpid());
+		ASSERT_OK(zc_addr_parse(&la, name, ZC_ADDR_PASSIVE));
+	} else {
+		ASSERT_OK(t_free_addr(k->listen, &la));
+	}
+	return xfer_both(ctx, &la, k->upstream);
 }
 
 /* ------------------------------------------------------------------ */
@@ -238,23 +222,17 @@ TEST(test_daemon_uring_splice_on_epoll_splices)
 	struct t_daemon d;
 	struct zc_addr la;
 	struct conn2 p;
-	int ulfd, rc;
+	int ulfd;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = setup_inet(&c, &d, &la, &ulfd, NULL);
-	if (rc)
-		return rc;
-	rc = conn2_open(&p, &la, ulfd);
-	if (rc)
-		return rc;
+	T_TRY(setup_inet(&c, &d, &la, &ulfd, NULL));
+	T_TRY(conn2_open(&p, &la, ulfd));
 	ASSERT_EQ(t_xfer_check(p.c, p.u, 4 << 20, 71), T_PASS);
 	ASSERT_EQ(shutdown(p.u, SHUT_WR), 0);
 	ASSERT_EQ(t_wait_eof(p.c, 5000), 0);
 	conn2_close(&p);
 	close(ulfd);
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(session_line(&d, line, sizeof(line)));
 	ASSERT_HAS(line, " end=eof");
 	ASSERT_HAS(line, " copied=0 ");
 	ASSERT_HAS(line, " engine=epoll mover=splice");
@@ -272,15 +250,11 @@ TEST_MATRIX(test_daemon_server_speaks_first)
 	struct t_daemon d;
 	struct zc_addr la;
 	struct conn2 p;
-	int ulfd, rc;
+	int ulfd;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = setup_inet(ctx, &d, &la, &ulfd, NULL);
-	if (rc)
-		return rc;
-	rc = conn2_open(&p, &la, ulfd);
-	if (rc)
-		return rc;
+	T_TRY(setup_inet(ctx, &d, &la, &ulfd, NULL));
+	T_TRY(conn2_open(&p, &la, ulfd));
 	ASSERT_OK(t_write_all(p.u, banner, sizeof(banner) - 1));
 	ASSERT_EQ(t_read_full(p.c, buf, sizeof(banner) - 1, 5000),
 	          sizeof(banner) - 1);
@@ -296,9 +270,7 @@ TEST_MATRIX(test_daemon_server_speaks_first)
 	ASSERT_EQ(t_wait_eof(p.u, 5000), 0);
 	conn2_close(&p);
 	close(ulfd);
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(session_line(&d, line, sizeof(line)));
 	ASSERT_HAS(line, " up=6 down=20 ");
 	ASSERT_HAS(line, " end=eof");
 	return daemon_down(&d);
@@ -307,58 +279,25 @@ TEST_MATRIX(test_daemon_server_speaks_first)
 #define REQ_LEN  4096
 #define RESP_LEN (1u << 20)
 
-/* The client sends a request and shuts its write side; the upstream
- * answers only after it saw that EOF, and the client receives the whole
- * response and then EOF. */
-TEST_MATRIX(test_daemon_half_close_client_first)
+/*
+ * Half-close, one row per side that closes first: that side (first)
+ * sends REQ_LEN bytes and shuts its write side; the other side reads
+ * all of them and then EOF, and only then answers with RESP_LEN bytes,
+ * which all arrive, followed by EOF.
+ */
+static const struct half_close_row {
+	const char *name;
+	int client_first;   /* 1: the client is first, else the upstream */
+	uint64_t seed[2];   /* first's message, the answer */
+	const char *counts; /* the session line's byte counts */
+} half_close_rows[] = {
+        {"client_first", 1, {5, 6}, " up=4096 down=1048576 "},
+        {"upstream_first", 0, {7, 8}, " up=1048576 down=4096 "},
+};
+
+TEST_MATRIX_TABLE(test_daemon_half_close, half_close_rows)
 {
-	unsigned char req[REQ_LEN], got[REQ_LEN + 1];
-	unsigned char want[T_SHA256_LEN];
-	struct t_xfer tx, rx;
-	struct t_daemon d;
-	struct zc_addr la;
-	struct t_rng r;
-	struct conn2 p;
-	char line[1024];
-	int ulfd, rc;
-
-	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = setup_inet(ctx, &d, &la, &ulfd, NULL);
-	if (rc)
-		return rc;
-	rc = conn2_open(&p, &la, ulfd);
-	if (rc)
-		return rc;
-	t_rng_init(&r, 5);
-	t_rng_fill(&r, req, sizeof(req));
-	ASSERT_OK(t_write_all(p.c, req, sizeof(req)));
-	ASSERT_EQ(shutdown(p.c, SHUT_WR), 0);
-	/* the whole request, then EOF */
-	ASSERT_EQ(t_read_full(p.u, got, sizeof(got), 5000), REQ_LEN);
-	ASSERT_MEMEQ(got, req, REQ_LEN);
-
-	ASSERT_OK(t_receiver_start(&rx, p.c, 0));
-	ASSERT_OK(t_sender_start(&tx, p.u, RESP_LEN, 6, T_XFER_SHUT_WR));
-	ASSERT_OK(t_xfer_join_ms(&tx, 10000));
-	ASSERT_OK(t_xfer_join_ms(&rx, 10000));
-	t_expect_digest(6, RESP_LEN, want);
-	ASSERT_EQ(rx.bytes, RESP_LEN);
-	ASSERT_TRUE(rx.eof);
-	ASSERT_MEMEQ(rx.digest, want, T_SHA256_LEN);
-	conn2_close(&p);
-	close(ulfd);
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
-	ASSERT_HAS(line, " up=4096 down=1048576 ");
-	ASSERT_HAS(line, " end=eof");
-	return daemon_down(&d);
-}
-
-/* Mirror: the upstream says its piece and shuts its write side; the
- * client, after that EOF, still sends 1 MiB that all arrives. */
-TEST_MATRIX(test_daemon_half_close_upstream_first)
-{
+	const struct half_close_row *k = t_row();
 	unsigned char msg[REQ_LEN], got[REQ_LEN + 1];
 	unsigned char want[T_SHA256_LEN];
 	struct t_xfer tx, rx;
@@ -367,36 +306,34 @@ TEST_MATRIX(test_daemon_half_close_upstream_first)
 	struct t_rng r;
 	struct conn2 p;
 	char line[1024];
-	int ulfd, rc;
+	int ulfd, first, other;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = setup_inet(ctx, &d, &la, &ulfd, NULL);
-	if (rc)
-		return rc;
-	rc = conn2_open(&p, &la, ulfd);
-	if (rc)
-		return rc;
-	t_rng_init(&r, 7);
+	T_TRY(setup_inet(ctx, &d, &la, &ulfd, NULL));
+	T_TRY(conn2_open(&p, &la, ulfd));
+	first = k->client_first ? p.c : p.u;
+	other = k->client_first ? p.u : p.c;
+	t_rng_init(&r, k->seed[0]);
 	t_rng_fill(&r, msg, sizeof(msg));
-	ASSERT_OK(t_write_all(p.u, msg, sizeof(msg)));
-	ASSERT_EQ(shutdown(p.u, SHUT_WR), 0);
-	ASSERT_EQ(t_read_full(p.c, got, sizeof(got), 5000), REQ_LEN);
+	ASSERT_OK(t_write_all(first, msg, sizeof(msg)));
+	ASSERT_EQ(shutdown(first, SHUT_WR), 0);
+	/* the whole message, then EOF */
+	ASSERT_EQ(t_read_full(other, got, sizeof(got), 5000), REQ_LEN);
 	ASSERT_MEMEQ(got, msg, REQ_LEN);
 
-	ASSERT_OK(t_receiver_start(&rx, p.u, 0));
-	ASSERT_OK(t_sender_start(&tx, p.c, RESP_LEN, 8, T_XFER_SHUT_WR));
+	ASSERT_OK(t_receiver_start(&rx, first, 0));
+	ASSERT_OK(t_sender_start(&tx, other, RESP_LEN, k->seed[1],
+	                         T_XFER_SHUT_WR));
 	ASSERT_OK(t_xfer_join_ms(&tx, 10000));
 	ASSERT_OK(t_xfer_join_ms(&rx, 10000));
-	t_expect_digest(8, RESP_LEN, want);
+	t_expect_digest(k->seed[1], RESP_LEN, want);
 	ASSERT_EQ(rx.bytes, RESP_LEN);
 	ASSERT_TRUE(rx.eof);
 	ASSERT_MEMEQ(rx.digest, want, T_SHA256_LEN);
 	conn2_close(&p);
 	close(ulfd);
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
-	ASSERT_HAS(line, " up=1048576 down=4096 ");
+	T_TRY(session_line(&d, line, sizeof(line)));
+	ASSERT_HAS(line, k->counts);
 	ASSERT_HAS(line, " end=eof");
 	return daemon_down(&d);
 }
@@ -407,13 +344,22 @@ TEST_MATRIX(test_daemon_half_close_upstream_first)
 #define SOME (64u * 1024)
 
 /*
- * Mid-stream: one side (from) sends SOME bytes that the other side (to)
- * reads, so the session is up end to end; then from sends SOME more and
- * resets (SO_LINGER 0 + close). The other side must see ECONNRESET after
- * at most those bytes, never a clean EOF.
+ * Mid-stream, one row per side that resets (from): it sends SOME bytes
+ * that the other side (to) reads, so the session is up end to end; then
+ * from sends SOME more and resets (SO_LINGER 0 + close). The other side
+ * must see ECONNRESET after at most those bytes, never a clean EOF.
  */
-static int reset_case(const struct t_ctx *ctx, int from_client)
+static const struct reset_row {
+	const char *name;
+	int from_client;
+} reset_rows[] = {
+        {"from_upstream", 0},
+        {"from_client", 1},
+};
+
+TEST_MATRIX_TABLE(test_daemon_reset, reset_rows)
 {
+	const struct reset_row *k = t_row();
 	unsigned char *buf;
 	struct t_daemon d;
 	struct zc_addr la;
@@ -424,14 +370,10 @@ static int reset_case(const struct t_ctx *ctx, int from_client)
 	struct t_rng r;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = setup_inet(ctx, &d, &la, &ulfd, NULL);
-	if (rc)
-		return rc;
-	rc = conn2_open(&p, &la, ulfd);
-	if (rc)
-		return rc;
-	from = from_client ? p.c : p.u;
-	to = from_client ? p.u : p.c;
+	T_TRY(setup_inet(ctx, &d, &la, &ulfd, NULL));
+	T_TRY(conn2_open(&p, &la, ulfd));
+	from = k->from_client ? p.c : p.u;
+	to = k->from_client ? p.u : p.c;
 	buf = malloc(2 * SOME);
 	ASSERT_TRUE(buf != NULL);
 	t_rng_init(&r, 9);
@@ -454,21 +396,9 @@ static int reset_case(const struct t_ctx *ctx, int from_client)
 	ASSERT_LE(rx.bytes, SOME);
 	close(to);
 	close(ulfd);
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(session_line(&d, line, sizeof(line)));
 	ASSERT_HAS(line, " end=reset");
 	return daemon_down(&d);
-}
-
-TEST_MATRIX(test_daemon_reset_from_upstream)
-{
-	return reset_case(ctx, 0);
-}
-
-TEST_MATRIX(test_daemon_reset_from_client)
-{
-	return reset_case(ctx, 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -484,16 +414,12 @@ TEST_MATRIX(test_daemon_idle_timeout_closes)
 	struct conn2 p;
 	char line[1024];
 	uint64_t t0, dt;
-	int ulfd, rc, r;
+	int ulfd, r;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = setup_inet(ctx, &d, &la, &ulfd, extra);
-	if (rc)
-		return rc;
+	T_TRY(setup_inet(ctx, &d, &la, &ulfd, extra));
 	t0 = t_now_ms();
-	rc = conn2_open(&p, &la, ulfd);
-	if (rc)
-		return rc;
+	T_TRY(conn2_open(&p, &la, ulfd));
 	r = t_wait_eof(p.c, 3000);
 	dt = t_now_ms() - t0;
 	if (!t_is_closed(r))
@@ -506,9 +432,7 @@ TEST_MATRIX(test_daemon_idle_timeout_closes)
 	ASSERT_TRUE(t_is_closed(t_wait_eof(p.u, 1000)));
 	conn2_close(&p);
 	close(ulfd);
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(session_line(&d, line, sizeof(line)));
 	ASSERT_HAS(line, " end=timeout");
 	ASSERT_HAS(line, " up=0 down=0 ");
 	return daemon_down(&d);
@@ -522,15 +446,11 @@ TEST_MATRIX(test_daemon_idle_timeout_active_survives)
 	struct zc_addr la;
 	struct conn2 p;
 	char line[1024], c;
-	int ulfd, rc, i;
+	int ulfd, i;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = setup_inet(ctx, &d, &la, &ulfd, extra);
-	if (rc)
-		return rc;
-	rc = conn2_open(&p, &la, ulfd);
-	if (rc)
-		return rc;
+	T_TRY(setup_inet(ctx, &d, &la, &ulfd, extra));
+	T_TRY(conn2_open(&p, &la, ulfd));
 	for (i = 0; i < 11; i++) {
 		c = (char)('a' + i);
 		ASSERT_OK(t_write_all(p.c, &c, 1));
@@ -547,9 +467,7 @@ TEST_MATRIX(test_daemon_idle_timeout_active_survives)
 	ASSERT_TRUE(t_is_closed(t_wait_eof(p.c, 3000)));
 	conn2_close(&p);
 	close(ulfd);
-	rc = session_line(&d, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(session_line(&d, line, sizeof(line)));
 	ASSERT_HAS(line, " up=11 down=1 ");
 	ASSERT_HAS(line, " end=timeout");
 	return daemon_down(&d);

@@ -73,15 +73,13 @@ static int run(const struct t_ctx *ctx, const char *bp, int want_hits,
 	ASSERT_OK(t_addr_str(&la, s[0], sizeof(s[0])));
 	ASSERT_OK(t_addr_str(&ua, s[1], sizeof(s[1])));
 	ASSERT_OK(t_addr_str(&aa, s[2], sizeof(s[2])));
-	rc = t_daemon_conf(&d, &la,
-	                   "workers = 1;\n%s\n%s\nadmin = \"%s\";\n"
-	                   "routes = ( { name = \"r\"; listen = \"%s\";"
-	                   " upstreams = \"%s\";"
-	                   " mover = \"%s\"; } );\n",
-	                   t_cfg_engine(ctx), bp, s[2], s[0], s[1],
-	                   t_cfg_mover(ctx));
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_conf(&d, &la,
+	                    "workers = 1;\n%s\n%s\nadmin = \"%s\";\n"
+	                    "routes = ( { name = \"r\"; listen = \"%s\";"
+	                    " upstreams = \"%s\";"
+	                    " mover = \"%s\"; } );\n",
+	                    t_cfg_engine(ctx), bp, s[2], s[0], s[1],
+	                    t_cfg_mover(ctx)));
 	ASSERT_OK(t_wait_listen(&aa, 5000));
 	c = t_connect(&la);
 	ASSERT_OK(c);
@@ -125,18 +123,14 @@ TEST_MATRIX(test_daemon_busy_poll_counts_spins)
 {
 	long long hits;
 	double secs;
-	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = run(ctx, "busy-poll = 200; busy-poll-cap = 50;", 1, &secs, &hits);
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(run(ctx, "busy-poll = 200; busy-poll-cap = 50;", 1, &secs,
+	          &hits));
 	t_log("busy-poll 200 us: %lld hits, %.6f s spinning", hits, secs);
 	ASSERT_GT(hits, 0);
 	ASSERT_TRUE(secs > 0);
-	rc = run(ctx, "busy-poll = \"off\";", 0, &secs, &hits);
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(run(ctx, "busy-poll = \"off\";", 0, &secs, &hits));
 	ASSERT_EQ(hits, 0);
 	ASSERT_TRUE(secs == 0);
 	return T_PASS;

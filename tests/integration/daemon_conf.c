@@ -409,22 +409,18 @@ TEST_MATRIX(test_daemon_conf_routes_xfer)
 	ASSERT_OK(zc_addr_parse(&la[3], abs_name, ZC_ADDR_PASSIVE));
 	ASSERT_OK(t_free_addr(AF_UNIX, &la[4]));
 	ASSERT_OK(t_addr_str(&la[4], path, sizeof(path)));
-	rc = t_daemon_conf(&d, &la[4],
-	                   "%s\n"
-	                   "routes = (\n"
-	                   "  { name = \"one\"; listen = [ \"%s\", \"%s\" ];\n"
-	                   "    upstreams = \"%s\"; mover = \"%s\"; },\n"
-	                   "  { name = \"two\"; listen = \"%s\";\n"
-	                   "    upstreams = \"%s\"; mover = \"%s\"; }\n"
-	                   ");\n",
-	                   t_cfg_engine(ctx), range, abs_name, u1,
-	                   t_cfg_mover(ctx), path, u2, t_cfg_mover(ctx));
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_conf(&d, &la[4],
+	                    "%s\n"
+	                    "routes = (\n"
+	                    "  { name = \"one\"; listen = [ \"%s\", \"%s\" ];\n"
+	                    "    upstreams = \"%s\"; mover = \"%s\"; },\n"
+	                    "  { name = \"two\"; listen = \"%s\";\n"
+	                    "    upstreams = \"%s\"; mover = \"%s\"; }\n"
+	                    ");\n",
+	                    t_cfg_engine(ctx), range, abs_name, u1,
+	                    t_cfg_mover(ctx), path, u2, t_cfg_mover(ctx)));
 	for (i = 0; i < 5; i++) {
-		rc = route_xfer(&la[i], ulfd, i < 4 ? 0 : 1, 100 + 10 * i);
-		if (rc)
-			return rc;
+		T_TRY(route_xfer(&la[i], ulfd, i < 4 ? 0 : 1, 100 + 10 * i));
 	}
 	/* nothing else reached either upstream */
 	ASSERT_ERR(t_accept_any(ulfd, 2, 100, NULL), -ETIMEDOUT);
@@ -477,26 +473,22 @@ TEST(test_daemon_conf_unix_mode)
 	}
 	snprintf(abs_name, sizeof(abs_name), "unix:@zctest-%d-mode",
 	         (int)getpid());
-	rc = t_daemon_conf(&d, &la[2],
-	                   "routes = (\n"
-	                   "  { name = \"dflt\"; listen = \"%s\"; "
-	                   "upstreams = \"%s\"; },\n"
-	                   "  { name = \"strict\"; unix-mode = \"0600\";\n"
-	                   "    listen = [ \"%s\", \"%s\" ]; "
-	                   "upstreams = \"%s\"; },\n"
-	                   "  { name = \"open\"; listen = \"%s\"; "
-	                   "unix-mode = \"666\"; upstreams = \"%s\"; }\n"
-	                   ");\n",
-	                   p[0], us, abs_name, p[1], us, p[2], us);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_conf(&d, &la[2],
+	                    "routes = (\n"
+	                    "  { name = \"dflt\"; listen = \"%s\"; "
+	                    "upstreams = \"%s\"; },\n"
+	                    "  { name = \"strict\"; unix-mode = \"0600\";\n"
+	                    "    listen = [ \"%s\", \"%s\" ]; "
+	                    "upstreams = \"%s\"; },\n"
+	                    "  { name = \"open\"; listen = \"%s\"; "
+	                    "unix-mode = \"666\"; upstreams = \"%s\"; }\n"
+	                    ");\n",
+	                    p[0], us, abs_name, p[1], us, p[2], us));
 	ASSERT_EQ(sock_mode(&la[0]), 0660);
 	ASSERT_EQ(sock_mode(&la[1]), 0600);
 	ASSERT_EQ(sock_mode(&la[2]), 0666);
 	/* the owner may still connect through the 0600 one */
-	rc = t_session(&la[1], NULL, &ulfd, 1, &c, &u, NULL);
-	if (rc)
-		return rc;
+	T_TRY(t_session(&la[1], NULL, &ulfd, 1, &c, &u, NULL));
 	close(c);
 	close(u);
 	ASSERT_EQ(t_wait_log_count(&d, " session ", " route=strict ", 1, 5000),
@@ -518,7 +510,6 @@ static int idle_listeners(const struct zc_addr *la, unsigned n, const char *ups,
 	struct t_daemon d;
 	char las[64], spec[96];
 	unsigned port;
-	int rc;
 
 	ASSERT_OK(t_addr_str(la, las, sizeof(las)));
 	port = (unsigned)strtoul(strrchr(las, ':') + 1, NULL, 10);
@@ -526,12 +517,10 @@ static int idle_listeners(const struct zc_addr *la, unsigned n, const char *ups,
 		snprintf(spec, sizeof(spec), "%s-%u", las, port + n - 1);
 	else
 		snprintf(spec, sizeof(spec), "%s", las);
-	rc = t_daemon_conf(&d, la,
-	                   "workers = 2;\nroutes = ({ name = \"r\"; "
-	                   "listen = \"%s\"; upstreams = \"%s\"; });\n",
-	                   spec, ups);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_conf(&d, la,
+	                    "workers = 2;\nroutes = ({ name = \"r\"; "
+	                    "listen = \"%s\"; upstreams = \"%s\"; });\n",
+	                    spec, ups));
 	t_sleep_ms(600); /* a snapshot turn of every worker */
 	ASSERT_OK(t_proc_mem(d.pid, m));
 	return t_daemon_down(&d);

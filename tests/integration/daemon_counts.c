@@ -5,10 +5,12 @@
  * drain that waits for them to reach zero) and the per-client count
  * (max-conns-per-client admits exactly as many as it should).
  *
- * One session, the anchor, stays open through the whole test, so a
- * release done twice shows as a count one too low (or, for the
- * per-client count, one client too many admitted), and one missing as
- * a count one too high: both fail.
+ * One session, the anchor, stays open through the whole of the first
+ * test, so a release done twice shows as a count one too low (or, for
+ * the per-client count, one client too many admitted), and one missing
+ * as a count one too high: both fail. The second test ends sessions
+ * before they relay (connect timeout, kill, drain abort); there a
+ * release done twice wraps the gauge below 0.
  */
 #include <errno.h>
 #include <signal.h>
@@ -85,46 +87,31 @@ static int cnt_start(struct cnt *C, const struct t_ctx *ctx)
 	return t_session(&C->lr, NULL, &C->ulfd, 1, &C->ac, &C->au, NULL);
 }
 
-/* Where the counts in body differ from w, as text in why; 0 if none. */
-static int counts_differ(const struct cnt *C, const char *body,
-                         const struct want *w, char *why, size_t size)
+/* A gauge of /metrics (name and labels, as rendered) and its value. */
+struct sample {
+	char name[128];
+	long long want;
+};
+
+/* Where body differs from the n samples v, as text in why; 0 if not. */
+static int samples_differ(const char *body, const struct sample *v, int n,
+                          char *why, size_t size)
 {
-	char s[5][128];
-	long long want[5] = {w->r, w->r, 0, w->t, w->t + w->r};
 	int i;
 
-	snprintf(s[0], sizeof(s[0]),
-	         "zcrelay_route_sessions_active{route=\"r\"}");
-	snprintf(s[1], sizeof(s[1]),
-	         "zcrelay_upstream_sessions_active{route=\"r\","
-	         "upstream=\"%s\"}",
-	         C->us);
-	snprintf(s[2], sizeof(s[2]),
-	         "zcrelay_upstream_sessions_active{route=\"r\","
-	         "upstream=\"%s\"}",
-	         C->ds);
-	snprintf(s[3], sizeof(s[3]),
-	         "zcrelay_upstream_sessions_active{route=\"t\","
-	         "upstream=\"%s\"}",
-	         C->ts);
-	snprintf(s[4], sizeof(s[4]), "zcrelay_worker_sessions{worker=\"0\"}");
-	for (i = 0; i < 5; i++)
-		if (t_metric(body, s[i]) != want[i]) {
-			snprintf(why, size, "%.160s is %lld, not %lld", s[i],
-			         t_metric(body, s[i]), want[i]);
+	for (i = 0; i < n; i++)
+		if (t_metric(body, v[i].name) != v[i].want) {
+			snprintf(why, size, "%s is %lld, not %lld", v[i].name,
+			         t_metric(body, v[i].name), v[i].want);
 			return 1;
 		}
-	if (t_metric(body, "zcrelay_route_sessions_active{route=\"t\"}") !=
-	    w->t) {
-		snprintf(why, size, "route t has not %d sessions", w->t);
-		return 1;
-	}
 	return 0;
 }
 
 /* Waits up to 3 s (the worker's count is refreshed every 500 ms) for
- * the counts in /metrics to be w. */
-static int counts_are(const struct cnt *C, const struct want *w, int line)
+ * the n samples v of the /metrics of the admin address aa. */
+static int samples_are(const struct zc_addr *aa, const struct sample *v, int n,
+                       int line)
 {
 	uint64_t t0 = t_now_ms();
 	char why[256] = "no /metrics";
@@ -133,8 +120,8 @@ static int counts_are(const struct cnt *C, const struct want *w, int line)
 
 	while (differ && t_now_ms() - t0 < 3000) {
 		body = NULL;
-		if (t_http_get(&C->aa, "/metrics", &body) == 200 && body)
-			differ = counts_differ(C, body, w, why, sizeof(why));
+		if (t_http_get(aa, "/metrics", &body) == 200 && body)
+			differ = samples_differ(body, v, n, why, sizeof(why));
 		free(body);
 		if (differ)
 			t_sleep_ms(50);
@@ -144,12 +131,42 @@ static int counts_are(const struct cnt *C, const struct want *w, int line)
 	return T_PASS;
 }
 
+/* Sets v to the gauge of route r, or of its upstream up (not NULL). */
+static void sample_set(struct sample *v, const char *r, const char *up,
+                       long long want)
+{
+	if (up)
+		snprintf(v->name, sizeof(v->name),
+		         "zcrelay_upstream_sessions_active{route=\"%s\","
+		         "upstream=\"%s\"}",
+		         r, up);
+	else
+		snprintf(v->name, sizeof(v->name),
+		         "zcrelay_route_sessions_active{route=\"%s\"}", r);
+	v->want = want;
+}
+
+/* The counts of C are w: routes r and t, their live upstreams, r's dead
+ * one (0) and the worker's sessions. */
+static int counts_are(const struct cnt *C, const struct want *w, int line)
+{
+	struct sample v[6];
+
+	sample_set(&v[0], "r", NULL, w->r);
+	sample_set(&v[1], "r", C->us, w->r);
+	sample_set(&v[2], "r", C->ds, 0);
+	sample_set(&v[3], "t", NULL, w->t);
+	sample_set(&v[4], "t", C->ts, w->t);
+	snprintf(v[5].name, sizeof(v[5].name),
+	         "zcrelay_worker_sessions{worker=\"0\"}");
+	v[5].want = w->r + w->t;
+	return samples_are(&C->aa, v, 6, line);
+}
+
 #define COUNTS_ARE(C, rn, tn)                                                  \
 	do {                                                                   \
 		struct want w_ = {(rn), (tn)};                                 \
-		int rc_ = counts_are((C), &w_, __LINE__);                      \
-		if (rc_)                                                       \
-			return rc_;                                            \
+		T_TRY(counts_are((C), &w_, __LINE__));                         \
 	} while (0)
 
 /* A session on route r: c and u. */
@@ -172,10 +189,9 @@ static void close_both(int c, int c_reset, int u, int u_reset)
 /* Ends kind: 0 both FIN, 1 client reset, 2 upstream reset. */
 static int end_plain(const struct cnt *C, int kind)
 {
-	int c, u, rc = r_open(C, &c, &u);
+	int c, u;
 
-	if (rc)
-		return rc;
+	T_TRY(r_open(C, &c, &u));
 	COUNTS_ARE(C, 2, 0);
 	close_both(c, kind == 1, u, kind == 2);
 	COUNTS_ARE(C, 1, 0);
@@ -186,12 +202,10 @@ static int end_plain(const struct cnt *C, int kind)
  * is refused and retried on live. */
 static int end_after_retry(const struct cnt *C)
 {
-	int c, u, i, rc;
+	int c, u, i;
 
 	for (i = 0; i < 2; i++) {
-		rc = r_open(C, &c, &u);
-		if (rc)
-			return rc;
+		T_TRY(r_open(C, &c, &u));
 		close_both(c, 0, u, 0);
 		COUNTS_ARE(C, 1, 0);
 	}
@@ -205,10 +219,9 @@ static int end_killed(const struct cnt *C)
 	char addr[64], path[128], *body = NULL;
 	struct zc_addr me;
 	socklen_t len = sizeof(me.ss);
-	int c, u, rc = r_open(C, &c, &u);
+	int c, u;
 
-	if (rc)
-		return rc;
+	T_TRY(r_open(C, &c, &u));
 	ASSERT_OK(getsockname(c, (struct sockaddr *)&me.ss, &len));
 	me.len = len;
 	ASSERT_OK(t_addr_str(&me, addr, sizeof(addr)));
@@ -227,25 +240,17 @@ static int end_killed(const struct cnt *C)
  * ends, exactly one more gets in. */
 static int end_refused(const struct cnt *C)
 {
-	int c[2], u[2], rc;
+	int c[2], u[2];
 	uint64_t ms;
 
-	rc = r_open(C, &c[0], &u[0]);
-	if (rc)
-		return rc;
-	rc = t_expect_closed(&C->lr, NULL, 1000, &ms);
-	if (rc)
-		return rc;
+	T_TRY(r_open(C, &c[0], &u[0]));
+	T_TRY(t_expect_closed(&C->lr, NULL, 1000, &ms));
 	ASSERT_EQ(t_wait_log_count(&C->d, REFUSED, NULL, 1, 2000), 1);
 	COUNTS_ARE(C, 2, 0);
 	close_both(c[0], 0, u[0], 0);
 	COUNTS_ARE(C, 1, 0);
-	rc = r_open(C, &c[1], &u[1]);
-	if (rc)
-		return rc;
-	rc = t_expect_closed(&C->lr, NULL, 1000, &ms);
-	if (rc)
-		return rc;
+	T_TRY(r_open(C, &c[1], &u[1]));
+	T_TRY(t_expect_closed(&C->lr, NULL, 1000, &ms));
 	ASSERT_EQ(t_wait_log_count(&C->d, REFUSED, NULL, 2, 2000), 2);
 	close_both(c[1], 0, u[1], 0);
 	COUNTS_ARE(C, 1, 0);
@@ -255,10 +260,9 @@ static int end_refused(const struct cnt *C)
 /* Route t's idle timeout ends a quiet session. */
 static int end_idle(const struct cnt *C)
 {
-	int c, u, rc = t_session(&C->lt, NULL, &C->tlfd, 1, &c, &u, NULL);
+	int c, u;
 
-	if (rc)
-		return rc;
+	T_TRY(t_session(&C->lt, NULL, &C->tlfd, 1, &c, &u, NULL));
 	ASSERT_TRUE(t_is_closed(t_wait_eof(c, 3000)));
 	close_both(c, 0, u, 0);
 	COUNTS_ARE(C, 1, 0);
@@ -270,10 +274,9 @@ static int end_idle(const struct cnt *C)
 static int end_after_reload(const struct cnt *C)
 {
 	char *body = NULL;
-	int c, u, rc = r_open(C, &c, &u);
+	int c, u;
 
-	if (rc)
-		return rc;
+	T_TRY(r_open(C, &c, &u));
 	ASSERT_EQ(t_http(&C->aa, "POST", "/reload", NULL, &body), 200);
 	free(body);
 	ASSERT_EQ(t_wait_log_count(&C->d, "reloaded ", "route(s)", 1, 3000), 1);
@@ -293,20 +296,18 @@ TEST_MATRIX(test_daemon_counts_every_end)
 {
 	struct cnt C;
 	uint64_t t0;
-	int k, rc;
+	int k;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = cnt_start(&C, ctx);
-	if (rc)
-		return rc;
+	T_TRY(cnt_start(&C, ctx));
 	COUNTS_ARE(&C, 1, 0);
 	for (k = 0; k < 3; k++)
-		if ((rc = end_plain(&C, k)))
-			return rc;
-	if ((rc = end_after_retry(&C)) || (rc = end_killed(&C)) ||
-	    (rc = end_refused(&C)) || (rc = end_idle(&C)) ||
-	    (rc = end_after_reload(&C)))
-		return rc;
+		T_TRY(end_plain(&C, k));
+	T_TRY(end_after_retry(&C));
+	T_TRY(end_killed(&C));
+	T_TRY(end_refused(&C));
+	T_TRY(end_idle(&C));
+	T_TRY(end_after_reload(&C));
 	ASSERT_OK(kill(C.d.pid, SIGTERM));
 	ASSERT_EQ(t_wait_log_count(&C.d, ": draining (up to", NULL, 1, 2000),
 	          1);
@@ -317,5 +318,105 @@ TEST_MATRIX(test_daemon_counts_every_end)
 	ASSERT_LE(t_now_ms() - t0, 3000);
 	close(C.ulfd);
 	close(C.tlfd);
+	return T_PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sessions that end while connecting                                   */
+
+/* The counts of route "b" (to the unanswering upstream bs) and of the
+ * worker are all n. */
+static int b_counts_are(const struct zc_addr *aa, const char *bs, int n,
+                        int line)
+{
+	struct sample v[3];
+
+	sample_set(&v[0], "b", NULL, n);
+	sample_set(&v[1], "b", bs, n);
+	snprintf(v[2].name, sizeof(v[2].name),
+	         "zcrelay_worker_sessions{worker=\"0\"}");
+	v[2].want = n;
+	return samples_are(aa, v, 3, line);
+}
+
+#define B_COUNTS_ARE(n)                                                        \
+	do {                                                                   \
+		int rc_ = b_counts_are(&aa, bs, (n), __LINE__);                \
+		if (rc_)                                                       \
+			return rc_;                                            \
+	} while (0)
+
+/*
+ * An upstream that never answers: a session ends by its connect timeout,
+ * one is killed through the admin API while connecting, and two still
+ * connecting are aborted at the drain deadline; each time the counts
+ * come back to 0, and the drain's end shows the worker's did too. At
+ * most 2 per client: a third is refused while two connect.
+ */
+TEST_MATRIX(test_daemon_counts_connecting_ends)
+{
+	struct t_blackhole bh;
+	struct t_daemon d;
+	struct zc_addr lb, aa;
+	char ls[64], as[64], bs[64], *body = NULL;
+	int c[3], i;
+	uint64_t t0, ms;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	T_TRY(t_blackhole_open(&bh));
+	ASSERT_OK(t_free_addr(AF_INET, &lb));
+	ASSERT_OK(t_free_addr(AF_INET, &aa));
+	ASSERT_OK(t_addr_str(&lb, ls, sizeof(ls)));
+	ASSERT_OK(t_addr_str(&aa, as, sizeof(as)));
+	ASSERT_OK(t_addr_str(&bh.a, bs, sizeof(bs)));
+	ASSERT_EQ(t_daemon_conf(&d, &lb,
+	                        "workers = 1;\n%s\nadmin = \"%s\";\n"
+	                        "drain-timeout = \"300ms\";\n"
+	                        "routes = ( { name = \"b\"; listen = \"%s\";\n"
+	                        "  upstreams = \"%s\"; mover = \"%s\";\n"
+	                        "  connect-timeout = \"1500ms\";\n"
+	                        "  max-conns-per-client = 2;\n"
+	                        "  health = { fail-max = 0; }; } );\n",
+	                        t_cfg_engine(ctx), as, ls, bs,
+	                        t_cfg_mover(ctx)),
+	          T_PASS);
+	ASSERT_OK(t_wait_listen(&aa, 5000));
+	/* The connect timeout. */
+	c[0] = t_connect(&lb);
+	ASSERT_OK(c[0]);
+	B_COUNTS_ARE(1);
+	ASSERT_TRUE(t_is_closed(t_wait_eof(c[0], 3000)));
+	close(c[0]);
+	ASSERT_EQ(t_wait_log_count(&d, "no upstream reachable", NULL, 1, 2000),
+	          1);
+	B_COUNTS_ARE(0);
+	/* Killed while connecting. */
+	c[0] = t_connect(&lb);
+	ASSERT_OK(c[0]);
+	B_COUNTS_ARE(1);
+	ASSERT_EQ(t_http(&aa, "DELETE", "/sessions?route=b", NULL, &body), 200);
+	ASSERT_EQ(t_json_num(body, "killed", 0), 1);
+	free(body);
+	ASSERT_TRUE(t_is_closed(t_wait_eof(c[0], 1000)));
+	close(c[0]);
+	B_COUNTS_ARE(0);
+	/* Two connecting, the third refused; then the drain's abort. */
+	for (i = 0; i < 2; i++) {
+		c[i] = t_connect(&lb);
+		ASSERT_OK(c[i]);
+	}
+	B_COUNTS_ARE(2);
+	T_TRY(t_expect_closed(&lb, NULL, 1000, &ms));
+	ASSERT_EQ(t_wait_log_count(&d, REFUSED, NULL, 1, 2000), 1);
+	B_COUNTS_ARE(2);
+	t0 = t_now_ms();
+	ASSERT_OK(kill(d.pid, SIGTERM));
+	ASSERT_EQ(t_daemon_wait(&d, 5000), 0);
+	ASSERT_LE(t_now_ms() - t0, 1200); /* before the connects' timeout */
+	for (i = 0; i < 2; i++) {
+		ASSERT_TRUE(t_is_closed(t_wait_eof(c[i], 1000)));
+		close(c[i]);
+	}
+	t_blackhole_close(&bh);
 	return T_PASS;
 }

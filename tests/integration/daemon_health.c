@@ -79,9 +79,7 @@ TEST(test_daemon_health_check_down_and_up)
 	memset(&a, 0, sizeof(a));
 	t_dargs_add(&a, "-c");
 	t_dargs_add(&a, path);
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, &la));
 	snprintf(line, sizeof(line), "upstream=%s check: down", deads);
 	ASSERT_EQ(t_wait_log_count(&d, line, NULL, 1, 3000), 1);
 	/* Down: six sessions, all on the live one, none even tries dead. */

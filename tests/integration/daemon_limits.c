@@ -74,10 +74,8 @@ static int lim_ping_all(const struct lim *L)
 static int lim_rejected(struct lim *L, const char *src, const char *why, int n)
 {
 	uint64_t ms;
-	int rc = t_expect_closed(&L->la, src, 1000, &ms);
 
-	if (rc)
-		return rc;
+	T_TRY(t_expect_closed(&L->la, src, 1000, &ms));
 	ASSERT_EQ(t_wait_log_count(&L->d, why, " route=r ", n, 2000), n);
 	ASSERT_ERR(t_accept_ms(L->ulfd, 0), -ETIMEDOUT);
 	return T_PASS;
@@ -213,15 +211,13 @@ TEST(test_daemon_connect_timeout_per_route)
 	int rc, i;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = t_blackhole_open(&b);
-	if (rc)
-		return rc;
+	T_TRY(t_blackhole_open(&b));
 	ASSERT_OK(t_addr_str(&b.a, bs, sizeof(bs)));
 	for (i = 0; i < 2; i++) {
 		ASSERT_OK(t_free_addr(AF_INET, &la[i]));
 		ASSERT_OK(t_addr_str(&la[i], ls[i], sizeof(ls[i])));
 	}
-	rc = t_daemon_conf(
+	T_TRY(t_daemon_conf(
 	        &d, &la[1],
 	        "routes = (\n"
 	        "  { name = \"fast\"; listen = \"%s\"; "
@@ -229,16 +225,10 @@ TEST(test_daemon_connect_timeout_per_route)
 	        "  { name = \"slow\"; listen = \"%s\"; "
 	        "upstreams = \"%s\"; connect-timeout = \"1200ms\"; }\n"
 	        ");\n",
-	        ls[0], bs, ls[1], bs);
-	if (rc)
-		return rc;
-	rc = t_expect_closed(&la[0], NULL, 1000, &ms);
-	if (rc)
-		return rc;
+	        ls[0], bs, ls[1], bs));
+	T_TRY(t_expect_closed(&la[0], NULL, 1000, &ms));
 	ASSERT_GE(ms, 250);
-	rc = t_expect_closed(&la[1], NULL, 2500, &ms);
-	if (rc)
-		return rc;
+	T_TRY(t_expect_closed(&la[1], NULL, 2500, &ms));
 	ASSERT_GE(ms, 1150);
 	for (i = 0; i < 2; i++) {
 		snprintf(line, sizeof(line), "route=%s upstream=%s connect: %s",

@@ -46,12 +46,10 @@ static int wait_fds(const struct t_daemon *d, int lo, int hi, int timeout_ms,
                     int *all, int *pipes)
 {
 	uint64_t end = t_now_ms() + (uint64_t)timeout_ms;
-	int err, socks;
+	int socks;
 
 	for (;;) {
-		err = daemon_fds(d, all, pipes);
-		if (err)
-			return err;
+		T_TRY(daemon_fds(d, all, pipes));
 		socks = *all - *pipes;
 		if (socks >= lo && socks <= hi)
 			return 0;
@@ -225,7 +223,7 @@ static int srv_step(struct load *L, int j)
 static int load_run(struct load *L, int timeout_ms)
 {
 	uint64_t end = t_now_ms() + (uint64_t)timeout_ms;
-	int i, n, rc;
+	int i, n;
 
 	while (L->left > 0) {
 		for (i = 0; i < NCONN; i++) {
@@ -249,14 +247,10 @@ static int load_run(struct load *L, int timeout_ms)
 			              strerror(errno));
 		for (i = 0; n > 0 && i < NCONN; i++) {
 			if (L->pfd[i].revents) {
-				rc = cli_step(L, i, L->pfd[i].revents);
-				if (rc)
-					return rc;
+				T_TRY(cli_step(L, i, L->pfd[i].revents));
 			}
 			if (L->pfd[NCONN + i].revents) {
-				rc = srv_step(L, i);
-				if (rc)
-					return rc;
+				T_TRY(srv_step(L, i));
 			}
 		}
 	}
@@ -310,19 +304,13 @@ TEST_MATRIX_TIMEOUT(test_daemon_many_sessions, 120)
 	t_dargs_init(&a, ctx, &la, &ua);
 	t_dargs_add(&a, "--workers");
 	t_dargs_add(&a, "2");
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, &la));
 	ASSERT_OK(daemon_fds(&d, &idle_all, &idle_pipes));
 	ASSERT_EQ(idle_pipes, 0);
 
 	t0 = t_now_ms();
-	rc = load_open(L, &la, ulfd);
-	if (rc)
-		return rc;
-	rc = load_run(L, 60000);
-	if (rc)
-		return rc;
+	T_TRY(load_open(L, &la, ulfd));
+	T_TRY(load_run(L, 60000));
 	for (i = 0; i < NCONN; i++)
 		ASSERT_EQ(L->seen[i], 1);
 	t_log("%d sessions x %u KiB in %llu ms", NCONN, PER >> 10,
@@ -370,9 +358,7 @@ TEST_MATRIX(test_daemon_idle_sessions_hold_no_pipes)
 	t_dargs_init(&a, ctx, &la, &ua);
 	t_dargs_add(&a, "--workers");
 	t_dargs_add(&a, "1");
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, &la));
 	ASSERT_OK(daemon_fds(&d, &idle_all, &idle_pipes));
 	ASSERT_EQ(idle_pipes, 0);
 	for (i = 0; i < N; i++) {

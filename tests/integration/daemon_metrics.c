@@ -131,9 +131,8 @@ TEST_MATRIX(test_daemon_metrics_counts)
 	        ");\n",
 	        t_cfg_engine(ctx), s[5], s[0], s[3], t_cfg_mover(ctx), s[1],
 	        s[4], s[2], s[3]);
-	rc = t_daemon_up_cfg(&d, "zcrelay.conf", cfg, path, sizeof(path), &la);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up_cfg(&d, "zcrelay.conf", cfg, path, sizeof(path),
+	                      &la));
 	ASSERT_OK(t_wait_listen(&aa, 5000));
 
 	/* m: a session held open (it has reached the upstream, so it is
@@ -142,19 +141,15 @@ TEST_MATRIX(test_daemon_metrics_counts)
 	ASSERT_OK(held);
 	hu = t_accept_ms(ulfd, 5000);
 	ASSERT_OK(hu);
-	rc = closed_client(&la);
-	if (rc)
-		return rc;
+	T_TRY(closed_client(&la));
 	ASSERT_EQ(t_wait_log_count(&d, "route at max-conns", NULL, 1, 2000), 1);
 	close(held);
 	close(hu);
 	ASSERT_EQ(t_wait_log_count(&d, "info session ", " route=m ", 1, 5000),
 	          1);
 	for (i = 0; i < 3; i++) {
-		rc = session_sized(&la, ulfd, sizes[i][0], sizes[i][1],
-		                   700 + (uint64_t)i);
-		if (rc)
-			return rc;
+		T_TRY(session_sized(&la, ulfd, sizes[i][0], sizes[i][1],
+		                    700 + (uint64_t)i));
 		in += sizes[i][0];
 		out += sizes[i][1];
 		ASSERT_EQ(t_wait_log_count(&d, "info session ", " route=m ",
@@ -163,13 +158,9 @@ TEST_MATRIX(test_daemon_metrics_counts)
 	}
 	/* dead: refused twice; pp: an untrusted sender. */
 	for (i = 0; i < 2; i++) {
-		rc = closed_client(&ld);
-		if (rc)
-			return rc;
+		T_TRY(closed_client(&ld));
 	}
-	rc = closed_client(&lp);
-	if (rc)
-		return rc;
+	T_TRY(closed_client(&lp));
 	ASSERT_EQ(t_wait_log_count(&d, "no upstream reachable", NULL, 2, 2000),
 	          2);
 	ASSERT_EQ(t_wait_log_count(&d, "not a trusted", NULL, 1, 2000), 1);
@@ -250,7 +241,7 @@ TEST(test_daemon_metrics_paths)
 	struct t_daemon d;
 	char buf[64];
 	ssize_t n;
-	int rc, c;
+	int c;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	ASSERT_OK(t_free_addr(AF_INET, &la));
@@ -263,9 +254,8 @@ TEST(test_daemon_metrics_paths)
 	         "admin = \"%s\";\nroutes = ( { name = \"r\"; listen = \"%s\";"
 	         " upstreams = \"%s\"; } );\n",
 	         as, ls, us);
-	rc = t_daemon_up_cfg(&d, "zcrelay.conf", cfg, path, sizeof(path), &la);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up_cfg(&d, "zcrelay.conf", cfg, path, sizeof(path),
+	                      &la));
 	ASSERT_OK(t_wait_listen(&aa, 5000));
 	ASSERT_EQ(t_http_get(&aa, "/nope", NULL), 404);
 	ASSERT_EQ(t_http_get(&aa, "/metricsx", NULL), 404);

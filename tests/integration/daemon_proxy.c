@@ -192,14 +192,11 @@ static int send_stream(int fd, struct t_rng *r, uint64_t n)
 {
 	static char buf[65536]; /* the test's own thread only */
 	size_t k;
-	int err;
 
 	while (n) {
 		k = n < sizeof(buf) ? (size_t)n : sizeof(buf);
 		t_rng_fill(r, buf, k);
-		err = t_write_all(fd, buf, k);
-		if (err)
-			return err;
+		T_TRY(t_write_all(fd, buf, k));
 		n -= k;
 	}
 	return 0;
@@ -307,17 +304,13 @@ static int xfer_case(const struct t_ctx *ctx, int send, int accept)
 
 	if (send)
 		snprintf(pp, sizeof(pp), "send = %d;", send);
-	rc = pp_setup(&d, ctx, &la, &ulfd, pp, NULL);
-	if (rc)
-		return rc;
+	T_TRY(pp_setup(&d, ctx, &la, &ulfd, pp, NULL));
 	if (accept)
 		hlen = build_header(accept, "192.0.2.10", 4242, "198.51.100.7",
 		                    8443, hdr);
 	ASSERT_OK(hlen);
-	rc = session_xfer(&la, ulfd, hdr, (size_t)hlen, send ? in : NULL, &pi,
-	                  &cname);
-	if (rc)
-		return rc;
+	T_TRY(session_xfer(&la, ulfd, hdr, (size_t)hlen, send ? in : NULL, &pi,
+	                   &cname));
 	if (send == 1)
 		ASSERT_MEMEQ(in, "PROXY TCP4 ", 11);
 	if (send == 2)
@@ -412,9 +405,7 @@ TEST(test_daemon_proxy_accept_and_send)
 	ASSERT_OK(ulfd);
 	snprintf(pp1, sizeof(pp1), "accept = true; %s; send = 1;", trust);
 	snprintf(pp2, sizeof(pp2), "accept = true; %s; send = 2;", trust);
-	rc = pp_daemon2(&d, ctx, &la, pp1, &la2, pp2, &ua, NULL);
-	if (rc)
-		return rc;
+	T_TRY(pp_daemon2(&d, ctx, &la, pp1, &la2, pp2, &ua, NULL));
 	ASSERT_OK(t_wait_listen(&la2, 5000));
 
 	for (v = 1; v <= 2; v++) {
@@ -475,10 +466,8 @@ TEST(test_daemon_proxy_send_unix)
 	ASSERT_OK(t_free_addr(AF_UNIX, &la2));
 	ulfd = t_listen(AF_INET, &ua);
 	ASSERT_OK(ulfd);
-	rc = pp_daemon2(&d, ctx, &la, "send = 2;", &la2,
-	                "send = 2; send-unix = true;", &ua, NULL);
-	if (rc)
-		return rc;
+	T_TRY(pp_daemon2(&d, ctx, &la, "send = 2;", &la2,
+	                 "send = 2; send-unix = true;", &ua, NULL));
 	ASSERT_OK(t_wait_listen(&la2, 5000));
 	rc = ping_with_header(&la, ulfd, (const uint8_t *)"", 0, in, &pi,
 	                      &cname);
@@ -522,12 +511,10 @@ TEST(test_daemon_proxy_accept_split)
 	struct zc_addr la;
 	struct t_daemon d;
 	char want[64];
-	int ulfd, rc, hlen, v, c, u, one = 1;
+	int ulfd, hlen, v, c, u, one = 1;
 	unsigned k, from;
 
-	rc = pp_setup(&d, ctx, &la, &ulfd, ACCEPT_LOCAL, NULL);
-	if (rc)
-		return rc;
+	T_TRY(pp_setup(&d, ctx, &la, &ulfd, ACCEPT_LOCAL, NULL));
 	for (v = 1; v <= 2; v++) {
 		hlen = build_header(v, "192.0.2.33", 1000 + v, "198.51.100.9",
 		                    80, hdr);
@@ -548,9 +535,7 @@ TEST(test_daemon_proxy_accept_split)
 		ASSERT_OK(t_write_all(c, hdr + from, (size_t)hlen + 8 - from));
 		u = t_accept_ms(ulfd, 5000);
 		ASSERT_OK(u);
-		rc = t_ping_pong(c, u, "payload!", 8);
-		if (rc)
-			return rc;
+		T_TRY(t_ping_pong(c, u, "payload!", 8));
 		snprintf(want, sizeof(want), " client=192.0.2.33:%d ",
 		         1000 + v);
 		ASSERT_OK(
@@ -628,12 +613,10 @@ TEST_MATRIX(test_daemon_proxy_malformed)
 	struct t_xfer rx;
 	struct t_daemon d;
 	struct t_rng r;
-	int ulfd, rc, hlen, c, u;
+	int ulfd, hlen, c, u;
 	size_t i;
 
-	rc = pp_setup(&d, ctx, &la, &ulfd, ACCEPT_LOCAL, NULL);
-	if (rc)
-		return rc;
+	T_TRY(pp_setup(&d, ctx, &la, &ulfd, ACCEPT_LOCAL, NULL));
 	hlen = build_header(1, "192.0.2.50", 5050, "198.51.100.1", 80, hdr);
 	ASSERT_GT(hlen, 0);
 	c = t_connect(&la);
@@ -646,18 +629,14 @@ TEST_MATRIX(test_daemon_proxy_malformed)
 	ASSERT_OK(send_stream(c, &r, half));
 
 	for (i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
-		rc = bad_client(&d, &la, &bads[i], (int)i + 1);
-		if (rc)
-			return rc;
+		T_TRY(bad_client(&d, &la, &bads[i], (int)i + 1));
 	}
 	ASSERT_ERR(t_accept_ms(ulfd, 100), -ETIMEDOUT);
 
 	ASSERT_OK(send_stream(c, &r, half));
 	ASSERT_EQ(shutdown(c, SHUT_WR), 0);
 	ASSERT_OK(t_xfer_join_ms(&rx, 60000));
-	rc = check_rx(&rx, seed, 2 * half);
-	if (rc)
-		return rc;
+	T_TRY(check_rx(&rx, seed, 2 * half));
 	close(u);
 	ASSERT_EQ(t_wait_eof(c, 5000), 0);
 	close(c);
@@ -675,14 +654,12 @@ TEST(test_daemon_proxy_untrusted)
 	struct zc_addr la;
 	struct t_daemon d;
 	uint64_t t0;
-	int ulfd, rc, hlen, c, r, i;
+	int ulfd, hlen, c, r, i;
 
-	rc = pp_setup(&d, ctx, &la, &ulfd,
-	              "accept = true; trusted = [ \"10.0.0.0/8\" ]; "
-	              "timeout = 10000;",
-	              NULL);
-	if (rc)
-		return rc;
+	T_TRY(pp_setup(&d, ctx, &la, &ulfd,
+	               "accept = true; trusted = [ \"10.0.0.0/8\" ]; "
+	               "timeout = 10000;",
+	               NULL));
 	hlen = build_header(2, "10.1.2.3", 999, "10.0.0.1", 80, hdr);
 	ASSERT_GT(hlen, 0);
 	for (i = 1; i <= 2; i++) {
@@ -717,14 +694,13 @@ TEST(test_daemon_proxy_timeout)
 	struct zc_addr la, aa;
 	struct t_daemon d;
 	uint64_t t0, ms;
-	int ulfd, rc, c[2], r, i;
+	int ulfd, c[2], r, i;
 
 	ASSERT_OK(t_free_addr(AF_INET, &aa));
 	ASSERT_OK(t_addr_str(&aa, as, sizeof(as)));
 	snprintf(top, sizeof(top), "admin = \"%s\";", as);
-	rc = pp_setup(&d, ctx, &la, &ulfd, ACCEPT_LOCAL " timeout = 500;", top);
-	if (rc)
-		return rc;
+	T_TRY(pp_setup(&d, ctx, &la, &ulfd, ACCEPT_LOCAL " timeout = 500;",
+	               top));
 	t0 = t_now_ms();
 	for (i = 0; i < 2; i++) {
 		c[i] = t_connect(&la);

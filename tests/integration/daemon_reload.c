@@ -285,9 +285,7 @@ TEST_TIMEOUT(test_daemon_reload_no_refusals, 180)
 		if (tagsrv_start(&srv[i], (char)('A' + i)))
 			return T_FAIL;
 	r.ups[0] = &srv[0].addr;
-	rc = start_cfg(&d, ctx, &r, 1, path, sizeof(path));
-	if (rc)
-		return rc;
+	T_TRY(start_cfg(&d, ctx, &r, 1, path, sizeof(path)));
 	l = calloc(NLOOP, sizeof(*l));
 	ASSERT_TRUE(l);
 	for (i = 0; i < NLOOP; i++) {
@@ -348,9 +346,7 @@ TEST_MATRIX(test_daemon_reload_session_survives)
 		ASSERT_OK(ulfd[i]);
 	}
 	r.ups[0] = &ua[0];
-	rc = start_cfg(&d, ctx, &r, 1, path, sizeof(path));
-	if (rc)
-		return rc;
+	T_TRY(start_cfg(&d, ctx, &r, 1, path, sizeof(path)));
 	c = t_connect(&la);
 	ASSERT_OK(c);
 	u = t_accept_ms(ulfd[0], 5000);
@@ -426,9 +422,7 @@ TEST(test_daemon_reload_listeners)
 	ASSERT_OK(u1);
 	u2 = t_listen(AF_INET, &ua2);
 	ASSERT_OK(u2);
-	rc = start_cfg(&d, ctx, r, 1, path, sizeof(path));
-	if (rc)
-		return rc;
+	T_TRY(start_cfg(&d, ctx, r, 1, path, sizeof(path)));
 	ASSERT_ERR(t_connect(&la2), -ECONNREFUSED);
 
 	rc = reload_cfg(&d, ctx, r, 2, 1);
@@ -485,9 +479,7 @@ TEST(test_daemon_reload_invalid)
 	ASSERT_OK(u2);
 	busy = t_listen(AF_INET, &lbusy);
 	ASSERT_OK(busy);
-	rc = start_cfg(&d, ctx, r, 1, path, sizeof(path));
-	if (rc)
-		return rc;
+	T_TRY(start_cfg(&d, ctx, r, 1, path, sizeof(path)));
 
 	for (i = 0; i < 3; i++) {
 		if (i == 0) {
@@ -516,9 +508,7 @@ TEST(test_daemon_reload_invalid)
 		if (t_log_count(&d, why, NULL) != 1)
 			return t_fail(__FILE__, __LINE__,
 			              "file %d: no log line \"%s\"", i, why);
-		rc = ping_via(&la, u1);
-		if (rc)
-			return rc;
+		T_TRY(ping_via(&la, u1));
 		ASSERT_ERR(t_accept_ms(u2, 0), -ETIMEDOUT);
 		ASSERT_ERR(t_daemon_wait(&d, 0), -ETIMEDOUT);
 	}
@@ -549,9 +539,7 @@ TEST(test_daemon_reload_log_file)
 	ASSERT_OK(t_free_addr(AF_INET, &la));
 	u = t_listen(AF_INET, &ua);
 	ASSERT_OK(u);
-	rc = start_cfg(&d, ctx, &r, 1, path, sizeof(path));
-	if (rc)
-		return rc;
+	T_TRY(start_cfg(&d, ctx, &r, 1, path, sizeof(path)));
 	snprintf(logpath, sizeof(logpath), "%s/relay.log", t_tmpdir());
 	snprintf(top, sizeof(top), "log = { file = \"%s\"; };", logpath);
 	if (cfg_text(text, sizeof(text), ctx, &r, 1, top))
@@ -559,9 +547,7 @@ TEST(test_daemon_reload_log_file)
 	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
 	ASSERT_EQ(kill(d.pid, SIGHUP), 0);
 	ASSERT_OK(t_wait_file_line(logpath, RELOADED, NULL, NULL, 0, 5000));
-	rc = ping_via(&la, u);
-	if (rc)
-		return rc;
+	T_TRY(ping_via(&la, u));
 	ASSERT_OK(t_wait_file_line(logpath, " session ", " route=a ", NULL, 0,
 	                           5000));
 	ASSERT_EQ(t_log_count(&d, " session ", NULL), 0);

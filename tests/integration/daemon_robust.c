@@ -105,9 +105,7 @@ TEST(test_daemon_robust_fifo_reload)
 	int ulfd, rc, c, u;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = t_daemon_route1(&d, ctx, &la, &ua, &ulfd, "");
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_route1(&d, ctx, &la, &ua, &ulfd, ""));
 	if (make_fifo("zcrelay.conf", path, sizeof(path)))
 		return T_FAIL;
 	ASSERT_EQ(kill(d.pid, SIGHUP), 0);
@@ -116,9 +114,7 @@ TEST(test_daemon_robust_fifo_reload)
 	ASSERT_EQ(t_wait_log_count(&d, "keeping the running configuration",
 	                           NULL, 1, 5000),
 	          1);
-	rc = t_session(&la, NULL, &ulfd, 1, &c, &u, NULL);
-	if (rc)
-		return rc;
+	T_TRY(t_session(&la, NULL, &ulfd, 1, &c, &u, NULL));
 	close(c);
 	close(u);
 	rc = t_daemon_down(&d);
@@ -177,9 +173,7 @@ TEST(test_daemon_robust_reload_unix_mode)
 	ulfd = addrs(AF_UNIX, &la, ls, &ua, us);
 	ASSERT_OK(ulfd);
 	mode_cfg(text, sizeof(text), ls, us, "0666");
-	rc = t_daemon_conf(&d, &la, "%s", text);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_conf(&d, &la, "%s", text));
 	ASSERT_EQ(sock_mode(&la), 0666);
 	for (i = 0; i < 2; i++) {
 		mode_cfg(text, sizeof(text), ls, us, modes[i]);
@@ -190,9 +184,7 @@ TEST(test_daemon_robust_reload_unix_mode)
 		                           5000),
 		          i + 1);
 		ASSERT_EQ(sock_mode(&la), want[i]);
-		rc = t_session(&la, NULL, &ulfd, 1, &c, &u, NULL);
-		if (rc)
-			return rc;
+		T_TRY(t_session(&la, NULL, &ulfd, 1, &c, &u, NULL));
 		close(c);
 		close(u);
 	}
@@ -308,11 +300,9 @@ TEST_MATRIX(test_daemon_robust_proxy_unix_path_escaped)
 	int ulfd, rc, c, u, n;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = t_daemon_route1(&d, ctx, &la, &ua, &ulfd,
-	                     "proxy-protocol = { accept = true; "
-	                     "trusted = \"127.0.0.1\"; };");
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_route1(&d, ctx, &la, &ua, &ulfd,
+	                      "proxy-protocol = { accept = true; "
+	                      "trusted = \"127.0.0.1\"; };"));
 	n = zcr_pp_build(2, ZCR_PP_UNIX, (struct sockaddr *)&src, sizeof(src),
 	                 (struct sockaddr *)&dst, sizeof(dst), hdr, ZCR_PP_MAX);
 	ASSERT_GT(n, 0);
@@ -322,9 +312,7 @@ TEST_MATRIX(test_daemon_robust_proxy_unix_path_escaped)
 	ASSERT_OK(t_write_all(c, hdr, (size_t)n + 4));
 	u = t_accept_ms(ulfd, 5000);
 	ASSERT_OK(u);
-	rc = t_ping_pong(c, u, "ping", 4);
-	if (rc)
-		return rc;
+	T_TRY(t_ping_pong(c, u, "ping", 4));
 	ASSERT_OK(t_wait_log_line(&d, "info session ", " route=r ", line,
 	                          sizeof(line), 5000));
 	ASSERT_HAS(line, " client=unix:/a\\x20b\\x3dc\\x20end\\x3dfake ");
@@ -458,9 +446,7 @@ TEST(test_daemon_robust_reload_restart_only)
 	ASSERT_OK(ulfd);
 	top_text(top, sizeof(top), "2", "start.pid", "");
 	one_route(text, sizeof(text), top, ls, "", us);
-	rc = t_daemon_conf(&d, &la, "%s", text);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_conf(&d, &la, "%s", text));
 	for (i = 0; i < n; i++) {
 		top_text(top, sizeof(top), changed[i].workers, changed[i].pid,
 		         changed[i].extra);
@@ -509,7 +495,7 @@ TEST_TIMEOUT(test_daemon_robust_slow_resolver_reload, 60)
 	const char *env[8];
 	char ls[128], us[64], text[512], path[256];
 	uint64_t t0;
-	int ulfd, rc, c, u;
+	int ulfd, c, u;
 
 	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
 	ulfd = addrs(AF_INET, &la, ls, &ua, us);
@@ -518,18 +504,14 @@ TEST_TIMEOUT(test_daemon_robust_slow_resolver_reload, 60)
 	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
 	t_fault_env(&f, "getaddrinfo:stall:ms=30000", env);
 	t_dargs_cfg(&a, path);
-	rc = t_daemon_up_env(&d, &a, &la, env);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up_env(&d, &a, &la, env));
 	snprintf(us, sizeof(us), "localhost:%u",
 	         ntohs(((struct sockaddr_in *)&ua.ss)->sin_port));
 	one_route(text, sizeof(text), "workers = 1;", ls, "", us);
 	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
 	ASSERT_EQ(kill(d.pid, SIGHUP), 0);
 	ASSERT_EQ(t_fault_wait(&f, "getaddrinfo:stall", 1, 5000), 1);
-	rc = t_session(&la, NULL, &ulfd, 1, &c, &u, NULL);
-	if (rc)
-		return rc;
+	T_TRY(t_session(&la, NULL, &ulfd, 1, &c, &u, NULL));
 	close(c);
 	close(u);
 	t0 = t_now_ms();
@@ -564,12 +546,8 @@ TEST(test_daemon_robust_check_local_error)
 	ASSERT_OK(t_write_tmp("zcrelay.conf", text, path, sizeof(path)));
 	t_fault_env(&f, "", env);
 	t_dargs_cfg(&a, path);
-	rc = t_daemon_up_env(&d, &a, &la, env);
-	if (rc)
-		return rc;
-	rc = t_fault_set(&f, "socket:EMFILE:count=4");
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up_env(&d, &a, &la, env));
+	T_TRY(t_fault_set(&f, "socket:EMFILE:count=4"));
 	ASSERT_EQ(t_fault_wait(&f, "socket:EMFILE", 4, 5000), 4);
 	ASSERT_EQ(t_wait_log_count(&d, " check skipped: ", strerror(EMFILE), 4,
 	                           5000),
@@ -638,9 +616,7 @@ TEST(test_daemon_robust_fifo_log_reopen)
 	ulfd = addrs(AF_INET, &la, ls, &ua, us);
 	ASSERT_OK(ulfd);
 	one_route(text, sizeof(text), "", ls, "", us);
-	rc = t_daemon_conf(&d, &la, "%s", text);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_conf(&d, &la, "%s", text));
 	snprintf(logp, sizeof(logp), "%s/relay.log", t_tmpdir());
 	snprintf(top, sizeof(top), "log = { file = \"%s\"; };", logp);
 	one_route(text, sizeof(text), top, ls, "", us);

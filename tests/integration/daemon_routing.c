@@ -29,6 +29,18 @@ struct ups {
 	char s[3][64];
 };
 
+/* Free TCP addresses for a daemon's listener (la) and admin endpoint
+ * (ad), and both as text (ls, as: 64 bytes each). */
+static int listen_admin(struct zc_addr *la, char *ls, struct zc_addr *ad,
+                        char *as)
+{
+	ASSERT_OK(t_free_addr(AF_INET, la));
+	ASSERT_OK(t_free_addr(AF_INET, ad));
+	ASSERT_OK(t_addr_str(la, ls, 64));
+	ASSERT_OK(t_addr_str(ad, as, 64));
+	return T_PASS;
+}
+
 static int ups_open(struct ups *u, int n)
 {
 	struct zc_addr a;
@@ -174,10 +186,7 @@ TEST(test_routing_http_host)
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	ASSERT_EQ(ups_open(&u, 2), T_PASS);
-	ASSERT_OK(t_free_addr(AF_INET, &la));
-	ASSERT_OK(t_free_addr(AF_INET, &ad));
-	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
-	ASSERT_OK(t_addr_str(&ad, as, sizeof(as)));
+	T_TRY(listen_admin(&la, ls, &ad, as));
 	ASSERT_EQ(
 	        t_daemon_conf(&d, &la,
 	                      "workers = 1; admin = \"%s\";\nroutes = (\n"
@@ -305,10 +314,7 @@ TEST_TIMEOUT(test_routing_bulk_spliced, 300)
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	ASSERT_EQ(ups_open(&u, 1), T_PASS);
-	ASSERT_OK(t_free_addr(AF_INET, &la));
-	ASSERT_OK(t_free_addr(AF_INET, &ad));
-	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
-	ASSERT_OK(t_addr_str(&ad, as, sizeof(as)));
+	T_TRY(listen_admin(&la, ls, &ad, as));
 	ASSERT_EQ(t_daemon_conf(&d, &la,
 	                        "workers = 1; admin = \"%s\";\nroutes = (\n"
 	                        " { name = \"r\"; listen = \"%s\";\n"
@@ -390,10 +396,7 @@ TEST(test_routing_unknown_and_reload)
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	ASSERT_EQ(ups_open(&u, 2), T_PASS);
-	ASSERT_OK(t_free_addr(AF_INET, &la));
-	ASSERT_OK(t_free_addr(AF_INET, &ad));
-	ASSERT_OK(t_addr_str(&la, ls, sizeof(ls)));
-	ASSERT_OK(t_addr_str(&ad, as, sizeof(as)));
+	T_TRY(listen_admin(&la, ls, &ad, as));
 	unknown_cfg(text, sizeof(text), as, ls, &u, 1);
 	ASSERT_EQ(t_daemon_up_cfg(&d, "zcrelay.conf", text, path, sizeof(path),
 	                          &la),

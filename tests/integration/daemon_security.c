@@ -66,9 +66,7 @@ TEST_MATRIX(test_security_no_open_proxy)
 	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = sec_start(&S, ctx, "");
-	if (rc)
-		return rc;
+	T_TRY(sec_start(&S, ctx, ""));
 	if ((rc = verbatim(&S, connect_req, sizeof(connect_req) - 1)) ||
 	    (rc = verbatim(&S, socks5, sizeof(socks5) - 1)) ||
 	    (rc = verbatim(&S, socks5_req, sizeof(socks5_req) - 1)) ||
@@ -92,12 +90,9 @@ TEST(test_security_client_flood_bounded)
 	int cl[FLOOD], up[FLOOD], nup = 0, i, fd, c, u;
 	struct t_ctx ctx0 = {ZC_MOVER_AUTO, ZC_ENGINE_AUTO, NULL};
 	struct sec S;
-	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = sec_start(&S, &ctx0, "max-conns-per-client = 5;");
-	if (rc)
-		return rc;
+	T_TRY(sec_start(&S, &ctx0, "max-conns-per-client = 5;"));
 	for (i = 0; i < FLOOD; i++) {
 		cl[i] = t_connect_from(&S.la, "127.0.0.3");
 		ASSERT_OK(cl[i]);

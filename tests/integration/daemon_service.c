@@ -171,9 +171,7 @@ TEST(test_daemon_service_json_log)
 	ASSERT_OK(t_wait_file_line(logp, "\"msg\":\"listening on ", NULL, NULL,
 	                           0, 5000));
 
-	rc = ping_via(&la, ulfd, client[0], sizeof(client[0]));
-	if (rc)
-		return rc;
+	T_TRY(ping_via(&la, ulfd, client[0], sizeof(client[0])));
 	ASSERT_OK(t_wait_file_line(logp, "\"msg\":\"session\"", client[0], NULL,
 	                           0, 5000));
 
@@ -182,9 +180,7 @@ TEST(test_daemon_service_json_log)
 	if (wait_exists(logp))
 		return T_FAIL;
 	nold = t_file_count(oldp, "", NULL);
-	rc = ping_via(&la, ulfd, client[1], sizeof(client[1]));
-	if (rc)
-		return rc;
+	T_TRY(ping_via(&la, ulfd, client[1], sizeof(client[1])));
 	ASSERT_OK(t_wait_file_line(logp, "\"msg\":\"session\"", client[1], NULL,
 	                           0, 5000));
 	ASSERT_EQ(t_daemon_stop(&d, SIGTERM), 0);
@@ -275,7 +271,7 @@ TEST(test_daemon_service_notify)
 	struct zc_addr la, ua;
 	struct t_daemon d;
 	struct t_dargs a;
-	int ulfd, nfd, rc, k;
+	int ulfd, nfd, k;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	ulfd = t_listen(AF_INET, &ua);
@@ -294,9 +290,7 @@ TEST(test_daemon_service_notify)
 			return T_FAIL;
 		ASSERT_OK(t_daemon_start_opts(&d, a.v, &o));
 		ASSERT_NOTIFY(nfd, "READY=1");
-		rc = ping_via(&la, ulfd, NULL, 0); /* no waiting */
-		if (rc)
-			return rc;
+		T_TRY(ping_via(&la, ulfd, NULL, 0)); /* no waiting */
 
 		ASSERT_EQ(kill(d.pid, SIGHUP), 0);
 		if (expect_reloading(nfd))
@@ -425,12 +419,8 @@ TEST(test_daemon_service_socket_activation)
 	ASSERT_EQ(t_log_count(&d, "LISTEN_FDS", NULL), 0);
 	ASSERT_EQ(t_log_count(&d, "socket activation", NULL), 0);
 	ASSERT_TRUE(has_socket(d.pid, st.st_ino));
-	rc = ping_via(&la, ulfd, NULL, 0);
-	if (rc)
-		return rc;
-	rc = ping_via(&la, ulfd, NULL, 0);
-	if (rc)
-		return rc;
+	T_TRY(ping_via(&la, ulfd, NULL, 0));
+	T_TRY(ping_via(&la, ulfd, NULL, 0));
 	ASSERT_EQ(t_daemon_stop(&d, SIGTERM), 0);
 	ASSERT_ERR(t_connect(&la), -ECONNREFUSED);
 	close(ulfd);
@@ -550,7 +540,7 @@ TEST(test_daemon_service_user)
 	struct t_dargs a;
 	struct passwd *pw;
 	struct dirent *e;
-	int ulfd, rc, n = 0;
+	int ulfd, n = 0;
 	DIR *dp;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
@@ -562,9 +552,7 @@ TEST(test_daemon_service_user)
 	ASSERT_OK(ulfd);
 	if (cfg_route(&a, path, sizeof(path), &la, &ua, "user = \"nobody\";"))
 		return T_FAIL;
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, &la));
 	ASSERT_EQ(t_log_count(&d, "running as user nobody", NULL), 1);
 	snprintf(file, sizeof(file), "/proc/%d/task", (int)d.pid);
 	dp = opendir(file);
@@ -580,9 +568,7 @@ TEST(test_daemon_service_user)
 	}
 	closedir(dp);
 	ASSERT_GE(n, 3); /* main and two workers at least */
-	rc = ping_via(&la, ulfd, NULL, 0);
-	if (rc)
-		return rc;
+	T_TRY(ping_via(&la, ulfd, NULL, 0));
 	ASSERT_EQ(t_daemon_stop(&d, SIGTERM), 0);
 
 	if (cfg_route(&a, path, sizeof(path), &la, &ua,

@@ -77,28 +77,35 @@ static int addrs(int kind, struct zc_addr *la, int *ulfd, struct zc_addr *ua)
 /* No sessions                                                          */
 
 /* SIGTERM or SIGINT on an idle daemon: exit 0 within 2 s. A Unix
- * listener's socket file is removed. */
-static int stop_idle(int family, int sig)
+ * listener's socket file is removed. One row per signal and family. */
+static const struct idle_row {
+	const char *name;
+	int family;
+	int sig;
+} idle_rows[] = {
+        {"sigterm_idle", AF_INET, SIGTERM},
+        {"sigint_idle", AF_INET, SIGINT},
+        {"sigterm_idle_unix", AF_UNIX, SIGTERM},
+};
+
+TEST_TABLE(test_daemon, idle_rows)
 {
-	const struct t_ctx ctx = {ZC_MOVER_AUTO, ZC_ENGINE_AUTO, NULL};
+	const struct idle_row *k = t_row();
+	int family = k->family;
 	const struct sockaddr_un *sun;
 	struct t_daemon d;
 	struct zc_addr la, ua;
 	struct t_dargs a;
 	struct stat st;
 	uint64_t t0;
-	int ulfd, rc;
+	int ulfd;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = addrs(family, &la, &ulfd, &ua);
-	if (rc)
-		return rc;
-	t_dargs_init(&a, &ctx, &la, &ua);
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
+	T_TRY(addrs(family, &la, &ulfd, &ua));
+	t_dargs_init(&a, ctx, &la, &ua);
+	T_TRY(t_daemon_up(&d, &a, &la));
 	t0 = t_now_ms();
-	ASSERT_EQ(kill(d.pid, sig), 0);
+	ASSERT_EQ(kill(d.pid, k->sig), 0);
 	ASSERT_EQ(t_daemon_wait(&d, 2000), 0);
 	ASSERT_LE(t_now_ms() - t0, 2000);
 	ASSERT_EQ(t_log_count(&d, "stopped", NULL), 1);
@@ -113,21 +120,6 @@ static int stop_idle(int family, int sig)
 	close(ulfd);
 	t_cleanup_unix(&la);
 	return T_PASS;
-}
-
-TEST(test_daemon_sigterm_idle)
-{
-	return stop_idle(AF_INET, SIGTERM);
-}
-
-TEST(test_daemon_sigint_idle)
-{
-	return stop_idle(AF_INET, SIGINT);
-}
-
-TEST(test_daemon_sigterm_idle_unix)
-{
-	return stop_idle(AF_UNIX, SIGTERM);
 }
 
 /* ------------------------------------------------------------------ */
@@ -158,33 +150,55 @@ static int wait_listener_gone(const struct zc_addr *la, int kind)
 }
 
 /*
+ * A daemon for ctx on a fresh address of the kind, started with extra
+ * (name, value) arguments (NULL-terminated), in front of a fresh
+ * upstream listener *ulfd, and one session c <-> u through it.
+ */
+static int session_up(const struct t_ctx *ctx, int kind,
+                      const char *const extra[], struct t_daemon *d,
+                      struct zc_addr *la, int *ulfd, int *c, int *u)
+{
+	struct zc_addr ua;
+	struct t_dargs a;
+	int i;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	T_TRY(addrs(kind, la, ulfd, &ua));
+	t_dargs_init(&a, ctx, la, &ua);
+	for (i = 0; extra[i]; i++)
+		t_dargs_add(&a, extra[i]);
+	T_TRY(t_daemon_up(d, &a, la));
+	return open_session(la, *ulfd, c, u);
+}
+
+/*
  * One open, idle session, then SIGTERM: the listener goes away and new
  * clients are refused (or closed at once, never relayed), while the old
  * session still carries 1 MiB each way and ends with a FIN both ways.
- * Then, and only then, the daemon exits 0.
+ * Then, and only then, the daemon exits 0. One row per listen address
+ * kind.
  */
-static int drain_case(const struct t_ctx *ctx, int kind)
+static const struct drain_row {
+	const char *name;
+	int kind;
+} drain_rows[] = {
+        {"drain", AF_INET},
+        {"drain_unix", AF_UNIX},
+        {"drain_abstract", ABSTRACT},
+};
+
+TEST_MATRIX_TABLE(test_daemon_sigterm, drain_rows)
 {
+	static const char *const extra[] = {"--workers", "2", NULL};
+	const struct drain_row *k = t_row();
+	int kind = k->kind;
 	unsigned char want_up[T_SHA256_LEN], want_down[T_SHA256_LEN];
 	struct t_xfer tx_up, rx_up, tx_down, rx_down;
 	struct t_daemon d;
-	struct zc_addr la, ua;
-	struct t_dargs a;
+	struct zc_addr la;
 	int ulfd, rc, c, u, fd, r;
 
-	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = addrs(kind, &la, &ulfd, &ua);
-	if (rc)
-		return rc;
-	t_dargs_init(&a, ctx, &la, &ua);
-	t_dargs_add(&a, "--workers");
-	t_dargs_add(&a, "2");
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
-	rc = open_session(&la, ulfd, &c, &u);
-	if (rc)
-		return rc;
+	T_TRY(session_up(ctx, kind, extra, &d, &la, &ulfd, &c, &u));
 
 	ASSERT_EQ(kill(d.pid, SIGTERM), 0);
 	ASSERT_EQ(t_wait_log_count(&d, "draining", NULL, 1, 2000), 1);
@@ -239,21 +253,6 @@ static int drain_case(const struct t_ctx *ctx, int kind)
 	return T_PASS;
 }
 
-TEST_MATRIX(test_daemon_sigterm_drain)
-{
-	return drain_case(ctx, AF_INET);
-}
-
-TEST_MATRIX(test_daemon_sigterm_drain_unix)
-{
-	return drain_case(ctx, AF_UNIX);
-}
-
-TEST_MATRIX(test_daemon_sigterm_drain_abstract)
-{
-	return drain_case(ctx, ABSTRACT);
-}
-
 /*
  * --drain-timeout 300 and a session that never ends: the daemon aborts
  * it at the deadline and exits 0 within about 2 s; both peers see the
@@ -261,25 +260,13 @@ TEST_MATRIX(test_daemon_sigterm_drain_abstract)
  */
 TEST_MATRIX(test_daemon_drain_timeout)
 {
+	static const char *const extra[] = {"--drain-timeout", "300", NULL};
 	struct t_daemon d;
-	struct zc_addr la, ua;
-	struct t_dargs a;
+	struct zc_addr la;
 	uint64_t t0, ms;
-	int ulfd, rc, c, u, r;
+	int ulfd, c, u, r;
 
-	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = addrs(AF_INET, &la, &ulfd, &ua);
-	if (rc)
-		return rc;
-	t_dargs_init(&a, ctx, &la, &ua);
-	t_dargs_add(&a, "--drain-timeout");
-	t_dargs_add(&a, "300");
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
-	rc = open_session(&la, ulfd, &c, &u);
-	if (rc)
-		return rc;
+	T_TRY(session_up(ctx, AF_INET, extra, &d, &la, &ulfd, &c, &u));
 	t0 = t_now_ms();
 	ASSERT_EQ(kill(d.pid, SIGTERM), 0);
 	r = t_wait_eof(c, 3000);
@@ -303,25 +290,13 @@ TEST_MATRIX(test_daemon_drain_timeout)
 /* A second SIGTERM during a long drain aborts the sessions at once. */
 TEST_MATRIX(test_daemon_second_signal_aborts)
 {
+	static const char *const extra[] = {"--drain-timeout", "60000", NULL};
 	struct t_daemon d;
-	struct zc_addr la, ua;
-	struct t_dargs a;
+	struct zc_addr la;
 	uint64_t t0;
-	int ulfd, rc, c, u;
+	int ulfd, c, u;
 
-	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = addrs(AF_INET, &la, &ulfd, &ua);
-	if (rc)
-		return rc;
-	t_dargs_init(&a, ctx, &la, &ua);
-	t_dargs_add(&a, "--drain-timeout");
-	t_dargs_add(&a, "60000");
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
-	rc = open_session(&la, ulfd, &c, &u);
-	if (rc)
-		return rc;
+	T_TRY(session_up(ctx, AF_INET, extra, &d, &la, &ulfd, &c, &u));
 	ASSERT_EQ(kill(d.pid, SIGTERM), 0);
 	ASSERT_EQ(t_wait_log_count(&d, "draining", NULL, 1, 2000), 1);
 	ASSERT_ERR(t_daemon_wait(&d, 200), -ETIMEDOUT);

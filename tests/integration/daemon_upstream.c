@@ -25,10 +25,7 @@
  * sides close cleanly. */
 static int ping_and_close(int c, int u)
 {
-	int rc = t_ping(c, u);
-
-	if (rc)
-		return rc;
+	T_TRY(t_ping(c, u));
 	ASSERT_EQ(shutdown(c, SHUT_WR), 0);
 	ASSERT_EQ(t_wait_eof(u, 2000), 0);
 	ASSERT_EQ(shutdown(u, SHUT_WR), 0);
@@ -51,20 +48,16 @@ TEST(test_daemon_upstream_refused)
 	char line[256];
 	const char *us;
 	uint64_t ms;
-	int rc, i;
+	int i;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	ASSERT_OK(t_free_addr(AF_INET, &la));
 	ASSERT_OK(t_free_addr(AF_INET, &ua)); /* nobody listens there */
 	t_dargs_listen(&a, &la);
 	us = t_dargs_addr(&a, "--upstream", &ua);
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, &la));
 	for (i = 1; i <= 3; i++) {
-		rc = t_expect_closed(&la, NULL, 2000, &ms);
-		if (rc)
-			return rc;
+		T_TRY(t_expect_closed(&la, NULL, 2000, &ms));
 		ASSERT_EQ(t_wait_log_count(&d, "no upstream reachable",
 		                           strerror(ECONNREFUSED), i, 2000),
 		          i);
@@ -85,7 +78,6 @@ TEST(test_daemon_upstream_all_fail)
 	char l1[256], l2[256];
 	const char *s1, *s2;
 	uint64_t ms;
-	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	ASSERT_OK(t_free_addr(AF_INET, &la));
@@ -96,12 +88,8 @@ TEST(test_daemon_upstream_all_fail)
 	s2 = t_dargs_addr(&a, "--upstream", &u2);
 	t_dargs_add(&a, "--workers");
 	t_dargs_add(&a, "1");
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
-	rc = t_expect_closed(&la, NULL, 2000, &ms);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, &la));
+	T_TRY(t_expect_closed(&la, NULL, 2000, &ms));
 	ASSERT_EQ(t_wait_log_count(&d, "no upstream reachable", NULL, 1, 2000),
 	          1);
 	snprintf(l1, sizeof(l1), "route=default upstream=%s connect: ", s1);
@@ -120,7 +108,7 @@ TEST(test_daemon_upstream_retry_next)
 	struct t_dargs a;
 	char line[256];
 	const char *ds, *us;
-	int ulfd, rc, i, c, u;
+	int ulfd, i, c, u;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	ASSERT_OK(t_free_addr(AF_INET, &la));
@@ -132,17 +120,13 @@ TEST(test_daemon_upstream_retry_next)
 	us = t_dargs_addr(&a, "--upstream", &ua);
 	t_dargs_add(&a, "--workers");
 	t_dargs_add(&a, "1");
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, &la));
 	for (i = 0; i < 6; i++) {
 		c = t_connect(&la);
 		ASSERT_OK(c);
 		u = t_accept_ms(ulfd, 2000);
 		ASSERT_OK(u);
-		rc = ping_and_close(c, u);
-		if (rc)
-			return rc;
+		T_TRY(ping_and_close(c, u));
 	}
 	close(ulfd);
 	snprintf(line, sizeof(line), "upstream=%s ", us);
@@ -173,20 +157,14 @@ TEST(test_daemon_upstream_connect_timeout)
 	int rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = t_blackhole_open(&b);
-	if (rc)
-		return rc;
+	T_TRY(t_blackhole_open(&b));
 	ASSERT_OK(t_free_addr(AF_INET, &la));
 	t_dargs_listen(&a, &la);
 	bs = t_dargs_addr(&a, "--upstream", &b.a);
 	t_dargs_add(&a, "--connect-timeout");
 	t_dargs_add(&a, "300");
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
-	rc = t_expect_closed(&la, NULL, 2000, &ms);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, &la));
+	T_TRY(t_expect_closed(&la, NULL, 2000, &ms));
 	ASSERT_GE(ms, 250); /* it did wait for the upstream */
 	ASSERT_EQ(t_wait_log_count(&d, "no upstream reachable", NULL, 1, 2000),
 	          1);
@@ -196,6 +174,21 @@ TEST(test_daemon_upstream_connect_timeout)
 	rc = t_daemon_down(&d);
 	t_blackhole_close(&b);
 	return rc;
+}
+
+/* A session through la that reaches the upstream listener ulfd within
+ * 2 s (*ms after the connect), then pings and closes. */
+static int timed_session(const struct zc_addr *la, int ulfd, uint64_t *ms)
+{
+	uint64_t t0 = t_now_ms();
+	int c, u;
+
+	c = t_connect(la);
+	ASSERT_OK(c);
+	u = t_accept_ms(ulfd, 2000);
+	*ms = t_now_ms() - t0;
+	ASSERT_OK(u);
+	return ping_and_close(c, u);
 }
 
 /* The same with a healthy second upstream: the session goes there after
@@ -209,13 +202,11 @@ TEST(test_daemon_upstream_timeout_then_next)
 	struct t_dargs a;
 	char line[256];
 	const char *bs, *us;
-	uint64_t t0, ms;
-	int ulfd, rc, c, u;
+	uint64_t ms;
+	int ulfd, rc;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = t_blackhole_open(&b);
-	if (rc)
-		return rc;
+	T_TRY(t_blackhole_open(&b));
 	ASSERT_OK(t_free_addr(AF_INET, &la));
 	ulfd = t_listen(AF_INET, &ua);
 	ASSERT_OK(ulfd);
@@ -226,32 +217,14 @@ TEST(test_daemon_upstream_timeout_then_next)
 	t_dargs_add(&a, "300");
 	t_dargs_add(&a, "--workers");
 	t_dargs_add(&a, "1");
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, &la));
 
 	/* first turn: the blackhole, then the healthy one */
-	t0 = t_now_ms();
-	c = t_connect(&la);
-	ASSERT_OK(c);
-	u = t_accept_ms(ulfd, 2000);
-	ms = t_now_ms() - t0;
-	ASSERT_OK(u);
+	T_TRY(timed_session(&la, ulfd, &ms));
 	ASSERT_GE(ms, 250);
-	rc = ping_and_close(c, u);
-	if (rc)
-		return rc;
 	/* second turn: the healthy one at once */
-	t0 = t_now_ms();
-	c = t_connect(&la);
-	ASSERT_OK(c);
-	u = t_accept_ms(ulfd, 2000);
-	ms = t_now_ms() - t0;
-	ASSERT_OK(u);
+	T_TRY(timed_session(&la, ulfd, &ms));
 	ASSERT_LT(ms, 250);
-	rc = ping_and_close(c, u);
-	if (rc)
-		return rc;
 	close(ulfd);
 
 	snprintf(line, sizeof(line), "upstream=%s ", us);
@@ -276,7 +249,7 @@ TEST(test_daemon_upstream_round_robin)
 	struct t_dargs a;
 	struct pollfd p[2];
 	int lfd[2], got[2] = {0, 0};
-	int rc, i, k, n, c, u, prev = -1;
+	int i, k, n, c, u, prev = -1;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
 	ASSERT_OK(t_free_addr(AF_INET, &la));
@@ -288,9 +261,7 @@ TEST(test_daemon_upstream_round_robin)
 	}
 	t_dargs_add(&a, "--workers");
 	t_dargs_add(&a, "1");
-	rc = t_daemon_up(&d, &a, &la);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up(&d, &a, &la));
 	for (i = 0; i < 6; i++) {
 		c = t_connect(&la);
 		ASSERT_OK(c);
@@ -307,9 +278,7 @@ TEST(test_daemon_upstream_round_robin)
 		got[k]++;
 		ASSERT_NE(k, prev);
 		prev = k;
-		rc = ping_and_close(c, u);
-		if (rc)
-			return rc;
+		T_TRY(ping_and_close(c, u));
 	}
 	ASSERT_EQ(got[0], 3);
 	ASSERT_EQ(got[1], 3);

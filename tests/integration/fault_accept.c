@@ -15,28 +15,24 @@
 
 #define KIB (1ull << 10)
 
-static int accept_fault(const struct t_ctx *ctx, const char *errname)
+/* accept4() fails with errname, one row each. */
+static const struct t_errno_row accept_rows[] = {
+        {"emfile", "EMFILE"},
+        {"enfile", "ENFILE"},
+};
+
+TEST_MATRIX_TABLE(test_fault_accept, accept_rows)
 {
+	const char *errname = ((const struct t_errno_row *)t_row())->errname;
 	char spec[128], label[64], want[128];
 	struct t_pair2 old, p;
 	struct t_xfer4 xo;
-	struct zc_addr ua;
-	struct t_dargs a;
 	struct t_fault f;
-	int ulfd, rc, c;
+	int c;
 
-	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
-	rc = t_fault_up(&f, &a, "");
-	if (rc)
-		return rc;
+	T_TRY(t_fault_start(&f, ctx, t_fault_skip(), ""));
 	/* A session that relays across the whole fault. */
-	rc = t_pair2_open(&f, ulfd, &old);
-	if (rc)
-		return rc;
+	T_TRY(t_pair2_open(&f, f.ulfd, &old));
 	/*
 	 * Three failures on the listening port only: the first accept and
 	 * the shedding accept right after it (spare fd freed) fail, the
@@ -45,9 +41,7 @@ static int accept_fault(const struct t_ctx *ctx, const char *errname)
 	 */
 	snprintf(spec, sizeof(spec), "accept4:%s:count=3:port=%d", errname,
 	         ntohs_port(&f.la));
-	rc = t_fault_set(&f, spec);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_set(&f, spec));
 	c = t_connect(&f.la);
 	ASSERT_OK(c);
 	ASSERT_TRUE(t_is_closed(t_wait_eof(c, 4000)));
@@ -59,39 +53,17 @@ static int accept_fault(const struct t_ctx *ctx, const char *errname)
 	ASSERT_EQ(t_wait_log_count(&f.d, want, NULL, 2, 2000), 2);
 	/* The fault is over: the next client is served (after the pause),
 	 * and so was the old session all along. */
-	rc = t_pair2_open(&f, ulfd, &p);
-	if (rc)
-		return rc;
-	rc = t_pair2_xfer(&p, 256 * KIB, 256 * KIB, 7, 20000);
-	if (rc)
-		return rc;
-	rc = t_pair2_start(&old, &xo, 256 * KIB, 256 * KIB, 9);
-	if (rc)
-		return rc;
-	rc = t_pair2_finish(&xo, 20000);
-	if (rc)
-		return rc;
+	T_TRY(t_pair2_open(&f, f.ulfd, &p));
+	T_TRY(t_pair2_xfer(&p, 256 * KIB, 256 * KIB, 7, 20000));
+	T_TRY(t_pair2_start(&old, &xo, 256 * KIB, 256 * KIB, 9));
+	T_TRY(t_pair2_finish(&xo, 20000));
 	t_pair2_close(&p);
 	t_pair2_close(&old);
 	ASSERT_EQ(t_fault_metric_wait(&f, "zcrelay_worker_accept_pauses_total",
 	                              2),
 	          2);
 	ASSERT_EQ(t_fault_count(&f, label, NULL), 3);
-	close(ulfd);
-	rc = t_fault_settled(&f);
-	if (rc)
-		return rc;
-	return t_fault_down(&f, ctx, "accept");
-}
-
-TEST_MATRIX(test_fault_accept_emfile)
-{
-	return accept_fault(ctx, "EMFILE");
-}
-
-TEST_MATRIX(test_fault_accept_enfile)
-{
-	return accept_fault(ctx, "ENFILE");
+	return t_fault_end(&f, ctx, "accept");
 }
 
 /* 200 spurious EAGAINs on the listener, which stays readable: the
@@ -100,33 +72,17 @@ TEST_MATRIX(test_fault_accept_eagain_storm)
 {
 	char spec[128];
 	struct t_pair2 p;
-	struct zc_addr ua;
 	struct t_dargs a;
 	struct t_fault f;
-	int ulfd, rc;
 
-	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
+	T_TRY(t_fault_open(&f, ctx, t_fault_skip(), &a));
 	snprintf(spec, sizeof(spec), "accept4:eagain-storm:count=200:port=%d",
 	         ntohs_port(&f.la));
-	rc = t_fault_up(&f, &a, spec);
-	if (rc)
-		return rc;
-	rc = t_pair2_open(&f, ulfd, &p);
-	if (rc)
-		return rc;
-	rc = t_pair2_xfer(&p, 64 * KIB, 64 * KIB, 3, 20000);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_up(&f, &a, spec));
+	T_TRY(t_pair2_open(&f, f.ulfd, &p));
+	T_TRY(t_pair2_xfer(&p, 64 * KIB, 64 * KIB, 3, 20000));
 	t_pair2_close(&p);
 	ASSERT_EQ(t_fault_count(&f, "accept4:eagain-storm", NULL), 200);
 	ASSERT_EQ(t_fault_metric(&f, "zcrelay_worker_accept_pauses_total"), 0);
-	close(ulfd);
-	rc = t_fault_settled(&f);
-	if (rc)
-		return rc;
-	return t_fault_down(&f, ctx, "accept storm");
+	return t_fault_end(&f, ctx, "accept storm");
 }

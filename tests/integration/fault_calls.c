@@ -44,44 +44,22 @@ TEST_MATRIX(test_fault_small_message_reads)
 	const char *fn = splice ? "splice" : "recv";
 	char spec[256], label[32];
 	long up_calls = -1, down_calls = -1;
-	struct zc_addr ua;
-	struct t_dargs a;
 	struct t_pair2 p;
 	struct t_fault f;
-	int ulfd, rc;
 	long most;
 
-	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
-	rc = t_fault_up(&f, &a, "");
-	if (rc)
-		return rc;
-	rc = t_pair2_open(&f, ulfd, &p);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_start(&f, ctx, t_fault_io_skip(ctx), ""));
+	T_TRY(t_pair2_open(&f, f.ulfd, &p));
 	/* EIO counts the reads from the client, ENOBUFS those from the
 	 * upstream (the daemon's sockets whose peer is each). */
 	snprintf(spec, sizeof(spec),
 	         "%s:EIO:%s:port=%d%s,%s:ENOBUFS:%s:port=%d%s", fn, NEVER,
 	         t_local_port(p.c), splice ? ":src=sock" : "", fn, NEVER,
-	         ntohs_port(&ua), splice ? ":src=sock" : "");
-	rc = t_fault_set(&f, spec);
-	if (rc)
-		return rc;
-	rc = ping_pong(&p);
-	if (rc)
-		return rc;
+	         ntohs_port(&f.ua), splice ? ":src=sock" : "");
+	T_TRY(t_fault_set(&f, spec));
+	T_TRY(ping_pong(&p));
 	t_pair2_close(&p);
-	close(ulfd);
-	rc = t_fault_settled(&f);
-	if (rc)
-		return rc;
-	rc = t_fault_down(&f, ctx, "small message reads");
-	if (rc)
-		return rc;
+	T_TRY(t_fault_end(&f, ctx, "small message reads"));
 	snprintf(label, sizeof(label), "%s:EIO", fn);
 	ASSERT_EQ(t_fault_count(&f, label, &up_calls), 0);
 	snprintf(label, sizeof(label), "%s:ENOBUFS", fn);

@@ -18,46 +18,47 @@
 #define KIB (1ull << 10)
 
 /* Three sessions through a daemon with upstreams dead and live (in that
- * order), dead's port failing through the shim: all reach live. With
- * blamed, each failure is dead's (logged); else it is our own shortage
- * (EADDRNOTAVAIL: no local port), which neither logs against dead nor
- * counts as its failure. */
-static int next_upstream(const struct t_ctx *ctx, const char *fn,
-                         const char *errname, int blamed)
+ * order), dead's connect() failing with errname through the shim (one
+ * row each): all reach live. With blamed, each failure is dead's
+ * (logged); else it is our own shortage (EADDRNOTAVAIL: no local port),
+ * which neither logs against dead nor counts as its failure. */
+static const struct next_row {
+	const char *name;
+	const char *errname;
+	int blamed;
+} next_rows[] = {
+        {"refused_next_upstream", "ECONNREFUSED", 1},
+        {"no_local_port_next_upstream", "EADDRNOTAVAIL", 0},
+};
+
+TEST_MATRIX_TABLE(test_fault_connect, next_rows)
 {
+	const struct next_row *k = t_row();
+	const char *fn = "connect", *errname = k->errname;
+	int blamed = k->blamed;
 	char spec[128], label[64], line[256];
-	struct zc_addr dead, live;
+	struct zc_addr dead;
 	struct t_pair2 p;
 	struct t_dargs a;
 	struct t_fault f;
 	const char *ds;
-	int dlfd, llfd, rc, i;
+	int dlfd, i;
 
-	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	/* dead listens for real: only the shim keeps us from it. */
+	/* f.ua is live; dead listens for real: only the shim keeps us
+	 * from it. Both are upstreams, dead first. */
+	T_TRY(t_fault_open(&f, ctx, t_fault_skip(), &a));
 	dlfd = t_listen(AF_INET, &dead);
 	ASSERT_OK(dlfd);
-	llfd = t_listen(AF_INET, &live);
-	ASSERT_OK(llfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
 	t_dargs_init(&a, ctx, &f.la, NULL);
 	ds = t_dargs_addr(&a, "--upstream", &dead);
-	t_dargs_addr(&a, "--upstream", &live);
+	t_dargs_addr(&a, "--upstream", &f.ua);
 	snprintf(spec, sizeof(spec), "%s:%s:port=%d", fn, errname,
 	         ntohs_port(&dead));
-	rc = t_fault_up(&f, &a, "");
-	if (rc)
-		return rc;
-	rc = t_fault_set(&f, spec);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_up(&f, &a, ""));
+	T_TRY(t_fault_set(&f, spec));
 	for (i = 0; i < 3; i++) {
-		rc = t_pair2_open(&f, llfd, &p);
-		if (rc)
-			return rc;
-		rc = t_pair2_xfer(&p, 64 * KIB, 64 * KIB, 60 + i, 20000);
-		if (rc)
-			return rc;
+		T_TRY(t_pair2_open(&f, f.ulfd, &p));
+		T_TRY(t_pair2_xfer(&p, 64 * KIB, 64 * KIB, 60 + i, 20000));
 		t_pair2_close(&p);
 	}
 	ASSERT_EQ(t_accept_ms(dlfd, 0), -ETIMEDOUT); /* nobody came */
@@ -73,23 +74,7 @@ static int next_upstream(const struct t_ctx *ctx, const char *fn,
 	                              blamed ? 2 : 0),
 	          blamed ? 2 : 0);
 	close(dlfd);
-	close(llfd);
-	rc = t_fault_settled(&f);
-	if (rc)
-		return rc;
-	return t_fault_down(&f, ctx, "connect next upstream");
-}
-
-TEST_MATRIX(test_fault_connect_refused_next_upstream)
-{
-	return next_upstream(ctx, "connect", "ECONNREFUSED", 1);
-}
-
-/* No local port for one upstream: the next one takes the client, and
- * the first is not blamed. */
-TEST_MATRIX(test_fault_connect_no_local_port_next_upstream)
-{
-	return next_upstream(ctx, "connect", "EADDRNOTAVAIL", 0);
+	return t_fault_end(&f, ctx, "connect next upstream");
 }
 
 /* The value of the sample (name and labels as rendered) in the
@@ -115,24 +100,13 @@ static long long metric_of(const struct t_fault *f, const char *sample)
 TEST_MATRIX(test_fault_socket_emfile_sheds_client)
 {
 	char line[128];
-	struct zc_addr ua;
 	struct t_pair2 p;
-	struct t_dargs a;
 	struct t_fault f;
-	int ulfd, rc, c, i;
+	int c, i;
 
-	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
-	rc = t_fault_up(&f, &a, "");
-	if (rc)
-		return rc;
+	T_TRY(t_fault_start(&f, ctx, t_fault_skip(), ""));
 	/* After startup: the listeners and admin made their sockets. */
-	rc = t_fault_set(&f, "socket:EMFILE:count=3");
-	if (rc)
-		return rc;
+	T_TRY(t_fault_set(&f, "socket:EMFILE:count=3"));
 	snprintf(line, sizeof(line), "rejected: out of local resources: %s",
 	         strerror(EMFILE));
 	for (i = 1; i <= 3; i++) {
@@ -144,12 +118,8 @@ TEST_MATRIX(test_fault_socket_emfile_sheds_client)
 	}
 	ASSERT_EQ(t_log_count(&f.d, " connect: ", NULL), 0);
 	ASSERT_EQ(t_log_count(&f.d, " ejected for ", NULL), 0);
-	rc = t_pair2_open(&f, ulfd, &p);
-	if (rc)
-		return rc;
-	rc = t_pair2_xfer(&p, 64 * KIB, 64 * KIB, 66, 20000);
-	if (rc)
-		return rc;
+	T_TRY(t_pair2_open(&f, f.ulfd, &p));
+	T_TRY(t_pair2_xfer(&p, 64 * KIB, 64 * KIB, 66, 20000));
 	t_pair2_close(&p);
 	ASSERT_EQ(t_fault_count(&f, "socket:EMFILE", NULL), 3);
 	ASSERT_EQ(t_fault_metric_wait(
@@ -158,32 +128,28 @@ TEST_MATRIX(test_fault_socket_emfile_sheds_client)
 	ASSERT_EQ(metric_of(&f, "zcrelay_route_rejected_total{route="
 	                        "\"default\",reason=\"local_resources\"}"),
 	          3);
-	close(ulfd);
-	rc = t_fault_settled(&f);
-	if (rc)
-		return rc;
-	return t_fault_down(&f, ctx, "socket");
+	return t_fault_end(&f, ctx, "socket");
 }
 
-/* The only upstream's connect fails: the client is closed at once. */
-static int only_upstream(const struct t_ctx *ctx, const char *errname)
+/* The only upstream's connect fails with errname (one row each): the
+ * client is closed at once. */
+static const struct t_errno_row only_rows[] = {
+        {"timedout", "ETIMEDOUT"},
+        {"refused", "ECONNREFUSED"},
+};
+
+TEST_MATRIX_TABLE(test_fault_connect_closes_client, only_rows)
 {
+	const char *errname = ((const struct t_errno_row *)t_row())->errname;
 	char spec[128], label[64], line[256];
-	struct zc_addr ua;
 	struct t_dargs a;
 	struct t_fault f;
-	int ulfd, rc, c, i;
+	int c, i;
 
-	T_SKIP_IF(t_fault_skip(), "%s", t_fault_skip());
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
+	T_TRY(t_fault_open(&f, ctx, t_fault_skip(), &a));
 	snprintf(spec, sizeof(spec), "connect:%s:port=%d", errname,
-	         ntohs_port(&ua));
-	rc = t_fault_up(&f, &a, spec);
-	if (rc)
-		return rc;
+	         ntohs_port(&f.ua));
+	T_TRY(t_fault_up(&f, &a, spec));
 	for (i = 1; i <= 3; i++) {
 		c = t_connect(&f.la);
 		ASSERT_OK(c);
@@ -194,25 +160,11 @@ static int only_upstream(const struct t_ctx *ctx, const char *errname)
 		                           2000),
 		          i);
 	}
-	ASSERT_EQ(t_accept_ms(ulfd, 0), -ETIMEDOUT);
+	ASSERT_EQ(t_accept_ms(f.ulfd, 0), -ETIMEDOUT);
 	snprintf(label, sizeof(label), "connect:%s", errname);
 	ASSERT_EQ(t_fault_count(&f, label, NULL), 3);
 	snprintf(line, sizeof(line), "connect: %s",
 	         strerror(errno_of(errname)));
 	ASSERT_EQ(t_log_count(&f.d, line, NULL), 3);
-	close(ulfd);
-	rc = t_fault_settled(&f);
-	if (rc)
-		return rc;
-	return t_fault_down(&f, ctx, "connect only upstream");
-}
-
-TEST_MATRIX(test_fault_connect_timedout_closes_client)
-{
-	return only_upstream(ctx, "ETIMEDOUT");
-}
-
-TEST_MATRIX(test_fault_connect_refused_closes_client)
-{
-	return only_upstream(ctx, "ECONNREFUSED");
+	return t_fault_end(&f, ctx, "connect only upstream");
 }

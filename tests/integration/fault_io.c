@@ -21,53 +21,41 @@
 
 /*
  * Session a streams BIG bytes to a slow client; b moves 4 MiB each way.
- * Once both run, the daemon's sends into a's client fail with errname:
- * send() for the copy mover, splice() from the pipe for splice.
+ * Once both run, the daemon's sends into a's client fail with errname
+ * (one row each): send() for the copy mover, splice() from the pipe for
+ * splice.
  */
-static int send_fault(const struct t_ctx *ctx, const char *errname)
+static const struct t_errno_row send_rows[] = {
+        {"econnreset_midstream", "ECONNRESET"},
+        {"epipe_midstream", "EPIPE"},
+};
+
+TEST_MATRIX_TABLE(test_fault_send, send_rows)
 {
+	const char *errname = ((const struct t_errno_row *)t_row())->errname;
 	char spec[128], label[64], line[1024], want[64];
 	struct t_xfer a_tx, a_rx;
 	struct t_pair2 pa, pb;
 	struct t_xfer4 xb;
-	struct zc_addr ua;
-	struct t_dargs a;
 	struct t_fault f;
-	int ulfd, rc, port;
+	int port;
 	const char *fn = ctx->mover == ZC_MOVER_COPY ? "send" : "splice";
 
-	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
-	rc = t_fault_up(&f, &a, "");
-	if (rc)
-		return rc;
-	rc = t_pair2_open(&f, ulfd, &pa);
-	if (rc)
-		return rc;
-	rc = t_pair2_open(&f, ulfd, &pb);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_start(&f, ctx, t_fault_io_skip(ctx), ""));
+	T_TRY(t_pair2_open(&f, f.ulfd, &pa));
+	T_TRY(t_pair2_open(&f, f.ulfd, &pb));
 	port = t_local_port(pa.c);
 	/* 64 KiB a millisecond at most: BIG takes at least 1 s. */
 	ASSERT_OK(t_receiver_start_paced(&a_rx, pa.c, 0, 64 * 1024, 1000));
 	ASSERT_OK(t_sender_start(&a_tx, pa.u, BIG, 5, T_XFER_SHUT_WR));
-	rc = t_pair2_start(&pb, &xb, 4 * MIB, 4 * MIB, 50);
-	if (rc)
-		return rc;
+	T_TRY(t_pair2_start(&pb, &xb, 4 * MIB, 4 * MIB, 50));
 	t_sleep_ms(50);
 	snprintf(spec, sizeof(spec), "%s:%s:port=%d%s", fn, errname, port,
 	         ctx->mover == ZC_MOVER_COPY ? "" : ":src=pipe");
-	rc = t_fault_set(&f, spec);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_set(&f, spec));
 
 	/* b: untouched. */
-	rc = t_pair2_finish(&xb, 60000);
-	if (rc)
-		return rc;
+	T_TRY(t_pair2_finish(&xb, 60000));
 	/* a: cut short by a reset, both ends. */
 	t_xfer_join(&a_rx);
 	t_xfer_join(&a_tx);
@@ -76,34 +64,16 @@ static int send_fault(const struct t_ctx *ctx, const char *errname)
 	ASSERT_TRUE(a_tx.err == -ECONNRESET || a_tx.err == -EPIPE);
 	snprintf(label, sizeof(label), "%s:%s", fn, errname);
 	ASSERT_EQ(t_fault_count(&f, label, NULL), 1);
-	rc = t_fault_session(&f, port, line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(t_fault_session(&f, port, line, sizeof(line)));
 	ASSERT_HAS(line, " end=reset");
 	snprintf(want, sizeof(want), " error=%s ", errname);
 	ASSERT_HAS(line, want);
-	rc = t_fault_session(&f, t_local_port(pb.c), line, sizeof(line));
-	if (rc)
-		return rc;
+	T_TRY(t_fault_session(&f, t_local_port(pb.c), line, sizeof(line)));
 	ASSERT_HAS(line, " up=4194304 down=4194304 ");
 	ASSERT_HAS(line, " end=eof");
 	t_pair2_close(&pa);
 	t_pair2_close(&pb);
-	close(ulfd);
-	rc = t_fault_settled(&f);
-	if (rc)
-		return rc;
-	return t_fault_down(&f, ctx, "send reset");
-}
-
-TEST_MATRIX(test_fault_send_econnreset_midstream)
-{
-	return send_fault(ctx, "ECONNRESET");
-}
-
-TEST_MATRIX(test_fault_send_epipe_midstream)
-{
-	return send_fault(ctx, "EPIPE");
+	return t_fault_end(&f, ctx, "send reset");
 }
 
 /* Every data call the daemon could make moves a few bytes at a time,
@@ -115,52 +85,20 @@ TEST_MATRIX(test_fault_send_epipe_midstream)
 
 TEST_MATRIX(test_fault_short_io_everywhere)
 {
-	char line[1024];
-	struct t_pair2 p[2];
-	struct t_xfer4 x[2];
-	struct zc_addr ua;
-	struct t_dargs a;
+	char line[2][T_FAULT_LINE];
 	struct t_fault f;
-	int ulfd, rc, i, port[2];
+	int i;
 
-	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
-	rc = t_fault_up(&f, &a, SHORT_SPEC);
-	if (rc)
-		return rc;
-	for (i = 0; i < 2; i++) {
-		rc = t_pair2_open(&f, ulfd, &p[i]);
-		if (rc)
-			return rc;
-		port[i] = t_local_port(p[i].c);
-		rc = t_pair2_start(&p[i], &x[i], MIB + 17, MIB + 33,
-		                   70 + 2 * i);
-		if (rc)
-			return rc;
-	}
-	for (i = 0; i < 2; i++) {
-		rc = t_pair2_finish(&x[i], 60000);
-		if (rc)
-			return rc;
-		t_pair2_close(&p[i]);
-		rc = t_fault_session(&f, port[i], line, sizeof(line));
-		if (rc)
-			return rc;
-		ASSERT_HAS(line, " end=eof");
-		ASSERT_FALSE(strstr(line, "fallback="));
-	}
+	T_TRY(t_fault_start(&f, ctx, t_fault_io_skip(ctx), SHORT_SPEC));
+	T_TRY(t_fault_sessions(&f, 2, MIB + 17, MIB + 33, 70, line));
+	for (i = 0; i < 2; i++)
+		ASSERT_FALSE(strstr(line[i], "fallback="));
 	if (ctx->mover == ZC_MOVER_COPY) {
 		ASSERT_GT(t_fault_count(&f, "recv:short", NULL), 0);
 		ASSERT_GT(t_fault_count(&f, "send:short", NULL), 0);
 	} else {
 		ASSERT_GT(t_fault_count(&f, "splice:short", NULL), 0);
 	}
-	close(ulfd);
-	rc = t_fault_settled(&f); /* scrapes /metrics through short I/O */
-	if (rc)
-		return rc;
-	return t_fault_down(&f, ctx, "short I/O");
+	/* t_fault_end scrapes /metrics through short I/O */
+	return t_fault_end(&f, ctx, "short I/O");
 }

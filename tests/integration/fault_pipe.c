@@ -16,93 +16,56 @@
 
 #define MIB (1ull << 20)
 
-/* Two sessions, 4 MiB each way each, under spec; their session lines go
- * to line[]. */
-static int two_sessions(const struct t_ctx *ctx, struct t_fault *f,
-                        const char *spec, char line[2][1024])
-{
-	struct t_pair2 p[2];
-	struct t_xfer4 x[2];
-	struct zc_addr ua;
-	struct t_dargs a;
-	int ulfd, rc, i, port[2];
+/*
+ * Two sessions, 4 MiB each way each, under the row's fault spec: each
+ * session line shows how the bytes moved (line_has, never line_lacks),
+ * the shim injected the fault, metric_up counted it and metric_zero
+ * stayed 0.
+ */
+static const struct pipe_row {
+	const char *name;
+	const char *spec;
+	const char *label;
+	const char *line_has;
+	const char *line_lacks; /* or NULL */
+	const char *metric_up;
+	const char *metric_zero;
+	const char *what;
+} pipe_rows[] = {
+        {"pipe2_emfile", "pipe2:EMFILE", "pipe2:EMFILE",
+         " spliced=0 copied=8388608 ", NULL,
+         "zcrelay_worker_pipe_shortages_total", "zcrelay_worker_pipes_free",
+         "pipe2"},
+        {"setpipe_sz_eperm", "fcntl:EPERM", "fcntl:EPERM",
+         " spliced=8388608 copied=0 ",
+         "fallback=", "zcrelay_worker_pipes_small_total",
+         "zcrelay_worker_pipe_shortages_total", "F_SETPIPE_SZ"},
+};
 
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f->la));
-	t_dargs_init(&a, ctx, &f->la, &ua);
-	rc = t_fault_up(f, &a, spec);
-	if (rc)
-		return rc;
-	for (i = 0; i < 2; i++) {
-		rc = t_pair2_open(f, ulfd, &p[i]);
-		if (rc)
-			return rc;
-		port[i] = t_local_port(p[i].c);
-		rc = t_pair2_start(&p[i], &x[i], 4 * MIB, 4 * MIB, 40 + 2 * i);
-		if (rc)
-			return rc;
-	}
-	for (i = 0; i < 2; i++) {
-		rc = t_pair2_finish(&x[i], 60000);
-		if (rc)
-			return rc;
-		t_pair2_close(&p[i]);
-		rc = t_fault_session(f, port[i], line[i], sizeof(line[i]));
-		if (rc)
-			return rc;
-		ASSERT_HAS(line[i], " up=4194304 down=4194304 ");
-		ASSERT_HAS(line[i], " end=eof");
-	}
-	close(ulfd);
-	return t_fault_settled(f);
-}
-
-TEST_MATRIX(test_fault_pipe2_emfile)
+TEST_MATRIX_TABLE(test_fault, pipe_rows)
 {
-	char line[2][1024], mover[64];
+	const struct pipe_row *k = t_row();
+	char line[2][T_FAULT_LINE], mover[64];
 	struct t_fault f;
-	int rc, i;
+	int i;
 
 	snprintf(mover, sizeof(mover), " mover=%s", zc_mover_name(ctx->mover));
 	T_SKIP_IF(t_fault_pipe_skip(ctx), "%s", t_fault_pipe_skip(ctx));
 	T_SKIP_IF(ctx->mover == ZC_MOVER_COPY,
 	          "the copy mover never creates pipes");
-	rc = two_sessions(ctx, &f, "pipe2:EMFILE", line);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_start(&f, ctx, NULL, k->spec));
+	T_TRY(t_fault_sessions(&f, 2, 4 * MIB, 4 * MIB, 40, line));
+	close(f.ulfd);
+	f.ulfd = -1;
+	T_TRY(t_fault_settled(&f));
 	for (i = 0; i < 2; i++) {
-		ASSERT_HAS(line[i], " spliced=0 copied=8388608 ");
+		ASSERT_HAS(line[i], k->line_has);
 		ASSERT_HAS(line[i], mover);
+		if (k->line_lacks)
+			ASSERT_FALSE(strstr(line[i], k->line_lacks));
 	}
-	ASSERT_GT(t_fault_count(&f, "pipe2:EMFILE", NULL), 0);
-	ASSERT_GT(t_fault_metric_wait(&f, "zcrelay_worker_pipe_shortages_total",
-	                              1),
-	          0);
-	ASSERT_EQ(t_fault_metric(&f, "zcrelay_worker_pipes_free"), 0);
-	return t_fault_down(&f, ctx, "pipe2");
-}
-
-TEST_MATRIX(test_fault_setpipe_sz_eperm)
-{
-	char line[2][1024];
-	struct t_fault f;
-	int rc, i;
-
-	T_SKIP_IF(t_fault_pipe_skip(ctx), "%s", t_fault_pipe_skip(ctx));
-	T_SKIP_IF(ctx->mover == ZC_MOVER_COPY,
-	          "the copy mover never creates pipes");
-	rc = two_sessions(ctx, &f, "fcntl:EPERM", line);
-	if (rc)
-		return rc;
-	for (i = 0; i < 2; i++) {
-		ASSERT_HAS(line[i], " spliced=8388608 copied=0 ");
-		ASSERT_FALSE(strstr(line[i], "fallback="));
-	}
-	ASSERT_GT(t_fault_count(&f, "fcntl:EPERM", NULL), 0);
-	ASSERT_GT(
-	        t_fault_metric_wait(&f, "zcrelay_worker_pipes_small_total", 1),
-	        0);
-	ASSERT_EQ(t_fault_metric(&f, "zcrelay_worker_pipe_shortages_total"), 0);
-	return t_fault_down(&f, ctx, "F_SETPIPE_SZ");
+	ASSERT_GT(t_fault_count(&f, k->label, NULL), 0);
+	ASSERT_GT(t_fault_metric_wait(&f, k->metric_up, 1), 0);
+	ASSERT_EQ(t_fault_metric(&f, k->metric_zero), 0);
+	return t_fault_down(&f, ctx, k->what);
 }

@@ -20,61 +20,46 @@
 #define BYTES (8 * MIB)
 
 /*
- * src "sock": the drain (socket -> pipe) fails, maybe with bytes in the
+ * splice() fails once with errname, one row per errno and side: src
+ * "sock": the drain (socket -> pipe) fails, maybe with bytes in the
  * pipe, which must leave before the first copied byte; "pipe": the pump
  * (pipe -> socket) fails, and the pipe is emptied through the buffer.
  */
-static int splice_midstream(const struct t_ctx *ctx, const char *errname,
-                            const char *src)
+static const struct splice_row {
+	const char *name;
+	const char *errname;
+	const char *src;
+} splice_rows[] = {
+        {"einval_drain", "EINVAL", "sock"},
+        {"einval_pump", "EINVAL", "pipe"},
+        {"enomem_drain", "ENOMEM", "sock"},
+        {"enomem_pump", "ENOMEM", "pipe"},
+};
+
+TEST_MATRIX_TABLE(test_fault_splice, splice_rows)
 {
-	struct t_pair2 p[NSESS];
-	struct t_xfer4 x[NSESS];
-	char spec[128], label[64], line[NSESS][1024], fb[64];
-	struct zc_addr ua;
+	const struct splice_row *k = t_row();
+	const char *errname = k->errname, *src = k->src;
+	char spec[128], label[64], line[NSESS][T_FAULT_LINE], fb[64];
 	struct t_dargs a;
 	struct t_fault f;
-	int ulfd, rc, i, port[NSESS], fell = 0;
+	int i, fell = 0;
 
 	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
 	T_SKIP_IF(ctx->mover == ZC_MOVER_COPY,
 	          "the copy mover never calls splice()");
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
+	T_TRY(t_fault_open(&f, ctx, NULL, &a));
 	/* The 16th splice call of that half fails, once: into the streams
 	 * (2 x 16 MiB take about 130 calls with 1 MiB pipes). */
 	snprintf(spec, sizeof(spec), "splice:%s:after=15:count=1:src=%s",
 	         errname, src);
-	rc = t_fault_up(&f, &a, spec);
-	if (rc)
-		return rc;
-	for (i = 0; i < NSESS; i++) {
-		rc = t_pair2_open(&f, ulfd, &p[i]);
-		if (rc)
-			return rc;
-		port[i] = t_local_port(p[i].c);
-	}
+	T_TRY(t_fault_up(&f, &a, spec));
 	/* Both sessions at once, on one worker. */
-	for (i = 0; i < NSESS; i++) {
-		rc = t_pair2_start(&p[i], &x[i], BYTES, BYTES, 100 + 10 * i);
-		if (rc)
-			return rc;
-	}
-	for (i = 0; i < NSESS; i++) {
-		rc = t_pair2_finish(&x[i], 60000);
-		if (rc)
-			return rc;
-	}
+	T_TRY(t_fault_sessions(&f, NSESS, BYTES, BYTES, 100, line));
 	snprintf(label, sizeof(label), "splice:%s", errname);
 	ASSERT_EQ(t_fault_count(&f, label, NULL), 1);
 	snprintf(fb, sizeof(fb), " fallback=%s", errname);
 	for (i = 0; i < NSESS; i++) {
-		t_pair2_close(&p[i]);
-		rc = t_fault_session(&f, port[i], line[i], sizeof(line[i]));
-		if (rc)
-			return rc;
-		ASSERT_HAS(line[i], " end=eof");
 		ASSERT_HAS(line[i], " mover=splice");
 		if (strstr(line[i], fb)) {
 			fell++;
@@ -86,30 +71,6 @@ static int splice_midstream(const struct t_ctx *ctx, const char *errname,
 		ASSERT_FALSE(strstr(line[i], " spliced=0 "));
 	}
 	ASSERT_EQ(fell, 1);
-	close(ulfd);
-	rc = t_fault_settled(&f);
-	if (rc)
-		return rc;
-	return t_fault_down(&f, ctx,
-	                    src[0] == 's' ? "splice drain" : "splice pump");
-}
-
-TEST_MATRIX(test_fault_splice_einval_drain)
-{
-	return splice_midstream(ctx, "EINVAL", "sock");
-}
-
-TEST_MATRIX(test_fault_splice_einval_pump)
-{
-	return splice_midstream(ctx, "EINVAL", "pipe");
-}
-
-TEST_MATRIX(test_fault_splice_enomem_drain)
-{
-	return splice_midstream(ctx, "ENOMEM", "sock");
-}
-
-TEST_MATRIX(test_fault_splice_enomem_pump)
-{
-	return splice_midstream(ctx, "ENOMEM", "pipe");
+	return t_fault_end(&f, ctx,
+	                   src[0] == 's' ? "splice drain" : "splice pump");
 }

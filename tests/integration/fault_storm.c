@@ -24,56 +24,27 @@
 
 TEST_MATRIX(test_fault_eagain_storm_completes)
 {
-	char line[1024];
-	struct t_pair2 p[2];
-	struct t_xfer4 x[2];
-	struct zc_addr ua;
-	struct t_dargs a;
+	char line[2][T_FAULT_LINE];
 	struct t_fault f;
 	long cpu0, cpu1, n;
-	int ulfd, rc, i, port[2];
+	int i;
 	const char *spec = ctx->mover == ZC_MOVER_COPY
 	                           ? "recv:eagain-storm:every=2:count=300,"
 	                             "send:eagain-storm:every=2:count=300"
 	                           : "splice:eagain-storm:every=2:count=300";
 
-	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
-	rc = t_fault_up(&f, &a, spec);
-	if (rc)
-		return rc;
-	for (i = 0; i < 2; i++) {
-		rc = t_pair2_open(&f, ulfd, &p[i]);
-		if (rc)
-			return rc;
-		port[i] = t_local_port(p[i].c);
-		rc = t_pair2_start(&p[i], &x[i], 8 * MIB, 8 * MIB, 80 + 2 * i);
-		if (rc)
-			return rc;
-	}
-	for (i = 0; i < 2; i++) {
-		rc = t_pair2_finish(&x[i], 60000);
-		if (rc)
-			return rc;
-		t_pair2_close(&p[i]);
-		rc = t_fault_session(&f, port[i], line, sizeof(line));
-		if (rc)
-			return rc;
-		ASSERT_HAS(line, " end=eof");
-		ASSERT_FALSE(strstr(line, "fallback="));
-	}
+	T_TRY(t_fault_start(&f, ctx, t_fault_io_skip(ctx), spec));
+	T_TRY(t_fault_sessions(&f, 2, 8 * MIB, 8 * MIB, 80, line));
+	for (i = 0; i < 2; i++)
+		ASSERT_FALSE(strstr(line[i], "fallback="));
 	n = ctx->mover == ZC_MOVER_COPY
 	            ? t_fault_count(&f, "recv:eagain-storm", NULL) +
 	                      t_fault_count(&f, "send:eagain-storm", NULL)
 	            : t_fault_count(&f, "splice:eagain-storm", NULL);
 	ASSERT_GT(n, 0);
-	close(ulfd);
-	rc = t_fault_settled(&f);
-	if (rc)
-		return rc;
+	close(f.ulfd);
+	f.ulfd = -1;
+	T_TRY(t_fault_settled(&f));
 	/* Nothing keeps spinning after the storm. */
 	cpu0 = t_fault_cpu_ms(&f);
 	t_sleep_ms(500);
@@ -90,32 +61,18 @@ TEST_MATRIX(test_fault_eagain_waits_for_edge)
 	char spec[128], label[64];
 	unsigned char *buf, *got;
 	struct t_rng rng;
-	struct zc_addr ua;
 	struct t_pair2 p;
-	struct t_dargs a;
 	struct t_fault f;
 	long cpu0, cpu1;
-	int ulfd, rc;
 	const char *fn = ctx->mover == ZC_MOVER_COPY ? "recv" : "splice";
 
-	T_SKIP_IF(t_fault_io_skip(ctx), "%s", t_fault_io_skip(ctx));
-	ulfd = t_listen(AF_INET, &ua);
-	ASSERT_OK(ulfd);
-	ASSERT_OK(t_free_addr(AF_INET, &f.la));
-	t_dargs_init(&a, ctx, &f.la, &ua);
-	rc = t_fault_up(&f, &a, "");
-	if (rc)
-		return rc;
-	rc = t_pair2_open(&f, ulfd, &p);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_start(&f, ctx, t_fault_io_skip(ctx), ""));
+	T_TRY(t_pair2_open(&f, f.ulfd, &p));
 	/* Reads from this client's socket say EAGAIN, for good. */
 	snprintf(spec, sizeof(spec), "%s:EAGAIN:port=%d%s", fn,
 	         t_local_port(p.c),
 	         ctx->mover == ZC_MOVER_COPY ? "" : ":src=sock");
-	rc = t_fault_set(&f, spec);
-	if (rc)
-		return rc;
+	T_TRY(t_fault_set(&f, spec));
 	buf = malloc(HELD + 1);
 	got = malloc(HELD + 1);
 	ASSERT_TRUE(buf && got);
@@ -131,18 +88,12 @@ TEST_MATRIX(test_fault_eagain_waits_for_edge)
 	snprintf(label, sizeof(label), "%s:EAGAIN", fn);
 	ASSERT_GT(t_fault_count(&f, label, NULL), 0);
 	/* Lifted: the next byte's edge moves everything, in order. */
-	rc = t_fault_set(&f, "");
-	if (rc)
-		return rc;
+	T_TRY(t_fault_set(&f, ""));
 	ASSERT_OK(t_write_all(p.c, buf + HELD, 1));
 	ASSERT_EQ(t_read_full(p.u, got, HELD + 1, 5000), HELD + 1);
 	ASSERT_MEMEQ(got, buf, HELD + 1);
 	free(buf);
 	free(got);
 	t_pair2_close(&p);
-	close(ulfd);
-	rc = t_fault_settled(&f);
-	if (rc)
-		return rc;
-	return t_fault_down(&f, ctx, "EAGAIN wait");
+	return t_fault_end(&f, ctx, "EAGAIN wait");
 }

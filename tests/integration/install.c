@@ -178,10 +178,8 @@ TEST_TIMEOUT(test_install_prefix_usr, 300)
 {
 	const char *usr = "PREFIX=/usr";
 	char *unit, libdir[256], f[600];
-	int rc = setup();
 
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(setup());
 	ASSERT_EQ(configured_libdir("/usr", libdir, sizeof(libdir)), T_PASS);
 	roots[0] = "/usr/";
 	roots[1] = "/etc/";
@@ -210,6 +208,8 @@ TEST_TIMEOUT(test_install_prefix_usr, 300)
 	ASSERT_TRUE(strstr(unit, "\nExecStart=/usr/bin/zcrelay -c "
 	                         "/etc/zcrelay/zcrelay.conf\n"));
 	ASSERT_FALSE(strchr(unit, '@'));
+	/* An upgrade's new process sends MAINPID=. */
+	ASSERT_TRUE(strstr(unit, "\nNotifyAccess=all\n"));
 	free(unit);
 
 	ASSERT_EQ(make("uninstall", usr), 0);
@@ -226,10 +226,8 @@ TEST_TIMEOUT(test_install_dirs_and_config, 300)
 	                   "SYSCONFDIR=/etc/opt/zc";
 	char conf[600];
 	FILE *f;
-	int rc = setup();
 
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(setup());
 	roots[0] = "/opt/zc/";
 	roots[1] = "/etc/opt/zc/";
 	ASSERT_EQ(make("install", vars), 0);

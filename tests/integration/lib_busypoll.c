@@ -82,9 +82,7 @@ static int bp_start(struct bpfix *f, int engine, int us, unsigned cap)
 		return err;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f->sv))
 		return -errno;
-	err = zc_watch_start(&f->w, f->loop, f->sv[0], ZC_WATCH_IN, on_in, f);
-	if (err)
-		return err;
+	T_TRY(zc_watch_start(&f->w, f->loop, f->sv[0], ZC_WATCH_IN, on_in, f));
 	return -pthread_create(&f->th, NULL, loop_main, f);
 }
 
@@ -222,10 +220,7 @@ static int fixed_body(struct bpfix *f, const char *engine)
 
 static int fixed_stats_body(struct bpfix *f, const char *engine)
 {
-	int rc = fixed_body(f, engine);
-
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(fixed_body(f, engine));
 	ASSERT_EQ(bp_stats(f), 0);
 	ASSERT_GE(f->st.spin_misses, 1);
 	ASSERT_GE(f->st.spin_ns, 19000000ULL);

@@ -51,6 +51,18 @@ static struct zc_loop *new_loop(const struct t_ctx *ctx)
 	return loop;
 }
 
+/* A Unix socket pair sv, and s watching sv[0] for input on loop (which
+ * may be NULL: new_loop failed). */
+static int watch_pair(struct zc_loop *loop, struct wstate *s, int sv[2])
+{
+	ASSERT_TRUE(loop != NULL);
+	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+	s->fd = sv[0];
+	ASSERT_EQ(zc_watch_start(&s->w, loop, sv[0], ZC_WATCH_IN, on_ready, s),
+	          0);
+	return T_PASS;
+}
+
 static void spin(struct zc_loop *loop, int turns)
 {
 	while (turns-- > 0)
@@ -63,11 +75,7 @@ TEST_MATRIX(test_watch_level_triggered_reads)
 	struct zc_loop *loop = new_loop(ctx);
 	int sv[2];
 
-	ASSERT_TRUE(loop != NULL);
-	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
-	s.fd = sv[0];
-	ASSERT_EQ(zc_watch_start(&s.w, loop, sv[0], ZC_WATCH_IN, on_ready, &s),
-	          0);
+	T_TRY(watch_pair(loop, &s, sv));
 	spin(loop, 3);
 	ASSERT_EQ(s.calls, 0); /* nothing to read: no call */
 	ASSERT_EQ(write(sv[1], "abc", 3), 3);
@@ -92,11 +100,7 @@ TEST_MATRIX(test_watch_set_and_stop_in_callback)
 	unsigned before;
 	int sv[2];
 
-	ASSERT_TRUE(loop != NULL);
-	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
-	s.fd = sv[0];
-	ASSERT_EQ(zc_watch_start(&s.w, loop, sv[0], ZC_WATCH_IN, on_ready, &s),
-	          0);
+	T_TRY(watch_pair(loop, &s, sv));
 	/* switch to OUT: an empty socket buffer is writable at once */
 	ASSERT_EQ(zc_watch_set(s.w, ZC_WATCH_OUT), 0);
 	s.stop_at = 2;

@@ -387,34 +387,26 @@ struct nft {
  */
 static int nft_up(struct nft *T, const struct t_ctx *ctx, const char *extra)
 {
-	int rc;
-
 	memset(&T->d, 0, sizeof(T->d));
 	T->ulfd = -1;
 	T->mover = ctx->mover;
-	rc = nf_setup(&T->N);
-	if (rc)
-		return rc;
+	T_TRY(nf_setup(&T->N));
 	if (!t_daemon_path())
 		T_SKIP(NO_DAEMON);
 	ASSERT_OK(zc_addr_parse(&T->la, LISTEN_ADDR, ZC_ADDR_NUMERIC));
 	ASSERT_OK(zc_addr_parse(&T->ua, UPSTREAM_ADDR, ZC_ADDR_NUMERIC));
 	ASSERT_OK(zc_addr_parse(&T->aa, ADMIN_ADDR, ZC_ADDR_NUMERIC));
-	if ((rc = nf_enter(&T->N, NF_U)))
-		return rc;
+	T_TRY(nf_enter(&T->N, NF_U));
 	T->ulfd = t_listen_at(&T->ua);
 	ASSERT_OK(T->ulfd);
-	if ((rc = nf_enter(&T->N, NF_R)))
-		return rc;
-	rc = t_daemon_conf(&T->d, &T->la,
-	                   "workers = 1;\n%s\nadmin = \"" ADMIN_ADDR "\";\n"
-	                   "routes = ( { name = \"r\";\n"
-	                   "  listen = \"" LISTEN_ADDR "\";\n"
-	                   "  upstreams = \"" UPSTREAM_ADDR "\";\n"
-	                   "  mover = \"%s\";\n  %s\n} );\n",
-	                   t_cfg_engine(ctx), t_cfg_mover(ctx), extra);
-	if (rc)
-		return rc;
+	T_TRY(nf_enter(&T->N, NF_R));
+	T_TRY(t_daemon_conf(&T->d, &T->la,
+	                    "workers = 1;\n%s\nadmin = \"" ADMIN_ADDR "\";\n"
+	                    "routes = ( { name = \"r\";\n"
+	                    "  listen = \"" LISTEN_ADDR "\";\n"
+	                    "  upstreams = \"" UPSTREAM_ADDR "\";\n"
+	                    "  mover = \"%s\";\n  %s\n} );\n",
+	                    t_cfg_engine(ctx), t_cfg_mover(ctx), extra));
 	return nf_enter(&T->N, NF_C);
 }
 
@@ -494,8 +486,7 @@ static int rate_limit(struct nft *T)
 
 	ASSERT_EQ(nf_tc(&T->N, NF_R, TBF, "r1", RATE_MBIT), 0);
 	ASSERT_EQ(nf_tc(&T->N, NF_U, TBF, "u0", RATE_MBIT), 0);
-	if ((rc = nft_session(T, &c, &u)))
-		return rc;
+	T_TRY(nft_session(T, &c, &u));
 	ASSERT_OK(t_proc_mem(T->d.pid, &m0));
 	ASSERT_OK(nf_sampler_start(&s, T->d.pid));
 	t0 = t_now_ms();
@@ -553,8 +544,7 @@ static int packet_loss(struct nft *T)
 	/* The session first: a lost SYN costs a 1 s retransmit per hop,
 	 * longer than the session set-up may take; the bytes then cross the
 	 * lossy links. */
-	if ((rc = nft_session(T, &c, &u)))
-		return rc;
+	T_TRY(nft_session(T, &c, &u));
 	for (i = 0; i < countof(loss_devs); i++) {
 		ASSERT_EQ(nf_ip(&T->N, loss_devs[i].ns,
 		                "link set dev %s gso_max_segs 1",
@@ -612,11 +602,10 @@ static int vanish(struct nft *T, int gone, int n)
 {
 	const char *dev = gone == NF_U ? "r1" : "r0";
 	char kib[1024];
-	int c, u, keep, lost, r, rc;
+	int c, u, keep, lost, r;
 	uint64_t t0, ms;
 
-	if ((rc = nft_session(T, &c, &u)))
-		return rc;
+	T_TRY(nft_session(T, &c, &u));
 	keep = gone == NF_U ? c : u;
 	lost = gone == NF_U ? u : c;
 	ASSERT_EQ(nf_drop(&T->N, NF_R, dev, "ingress", 1000), 0);
@@ -646,12 +635,10 @@ static int vanish(struct nft *T, int gone, int n)
 /* The upstream vanishes, then (on a new session) the client. */
 static int vanishing_peers(struct nft *T)
 {
-	int rc;
-
 	ASSERT_EQ(nf_tc(&T->N, NF_R, "qdisc add dev r0 clsact"), 0);
 	ASSERT_EQ(nf_tc(&T->N, NF_R, "qdisc add dev r1 clsact"), 0);
-	if ((rc = vanish(T, NF_U, 1)) || (rc = vanish(T, NF_C, 2)))
-		return rc;
+	T_TRY(vanish(T, NF_U, 1));
+	T_TRY(vanish(T, NF_C, 2));
 	ASSERT_EQ(nft_metric(T, "zcrelay_route_timeouts_total{route=\"r\","
 	                        "kind=\"idle\"}"),
 	          2);
@@ -687,10 +674,9 @@ static int never_reads(struct nft *T)
 	size_t pos = 0, len = 0;
 	struct pollfd p;
 	ssize_t w;
-	int c, u, rc;
+	int c, u;
 
-	if ((rc = nft_session(T, &c, &u)))
-		return rc;
+	T_TRY(nft_session(T, &c, &u));
 	ASSERT_OK(t_proc_mem(T->d.pid, &m0));
 	peak = m0;
 	ASSERT_EQ(fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK), 0);
@@ -852,15 +838,14 @@ static void *flood_main(void *arg)
  */
 static int flood(struct nft *T)
 {
-	int c[FLOOD_MAX], u[FLOOD_MAX], i, rc;
+	int c[FLOOD_MAX], u[FLOOD_MAX], i;
 	uint64_t t0, lat, max_lat = 0, sum_lat = 0, pings = 0;
 	struct flood f = {.la = &T->la, .running = 1};
 	pthread_t echo;
 	char ch;
 
 	for (i = 0; i < FLOOD_MAX; i++)
-		if ((rc = nft_session(T, &c[i], &u[i])))
-			return rc;
+		T_TRY(nft_session(T, &c[i], &u[i]));
 	ASSERT_EQ(pthread_create(&echo, NULL, echo_main, &u[0]), 0);
 	ASSERT_EQ(pthread_create(&f.th, NULL, flood_main, &f), 0);
 	while (__atomic_load_n(&f.running, __ATOMIC_ACQUIRE)) {
@@ -893,8 +878,7 @@ static int flood(struct nft *T)
 	ASSERT_ERR(t_accept_ms(T->ulfd, 0), -ETIMEDOUT);
 	/* The held sessions still relay; the echo thread ends at EOF. */
 	for (i = 1; i < FLOOD_MAX; i++)
-		if ((rc = t_ping(c[i], u[i])))
-			return rc;
+		T_TRY(t_ping(c[i], u[i]));
 	ASSERT_EQ(shutdown(c[0], SHUT_WR), 0);
 	pthread_join(echo, NULL);
 	for (i = 0; i < FLOOD_MAX; i++) {

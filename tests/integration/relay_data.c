@@ -83,19 +83,31 @@ static int relay_xfer(const struct t_ctx *ctx, int fa, int fb, uint64_t up,
 	return T_PASS;
 }
 
-TEST_MATRIX_TIMEOUT(test_relay_tcp4_up, 300)
-{
-	return relay_xfer(ctx, AF_INET, AF_INET, BIG, 0);
-}
+/* One row per pair of families and direction(s). */
+static const struct xfer_row {
+	const char *name;
+	int fa, fb; /* client's and server's family */
+	uint64_t up, down;
+} xfer_rows[] = {
+        {"tcp4_up", AF_INET, AF_INET, BIG, 0},
+        {"tcp4_down", AF_INET, AF_INET, 0, BIG},
+        {"tcp4_both", AF_INET, AF_INET, BIG, BIG},
+        {"tcp6_up", AF_INET6, AF_INET6, BIG, 0},
+        {"tcp6_down", AF_INET6, AF_INET6, 0, BIG},
+        {"tcp6_both", AF_INET6, AF_INET6, BIG, BIG},
+        {"unix_tcp_up", AF_UNIX, AF_INET, BIG, 0},
+        {"unix_tcp_down", AF_UNIX, AF_INET, 0, BIG},
+        {"unix_tcp_both", AF_UNIX, AF_INET, BIG, BIG},
+        {"tcp_unix_up", AF_INET, AF_UNIX, BIG, 0},
+        {"tcp_unix_down", AF_INET, AF_UNIX, 0, BIG},
+        {"tcp_unix_both", AF_INET, AF_UNIX, BIG, BIG},
+};
 
-TEST_MATRIX_TIMEOUT(test_relay_tcp4_down, 300)
+TEST_MATRIX_TABLE_TIMEOUT(test_relay, xfer_rows, 300)
 {
-	return relay_xfer(ctx, AF_INET, AF_INET, 0, BIG);
-}
+	const struct xfer_row *k = t_row();
 
-TEST_MATRIX_TIMEOUT(test_relay_tcp4_both, 300)
-{
-	return relay_xfer(ctx, AF_INET, AF_INET, BIG, BIG);
+	return relay_xfer(ctx, k->fa, k->fb, k->up, k->down);
 }
 
 /* The io_uring engine's second ring set-up (COOP_TASKRUN: completion
@@ -107,51 +119,6 @@ TEST_MATRIX_TIMEOUT(test_relay_tcp4_both_coop_taskrun, 300)
 	          "a set-up of the io_uring engine");
 	zc__uring_no_defer = 1;
 	return relay_xfer(ctx, AF_INET, AF_INET, BIG, BIG);
-}
-
-TEST_MATRIX_TIMEOUT(test_relay_tcp6_up, 300)
-{
-	return relay_xfer(ctx, AF_INET6, AF_INET6, BIG, 0);
-}
-
-TEST_MATRIX_TIMEOUT(test_relay_tcp6_down, 300)
-{
-	return relay_xfer(ctx, AF_INET6, AF_INET6, 0, BIG);
-}
-
-TEST_MATRIX_TIMEOUT(test_relay_tcp6_both, 300)
-{
-	return relay_xfer(ctx, AF_INET6, AF_INET6, BIG, BIG);
-}
-
-TEST_MATRIX_TIMEOUT(test_relay_unix_tcp_up, 300)
-{
-	return relay_xfer(ctx, AF_UNIX, AF_INET, BIG, 0);
-}
-
-TEST_MATRIX_TIMEOUT(test_relay_unix_tcp_down, 300)
-{
-	return relay_xfer(ctx, AF_UNIX, AF_INET, 0, BIG);
-}
-
-TEST_MATRIX_TIMEOUT(test_relay_unix_tcp_both, 300)
-{
-	return relay_xfer(ctx, AF_UNIX, AF_INET, BIG, BIG);
-}
-
-TEST_MATRIX_TIMEOUT(test_relay_tcp_unix_up, 300)
-{
-	return relay_xfer(ctx, AF_INET, AF_UNIX, BIG, 0);
-}
-
-TEST_MATRIX_TIMEOUT(test_relay_tcp_unix_down, 300)
-{
-	return relay_xfer(ctx, AF_INET, AF_UNIX, 0, BIG);
-}
-
-TEST_MATRIX_TIMEOUT(test_relay_tcp_unix_both, 300)
-{
-	return relay_xfer(ctx, AF_INET, AF_UNIX, BIG, BIG);
 }
 
 TEST_MATRIX(test_relay_empty_both)

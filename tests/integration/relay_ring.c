@@ -101,12 +101,10 @@ TEST_TIMEOUT(test_ring_close_in_flight, 300)
 	struct zc_loop_stats st;
 	struct t_loop l;
 	struct t_done d;
-	int i, rc, pa[2], pb[2];
+	int i, pa[2], pb[2];
 
 	/* SEND_ZC from 4 KiB on: most sends are zero-copy. */
-	rc = ring_loop(&l, 64, 4096);
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(ring_loop(&l, 64, 4096));
 	for (i = 0; i < 3000; i++) {
 		ASSERT_OK(t_pair(AF_INET, pa));
 		ASSERT_OK(t_pair(i % 4 == 3 ? AF_UNIX : AF_INET, pb));
@@ -151,11 +149,9 @@ TEST(test_ring_loop_free_in_flight)
 	static char junk[256 * 1024];
 	struct t_done d[16];
 	struct t_loop l;
-	int i, rc, cli[16], srv[16];
+	int i, cli[16], srv[16];
 
-	rc = ring_loop(&l, 16, 4096);
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(ring_loop(&l, 16, 4096));
 	ASSERT_EQ(ring_relays(&l, 16, cli, srv, d), T_PASS);
 	for (i = 0; i < 16; i++)
 		ASSERT_OK(t_send_some(cli[i], junk, sizeof(junk)));
@@ -185,11 +181,9 @@ TEST(test_ring_empty_ring_no_stall)
 	struct zc_loop_stats st;
 	struct t_loop l;
 	struct t_done d[3];
-	int a[3][2], b[3][2], i, rc;
+	int a[3][2], b[3][2], i;
 
-	rc = ring_loop(&l, 2, 0);
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(ring_loop(&l, 2, 0));
 	for (i = 0; i < 3; i++) {
 		ASSERT_OK(t_pair(AF_INET, a[i]));
 		ASSERT_OK(t_pair(i == 2 ? AF_UNIX : AF_INET, b[i]));
@@ -252,12 +246,10 @@ TEST(test_ring_idle_holds_no_buffer)
 	struct zc_loop_stats st;
 	struct t_done d[50];
 	struct t_loop l;
-	int i, rc, cli[50], srv[50];
+	int i, cli[50], srv[50];
 	char x;
 
-	rc = ring_loop(&l, 0, 0);
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(ring_loop(&l, 0, 0));
 	ASSERT_EQ(ring_relays(&l, 50, cli, srv, d), T_PASS);
 	ASSERT_OK(t_loop_call(&l, read_stats, &st));
 	ASSERT_EQ(st.ring_bufs, 256); /* the default */
@@ -312,12 +304,10 @@ TEST(test_ring_recv_limit_refused)
 {
 	struct t_done d;
 	struct t_loop l;
-	int rc, pa[2], pb[2];
+	int pa[2], pb[2];
 
 	zc__uring_inject_recv_einval = 1; /* the test's child process only */
-	rc = ring_loop(&l, 0, 0);
-	if (rc != T_PASS)
-		return rc;
+	T_TRY(ring_loop(&l, 0, 0));
 	ASSERT_OK(t_pair(AF_INET, pa));
 	ASSERT_OK(t_pair(AF_INET, pb));
 	ASSERT_EQ(t_relay_run(&l, pa[1], pb[0], ZC_MOVER_RING, 0, &d), 0);

@@ -35,9 +35,7 @@ TEST_MATRIX(test_relay_small_message_with_fin)
 	int ulfd, rc, i, c, u;
 
 	T_SKIP_IF(!t_daemon_path(), "ZC_DAEMON not set");
-	rc = t_daemon_route1(&d, ctx, &la, &ua, &ulfd, "");
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_route1(&d, ctx, &la, &ua, &ulfd, ""));
 	for (i = 0; i < SESSIONS; i++) {
 		c = t_connect(&la);
 		ASSERT_OK(c);

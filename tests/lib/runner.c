@@ -80,6 +80,7 @@ static struct t_test **tests_tail = &tests_head;
 static struct t_shared *shared;
 static sigset_t parent_mask; /* what the parent blocks */
 static sigset_t orig_mask;   /* what the child restores */
+static const void *cur_row;  /* the running table test's row */
 
 void t_register(struct t_test *t)
 {
@@ -112,6 +113,25 @@ void t_log(const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "# %s\n", buf);
+}
+
+const void *t_row(void)
+{
+	return cur_row;
+}
+
+/* Row r of table test t (NULL for a plain test); its first member is
+ * the row's name. */
+static const void *row_of(const struct t_test *t, size_t r)
+{
+	return t->rows ? (const char *)t->rows + r * t->row_size : NULL;
+}
+
+static const char *row_name(const struct t_test *t, size_t r)
+{
+	const void *row = row_of(t, r);
+
+	return row ? *(const char *const *)row : NULL;
 }
 
 const char *t_tmpdir(void)
@@ -256,7 +276,8 @@ static int report_leaks(const struct fdset *before, const struct fdset *after)
 	return leaks;
 }
 
-static int run_child(const struct t_test *t, const struct t_variant *v)
+static int run_child(const struct t_test *t, const struct t_variant *v,
+                     size_t row)
 {
 	struct t_ctx ctx = {ZC_MOVER_AUTO, ZC_ENGINE_AUTO, NULL};
 	struct fdset before = {0}, after = {0};
@@ -273,6 +294,7 @@ static int run_child(const struct t_test *t, const struct t_variant *v)
 	}
 	if (fdset_read(&before))
 		return t_fail(__FILE__, __LINE__, "cannot read /proc/self/fd");
+	cur_row = row_of(t, row);
 	rc = t->fn(&ctx);
 	if (rc != T_PASS && rc != T_FAIL && rc != T_SKIP) {
 		fprintf(stderr, "%s returned %d (%s), not T_PASS/FAIL/SKIP\n",
@@ -402,13 +424,14 @@ static int wait_child(pid_t pid, unsigned timeout_s, const char *tmp)
 	return timed_out ? -1 : status;
 }
 
+/* "name", "name_row", "name[variant]" or "name_row[variant]". */
 static void format_name(char *buf, size_t size, const struct t_test *t,
-                        const struct t_variant *v)
+                        const struct t_variant *v, size_t row)
 {
-	if (v)
-		snprintf(buf, size, "%s[%s]", t->name, v->name);
-	else
-		snprintf(buf, size, "%s", t->name);
+	const char *rn = row_name(t, row);
+
+	snprintf(buf, size, "%s%s%s%s%s%s", t->name, rn ? "_" : "",
+	         rn ? rn : "", v ? "[" : "", v ? v->name : "", v ? "]" : "");
 }
 
 static unsigned default_timeout(void)
@@ -429,7 +452,7 @@ struct totals {
  * when it could not be started.
  */
 static int run_forked(const struct t_test *t, const struct t_variant *v,
-                      unsigned timeout, const char *tmp)
+                      size_t row, unsigned timeout, const char *tmp)
 {
 	pid_t pid;
 	int rc;
@@ -444,7 +467,7 @@ static int run_forked(const struct t_test *t, const struct t_variant *v,
 		setpgid(0, 0);
 		setenv("T_TMPDIR", tmp, 1);
 		sigprocmask(SIG_SETMASK, &orig_mask, NULL);
-		rc = run_child(t, v);
+		rc = run_child(t, v, row);
 		fflush(NULL);
 		exit(rc);
 	}
@@ -480,22 +503,24 @@ static int verdict(const char *name, int status, unsigned timeout)
 	return T_FAIL;
 }
 
-/* Runs one test (variant v, or NULL) and prints its line. */
+/* Runs one test (variant v, or NULL; row of a table test) and prints
+ * its line. */
 static void run_one(const struct t_test *t, const struct t_variant *v,
-                    struct totals *tot)
+                    size_t row, struct totals *tot)
 {
 	unsigned timeout = t->timeout_s ? t->timeout_s : default_timeout();
 	char name[256], tmp[] = "/tmp/zctest.XXXXXX";
 	int res;
 
-	format_name(name, sizeof(name), t, v);
+	format_name(name, sizeof(name), t, v, row);
 	memset(shared, 0, sizeof(*shared));
 	tot->num++;
 	if (!mkdtemp(tmp)) {
 		printf("# mkdtemp: %s\n", strerror(errno));
 		res = T_FAIL;
 	} else {
-		res = verdict(name, run_forked(t, v, timeout, tmp), timeout);
+		res = verdict(name, run_forked(t, v, row, timeout, tmp),
+		              timeout);
 		if (res == T_FAIL)
 			dump_logs(tmp);
 		rm_tree(tmp);
@@ -565,7 +590,7 @@ static int variant_enabled(const struct t_variant *v)
 }
 
 static int selected(const struct t_test *t, const struct t_variant *v,
-                    int nfilt, char **filt)
+                    size_t row, int nfilt, char **filt)
 {
 	char name[256];
 	int i;
@@ -574,7 +599,7 @@ static int selected(const struct t_test *t, const struct t_variant *v,
 		return 0;
 	if (!nfilt)
 		return 1;
-	format_name(name, sizeof(name), t, v);
+	format_name(name, sizeof(name), t, v, row);
 	for (i = 0; i < nfilt; i++)
 		if (strstr(name, filt[i]))
 			return 1;
@@ -592,33 +617,45 @@ static void usage(const char *prog)
 }
 
 /*
- * Runs (or with list, prints) the selected tests; variant k of test t is
- * variants[k] for a matrix test, or NULL for the single run of a plain
- * one. Returns how many were selected.
+ * Runs (or with list, prints) the selected runs of test t, row by row
+ * for a table test; variant k is variants[k] for a matrix test, or NULL
+ * for the single run of a plain one. Returns how many were selected.
  */
-static int run_all(struct t_test **all, size_t n, int list, int nfilt,
-                   char **filt, struct totals *tot)
+static int run_test(const struct t_test *t, int list, int nfilt, char **filt,
+                    struct totals *tot)
 {
+	size_t k, r, nv, nr = t->rows ? t->nrows : 1;
 	const struct t_variant *v;
-	size_t i, k, nv;
 	char name[256];
 	int count = 0;
 
-	for (i = 0; i < n; i++) {
-		nv = all[i]->matrix ? sizeof(variants) / sizeof(variants[0])
-		                    : 1;
+	nv = t->matrix ? sizeof(variants) / sizeof(variants[0]) : 1;
+	for (r = 0; r < nr; r++) {
 		for (k = 0; k < nv; k++) {
-			v = all[i]->matrix ? &variants[k] : NULL;
-			if (!selected(all[i], v, nfilt, filt))
+			v = t->matrix ? &variants[k] : NULL;
+			if (!selected(t, v, r, nfilt, filt))
 				continue;
 			count++;
-			format_name(name, sizeof(name), all[i], v);
+			format_name(name, sizeof(name), t, v, r);
 			if (list)
 				printf("%s\n", name);
 			else
-				run_one(all[i], v, tot);
+				run_one(t, v, r, tot);
 		}
 	}
+	return count;
+}
+
+/* run_test() for every test of all; returns how many runs were
+ * selected. */
+static int run_all(struct t_test **all, size_t n, int list, int nfilt,
+                   char **filt, struct totals *tot)
+{
+	int count = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		count += run_test(all[i], list, nfilt, filt, tot);
 	return count;
 }
 

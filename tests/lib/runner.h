@@ -19,6 +19,16 @@
  *		...
  *	}
  *
+ *	static const struct hc_case hc_cases[] = {   table-driven: one named
+ *	        {"client_first", ...},               test per row, here
+ *	        {"upstream_first", ...},             test_daemon_half_close_
+ *	};                                           client_first[variant]...
+ *	TEST_MATRIX_TABLE(test_daemon_half_close, hc_cases)
+ *	{
+ *		const struct hc_case *k = t_row();
+ *		...
+ *	}
+ *
  * Asserts are for the test's own thread. Helper functions that return an
  * int may use them too (the failure propagates as T_FAIL).
  */
@@ -69,15 +79,22 @@ struct t_test {
 	int matrix;         /* 1: run once per variant */
 	unsigned timeout_s; /* 0: the default (T_TIMEOUT or 120 s) */
 	struct t_test *next;
+	const void *rows; /* a TEST_*TABLE's table, else NULL */
+	size_t row_size;  /* sizeof one row */
+	size_t nrows;     /* rows in the table */
 };
 
 /* Adds t to the list of tests. Called by constructors, before main(). */
 void t_register(struct t_test *t);
 
 #define T_DEFINE_(name, matrix, timeout)                                       \
+	T_DEFINE_ROWS_(name, matrix, timeout, NULL, 0, 0)
+
+#define T_DEFINE_ROWS_(name, matrix, timeout, rows, row_size, nrows)           \
 	static int name(const struct t_ctx *ctx);                              \
 	static struct t_test t_test_##name = {                                 \
-	        #name, name, __FILE__, __LINE__, matrix, timeout, NULL};       \
+	        #name,   name, __FILE__, __LINE__, matrix,                     \
+	        timeout, NULL, rows,     row_size, nrows};                     \
 	__attribute__((constructor)) static void t_register_##name(void)       \
 	{                                                                      \
 		t_register(&t_test_##name);                                    \
@@ -93,6 +110,27 @@ void t_register(struct t_test *t);
 #define TEST_MATRIX_TIMEOUT(name, secs) T_DEFINE_(name, 1, secs)
 
 /*
+ * Table-driven tests: the body runs once per row of table (an array
+ * whose element type starts with a `const char *name`), each row as its
+ * own test named "<name>_<row name>" (and once per variant for the
+ * matrix forms), so a filter, a failure or a skip names the row. The
+ * body gets its row from t_row().
+ */
+#define T_TABLE_(name, matrix, timeout, table)                                 \
+	T_DEFINE_ROWS_(name, matrix, timeout, (table), sizeof((table)[0]),     \
+	               sizeof(table) / sizeof((table)[0]))
+#define TEST_TABLE(name, table)        T_TABLE_(name, 0, 0, table)
+#define TEST_MATRIX_TABLE(name, table) T_TABLE_(name, 1, 0, table)
+#define TEST_MATRIX_TABLE_TIMEOUT(name, table, secs)                           \
+	T_TABLE_(name, 1, secs, table)
+
+/*
+ * t_row - the row of the running TEST_*TABLE test (cast it to the row
+ * type), or NULL in any other test. Valid for the whole test.
+ */
+const void *t_row(void);
+
+/*
  * t_skip - record the skip reason (printf format) for the runner's
  * "# SKIP reason" and return T_SKIP. Use through T_SKIP / T_SKIP_IF.
  */
@@ -103,6 +141,21 @@ int t_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 	do {                                                                   \
 		if (cond)                                                      \
 			return t_skip(__VA_ARGS__);                            \
+	} while (0)
+
+/*
+ * T_TRY(expr) - run one step of a test: expr is an int that is 0 (T_PASS)
+ * when the step succeeded, else T_FAIL, T_SKIP or a negative errno. A
+ * non-zero value is returned at once from the enclosing function, so a
+ * failure or skip deep in a helper reaches the runner unchanged:
+ *
+ *	T_TRY(t_daemon_up(&d, &a, &la));
+ */
+#define T_TRY(expr)                                                            \
+	do {                                                                   \
+		int t_try_ = (expr);                                           \
+		if (t_try_)                                                    \
+			return t_try_;                                         \
 	} while (0)
 
 /* t_log - a diagnostic line on stderr, prefixed with "# ". */

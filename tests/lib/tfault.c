@@ -128,19 +128,47 @@ void t_fault_env(struct t_fault *f, const char *spec, const char *env[8])
 	env[n] = NULL;
 }
 
+int t_fault_open(struct t_fault *f, const struct t_ctx *ctx, const char *skip,
+                 struct t_dargs *a)
+{
+	f->ulfd = -1;
+	T_SKIP_IF(skip, "%s", skip);
+	f->ulfd = t_listen(AF_INET, &f->ua);
+	ASSERT_OK(f->ulfd);
+	ASSERT_OK(t_free_addr(AF_INET, &f->la));
+	t_dargs_init(a, ctx, &f->la, &f->ua);
+	return T_PASS;
+}
+
+int t_fault_start(struct t_fault *f, const struct t_ctx *ctx, const char *skip,
+                  const char *spec)
+{
+	struct t_dargs a;
+
+	T_TRY(t_fault_open(f, ctx, skip, &a));
+	return t_fault_up(f, &a, spec);
+}
+
+int t_fault_end(struct t_fault *f, const struct t_ctx *ctx, const char *what)
+{
+	if (f->ulfd >= 0)
+		close(f->ulfd);
+	f->ulfd = -1;
+	T_TRY(t_fault_settled(f));
+	return t_fault_down(f, ctx, what);
+}
+
 int t_fault_up(struct t_fault *f, struct t_dargs *a, const char *spec)
 {
 	const char *env[8];
-	int rc, fds, pipes, last = -1, i;
+	int fds, pipes, last = -1, i;
 
 	ASSERT_OK(t_free_addr(AF_INET, &f->admin));
 	t_dargs_add(a, "--workers");
 	t_dargs_add(a, "1");
 	t_dargs_addr(a, "--admin", &f->admin);
 	t_fault_env(f, spec, env);
-	rc = t_daemon_up_env(&f->d, a, &f->la, env);
-	if (rc)
-		return rc;
+	T_TRY(t_daemon_up_env(&f->d, a, &f->la, env));
 	ASSERT_OK(t_wait_listen(&f->admin, 5000));
 	/* Stable for 100 ms: everything it opens at startup is open. */
 	for (i = 0; i < 100; i++) {
@@ -475,4 +503,31 @@ int errno_of(const char *name)
 		if (!strcmp(tab[i].name, name))
 			return tab[i].err;
 	return 0;
+}
+
+int t_fault_sessions(struct t_fault *f, int n, uint64_t up, uint64_t down,
+                     uint64_t seed, char line[][T_FAULT_LINE])
+{
+	struct t_pair2 p[T_FAULT_MAXSESS];
+	struct t_xfer4 x[T_FAULT_MAXSESS];
+	int i, port[T_FAULT_MAXSESS];
+	char counts[64];
+
+	ASSERT_LE(n, T_FAULT_MAXSESS);
+	for (i = 0; i < n; i++) {
+		T_TRY(t_pair2_open(f, f->ulfd, &p[i]));
+		port[i] = t_local_port(p[i].c);
+	}
+	for (i = 0; i < n; i++)
+		T_TRY(t_pair2_start(&p[i], &x[i], up, down, seed + 2 * i));
+	snprintf(counts, sizeof(counts), " up=%llu down=%llu ",
+	         (unsigned long long)up, (unsigned long long)down);
+	for (i = 0; i < n; i++) {
+		T_TRY(t_pair2_finish(&x[i], 60000));
+		t_pair2_close(&p[i]);
+		T_TRY(t_fault_session(f, port[i], line[i], T_FAULT_LINE));
+		ASSERT_HAS(line[i], counts);
+		ASSERT_HAS(line[i], " end=eof");
+	}
+	return T_PASS;
 }

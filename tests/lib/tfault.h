@@ -18,6 +18,8 @@ struct t_fault {
 	struct t_daemon d;
 	struct zc_addr la;    /* where the daemon listens */
 	struct zc_addr admin; /* its metrics endpoint */
+	struct zc_addr ua;    /* the upstream of t_fault_open/start */
+	int ulfd;             /* its listener, -1 before */
 	char ctl[256];        /* ZCF_FILE */
 	char stats[256];      /* ZCF_STATS */
 	int base_fds, base_pipes;
@@ -46,6 +48,28 @@ const char *t_fault_io_skip(const struct t_ctx *ctx);
  * pipes (the copy mover's tests say so themselves).
  */
 const char *t_fault_pipe_skip(const struct t_ctx *ctx);
+
+/*
+ * t_fault_open - the set-up every fault test shares, up to the daemon's
+ * start: skip with the reason skip unless it is NULL (t_fault_skip() or
+ * one of its kin, for the test's data path), an upstream listener
+ * (f->ulfd on f->ua), a fresh TCP address f->la for the daemon, and a
+ * initialised for ctx with both; the test adds arguments and calls
+ * t_fault_up. Returns T_PASS, T_SKIP or T_FAIL.
+ */
+int t_fault_open(struct t_fault *f, const struct t_ctx *ctx, const char *skip,
+                 struct t_dargs *a);
+
+/* t_fault_start - t_fault_open, then t_fault_up with the rules spec. */
+int t_fault_start(struct t_fault *f, const struct t_ctx *ctx, const char *skip,
+                  const char *spec);
+
+/*
+ * t_fault_end - the shared end of a test that passed: close f->ulfd,
+ * wait until the daemon has settled (t_fault_settled), then t_fault_down
+ * (what). Returns T_PASS or T_FAIL.
+ */
+int t_fault_end(struct t_fault *f, const struct t_ctx *ctx, const char *what);
 
 /*
  * t_fault_up - start the daemon with the arguments a (t_dargs_init'ed
@@ -112,6 +136,13 @@ long t_fault_cpu_ms(const struct t_fault *f);
  */
 int t_fault_down(struct t_fault *f, const struct t_ctx *ctx, const char *what);
 
+/* A table row (TEST_MATRIX_TABLE) for tests run once per injected
+ * errno: the row's name, and the errno's name ("EMFILE"). */
+struct t_errno_row {
+	const char *name;
+	const char *errname;
+};
+
 /* The port of an AF_INET/AF_INET6 address, 0 for others. */
 int ntohs_port(const struct zc_addr *a);
 
@@ -153,13 +184,18 @@ int t_pair2_xfer(struct t_pair2 *p, uint64_t up, uint64_t down, uint64_t seed,
  */
 int t_fault_session(const struct t_fault *f, int port, char *line, size_t size);
 
-/* strstr(s, sub) or T_FAIL with both printed. */
-#define ASSERT_HAS(s, sub)                                                     \
-	do {                                                                   \
-		const char *t_s_ = (s), *t_sub_ = (sub);                       \
-		if (!strstr(t_s_, t_sub_))                                     \
-			return t_fail(__FILE__, __LINE__,                      \
-			              "\"%s\" not in \"%s\"", t_sub_, t_s_);   \
-	} while (0)
+#define T_FAULT_MAXSESS 4
+#define T_FAULT_LINE    1024
+
+/*
+ * t_fault_sessions - n (at most T_FAULT_MAXSESS) sessions through f (to
+ * the upstream f->ulfd), all opened, then all moving up bytes client ->
+ * upstream and down bytes back at once (t_pair2_start, session i with
+ * seed + 2 * i); each must arrive complete and byte-exact within 60 s,
+ * and its session line, copied to line[i], must say it ended with EOF
+ * after exactly those byte counts. Returns T_PASS or T_FAIL.
+ */
+int t_fault_sessions(struct t_fault *f, int n, uint64_t up, uint64_t down,
+                     uint64_t seed, char line[][T_FAULT_LINE]);
 
 #endif

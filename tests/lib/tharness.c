@@ -163,11 +163,8 @@ int t_loop_call(struct t_loop *l, zc_post_fn *fn, void *arg)
 {
 	struct call c = {fn, arg, 0, PTHREAD_MUTEX_INITIALIZER,
 	                 PTHREAD_COND_INITIALIZER};
-	int err;
 
-	err = zc_loop_post(l->loop, call_fn, &c);
-	if (err)
-		return err;
+	T_TRY(zc_loop_post(l->loop, call_fn, &c));
 	/* No timeout: c lives on this stack until the loop ran call_fn. A
 	 * hung loop is caught by the runner's timeout. */
 	pthread_mutex_lock(&c.mu);
@@ -486,9 +483,7 @@ int t_daemon_start_opts(struct t_daemon *d, const char *const argv[],
 	memset(d, 0, sizeof(*d));
 	if (!path)
 		return -ENOENT;
-	err = dexec_prepare(&x, o, pidvar);
-	if (err)
-		return err;
+	T_TRY(dexec_prepare(&x, o, pidvar));
 	snprintf(d->log_path, sizeof(d->log_path), "%s/zcrelay.%u.log",
 	         t_tmpdir(), seq++);
 	logfd = open(d->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,

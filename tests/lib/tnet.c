@@ -200,9 +200,7 @@ int t_listen(int family, struct zc_addr *out)
 {
 	int fd, err;
 
-	err = make_addr(family, out);
-	if (err)
-		return err;
+	T_TRY(make_addr(family, out));
 	fd = bind_addr(out);
 	if (fd < 0) {
 		t_cleanup_unix(out);
@@ -370,12 +368,9 @@ ssize_t t_read_full(int fd, void *buf, size_t len, int timeout_ms)
 {
 	size_t got = 0;
 	ssize_t n;
-	int err;
 
 	while (got < len) {
-		err = wait_in(fd, timeout_ms);
-		if (err)
-			return err;
+		T_TRY(wait_in(fd, timeout_ms));
 		n = read(fd, (char *)buf + got, len - got);
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -392,11 +387,8 @@ int t_wait_eof(int fd, int timeout_ms)
 {
 	char c;
 	ssize_t n;
-	int err;
 
-	err = wait_in(fd, timeout_ms);
-	if (err)
-		return err;
+	T_TRY(wait_in(fd, timeout_ms));
 	do {
 		n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	} while (n == -1 && errno == EINTR);
@@ -699,5 +691,31 @@ int t_xfer_check(int from, int to, uint64_t n, uint64_t seed)
 	ASSERT_EQ(r.bytes, n);
 	ASSERT_TRUE(r.eof);
 	ASSERT_MEMEQ(r.digest, want, T_SHA256_LEN);
+	return T_PASS;
+}
+
+int t_xfer_both_ways(int c, int u, uint64_t up, uint64_t down, uint64_t seed)
+{
+	const uint64_t n[2] = {up, down};
+	unsigned char want[T_SHA256_LEN];
+	struct t_xfer tx[2], rx[2];
+	int i;
+
+	ASSERT_OK(t_receiver_start(&rx[0], u, 0));
+	ASSERT_OK(t_receiver_start(&rx[1], c, 0));
+	ASSERT_OK(t_sender_start(&tx[0], c, up, seed, T_XFER_SHUT_WR));
+	ASSERT_OK(t_sender_start(&tx[1], u, down, seed + 1, T_XFER_SHUT_WR));
+	for (i = 0; i < 2; i++) {
+		ASSERT_OK(t_xfer_join_ms(&tx[i], 60000));
+		ASSERT_OK(t_xfer_join_ms(&rx[i], 60000));
+	}
+	for (i = 0; i < 2; i++) {
+		t_expect_digest(seed + (uint64_t)i, n[i], want);
+		ASSERT_EQ(tx[i].bytes, n[i]);
+		ASSERT_EQ(rx[i].bytes, n[i]);
+		ASSERT_TRUE(rx[i].eof);
+		ASSERT_MEMEQ(tx[i].digest, want, T_SHA256_LEN);
+		ASSERT_MEMEQ(rx[i].digest, want, T_SHA256_LEN);
+	}
 	return T_PASS;
 }

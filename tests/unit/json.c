@@ -62,6 +62,41 @@ TEST(test_json_write_read)
 	return T_PASS;
 }
 
+/* Numbers at the edges: no inf or nan in the text (JSON has none), a
+ * huge one written whole in exponent form, and ctl printing huge ones
+ * without an out-of-range cast (UBSan). */
+TEST(test_json_numbers_edges)
+{
+	struct zcr_json j = {0};
+	struct zcr_jv *v;
+	size_t len;
+	char *text, buf[64];
+
+	zcr_json_arr(&j);
+	zcr_json_f(&j, 1.0 / 0.0);
+	zcr_json_f(&j, 0.0 / 0.0);
+	zcr_json_f(&j, 1e300);
+	zcr_json_f(&j, -2.5);
+	zcr_json_arr_end(&j);
+	text = zcr_json_done(&j, &len);
+	ASSERT_TRUE(text != NULL);
+	ASSERT_STREQ(text, "[null,null,1.0000000000000001e+300,-2.500]\n");
+	v = zcr_json_parse(text);
+	ASSERT_TRUE(v != NULL && v->n == 4);
+	ASSERT_TRUE(v->kids[2].num == 1e300);
+	ASSERT_STREQ(zcr_jv_text(&v->kids[2], buf, sizeof(buf)), "1e+300");
+	ASSERT_STREQ(zcr_jv_text(&v->kids[3], buf, sizeof(buf)), "-2.5");
+	zcr_jv_free(v);
+	free(text);
+	v = zcr_json_parse("[-1e19, 9007199254740993]");
+	ASSERT_TRUE(v != NULL);
+	ASSERT_STREQ(zcr_jv_text(&v->kids[0], buf, sizeof(buf)), "-1e+19");
+	ASSERT_STREQ(zcr_jv_text(&v->kids[1], buf, sizeof(buf)),
+	             "9007199254740992");
+	zcr_jv_free(v);
+	return T_PASS;
+}
+
 TEST(test_json_read_bad)
 {
 	static const char *const bad[] = {

@@ -57,20 +57,22 @@ static int pair_transfer(int family)
 	return T_PASS;
 }
 
-TEST(test_tnet_pair_inet)
-{
-	return pair_transfer(AF_INET);
-}
+/* Families, one test each: test_tnet_pair_inet, ..._inet6, ..._unix. */
+static const struct family_row {
+	const char *name;
+	int family;
+} pair_families[] = {
+        {"inet", AF_INET},
+        {"inet6", AF_INET6},
+        {"unix", AF_UNIX},
+};
 
-TEST(test_tnet_pair_inet6)
+TEST_TABLE(test_tnet_pair, pair_families)
 {
-	T_SKIP_IF(!t_have_ipv6(), "no IPv6 on ::1");
-	return pair_transfer(AF_INET6);
-}
+	const struct family_row *k = t_row();
 
-TEST(test_tnet_pair_unix)
-{
-	return pair_transfer(AF_UNIX);
+	T_SKIP_IF(k->family == AF_INET6 && !t_have_ipv6(), "no IPv6 on ::1");
+	return pair_transfer(k->family);
 }
 
 /* Helpers leave no fds behind; t_pipe_count sees pipes. */
@@ -133,6 +135,57 @@ TEST_MATRIX(test_runner_matrix_ctx)
 	            ctx->mover == ZC_MOVER_URING_SPLICE);
 	ASSERT_NE(ctx->engine, ZC_ENGINE_AUTO);
 	ASSERT_STREQ(strchr(ctx->variant, ':') + 1, zc_mover_name(ctx->mover));
+	return T_PASS;
+}
+
+/* A table test runs once per row and sees its own row; rows[i].n == i
+ * proves that row i got row i, not another or none. */
+static const struct self_row {
+	const char *name;
+	int n;
+} self_rows[] = {
+        {"zero", 0},
+        {"one", 1},
+};
+
+TEST_MATRIX_TABLE(test_runner_table_row, self_rows)
+{
+	const struct self_row *k = t_row();
+
+	ASSERT_TRUE(k != NULL);
+	ASSERT_TRUE(k >= self_rows && k < self_rows + 2);
+	ASSERT_EQ(k->n, k - self_rows);
+	ASSERT_TRUE(ctx->variant != NULL);
+	return T_PASS;
+}
+
+/* Plain and matrix tests have no row. */
+TEST(test_runner_no_row)
+{
+	ASSERT_TRUE(t_row() == NULL);
+	return T_PASS;
+}
+
+/* T_TRY passes 0 on and returns anything else unchanged. */
+static int try_twice(int first, int second, int *reached)
+{
+	T_TRY(first);
+	*reached = 1;
+	T_TRY(second);
+	return T_PASS;
+}
+
+TEST(test_runner_try)
+{
+	int reached = 0;
+
+	ASSERT_EQ(try_twice(0, 0, &reached), T_PASS);
+	ASSERT_EQ(reached, 1);
+	reached = 0;
+	ASSERT_EQ(try_twice(T_SKIP, 0, &reached), T_SKIP);
+	ASSERT_EQ(reached, 0);
+	ASSERT_EQ(try_twice(0, -EINVAL, &reached), -EINVAL);
+	ASSERT_EQ(reached, 1);
 	return T_PASS;
 }
 
