@@ -6,6 +6,7 @@
 #include "compat.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "dir.h"
 #include "relay.h"
@@ -58,6 +59,13 @@ undo:
 	return err;
 }
 
+static int is_socket(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 /* Gives the adopted relay its past: counters, phases, held bytes, and
  * the time spent against its deadlines. */
 static int adopt_past(struct zc_relay *r, const struct zc_relay_state *s)
@@ -99,6 +107,12 @@ int zc_relay_adopt(struct zc_relay **out, struct zc_loop *loop, const void *rec,
 	o.flags = s.flags;
 	o.idle_timeout_ms = s.idle_timeout_ms;
 	o.halfclose_timeout_ms = s.halfclose_timeout_ms;
+	/* Sockets, but not necessarily connected any more: a peer may have
+	 * closed both ways or reset since the relay was detached, which its
+	 * next read or write reports as it would have on the old loop. */
+	if (!is_socket(s.fd_a) || !is_socket(s.fd_b))
+		return -ENOTSOCK;
+	o.flags |= ZC_RELAY_F_TRUSTED;
 	err = zc__relay_alloc(&r, loop, s.fd_a, s.fd_b, &o, done, arg);
 	if (err)
 		return err;

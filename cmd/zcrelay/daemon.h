@@ -222,6 +222,27 @@ void zcr_session_abort_all(struct zcr_worker *w);
 /* Adds what the relays moved since the last call to the shared counters
  * (every 500 ms). */
 void zcr_session_tick(struct zcr_worker *w, uint64_t now_ms);
+
+struct zcr_ho_batch;
+
+/*
+ * Hand-over of established sessions to a new process (upgrade.c), on the
+ * worker's thread.
+ * zcr_session_pack - detaches more of w's relaying sessions into b (up
+ * to ZCR_HO_BATCH in all), after counting their bytes so far; sessions
+ * whose relay cannot be detached (ring and uring-splice movers, no pipe
+ * now) and those not yet relaying stay and end here.
+ * zcr_session_settle - after the new process answered b->ok[] (all 0 if
+ * it did not): a session it took ends here silently (this process's fd
+ * copies closed), any other resumes here.
+ * zcr_session_adopt_batch - the new process: takes b's sessions into w
+ * (their route and upstream by name, the limits counting them, bytes
+ * counted from now on), setting b->ok[i]; the fds of a session not
+ * taken stay the caller's.
+ */
+void zcr_session_pack(struct zcr_worker *w, struct zcr_ho_batch *b);
+void zcr_session_settle(struct zcr_worker *w, struct zcr_ho_batch *b);
+void zcr_session_adopt_batch(struct zcr_worker *w, struct zcr_ho_batch *b);
 /*
  * A listing of one worker's sessions made a few at a time, so that the
  * worker relays between the steps (with 4,500 sessions one walk of the

@@ -11,6 +11,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+
+#include "cfg.h"
+#include "zcrelay.h"
 
 /* The environment variable that gives B its end of the socketpair. */
 #define ZCR_HO_ENV "ZCRELAY_HANDOFF_FD"
@@ -19,7 +23,7 @@
 #define ZCR_HO_VERSION 1
 /* SCM_RIGHTS carries at most SCM_MAX_FD (253) descriptors a message. */
 #define ZCR_HO_MAX_FDS 253
-#define ZCR_HO_MAX_LEN 4096 /* payload bytes */
+#define ZCR_HO_MAX_LEN 32768 /* payload bytes (a SESSIONS batch) */
 
 /* Message types. Phase 2 (sessions) adds handlers, not a protocol. */
 enum zcr_ho_type {
@@ -29,8 +33,38 @@ enum zcr_ho_type {
 	ZCR_HO_READY = 4,         /* B->A: B accepts on all of them */
 	ZCR_HO_DONE = 5,          /* A->B: A stopped accepting */
 	ZCR_HO_ERROR = 6,         /* either way: payload = reason; gives up */
-	ZCR_HO_SESSIONS = 7,      /* A->B: a batch of sessions (phase 2) */
-	ZCR_HO_SESSIONS_ACK = 8,  /* B->A: batch arg adopted (phase 2) */
+	ZCR_HO_SESSIONS = 7,      /* A->B: arg = batch number; sessions */
+	ZCR_HO_SESSIONS_ACK = 8,  /* B->A: arg = batch; a byte per session */
+};
+
+struct zcr_session;
+
+/*
+ * One established session in a SESSIONS message: its relay's record
+ * (zc_relay_detach, whose fd indexes count in the message's fds) and
+ * what the daemon keeps of it. Sessions per message: at most
+ * ZCR_HO_BATCH, so that their fds fit one SCM_RIGHTS message.
+ */
+struct zcr_ho_sess {
+	uint8_t relay[ZC_RELAY_STATE_LEN];
+	char route[ZCR_NAME_MAX];         /* the route's name */
+	char upstream[ZCR_ADDR_STR];      /* the upstream, as configured */
+	struct sockaddr_storage peer;     /* the client (PROXY source) */
+	struct sockaddr_storage tcp_peer; /* who connected to us */
+	uint32_t peer_len, tcp_peer_len;
+	uint64_t age_ms; /* since the client was accepted */
+};
+
+#define ZCR_HO_BATCH (ZCR_HO_MAX_FDS / ZC_RELAY_STATE_FDS) /* 42 */
+
+/* A batch on its way: what A's worker detached, what B answered. */
+struct zcr_ho_batch {
+	unsigned n; /* sessions in e[] */
+	struct zcr_ho_sess e[ZCR_HO_BATCH];
+	int fds[ZCR_HO_BATCH * ZC_RELAY_STATE_FDS];
+	unsigned nfds;
+	struct zcr_session *s[ZCR_HO_BATCH]; /* A: the sessions handed */
+	uint8_t ok[ZCR_HO_BATCH];            /* 1: B adopted e[i] */
 };
 
 /* The fixed head of every message; payload and fds follow. */

@@ -19,6 +19,7 @@
 #include "dlog.h"
 #include "service.h"
 #include "upgrade.h"
+#include "upgrade_sessions.h"
 
 static struct zcr_opts opts;
 static int draining; /* SIGTERM seen: no more reloads */
@@ -62,6 +63,7 @@ static int start_workers(struct zcr_cfg *c)
 			exit(1);
 		}
 	}
+	zcr_upgrade_set_workers(workers, nworkers);
 	return 0;
 }
 
@@ -375,6 +377,19 @@ static unsigned join_done(void)
 	return left;
 }
 
+/* Phase 2: the sessions that can move go to the new process. */
+static void hand_sessions(void)
+{
+	long n = zcr_upgrade_hand_sessions(zcr_upgrade_sock(),
+	                                   zcr_upgrade_peer());
+
+	if (n >= 0)
+		zcr_log(ZC_LOG_INFO,
+		        "upgrade: handed %ld session(s) to pid %d; the others "
+		        "end here",
+		        n, zcr_upgrade_peer());
+}
+
 /* A new process accepts on our listeners (SIGUSR2): stop accepting on
  * our copies (the sockets stay open in it: no client is refused), leave
  * the socket files and the admin API to it. */
@@ -383,6 +398,7 @@ static void stop_accepting_upgraded(void)
 	upgraded = 1;
 	zcr_lset_forget(&lset);
 	post_all(zcr_worker_drain);
+	hand_sessions();
 	zcr_upgrade_commit();
 	zcr_control_admin_handed_over();
 	zcr_control_admin_stop();
@@ -508,9 +524,10 @@ int main(int argc, char **argv)
 	zcr_log(ZC_LOG_INFO, "listening on %s%s, %u route(s), %u worker(s)",
 	        lset.ls[0]->str, lset.n > 1 ? " and more" : "", c->nroutes,
 	        nworkers);
-	if (zcr_upgrade_child())
-		zcr_upgrade_ready(c->pid_file);
-	else
+	if (zcr_upgrade_child() && zcr_upgrade_ready(c->pid_file) == 0) {
+		zcr_upgrade_take_sessions(zcr_upgrade_sock());
+		zcr_upgrade_close();
+	} else if (!zcr_upgrade_child())
 		zcr_sd_notify("READY=1");
 	run_until_stopped(&set);
 	zcr_health_stop();

@@ -30,6 +30,7 @@
 #include "dlog.h"
 #include "proxyproto.h"
 #include "session.h"
+#include "handoff.h"
 
 static uint64_t next_id; /* session ids, from 1, for the admin API */
 
@@ -236,7 +237,7 @@ static void session_done(void *arg, const struct zc_relay_stats *st)
 		};
 		char alpn[ZCR_SNIFF_ALPN];
 
-		if (s->g->sniff) {
+		if (s->g && s->g->sniff) {
 			l.protocol = zcr_session_proto(s);
 			l.sni = s->si.sni;
 			l.alpn = zcr_sniff_alpn_str(&s->si, alpn, sizeof(alpn));
@@ -619,7 +620,7 @@ void zcr_session_abort_all(struct zcr_worker *w)
 	 * zc_loop_free). */
 	for (s = w->sessions; s; s = next) {
 		next = s->next;
-		if (!s->relay)
+		if (!s->relay && !s->handing) /* a hand-over settles those */
 			zcr_session_drop(s);
 	}
 }
@@ -713,7 +714,7 @@ static void session_info(const struct zcr_session *s, uint64_t now,
 	in->copied = st.dir[0].copied + st.dir[1].copied;
 	in->mover = s->relay ? zc_mover_name(st.mover) : "";
 	in->state = session_state(s, &st);
-	if (s->g->sniff && !s->sw) {
+	if (s->g && s->g->sniff && !s->sw) {
 		in->protocol = zcr_session_proto(s);
 		snprintf(in->sni, sizeof(in->sni), "%s", s->si.sni);
 		zcr_sniff_alpn_str(&s->si, in->alpn, sizeof(in->alpn));
@@ -794,4 +795,192 @@ unsigned zcr_session_kill(struct zcr_worker *w, const struct zcr_sess_filter *f)
 		zcr_session_drop(s);
 	}
 	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Hand-over to a new process (upgrade.c, phase 2)                      */
+
+/* What the new process needs of s besides its relay's record. */
+static void pack_meta(const struct zcr_session *s, struct zcr_ho_sess *e,
+                      uint64_t now)
+{
+	snprintf(e->route, sizeof(e->route), "%s", s->r->name);
+	snprintf(e->upstream, sizeof(e->upstream), "%s", s->r->ups[s->up].str);
+	e->peer = s->peer;
+	e->tcp_peer = s->tcp_peer;
+	e->peer_len = s->peer_len;
+	e->tcp_peer_len = sizeof(s->tcp_peer);
+	e->age_ms = now - s->t0;
+}
+
+void zcr_session_pack(struct zcr_worker *w, struct zcr_ho_batch *b)
+{
+	struct zc_relay_stats st;
+	struct zcr_session *s;
+	uint64_t now = zcr_now_ms();
+
+	for (s = w->sessions; s && b->n < ZCR_HO_BATCH; s = s->next) {
+		struct zcr_ho_sess *e = &b->e[b->n];
+
+		if (!s->relay || s->handing)
+			continue;
+		/* This process counts every byte moved here, up to now. */
+		zc_relay_get_stats(s->relay, &st);
+		count_bytes(s, &st);
+		if (zc_relay_detach(s->relay, e->relay, sizeof(e->relay),
+		                    b->fds, &b->nfds))
+			continue; /* its mover cannot move: it ends here */
+		s->relay = NULL;
+		s->handing = 1;
+		pack_meta(s, e, now);
+		b->s[b->n++] = s;
+	}
+}
+
+/* Closes this process's copies of the fds e's record names. */
+static void close_record_fds(const struct zcr_ho_batch *b,
+                             const struct zcr_ho_sess *e)
+{
+	int fds[ZC_RELAY_STATE_FDS], n, i;
+
+	n = zc_relay_state_fds(e->relay, sizeof(e->relay), b->fds, b->nfds,
+	                       fds);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+void zcr_session_settle(struct zcr_worker *w, struct zcr_ho_batch *b)
+{
+	unsigned i;
+	int err;
+
+	for (i = 0; i < b->n; i++) {
+		struct zcr_session *s = b->s[i];
+		const struct zcr_ho_sess *e = &b->e[i];
+
+		s->handing = 0;
+		if (b->ok[i]) { /* the new process owns it: no log line here */
+			close_record_fds(b, e);
+			session_end(s, 0);
+			continue;
+		}
+		err = zc_relay_adopt(&s->relay, w->loop, e->relay,
+		                     sizeof(e->relay), b->fds, b->nfds,
+		                     session_done, s);
+		if (err) {
+			zcr_log(ZC_LOG_ERR,
+			        "session worker=%d route=%s: cannot resume it "
+			        "after the hand-over: %s",
+			        w->id, s->r->name, zc_strerror(err));
+			close_record_fds(b, e);
+			session_end(s, 0);
+		}
+	}
+}
+
+/* The route and upstream of e in this process's configuration. */
+static int adopt_route(struct zcr_session *s, const struct zcr_ho_sess *e)
+{
+	const struct zcr_cfg *c = s->cfg;
+	unsigned i, j;
+
+	for (i = 0; i < c->nroutes; i++) {
+		const struct zcr_route *r = &c->routes[i];
+
+		if (strncmp(r->name, e->route, sizeof(e->route)))
+			continue;
+		for (j = 0; j < r->nups; j++)
+			if (!strncmp(r->ups[j].str, e->upstream,
+			             sizeof(e->upstream))) {
+				s->r = r;
+				s->up = (int)j;
+				return 0;
+			}
+	}
+	return -ENOENT;
+}
+
+/* A session of e, counted like an accepted one, not yet relaying. */
+static struct zcr_session *adopt_new(struct zcr_worker *w,
+                                     const struct zcr_ho_sess *e, int cfd)
+{
+	struct zcr_session *s = calloc(1, sizeof(*s));
+	uint64_t now = zcr_now_ms();
+
+	if (!s)
+		return NULL;
+	s->w = w;
+	s->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
+	s->t0 = now > e->age_ms ? now - e->age_ms : 0;
+	s->moved_ms = now;
+	s->cfg = w->cfg;
+	zcr_cfg_ref(s->cfg);
+	s->cfd = cfd;
+	if (adopt_route(s, e)) {
+		zcr_cfg_unref(s->cfg);
+		free(s);
+		return NULL;
+	}
+	s->peer = e->peer;
+	s->tcp_peer = e->tcp_peer;
+	s->peer_len = e->peer_len <= sizeof(s->peer) ? e->peer_len : 0;
+	if (zc_addr_format((const struct sockaddr *)&s->peer, s->peer_len,
+	                   s->peerstr, sizeof(s->peerstr)) < 0)
+		snprintf(s->peerstr, sizeof(s->peerstr), "?");
+	list_add(s);
+	/* An existing session is never refused: the limits count it. */
+	zcr_add(&s->r->st->active, 1);
+	s->route_held = 1;
+	client_take(s);
+	upstream_take(s, s->up);
+	return s;
+}
+
+/* Adopts one session; 0, or -errno with the fds still the caller's. */
+static int adopt_one(struct zcr_worker *w, const struct zcr_ho_batch *b,
+                     const struct zcr_ho_sess *e)
+{
+	int fds[ZC_RELAY_STATE_FDS], err;
+	struct zc_relay_stats st;
+	struct zcr_session *s;
+
+	err = zc_relay_state_fds(e->relay, sizeof(e->relay), b->fds, b->nfds,
+	                         fds);
+	if (err < 0)
+		return err;
+	s = adopt_new(w, e, fds[0]);
+	if (!s)
+		return -ENOENT;
+	err = zc_relay_adopt(&s->relay, w->loop, e->relay, sizeof(e->relay),
+	                     b->fds, b->nfds, session_done, s);
+	if (err) {
+		session_end(s, 0);
+		return err;
+	}
+	/* The bytes before the hand-over were counted by the old process. */
+	zc_relay_get_stats(s->relay, &st);
+	s->done = (struct counted){st.dir[ZC_DIR_AB].bytes,
+	                           st.dir[ZC_DIR_BA].bytes,
+	                           st.dir[0].spliced + st.dir[1].spliced,
+	                           st.dir[0].copied + st.dir[1].copied};
+	return 0;
+}
+
+void zcr_session_adopt_batch(struct zcr_worker *w, struct zcr_ho_batch *b)
+{
+	unsigned i;
+	int err;
+
+	for (i = 0; i < b->n; i++) {
+		err = adopt_one(w, b, &b->e[i]);
+		b->ok[i] = err == 0;
+		if (err)
+			zcr_log(ZC_LOG_WARN,
+			        "upgrade: session of route %.64s upstream "
+			        "%.128s "
+			        "not taken over (it stays in the old process): "
+			        "%s",
+			        b->e[i].route, b->e[i].upstream,
+			        zc_strerror(err));
+	}
 }

@@ -28,6 +28,7 @@ struct zcr_session {
 	struct counted done;    /* added to the counters so far */
 	uint64_t moved_ms;      /* when a byte last moved (500 ms steps) */
 	int killed;             /* by the admin API */
+	int handing;            /* detached, on its way to a new process */
 	struct zc_watch *pw;    /* reading a PROXY header */
 	struct zc_timer *pt;    /* its deadline */
 	uint8_t *pp;            /* header bytes read so far */

@@ -11,8 +11,10 @@
  * closes its copies, so no listening socket is ever closed and no
  * client refused or reset. docs/internals/handoff.md has the details.
  *
- * Phase 1 only: A keeps its established sessions and drains them as on
- * SIGTERM; moving them to B (ZCR_HO_SESSIONS) is phase 2.
+ * Phase 2 (upgrade_sessions.c): once B accepts, A hands it its
+ * established sessions (ZCR_HO_SESSIONS) before it says DONE; those it
+ * cannot move (not yet relaying, or a mover that cannot be detached)
+ * end in A, which drains them as on SIGTERM.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +45,7 @@ static char **self_argv;
 static int ho_sock = -1; /* B: to A; A: to B while upgrading */
 static int is_child;
 static int b_reaped; /* A: the B of this upgrade was waited for */
+static pid_t b_pid;  /* A: the B of this upgrade */
 
 static long mono_ms(void)
 {
@@ -143,7 +146,7 @@ int zcr_upgrade_child(void)
 /* B                                                                    */
 
 /* Test seam: ZCRELAY_TEST_UPGRADE_FAIL=step makes B fail at step. */
-static void test_fail_at(const char *step)
+void zcr_upgrade_test_fail(const char *step)
 {
 	const char *e = getenv("ZCRELAY_TEST_UPGRADE_FAIL");
 
@@ -243,14 +246,13 @@ int zcr_upgrade_take(void)
 	}
 	zcr_log(ZC_LOG_INFO, "upgrade: took %d listening socket(s) from pid %u",
 	        n, a_pid);
-	test_fail_at("taken");
-	test_fail_at("stall");
+	zcr_upgrade_test_fail("taken");
+	zcr_upgrade_test_fail("stall");
 	return 0;
 }
 
 int zcr_upgrade_ready(const char *pid_file)
 {
-	struct zcr_ho_msg *m = malloc(sizeof(*m));
 	char msg[64], err_s[ZCR_ERR_MAX];
 	int err;
 
@@ -263,19 +265,10 @@ int zcr_upgrade_ready(const char *pid_file)
 		zcr_log(ZC_LOG_ERR, "pid file %s", err_s);
 	snprintf(msg, sizeof(msg), "MAINPID=%d\nREADY=1", (int)getpid());
 	zcr_sd_notify(msg);
-	if (!err && m && zcr_ho_recv(ho_sock, m, B_WAIT_MS) == 0 &&
-	    m->h.type == ZCR_HO_DONE)
-		zcr_log(ZC_LOG_INFO,
-		        "upgrade: the old process stopped accepting; its "
-		        "sessions end there");
-	else if (!err)
-		zcr_log(ZC_LOG_WARN,
-		        "upgrade: no word from the old process after ready");
-	if (m)
-		zcr_ho_msg_close(m);
-	free(m);
-	close(ho_sock);
-	ho_sock = -1;
+	if (err) {
+		close(ho_sock);
+		ho_sock = -1;
+	}
 	return err;
 }
 
@@ -483,6 +476,7 @@ int zcr_upgrade_run(const int *fds, unsigned n, char *why, size_t size)
 	}
 	ho_sock = sv[0];
 	b_reaped = 0;
+	b_pid = pid;
 	setsockopt(ho_sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	zcr_log(ZC_LOG_INFO, "upgrade: started %s as pid %d", self_path,
 	        (int)pid);
@@ -497,6 +491,23 @@ int zcr_upgrade_run(const int *fds, unsigned n, char *why, size_t size)
 		return err;
 	}
 	return pid;
+}
+
+int zcr_upgrade_sock(void)
+{
+	return ho_sock;
+}
+
+int zcr_upgrade_peer(void)
+{
+	return (int)b_pid;
+}
+
+void zcr_upgrade_close(void)
+{
+	if (ho_sock >= 0)
+		close(ho_sock);
+	ho_sock = -1;
 }
 
 void zcr_upgrade_commit(void)

@@ -40,11 +40,12 @@ void zcr_upgrade_refuse(const char *why);
 
 /*
  * zcr_upgrade_ready - B accepts on every listener: tell A (which stops
- * accepting), write pid_file (may be NULL) with B's pid, tell systemd
- * that B is the main process now (MAINPID, READY), and wait a moment
- * for A's confirmation. Closes the hand-over socket. Returns 0, or
- * -errno if A was not told (A then takes B's failure for a rollback
- * once its time is up, while B keeps serving on the sockets both hold).
+ * accepting and hands its sessions over: upgrade_sessions.h), write
+ * pid_file (may be NULL) with B's pid, tell systemd that B is the main
+ * process now (MAINPID, READY). Returns 0, or -errno if A was not told
+ * (the hand-over socket is then closed; A takes B's failure for a
+ * rollback once its time is up, while B keeps serving on the sockets
+ * both hold).
  */
 int zcr_upgrade_ready(const char *pid_file);
 
@@ -59,6 +60,18 @@ int zcr_upgrade_ready(const char *pid_file);
  * (size bytes) says what happened. Returns B's pid, or -errno.
  */
 int zcr_upgrade_run(const int *fds, unsigned n, char *why, size_t size);
+
+/* The hand-over socket (A: to B during an upgrade; B: to A until
+ * zcr_upgrade_close), or -1; A: B's pid. For upgrade_sessions.c. */
+int zcr_upgrade_sock(void);
+int zcr_upgrade_peer(void);
+
+/* B: closes the hand-over socket (after the sessions, upgrade_sessions.h). */
+void zcr_upgrade_close(void);
+
+/* Test seam: ZCRELAY_TEST_UPGRADE_FAIL=step makes B abort at step
+ * ("taken", "sessions", "adopted") or hang ("stall"). */
+void zcr_upgrade_test_fail(const char *step);
 
 /* zcr_upgrade_commit - A has stopped accepting: tell B, close the
  * hand-over socket. */

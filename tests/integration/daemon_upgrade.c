@@ -383,43 +383,65 @@ static int session(struct up *U, int *c, int *u)
 	return t_ping(*c, *u);
 }
 
-/* Paced, both ways, so that it runs through the upgrade. */
-static int xfer_start(struct t_xfer x[4], int c, int u)
+/* len bytes each way, 16 KiB every pause_us, streams seed and seed + 1:
+ * paced so that the session runs through the upgrade(s). */
+static int paced_start(struct t_xfer x[4], int c, int u, uint64_t len,
+                       unsigned pause_us, uint64_t seed)
 {
-	ASSERT_OK(t_sender_start_paced(&x[0], c, SESS_LEN, 7, T_XFER_SHUT_WR,
-	                               16384, 2000));
+	ASSERT_OK(t_sender_start_paced(&x[0], c, len, seed, T_XFER_SHUT_WR,
+	                               16384, pause_us));
 	ASSERT_OK(t_receiver_start(&x[1], u, 0));
-	ASSERT_OK(t_sender_start_paced(&x[2], u, SESS_LEN, 8, T_XFER_SHUT_WR,
-	                               16384, 2000));
+	ASSERT_OK(t_sender_start_paced(&x[2], u, len, seed + 1, T_XFER_SHUT_WR,
+	                               16384, pause_us));
 	ASSERT_OK(t_receiver_start(&x[3], c, 0));
 	return T_PASS;
 }
 
-/* Every byte arrived, in order, and the EOF after them. */
-static int xfer_check(struct t_xfer x[4])
+/* Every byte of paced_start's arrived, in order, and the EOF after. */
+static int paced_check(struct t_xfer x[4], uint64_t len, uint64_t seed)
 {
 	unsigned char want[T_SHA256_LEN];
 	int i;
 
 	for (i = 0; i < 4; i++)
 		ASSERT_OK(t_xfer_join(&x[i]));
-	ASSERT_EQ(x[1].bytes, SESS_LEN);
-	ASSERT_EQ(x[3].bytes, SESS_LEN);
+	ASSERT_EQ(x[1].bytes, len);
+	ASSERT_EQ(x[3].bytes, len);
 	ASSERT_TRUE(x[1].eof && x[3].eof);
-	t_expect_digest(7, SESS_LEN, want);
+	t_expect_digest(seed, len, want);
 	ASSERT_MEMEQ(x[1].digest, want, sizeof(want));
-	t_expect_digest(8, SESS_LEN, want);
+	t_expect_digest(seed + 1, len, want);
 	ASSERT_MEMEQ(x[3].digest, want, sizeof(want));
 	return T_PASS;
 }
 
+static int xfer_start(struct t_xfer x[4], int c, int u)
+{
+	return paced_start(x, c, u, SESS_LEN, 2000, 7);
+}
+
+static int xfer_check(struct t_xfer x[4])
+{
+	return paced_check(x, SESS_LEN, 7);
+}
+
+/* Whether sessions of this mover move to the new process (phase 2): the
+ * ring and uring-splice movers' relays cannot be detached yet, so their
+ * sessions end in the old one. */
+static int moves(const struct t_ctx *ctx)
+{
+	return ctx->mover != ZC_MOVER_RING &&
+	       ctx->mover != ZC_MOVER_URING_SPLICE;
+}
+
 /*
- * Sessions moving bytes both ways while the upgrade happens stay in A
- * (phase 1) and finish there byte-exact; A exits once they have ended,
- * without removing B's pid file, which B removes when it stops; new
- * clients reach B meanwhile.
+ * Sessions moving bytes both ways while the upgrade happens move to B
+ * (phase 2) and finish there byte-exact, and A exits at once; with a
+ * mover whose relays cannot move they finish in A, which exits once they
+ * have ended. Either way A leaves B's pid file alone, and new clients
+ * reach B meanwhile.
  */
-TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_stay, 120)
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_move, 120)
 {
 	struct t_xfer x[2][4];
 	struct up U = {0};
@@ -438,7 +460,12 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_stay, 120)
 		return T_FAIL;
 	if (looper_start(l, &U.la) || looper_more(l, 5))
 		return T_FAIL;
-	ASSERT_TRUE(running(old));
+	if (moves(ctx)) {
+		ASSERT_EQ(wait_exit(old, 3000), 0);
+		ASSERT_EQ(t_log_count(&U.d, "took 2 session(s)", NULL), 1);
+	} else {
+		ASSERT_TRUE(running(old));
+	}
 	for (i = 0; i < 2; i++) {
 		if (xfer_check(x[i]))
 			return T_FAIL;
@@ -446,11 +473,144 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_stay, 120)
 		ASSERT_EQ(t_is_closed(t_wait_eof(u[i], 5000)), 1);
 		close(u[i]);
 	}
-	ASSERT_EQ(wait_exit(old, 5000), 0);
+	if (!moves(ctx))
+		ASSERT_EQ(wait_exit(old, 5000), 0);
 	ASSERT_EQ(read_pid(U.pidf), (long)U.pid);
 	rc = looper_stop(l);
 	free(l);
 	return rc ? rc : up_stop(&U);
+}
+
+#define SLOW_LEN (2u << 20)
+
+/* Slower: 2 MiB in 16 KiB steps 25 ms apart (about 3 s) each way, so
+ * that the session lives through many upgrades. */
+static int slow_start(struct t_xfer x[4], int c, int u)
+{
+	return paced_start(x, c, u, SLOW_LEN, 25000, 17);
+}
+
+static int slow_check(struct t_xfer x[4])
+{
+	return paced_check(x, SLOW_LEN, 17);
+}
+
+#define NSESS 8
+
+/*
+ * NSESS sessions moving bytes both ways (and one idle) live through 10
+ * back-to-back upgrades: each process hands them to the next and exits
+ * at once, and every byte arrives once, in order.
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_ten_moves, 180)
+{
+	struct t_xfer(*x)[4] = calloc(NSESS, sizeof(*x));
+	struct up U = {0};
+	int rc, c[NSESS + 1], u[NSESS + 1], i;
+	pid_t old;
+
+	pid_t first = 0, olds[10];
+
+	ASSERT_TRUE(x);
+	rc = up_start(&U, ctx, NULL, NULL);
+	for (i = 0; i <= NSESS && !rc; i++)
+		rc = session(&U, &c[i], &u[i]);
+	for (i = 0; i < NSESS && !rc; i++)
+		rc = slow_start(x[i], c[i], u[i]);
+	if (rc)
+		return T_FAIL;
+	for (i = 0; i < 10; i++) {
+		if (upgrade(&U, &old))
+			return T_FAIL;
+		/* Sessions that cannot move keep the first process; the
+		 * ones it started are its children until it ends. */
+		olds[i] = old;
+		if (!moves(ctx) && i == 0)
+			first = old;
+		else if (moves(ctx))
+			ASSERT_EQ(wait_exit(old, 3000), 0);
+	}
+	ASSERT_EQ(t_log_count(&U.d, "accepts now", NULL), 10);
+	for (i = 0; i < NSESS; i++) {
+		if (slow_check(x[i]))
+			return T_FAIL;
+		close(c[i]);
+		ASSERT_EQ(t_is_closed(t_wait_eof(u[i], 5000)), 1);
+		close(u[i]);
+	}
+	/* The idle one still relays, in the eleventh process (or the
+	 * first, for a mover whose sessions stay). */
+	ASSERT_EQ(t_ping(c[NSESS], u[NSESS]), T_PASS);
+	close(c[NSESS]);
+	close(u[NSESS]);
+	if (first) {
+		ASSERT_EQ(wait_exit(first, 5000), 0);
+		for (i = 1; i < 10; i++) /* reparented to us now */
+			ASSERT_EQ(wait_exit(olds[i], 5000), 0);
+	}
+	free(x);
+	return up_stop(&U);
+}
+
+/*
+ * The new process dies in the middle of phase 2 — before it adopts a
+ * batch, or after it adopted one but before it said so: the old one
+ * resumes every session it had not been told about, and they finish
+ * byte-exact there (no byte lost, none twice).
+ */
+static int sessions_rollback(const struct t_ctx *ctx, const char *step)
+{
+	char env_s[64];
+	const char *const env[] = {env_s, NULL};
+	struct t_xfer x[2][4];
+	struct up U = {0};
+	int rc, c[2], u[2], i;
+	pid_t old;
+
+	snprintf(env_s, sizeof(env_s), "ZCRELAY_TEST_UPGRADE_FAIL=%s", step);
+	rc = up_start(&U, ctx, NULL, env);
+	for (i = 0; i < 2 && !rc; i++)
+		rc = session(&U, &c[i], &u[i]);
+	for (i = 0; i < 2 && !rc; i++)
+		rc = xfer_start(x[i], c[i], u[i]);
+	if (rc)
+		return T_FAIL;
+	old = U.pid;
+	if (!moves(ctx)) {
+		/* Nothing to hand over: B never meets the failing step. */
+		if (upgrade(&U, &old))
+			return T_FAIL;
+	} else {
+		ASSERT_EQ(kill(U.pid, SIGUSR2), 0);
+		ASSERT_EQ(t_wait_log_count(&U.d, "no answer from pid", NULL, 1,
+		                           15000),
+		          1);
+	}
+	for (i = 0; i < 2; i++) {
+		if (xfer_check(x[i]))
+			return T_FAIL;
+		close(c[i]);
+		ASSERT_EQ(t_is_closed(t_wait_eof(u[i], 5000)), 1);
+		close(u[i]);
+	}
+	/* A drained its sessions and ends (B took the listeners with it,
+	 * or, where nothing moved, still serves). */
+	ASSERT_EQ(wait_exit(old, 5000), 0);
+	if (!moves(ctx))
+		return up_stop(&U);
+	sink_stop(&U.s);
+	close(U.ulfd);
+	return T_PASS;
+}
+
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_b_dies_before_adopting, 60)
+{
+	return sessions_rollback(ctx, "sessions");
+}
+
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_b_dies_after_adopting, 60)
+{
+	return sessions_rollback(ctx, "adopted");
 }
 
 /* ------------------------------------------------------------------ */
