@@ -552,6 +552,53 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_ten_moves, 180)
 	return up_stop(&U);
 }
 
+#define NIDLE 1000
+
+/*
+ * NIDLE idle sessions through 3 upgrades: each process hands all of them
+ * to the next (the old one exits within 3 s), and every one still
+ * relays both ways at the end, in the fourth process (or, for a mover
+ * whose sessions stay, in the first).
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_thousand_idle, 180)
+{
+	int *c = calloc(NIDLE, sizeof(int)), *u = calloc(NIDLE, sizeof(int));
+	struct up U = {0};
+	pid_t old, first = 0, olds[3];
+	int rc, i;
+
+	ASSERT_TRUE(c && u);
+	rc = up_start(&U, ctx, NULL, NULL);
+	for (i = 0; i < NIDLE && !rc; i++)
+		rc = session(&U, &c[i], &u[i]);
+	if (rc)
+		return rc;
+	for (i = 0; i < 3; i++) {
+		if (upgrade(&U, &old))
+			return T_FAIL;
+		olds[i] = old;
+		if (!moves(ctx) && i == 0)
+			first = old;
+		else if (moves(ctx))
+			ASSERT_EQ(wait_exit(old, 3000), 0);
+	}
+	if (moves(ctx))
+		ASSERT_EQ(t_log_count(&U.d, "took 1000 session(s)", NULL), 3);
+	for (i = 0; i < NIDLE; i++) {
+		ASSERT_EQ(t_ping(c[i], u[i]), T_PASS);
+		close(c[i]);
+		close(u[i]);
+	}
+	if (first) {
+		ASSERT_EQ(wait_exit(first, 5000), 0);
+		for (i = 1; i < 3; i++)
+			ASSERT_EQ(wait_exit(olds[i], 5000), 0);
+	}
+	free(c);
+	free(u);
+	return up_stop(&U);
+}
+
 /*
  * The new process dies in the middle of phase 2 — before it adopts a
  * batch, or after it adopted one but before it said so: the old one
