@@ -285,7 +285,7 @@ int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
 		zc_relay_opts_init(&dflt);
 		opts = &dflt;
 	}
-	if (opts->mover < ZC_MOVER_AUTO || opts->mover > ZC_MOVER_URING_SPLICE)
+	if (!zc__mover_valid(opts->mover))
 		return -EINVAL;
 	if (!(opts->flags & ZC_RELAY_F_TRUSTED) &&
 	    (err = zc__sock_check_pair(fd_a, fd_b)) != 0)
