@@ -435,6 +435,61 @@ ZC_API void zc_relay_get_stats(const struct zc_relay *relay,
                                struct zc_relay_stats *st);
 
 /* ------------------------------------------------------------------ */
+/* Handing a live relay to another loop or process                      */
+
+/* Bytes of a detached relay's record, and the most fds it names. */
+#define ZC_RELAY_STATE_LEN 128
+#define ZC_RELAY_STATE_FDS 6
+
+/*
+ * zc_relay_detach - stop a running relay at a safe point and hand it
+ * over as data: a ZC_RELAY_STATE_LEN-byte record written to rec (len
+ * bytes of room) and its fds — both sockets and, per direction, the two
+ * ends of a pipe holding the bytes read and not yet written, in order —
+ * appended to fds[*nfds...] (room for ZC_RELAY_STATE_FDS more; *nfds
+ * grows). The record names the fds by their index in that array, so
+ * the records of many relays share one array (one SCM_RIGHTS message
+ * carries 42 relays). The record keeps the counters, each direction's
+ * progress (EOF read, EOF forwarded) and the time already spent against
+ * the idle and half-closed deadlines. Format: libzcrelay(3), versioned.
+ *
+ * On success the relay is gone: the handle is invalid, done is never
+ * called, and the fds are the caller's (open, non-blocking) to send, to
+ * adopt, or to close. On failure nothing changed and the relay runs on:
+ * -EOPNOTSUPP (its mover, ring or uring-splice, cannot be handed over
+ * yet), -ENOSPC (len too short), -ENOBUFS, -EMFILE (no pipe for bytes
+ * held in a user-space buffer now: try again later), -EINVAL (a relay
+ * that is ending). Loop thread.
+ */
+ZC_API int zc_relay_detach(struct zc_relay *relay, void *rec, size_t len,
+                           int *fds, unsigned *nfds);
+
+/*
+ * zc_relay_adopt - resume a detached relay on loop (any engine): rec is
+ * its record (len bytes), fds[0..nfds) the array its fds were appended
+ * to (as received). The relay continues where it stopped: held bytes go
+ * out first, counters and deadlines carry on (done reports the whole
+ * life), and a direction whose EOF was forwarded stays half-closed.
+ * Returns 0 (the relay owns its fds; *out as for zc_relay_start, may be
+ * NULL), or -EPROTONOSUPPORT (a record of another format version),
+ * -EBADMSG (a malformed record or an fd index outside the array),
+ * -EOPNOTSUPP, -ENOTCONN, -ENOMEM, ...: then the fds are still the
+ * caller's. Loop thread.
+ */
+ZC_API int zc_relay_adopt(struct zc_relay **out, struct zc_loop *loop,
+                          const void *rec, size_t len, const int *fds,
+                          unsigned nfds, zc_relay_done_fn *done, void *arg);
+
+/*
+ * zc_relay_state_fds - the fds a record names (2 to ZC_RELAY_STATE_FDS
+ * of fds[0..nfds)), into out: for a caller that cannot adopt a record
+ * and must close them, or give them back. Returns how many, or the
+ * errors of zc_relay_adopt's record checks.
+ */
+ZC_API int zc_relay_state_fds(const void *rec, size_t len, const int *fds,
+                              unsigned nfds, int out[ZC_RELAY_STATE_FDS]);
+
+/* ------------------------------------------------------------------ */
 /* Listeners, connects, timers                                          */
 
 /*
@@ -457,7 +512,12 @@ typedef void zc_accept_fn(void *arg, int fd, const struct sockaddr *sa,
 ZC_API int zc_listener_start(struct zc_listener **out, struct zc_loop *loop,
                              int lfd, zc_accept_fn *cb, void *arg);
 
-/* zc_listener_stop - stop accepting and free the handle. Loop thread. */
+/*
+ * zc_listener_stop - stop accepting and free the handle. Loop thread. On
+ * io_uring, clients the kernel accepted before it saw the stop go to the
+ * callback before this returns (called from inside the callback, they
+ * are closed instead).
+ */
 ZC_API void zc_listener_stop(struct zc_listener *l);
 
 /* Called once with a connected non-blocking fd (>= 0, owned by the

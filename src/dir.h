@@ -5,6 +5,7 @@
 
 #include "mover.h"
 #include "relay-t.h"
+#include "relay_state.h"
 
 /* Initialises direction idx from src to dst, moved by ops. */
 void zc__dir_init(struct zc_dir *d, int idx, struct zc_side *src,
@@ -35,6 +36,38 @@ void zc__dir_release_empty(struct zc_loop *loop, struct zc_dir *d);
 
 /* Records a state change (and logs it at debug level). */
 void zc__dir_set_state(struct zc_loop *loop, struct zc_dir *d, int state);
+
+/*
+ * Hand-over (dir_handover.c), loop thread. Detaching a relay prepares
+ * both directions, then commits both; a failed prepare is undone and
+ * changes nothing.
+ *
+ * zc__dir_detach_prepare - fills *ds with the direction's progress and
+ * the pipe that will carry what it holds: its own pipe, or a new one
+ * (*made) holding the buffer's bytes and then the pipe's. Returns 0,
+ * -EOPNOTSUPP (the mover cannot be handed over), -ENOBUFS/-EMFILE/...
+ * (no pipe for the bytes now: try again later), or the error that is
+ * already ending the relay.
+ */
+int zc__dir_detach_prepare(struct zc_loop *loop, struct zc_dir *d,
+                           struct zc_dir_state *ds, struct zc_pipe **made);
+/* Gives back what a prepare made (NULL: nothing). */
+void zc__dir_detach_undo(struct zc_loop *loop, struct zc_pipe *made);
+/* The pipe named in the state leaves the pool (its fds are now the
+ * caller's); the rest goes back to the pools; the direction is closed. */
+void zc__dir_detach_commit(struct zc_loop *loop, struct zc_dir *d,
+                           struct zc_pipe *made);
+/*
+ * zc__dir_adopt - resumes a fresh direction from *ds: counters, phase
+ * (an EOF read but not forwarded drains first; one forwarded leaves the
+ * direction half-closed) and the pipe of held bytes, which the pool
+ * counts from now on. Returns 0, -EOPNOTSUPP (the mover cannot adopt),
+ * -ENOBUFS/-ENOMEM/-EINVAL (the fds stay the caller's).
+ */
+int zc__dir_adopt(struct zc_loop *loop, struct zc_dir *d,
+                  const struct zc_dir_state *ds);
+/* Undoes an adopt: the pipe's fds are the caller's again, still open. */
+void zc__dir_adopt_undo(struct zc_loop *loop, struct zc_dir *d);
 
 /* For movers (mover.h). Loop thread. */
 /* The loop the direction's relay runs on (for completion callbacks). */

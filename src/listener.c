@@ -22,9 +22,13 @@
  * applies from the next pause on). A kernel without
  * multishot accept (-EINVAL at once), or ZC_URING_NET=poll in the
  * environment (fault-injection tests, which see only system calls),
- * gives the readiness path. Stopping cancels the request; a client the
- * kernel accepted in the meantime is closed, as one left in the backlog
- * of a closed listener is reset.
+ * gives the readiness path. Stopping cancels the request and submits
+ * the cancel at once; the clients the kernel accepted before it saw the
+ * cancel, whose completions are not reaped yet, go to the callback
+ * before zc_listener_stop() returns (an upgrade's old process stops
+ * accepting on sockets the new one goes on serving: none may be lost).
+ * Only a stop from inside the callback, or the loop's end, closes such a
+ * client, as one left in the backlog of a closed listener is reset.
  */
 #include "compat.h"
 
@@ -303,14 +307,34 @@ int zc_listener_start(struct zc_listener **out, struct zc_loop *loop, int lfd,
 	return 0;
 }
 
+/* A client accepted before the cancel took effect (zc__uop_accept_take). */
+static void listener_take_late(void *arg, int fd)
+{
+	struct zc_listener *l = arg;
+
+	l->l_busy = 1;
+	if (l->l_stopped)
+		close(fd); /* the callback stopped it again */
+	else
+		listener_deliver(l, fd);
+}
+
 void zc_listener_stop(struct zc_listener *l)
 {
+	struct zc_uop *acc;
+
 	if (!l)
 		return;
 	if (l->l_busy) {
 		l->l_stopped = 1;
 		listener_disarm(l);
 		return;
+	}
+	acc = l->l_acc;
+	if (acc) {
+		listener_disarm(l);
+		zc__loop_flush(l->l_loop);
+		zc__uop_accept_take(l->l_loop, acc, listener_take_late, l);
 	}
 	listener_free(l);
 }

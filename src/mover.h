@@ -50,13 +50,15 @@ struct zc_mover_ops {
 	 * CQE. Loop thread. */
 	void (*release)(struct zc_loop *loop, struct zc_dir *d);
 	/*
-	 * Reserved for moving live sessions to another process (a later
-	 * issue); NULL in every mover today, which means "cannot be
-	 * handed over". detach would stop the direction's requests and
-	 * leave what it holds in a form another process can take (bytes in
-	 * the pipe or buffer, counted), returning 0, -EBUSY while a request
-	 * cannot be stopped yet, or -errno. adopt would take such a
-	 * direction into this loop and resume it. Loop thread.
+	 * Hand-over of live relays (zc_relay_detach/zc_relay_adopt,
+	 * dir_handover.c). NULL means "cannot be handed over" (today the
+	 * ring and uring-splice movers: zc_relay_detach answers
+	 * -EOPNOTSUPP and the relay runs on). detach stops the direction's
+	 * requests so that all it holds is in the pipe and the buffer,
+	 * returning 0, -EBUSY while a request cannot be stopped yet (the
+	 * caller tries again after a loop turn), or -errno. adopt readies a
+	 * direction whose counters, phase and pipe dir_handover.c has just
+	 * set, returning 0 or -errno. Loop thread.
 	 */
 	int (*detach)(struct zc_loop *loop, struct zc_dir *d);
 	int (*adopt)(struct zc_loop *loop, struct zc_dir *d);
@@ -68,6 +70,9 @@ extern const struct zc_mover_ops zc__mover_splice;  /* xfer_ready.c */
 extern const struct zc_mover_ops zc__mover_copy;    /* xfer_ready.c */
 extern const struct zc_mover_ops zc__mover_ring;    /* xfer_ring.c */
 extern const struct zc_mover_ops zc__mover_usplice; /* xfer_usplice.c */
+
+/* 1 if mover is an enum zc_mover the table knows, else 0. */
+int zc__mover_valid(int mover);
 
 /*
  * The table of the mover (enum zc_mover) a relay on loop moves with:

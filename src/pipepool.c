@@ -19,11 +19,13 @@
 #include "compat.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "pipepool.h"
 
@@ -196,6 +198,87 @@ void zc__pipe_put(struct zc_pipepool *pp, struct zc_pipe *p, int dirty)
 	p->p_next = pp->pp_free;
 	pp->pp_free = p;
 	pp->pp_nfree++;
+}
+
+void zc__pipe_take(struct zc_pipepool *pp, struct zc_pipe *p, int *rfd,
+                   int *wfd)
+{
+	pp->pp_nused--;
+	*rfd = p->p_rfd;
+	*wfd = p->p_wfd;
+	if (p->p_big)
+		budget_give(p->p_size / PAGE);
+	free(p);
+}
+
+/* 1 if rfd is a pipe's read end and wfd the write end of the same pipe. */
+static int pipe_ends_match(int rfd, int wfd)
+{
+	struct stat a, b;
+
+	if (fstat(rfd, &a) == -1 || fstat(wfd, &b) == -1)
+		return 0;
+	if (!S_ISFIFO(a.st_mode) || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino)
+		return 0;
+	return (fcntl(rfd, F_GETFL) & O_ACCMODE) == O_RDONLY &&
+	       (fcntl(wfd, F_GETFL) & O_ACCMODE) == O_WRONLY;
+}
+
+/* Sets O_NONBLOCK and FD_CLOEXEC on fd; 0 or -errno. */
+static int pipe_fd_prepare(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
+		return zc__neg_errno();
+	return 0;
+}
+
+int zc__pipe_adopt(struct zc_pipepool *pp, int rfd, int wfd,
+                   struct zc_pipe **out)
+{
+	struct zc_pipe *p;
+	int sz, err;
+
+	if (!pipe_ends_match(rfd, wfd))
+		return -EINVAL;
+	if (pp->pp_nused >= pp->pp_max_used)
+		return -ENOBUFS;
+	if ((err = pipe_fd_prepare(rfd)) || (err = pipe_fd_prepare(wfd)))
+		return err;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->p_rfd = rfd;
+	p->p_wfd = wfd;
+	sz = fcntl(wfd, F_GETPIPE_SZ);
+	p->p_size = sz > 0 ? (unsigned)sz : (unsigned)PAGE;
+	/* Its pages were charged to the sender's budget, which gave them
+	 * back when the pipe left; this process counts them from now. */
+	p->p_big = p->p_size > 16 * PAGE && budget_take(p->p_size / PAGE);
+	pp->pp_nused++;
+	*out = p;
+	return 0;
+}
+
+int zc__pipe_grow(struct zc_pipepool *pp, struct zc_pipe *p, size_t need)
+{
+	int sz;
+
+	if (p->p_size >= need)
+		return 0;
+	if (need > INT_MAX || fcntl(p->p_wfd, F_SETPIPE_SZ, (int)need) == -1)
+		return -ENOBUFS;
+	sz = fcntl(p->p_wfd, F_GETPIPE_SZ);
+	if (sz <= 0)
+		return -ENOBUFS;
+	if (p->p_big)
+		budget_give(p->p_size / PAGE);
+	p->p_size = (unsigned)sz;
+	p->p_big = budget_take(p->p_size / PAGE);
+	return p->p_size >= need ? 0 : -ENOBUFS;
 }
 
 void zc__pipepool_fini(struct zc_pipepool *pp)

@@ -45,6 +45,32 @@ int zc__pipe_get(struct zc_pipepool *pp, struct zc_pipe **out);
  */
 void zc__pipe_put(struct zc_pipepool *pp, struct zc_pipe *p, int dirty);
 
+/*
+ * Takes a pipe out of the pool for good, to leave the process (a relay
+ * handed over): *rfd and *wfd get its fds, which the caller now owns and
+ * closes; p is freed. Like zc__pipe_put for the pool's counts.
+ */
+void zc__pipe_take(struct zc_pipepool *pp, struct zc_pipe *p, int *rfd,
+                   int *wfd);
+
+/*
+ * Wraps a pipe that came from elsewhere (an adopted relay) as one of the
+ * pool's pipes in use: the caller gets *out and gives it back with
+ * zc__pipe_put (or zc__pipe_take). rfd and wfd are made non-blocking and
+ * close-on-exec. Returns 0, -ENOBUFS (the cap is reached), -ENOMEM, or
+ * -EINVAL if they are not the two ends of one pipe; the caller keeps
+ * the fds then.
+ */
+int zc__pipe_adopt(struct zc_pipepool *pp, int rfd, int wfd,
+                   struct zc_pipe **out);
+
+/*
+ * Makes p (in use) hold at least need bytes, within pipe-max-size and
+ * the page budget's count. Returns 0, or -ENOBUFS if the kernel refused
+ * (p keeps its size).
+ */
+int zc__pipe_grow(struct zc_pipepool *pp, struct zc_pipe *p, size_t need);
+
 /* Closes every cached pipe (those in use stay with their owners). */
 void zc__pipepool_fini(struct zc_pipepool *pp);
 

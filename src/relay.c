@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dir.h"
+#include "relay.h"
 #include "log.h"
 #include "sock.h"
 
@@ -164,40 +165,70 @@ static void relay_close_side(struct zc_relay *r, struct zc_side *s, int end)
 		close(s->s_fd);
 }
 
-/*
- * The only teardown path. Stops watching, gives back pipes and buffers,
- * closes (or resets) the sockets, reports once, and frees the session.
- */
-static void relay_close(struct zc_relay *r, int end, int err)
+/* Stops everything that could still call into the relay: its watchers,
+ * its task, its timer, the loop's list of relays to abort. */
+static void relay_unhook(struct zc_relay *r)
 {
-	struct zc_loop *loop = r->r_loop;
-	struct zc_relay_stats st;
 	int i;
 
-	if (r->r_closing)
-		return;
 	r->r_closing = 1;
-	for (i = 0; i < 2; i++) {
-		zc__io_del(loop, &r->r_side[i].s_io);
-		zc__dir_release(loop, &r->r_dir[i]);
-		zc__dir_set_state(loop, &r->r_dir[i], ZC_STATE_CLOSED);
-	}
+	for (i = 0; i < 2; i++)
+		zc__io_del(r->r_loop, &r->r_side[i].s_io);
 	zc__task_cancel(&r->r_task);
 	zc__timer_disarm(&r->r_idle);
 	zc__loop_disown(&r->r_own);
-	relay_fill_stats(r, end, err, &st);
-	for (i = 0; i < 2; i++)
-		relay_close_side(r, &r->r_side[i], end);
+}
+
+/* After relay_unhook and the directions' release: the engine lets go of
+ * the sockets, the loop stops counting the relay, and it is freed. */
+static void relay_free(struct zc_relay *r, const char *how, int err,
+                       const struct zc_relay_stats *st)
+{
+	struct zc_loop *loop = r->r_loop;
+
 	/* With io_uring the sockets are released (FIN or RST sent) only when
 	 * the poll removals reach the kernel: before done says they are. */
 	zc__loop_flush(loop);
 	loop->st.relays_active--;
 	zc__log(loop, ZC_LOG_DEBUG, "relay fds %d/%d ended: %s (%s)",
-	        r->r_side[0].s_fd, r->r_side[1].s_fd, zc_end_name(end),
-	        zc_strerror(err));
-	if (r->r_done)
-		r->r_done(r->r_arg, &st);
+	        r->r_side[0].s_fd, r->r_side[1].s_fd, how, zc_strerror(err));
+	if (r->r_done && st)
+		r->r_done(r->r_arg, st);
 	free(r);
+}
+
+/*
+ * The only teardown path of a relay that ends here. Stops watching,
+ * gives back pipes and buffers, closes (or resets) the sockets, reports
+ * once, and frees the session. (A relay that leaves for another loop
+ * ends through zc__relay_end_detached instead: its fds stay open.)
+ */
+static void relay_close(struct zc_relay *r, int end, int err)
+{
+	struct zc_relay_stats st;
+	int i;
+
+	if (r->r_closing)
+		return;
+	relay_unhook(r);
+	for (i = 0; i < 2; i++) {
+		zc__dir_release(r->r_loop, &r->r_dir[i]);
+		zc__dir_set_state(r->r_loop, &r->r_dir[i], ZC_STATE_CLOSED);
+	}
+	relay_fill_stats(r, end, err, &st);
+	for (i = 0; i < 2; i++)
+		relay_close_side(r, &r->r_side[i], end);
+	relay_free(r, zc_end_name(end), err, &st);
+}
+
+void zc__relay_end_detached(struct zc_relay *r, struct zc_pipe *made[2])
+{
+	int i;
+
+	relay_unhook(r);
+	for (i = 0; i < 2; i++)
+		zc__dir_detach_commit(r->r_loop, &r->r_dir[i], made[i]);
+	relay_free(r, "detached", 0, NULL);
 }
 
 static void relay_abort_owned(struct zc_owned *o)
@@ -271,21 +302,14 @@ static void relay_init(struct zc_relay *r, struct zc_loop *loop, int fd_a,
 	r->r_last = zc__loop_now(loop);
 }
 
-int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
-                   int fd_b, const struct zc_relay_opts *opts,
-                   zc_relay_done_fn *done, void *arg)
+int zc__relay_alloc(struct zc_relay **out, struct zc_loop *loop, int fd_a,
+                    int fd_b, const struct zc_relay_opts *opts,
+                    zc_relay_done_fn *done, void *arg)
 {
-	struct zc_relay_opts dflt;
 	struct zc_relay *r;
-	int err, fl_a = -1, fl_b = -1;
+	int err;
 
-	if (!loop)
-		return -EINVAL;
-	if (!opts) {
-		zc_relay_opts_init(&dflt);
-		opts = &dflt;
-	}
-	if (opts->mover < ZC_MOVER_AUTO || opts->mover > ZC_MOVER_URING_SPLICE)
+	if (!zc__mover_valid(opts->mover))
 		return -EINVAL;
 	if (!(opts->flags & ZC_RELAY_F_TRUSTED) &&
 	    (err = zc__sock_check_pair(fd_a, fd_b)) != 0)
@@ -297,13 +321,22 @@ int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
 	relay_init(r, loop, fd_a, fd_b, opts);
 	r->r_done = done;
 	r->r_arg = arg;
+	*out = r;
+	return 0;
+}
+
+int zc__relay_go(struct zc_relay *r)
+{
+	struct zc_loop *loop = r->r_loop;
+	int fd_a = r->r_side[0].s_fd, fd_b = r->r_side[1].s_fd;
+	uint64_t quiet = relay_quiet_limit(r);
+	int err, fl_a = -1, fl_b = -1;
+
 	if ((err = fl_a = zc__fd_set_nonblock(fd_a, 1)) < 0 ||
 	    (err = fl_b = zc__fd_set_nonblock(fd_b, 1)) < 0)
-		goto fail_free;
-	if (r->r_idle_ms &&
-	    (err = zc__timer_arm_at(&r->r_idle,
-	                            r->r_last + r->r_idle_ms * 1000000ULL)))
-		goto fail_free;
+		goto fail;
+	if (quiet && (err = zc__timer_arm_at(&r->r_idle, r->r_last + quiet)))
+		goto fail;
 	err = relay_watch(r);
 	if (err)
 		goto fail_timer;
@@ -314,17 +347,50 @@ int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
 		zc__task_queue(loop, &r->r_task);
 	loop->st.relays_active++;
 	loop->st.relays_total++;
-	if (out)
-		*out = r;
 	return 0;
 fail_timer:
 	zc__timer_disarm(&r->r_idle);
-fail_free:
+fail:
 	/* The caller keeps the fds, with their flags as they were. */
 	zc__fd_restore_flags(fd_a, fl_a);
 	zc__fd_restore_flags(fd_b, fl_b);
-	free(r);
 	return err;
+}
+
+void zc__relay_run_soon(struct zc_relay *r)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		r->r_side[i].s_ready |= ZC_SIDE_R | ZC_SIDE_W;
+	zc__task_queue(r->r_loop, &r->r_task);
+}
+
+int zc_relay_start(struct zc_relay **out, struct zc_loop *loop, int fd_a,
+                   int fd_b, const struct zc_relay_opts *opts,
+                   zc_relay_done_fn *done, void *arg)
+{
+	struct zc_relay_opts dflt;
+	struct zc_relay *r;
+	int err;
+
+	if (!loop)
+		return -EINVAL;
+	if (!opts) {
+		zc_relay_opts_init(&dflt);
+		opts = &dflt;
+	}
+	err = zc__relay_alloc(&r, loop, fd_a, fd_b, opts, done, arg);
+	if (err)
+		return err;
+	err = zc__relay_go(r);
+	if (err) {
+		free(r);
+		return err;
+	}
+	if (out)
+		*out = r;
+	return 0;
 }
 
 void zc_relay_close(struct zc_relay *relay)

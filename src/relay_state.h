@@ -9,7 +9,8 @@
  * direction's progress and counters, and the time already spent against
  * each deadline. Nothing in it points into the old loop.
  *
- * The wire form (docs/internals/relay-state.md) is a fixed little-endian
+ * The wire form (docs/internals/relay-state.md); zc_relay_detach and zc_relay_adopt
+ * (relay_handover.c) fill and read it is a fixed little-endian
  * record; file descriptors are not in it but in a separate array (for
  * SCM_RIGHTS), which the record refers to by index.
  */
@@ -24,9 +25,8 @@
 /* The wire form's first four bytes, "ZCRS", and its version. */
 #define ZC_RELAY_STATE_MAGIC   0x5352435aU
 #define ZC_RELAY_STATE_VERSION 1
-/* Bytes of a version-1 record, and the most fds one relay carries. */
-#define ZC_RELAY_STATE_LEN 128
-#define ZC_RELAY_STATE_FDS 6
+/* ZC_RELAY_STATE_LEN and ZC_RELAY_STATE_FDS (zcrelay.h) are version
+ * 1's record length and the most fds one relay carries. */
 
 /* Progress of one direction when it was detached. */
 enum zc_dir_phase {

@@ -125,6 +125,17 @@ int zc__uop_send(struct zc_loop *loop, int fd, const int *ids, int n,
 void zc__uop_cancel(struct zc_loop *loop, struct zc_uop *op, int detach);
 
 /*
+ * zc__uop_accept_take - the clients the multishot accept op (cancelled,
+ * the cancel submitted) accepted whose completions wait in the CQ ring,
+ * unreaped: each fd goes to fn(arg, fd), which owns it, and its
+ * completion is marked -ECANCELED so that no later reap closes it. Once
+ * the kernel has seen the cancel it accepts no more, so a listener that
+ * stops loses no client. Loop thread; op is not dereferenced.
+ */
+void zc__uop_accept_take(struct zc_loop *loop, const struct zc_uop *op,
+                         void (*fn)(void *arg, int fd), void *arg);
+
+/*
  * The uring-splice mover (xfer_usplice.c).
  *
  * zc__uop_splice_init: readies the loop for IORING_OP_SPLICE requests, once:

@@ -54,3 +54,8 @@ int zc__uop_connect(struct zc_loop *loop, int fd, const struct sockaddr *sa,
 void zc__uop_cancel(struct zc_loop *loop, struct zc_uop *op, int detach)
 {
 }
+
+void zc__uop_accept_take(struct zc_loop *loop, const struct zc_uop *op,
+                         void (*fn)(void *arg, int fd), void *arg)
+{
+}

@@ -273,6 +273,25 @@ int zc__uop_send(struct zc_loop *loop, int fd, const int *ids, int n,
 	return 0;
 }
 
+void zc__uop_accept_take(struct zc_loop *loop, const struct zc_uop *op,
+                         void (*fn)(void *arg, int fd), void *arg)
+{
+	struct ur *ur = zc__ur_of(loop);
+	struct io_uring_cqe *cqe;
+	unsigned head;
+	int fd;
+
+	/* The ring is shared memory: a completion whose client was taken
+	 * here says -ECANCELED to the reap that comes later. */
+	io_uring_for_each_cqe (&ur->ring, head, cqe) {
+		if (io_uring_cqe_get_data(cqe) != op || cqe->res < 0)
+			continue;
+		fd = cqe->res;
+		cqe->res = -ECANCELED;
+		fn(arg, fd);
+	}
+}
+
 void zc__uop_cancel(struct zc_loop *loop, struct zc_uop *op, int detach)
 {
 	struct io_uring_sqe *sqe;

@@ -102,6 +102,20 @@ static int ready_holds(const struct zc_dir *d)
 	return zc__dir_pending(d) != 0;
 }
 
+/* Nothing in flight: the pipe and buffer are all a direction holds,
+ * and dir_handover.c carries them. */
+static int ready_detach(struct zc_loop *loop, struct zc_dir *d)
+{
+	return 0;
+}
+
+/* Bytes that arrive in the pipe go out before any new drain
+ * (ready_can_drain), whichever way this mover drains. */
+static int ready_adopt(struct zc_loop *loop, struct zc_dir *d)
+{
+	return 0;
+}
+
 static void copy_init(struct zc_dir *d)
 {
 	d->d_flags = ZC_DIR_F_COPY;
@@ -117,6 +131,8 @@ const struct zc_mover_ops zc__mover_splice = {
         .mover = ZC_MOVER_SPLICE,
         .run = ready_run,
         .holds = ready_holds,
+        .detach = ready_detach,
+        .adopt = ready_adopt,
 };
 
 const struct zc_mover_ops zc__mover_copy = {
@@ -125,6 +141,8 @@ const struct zc_mover_ops zc__mover_copy = {
         .init = copy_init,
         .run = ready_run,
         .holds = ready_holds,
+        .detach = ready_detach,
+        .adopt = ready_adopt,
 };
 
 const struct zc_mover_ops zc__mover_auto = {
@@ -133,4 +151,6 @@ const struct zc_mover_ops zc__mover_auto = {
         .init = auto_init,
         .run = ready_run,
         .holds = ready_holds,
+        .detach = ready_detach,
+        .adopt = ready_adopt,
 };

@@ -480,9 +480,25 @@ void zcr_api_reload_start(void)
 	pthread_mutex_unlock(&rl_lock);
 }
 
-void zcr_api_reloaded(int ok, const char *msgs)
+/* Posts fn(w) to the admin loop for each waiter of *list whose attempt
+ * (want) is done; keeps the others (and those a post failed for: out of
+ * memory, the next attempt answers them). */
+static void waiters_answer(struct waiter **list, unsigned done, zc_post_fn *fn)
 {
 	struct waiter *w, *keep = NULL, *next;
+
+	for (w = *list; w; w = next) {
+		next = w->next;
+		if (w->want > done || zcr_admin_post(w->rq->a, fn, w)) {
+			w->next = keep;
+			keep = w;
+		}
+	}
+	*list = keep;
+}
+
+void zcr_api_reloaded(int ok, const char *msgs)
+{
 
 	pthread_mutex_lock(&rl_lock);
 	rl_done = rl_started;
@@ -490,24 +506,33 @@ void zcr_api_reloaded(int ok, const char *msgs)
 	rl_ok = ok;
 	free(rl_msgs);
 	rl_msgs = msgs ? strdup(msgs) : NULL;
-	for (w = rl_waiters; w; w = next) {
-		next = w->next;
-		if (w->want > rl_done) {
-			w->next = keep;
-			keep = w;
-		} else if (zcr_admin_post(w->rq->a, reload_on_done, w)) {
-			w->next = keep; /* out of memory: the next reload */
-			keep = w;
-		}
-	}
-	rl_waiters = keep;
+	waiters_answer(&rl_waiters, rl_done, reload_on_done);
 	pthread_mutex_unlock(&rl_lock);
+}
+
+/* rq waits on *list for the answer to the attempt after *started,
+ * which sig makes the main thread begin. */
+static void wait_for(struct zcr_areq *rq, struct waiter **list,
+                     const unsigned *started, int sig)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		zcr_api_error(rq, 500, "out of memory");
+		return;
+	}
+	w->rq = rq;
+	pthread_mutex_lock(&rl_lock);
+	w->want = *started + 1;
+	w->next = *list;
+	*list = w;
+	pthread_mutex_unlock(&rl_lock);
+	kill(getpid(), sig);
 }
 
 static void post_reload(struct zcr_areq *rq)
 {
 	struct zcr_cfg *c = zcr_cfg_current();
-	struct waiter *w;
 	int has_file = c && c->path;
 
 	zcr_cfg_unref(c);
@@ -519,18 +544,63 @@ static void post_reload(struct zcr_areq *rq)
 		zcr_api_error(rq, 409, "no -c file to reload");
 		return;
 	}
-	w = calloc(1, sizeof(*w));
-	if (!w) {
-		zcr_api_error(rq, 500, "out of memory");
+	/* the main thread reloads, as for SIGHUP */
+	wait_for(rq, &rl_waiters, &rl_started, SIGHUP);
+}
+
+/* ------------------------------------------------------------------ */
+/* POST /upgrade                                                        */
+
+static struct waiter *ug_waiters;
+static unsigned ug_started, ug_done;
+static int ug_pid;       /* the new process, or 0: failed */
+static char ug_why[256]; /* why it failed */
+
+static void upgrade_on_done(struct zc_loop *loop, void *arg)
+{
+	struct waiter *w = arg;
+	struct zcr_json j = {0};
+	int pid;
+
+	pthread_mutex_lock(&rl_lock);
+	pid = ug_pid;
+	zcr_json_obj(&j);
+	zcr_json_kbool(&j, "ok", pid > 0);
+	if (pid > 0)
+		zcr_json_ku64(&j, "pid", (uint64_t)pid);
+	else
+		zcr_json_kstr(&j, "error", ug_why);
+	zcr_json_obj_end(&j);
+	pthread_mutex_unlock(&rl_lock);
+	zcr_api_json(w->rq, pid > 0 ? 200 : 500, &j);
+	free(w);
+}
+
+void zcr_api_upgrade_start(void)
+{
+	pthread_mutex_lock(&rl_lock);
+	ug_started++;
+	pthread_mutex_unlock(&rl_lock);
+}
+
+void zcr_api_upgraded(int pid, const char *why)
+{
+	pthread_mutex_lock(&rl_lock);
+	ug_done = ug_started;
+	ug_pid = pid;
+	snprintf(ug_why, sizeof(ug_why), "%s", why ? why : "");
+	waiters_answer(&ug_waiters, ug_done, upgrade_on_done);
+	pthread_mutex_unlock(&rl_lock);
+}
+
+static void post_upgrade(struct zcr_areq *rq)
+{
+	if (is_draining()) {
+		zcr_api_error(rq, 503, "draining: no upgrade");
 		return;
 	}
-	w->rq = rq;
-	pthread_mutex_lock(&rl_lock);
-	w->want = rl_started + 1;
-	w->next = rl_waiters;
-	rl_waiters = w;
-	pthread_mutex_unlock(&rl_lock);
-	kill(getpid(), SIGHUP); /* the main thread reloads, as for SIGHUP */
+	/* the main thread upgrades, as for SIGUSR2 */
+	wait_for(rq, &ug_waiters, &ug_started, SIGUSR2);
 }
 
 /* ------------------------------------------------------------------ */
@@ -636,10 +706,7 @@ void zcr_api_handle(void *arg, struct zcr_areq *rq)
 		else if (path_is(path, "/reload"))
 			post_reload(rq);
 		else
-			zcr_api_error(
-			        rq, 501,
-			        "not yet available: the hand-over of "
-			        "listeners to a new binary has not landed");
+			post_upgrade(rq);
 	} else {
 		zcr_api_error(rq, 404, "no such resource");
 	}

@@ -30,6 +30,15 @@ void zcr_api_reload_start(void);
  */
 void zcr_api_reloaded(int ok, const char *msgs);
 
+/* Main thread: an upgrade attempt (SIGUSR2 or POST /upgrade) starts. */
+void zcr_api_upgrade_start(void);
+
+/* zcr_api_upgraded - main thread, after every upgrade attempt begun by
+ * zcr_api_upgrade_start(): pid the new process that took over, or 0 and
+ * why. Answers the POST /upgrade requests waiting for it (200 {"ok":
+ * true, "pid": N}, or 500 {"ok": false, "error": why}). */
+void zcr_api_upgraded(int pid, const char *why);
+
 /* Sessions (api_sessions.c), admin thread. */
 /* GET /sessions with its filters. */
 void zcr_api_sessions_get(struct zcr_areq *rq);

@@ -237,37 +237,33 @@ static int name_ok(const char *s)
 	                 "0123456789_-.") == n;
 }
 
-struct zcr_route *zcr_route_add(struct zcr_cfg *c, const char *name, char *err,
-                                size_t errlen)
+int zcr_route_add(struct zcr_route **out, struct zcr_cfg *c, const char *name,
+                  char *err, size_t errlen)
 {
 	struct zcr_route *r;
 	unsigned i;
 
-	if (!name_ok(name)) {
-		cfg_err(err, errlen,
-		        "route name '%s': use 1-%d letters, digits, '_', '-' "
-		        "or '.'",
-		        name, ZCR_NAME_MAX - 1);
-		return NULL;
-	}
+	*out = NULL;
+	if (!name_ok(name))
+		return cfg_err(err, errlen,
+		               "route name '%s': use 1-%d letters, digits, "
+		               "'_', '-' or '.'",
+		               name, ZCR_NAME_MAX - 1);
 	for (i = 0; i < c->nroutes; i++)
-		if (strcmp(c->routes[i].name, name) == 0) {
-			cfg_err(err, errlen, "route '%s' defined twice", name);
-			return NULL;
-		}
-	if (c->nroutes == ZCR_MAX_ROUTES) {
-		cfg_err(err, errlen, "more than %d routes", ZCR_MAX_ROUTES);
-		return NULL;
-	}
+		if (strcmp(c->routes[i].name, name) == 0)
+			return cfg_err(err, errlen, "route '%s' defined twice",
+			               name);
+	if (c->nroutes == ZCR_MAX_ROUTES)
+		return cfg_err(err, errlen, "more than %d routes",
+		               ZCR_MAX_ROUTES);
 	r = realloc(c->routes, (c->nroutes + 1) * sizeof(*r));
-	if (!r) {
-		cfg_oom(err, errlen);
-		return NULL;
-	}
+	if (!r)
+		return cfg_oom(err, errlen);
 	c->routes = r;
 	r = &c->routes[c->nroutes++];
 	route_defaults(r, name);
-	return r;
+	*out = r;
+	return 0;
 }
 
 /* Splits "HOST:LO-HI" into "HOST:LO" and hi; *hi = 0 without a range. */

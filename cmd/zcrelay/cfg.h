@@ -190,10 +190,11 @@ void zcr_cfg_unref(struct zcr_cfg *c);
 /* The builders and parsers below fail with -EINVAL (bad input) or
  * -ENOMEM, a message for the user in err. */
 
-/* Appends a route named name with the defaults. Returns it, or NULL with
- * a message in err (duplicate name, too many routes, out of memory). */
-struct zcr_route *zcr_route_add(struct zcr_cfg *c, const char *name, char *err,
-                                size_t errlen);
+/* Appends a route named name with the defaults and stores it in *out
+ * (owned by c; NULL on failure). Returns 0, or -EINVAL (bad or duplicate
+ * name, too many routes) / -ENOMEM with a message in err. */
+int zcr_route_add(struct zcr_route **out, struct zcr_cfg *c, const char *name,
+                  char *err, size_t errlen);
 /* Adds listeners: ADDR, or HOST:LO-HI for a port range. Returns 0, or
  * -EINVAL / -ENOMEM with a message in err. */
 int zcr_route_listen(struct zcr_route *r, const char *spec, char *err,

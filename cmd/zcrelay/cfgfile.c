@@ -765,16 +765,12 @@ static void load_route(struct load *ld, const config_setting_t *rs)
 	struct zcr_route *r = NULL;
 	char err[ZCR_ERR_MAX];
 
-	if (name) {
-		r = zcr_route_add(ld->c, name, err, sizeof(err));
-		if (!r)
-			load_err(ld, sline(member(rs, "name")), "%s", err);
-	}
+	if (name && zcr_route_add(&r, ld->c, name, err, sizeof(err)))
+		load_err(ld, sline(member(rs, "name")), "%s", err);
 	if (!r) {
 		scratch = zcr_cfg_new();
-		r = scratch ? zcr_route_add(scratch, "unnamed", err,
-		                            sizeof(err))
-		            : NULL;
+		if (scratch)
+			zcr_route_add(&r, scratch, "unnamed", err, sizeof(err));
 	}
 	if (r)
 		route_body(ld, rs, r, name ? name : "(unnamed)");

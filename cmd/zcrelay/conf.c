@@ -322,10 +322,11 @@ int zcr_conf_parse(struct zcr_opts *o, struct zcr_cfg **out, int argc,
 {
 	char err[ZCR_ERR_MAX];
 	struct zcr_cfg *c = zcr_cfg_new();
+	struct zcr_route *r;
 	int ch, idx, rc = 0, route_opts = 0;
 
 	memset(o, 0, sizeof(*o));
-	if (!c || !zcr_route_add(c, "default", err, sizeof(err))) {
+	if (!c || zcr_route_add(&r, c, "default", err, sizeof(err))) {
 		zcr_cfg_unref(c);
 		return conf_err("out of memory");
 	}

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "dlog.h"
 #include "service.h"
+#include "upgrade.h"
 
 static struct zcr_admin *admin;
 static int admin_fds[ZCR_MAX_ADMIN];
@@ -52,7 +53,8 @@ int zcr_control_admin_listen(const struct zcr_cfg *c)
 	for (i = 0; i < c->nadmin; i++) {
 		l = &c->admin[i];
 		fd = zcr_sd_listen_take(&l->addr);
-		admin_own[nadmin_fds] = fd < 0;
+		/* An upgrade's new process owns what it took over. */
+		admin_own[nadmin_fds] = fd < 0 || zcr_upgrade_child();
 		if (fd < 0) {
 			fd = zc_listen(&l->addr, 0, 0);
 			if (fd >= 0 && (rc = admin_secure(c, l))) {
@@ -89,6 +91,17 @@ int zcr_control_admin_start(const struct zcr_cfg *c, struct zcr_worker *ws,
 	return err;
 }
 
+unsigned zcr_control_admin_fds(const int **fds)
+{
+	*fds = admin_fds;
+	return nadmin_fds;
+}
+
+void zcr_control_admin_handed_over(void)
+{
+	memset(admin_own, 0, sizeof(admin_own));
+}
+
 void zcr_control_admin_stop(void)
 {
 	const struct sockaddr_un *sun;
@@ -120,11 +133,20 @@ int zcr_control_setup(const struct zcr_cfg *c)
 		        zc_strerror(rc));
 		return rc;
 	}
-	if (c->pid_file)
-		rc = zcr_write_pid_file(c->pid_file, err, sizeof(err));
-	if (rc)
+	/* An upgrade's new process writes it once it owns the listeners. */
+	if (!c->pid_file || zcr_upgrade_child())
+		return 0;
+	rc = zcr_write_pid_file(c->pid_file, err, sizeof(err));
+	if (rc) {
 		zcr_log(ZC_LOG_ERR, "pid file %s", err);
-	return rc;
+		return rc;
+	}
+	/* The user's, so that an upgrade's new process (started after the
+	 * drop) can rewrite it. */
+	if (zcr_chown_for(c->pid_file, c->user, c->group, err, sizeof(err)))
+		zcr_log(ZC_LOG_WARN,
+		        "pid file %s (an upgrade cannot rewrite it)", err);
+	return 0;
 }
 
 int zcr_control_drop(const struct zcr_cfg *c)

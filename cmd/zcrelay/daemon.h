@@ -135,6 +135,12 @@ int zcr_control_admin_listen(const struct zcr_cfg *c);
  * without an admin address. */
 int zcr_control_admin_start(const struct zcr_cfg *c, struct zcr_worker *ws,
                             unsigned nw);
+/* The bound admin sockets into *fds (the control module keeps them);
+ * returns how many. */
+unsigned zcr_control_admin_fds(const int **fds);
+/* An upgrade's new process serves the admin sockets now: stopping
+ * leaves their socket files. */
+void zcr_control_admin_handed_over(void);
 /* Stops serving and closes the admin socket. */
 void zcr_control_admin_stop(void);
 /* Becomes c's user and group, if set; 0 or -errno (logged). */
@@ -161,6 +167,14 @@ int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
 /* Drops the main thread's references of set and frees it. Unix socket
  * files of addresses not in keep (may be NULL) are unlinked. */
 void zcr_lset_release(struct zcr_lset *set, const struct zcr_lset *keep);
+/* Drops the main thread's references of set and frees it, unlinking no
+ * socket file: an upgrade's new process serves them now. */
+void zcr_lset_forget(struct zcr_lset *set);
+/* The listening sockets of set (one per worker, or the shared one), at
+ * most max of them into fds; returns how many. The set keeps them. */
+unsigned zcr_lset_fds(const struct zcr_lset *set, int *fds, unsigned max);
+/* How many zcr_lset_fds() would return with room enough. */
+unsigned zcr_lset_nfds(const struct zcr_lset *set);
 /* Takes a reference. Any thread. */
 void zcr_lsock_ref(struct zcr_lsock *ls);
 /* Drops one; the last closes the sockets still open and frees ls. */

@@ -5,6 +5,7 @@
  * opens the new ones before any worker is told.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "daemon.h"
 #include "service.h"
+#include "upgrade.h"
 
 void zcr_lsock_ref(struct zcr_lsock *ls)
 {
@@ -85,20 +87,62 @@ static int lsock_bind(struct zcr_lsock *ls, const struct zcr_listen *l)
 	return 0;
 }
 
-/* A socket systemd passed for this address: all workers share it. */
+/*
+ * The pooled sockets for ls's address (systemd's, or those an upgrade's
+ * old process handed over): one is shared by all workers; several (the
+ * old process's per-worker SO_REUSEPORT sockets) go one to a worker, a
+ * worker beyond them watching worker i % k's socket through a dup.
+ * Returns how many were taken (0: bind), or -errno.
+ */
 static int lsock_inherit(struct zcr_lsock *ls)
 {
-	int fd = zcr_sd_listen_take(&ls->addr);
+	unsigned i, k = 0;
+	int fd;
+
+	while (k < ls->nfds && (fd = zcr_sd_listen_take(&ls->addr)) >= 0)
+		ls->fds[k++] = fd;
+	if (k == 0)
+		return 0;
+	ls->shared = k == 1;
+	ls->inherited = 1;
+	for (i = k; i < ls->nfds; i++) {
+		fd = k == 1 ? ls->fds[0]
+		            : fcntl(ls->fds[i % k], F_DUPFD_CLOEXEC, 3);
+		if (fd == -1)
+			return -errno;
+		ls->fds[i] = fd;
+	}
+	if (zcr_upgrade_child())
+		zcr_log(ZC_LOG_INFO,
+		        "listen %s: %u socket(s) from the old "
+		        "process",
+		        ls->str, k);
+	else
+		zcr_log(ZC_LOG_INFO, "listen %s: socket from systemd", ls->str);
+	return (int)k;
+}
+
+static struct zcr_lsock *lsock_new(const struct zcr_listen *l,
+                                   unsigned nworkers)
+{
+	struct zcr_lsock *ls = calloc(1, sizeof(*ls));
 	unsigned i;
 
-	if (fd < 0)
-		return 0;
-	ls->shared = 1;
-	ls->inherited = 1;
-	for (i = 0; i < ls->nfds; i++)
-		ls->fds[i] = fd;
-	zcr_log(ZC_LOG_INFO, "listen %s: socket from systemd", ls->str);
-	return 1;
+	if (!ls)
+		return NULL;
+	ls->fds = malloc(nworkers * sizeof(int));
+	if (!ls->fds) {
+		free(ls);
+		return NULL;
+	}
+	ls->addr = l->addr;
+	snprintf(ls->str, sizeof(ls->str), "%s", l->str);
+	ls->shared = l->addr.ss.ss_family == AF_UNIX;
+	ls->refs = 1;
+	ls->nfds = nworkers;
+	for (i = 0; i < nworkers; i++)
+		ls->fds[i] = -1;
+	return ls;
 }
 
 /* The sockets of l (bound, or systemd's) into *out, refs 1. 0 or -errno
@@ -106,30 +150,42 @@ static int lsock_inherit(struct zcr_lsock *ls)
 static int lsock_open(struct zcr_lsock **out, const struct zcr_listen *l,
                       unsigned nworkers)
 {
-	struct zcr_lsock *ls = calloc(1, sizeof(*ls));
+	struct zcr_lsock *ls = lsock_new(l, nworkers);
 	int err = -ENOMEM;
-	unsigned i;
 
-	if (ls && (ls->fds = malloc(nworkers * sizeof(int))) != NULL) {
-		ls->addr = l->addr;
-		snprintf(ls->str, sizeof(ls->str), "%s", l->str);
-		ls->shared = l->addr.ss.ss_family == AF_UNIX;
-		ls->refs = 1;
-		ls->nfds = nworkers;
-		for (i = 0; i < nworkers; i++)
-			ls->fds[i] = -1;
-		err = lsock_inherit(ls) ? 0 : lsock_bind(ls, l);
+	if (ls) {
+		err = lsock_inherit(ls);
+		err = err == 0 ? lsock_bind(ls, l) : err < 0 ? err : 0;
 	}
 	if (err) {
 		zcr_log(ZC_LOG_ERR, "listen %s: %s", l->str, zc_strerror(err));
-		if (ls && ls->fds)
+		if (ls)
 			zcr_lsock_put(ls);
-		else
-			free(ls);
 		return err;
 	}
 	*out = ls;
 	return 0;
+}
+
+/*
+ * The pool's sockets for l's address beyond the first nworkers (an old
+ * process with more workers than this one): one more set entry, so that
+ * no socket with clients in its queue is left unwatched (its close
+ * would reset them). NULL when none is left (or, logged, on failure).
+ */
+static struct zcr_lsock *lsock_surplus(const struct zcr_listen *l,
+                                       unsigned nworkers)
+{
+	struct zcr_lsock *ls = lsock_new(l, nworkers);
+	int n = ls ? lsock_inherit(ls) : -ENOMEM;
+
+	if (n > 0)
+		return ls;
+	if (n < 0)
+		zcr_log(ZC_LOG_ERR, "listen %s: %s", l->str, zc_strerror(n));
+	if (ls)
+		zcr_lsock_put(ls);
+	return NULL;
 }
 
 static struct zcr_lsock *lset_find(const struct zcr_lset *set,
@@ -205,14 +261,50 @@ static int lset_remode(struct zcr_lset *set, const struct zcr_cfg *c,
 	return 0;
 }
 
+static void lset_add(struct zcr_lset *set, struct zcr_lsock *ls, unsigned g)
+{
+	set->group[set->n] = g;
+	set->ls[set->n++] = ls;
+}
+
+/* The sockets for l: prev's (each entry of its address: an upgrade may
+ * have left several) or new ones, with the pool's surplus. 0 or -errno
+ * (logged). */
+static int lset_take(struct zcr_lset *set, const struct zcr_listen *l,
+                     const struct zcr_lset *prev, unsigned nworkers)
+{
+	struct zcr_lsock *ls;
+	unsigned i;
+	int found = 0, err;
+
+	for (i = 0; prev && i < prev->n; i++) {
+		ls = prev->ls[i];
+		if (ls->addr.len != l->addr.len ||
+		    memcmp(&ls->addr.ss, &l->addr.ss, l->addr.len))
+			continue;
+		zcr_lsock_ref(ls);
+		lset_add(set, ls, l->group);
+		found = 1;
+	}
+	if (found)
+		return 0;
+	err = lsock_open(&ls, l, nworkers);
+	if (err)
+		return err;
+	lset_add(set, ls, l->group);
+	while ((ls = lsock_surplus(l, nworkers)) != NULL)
+		lset_add(set, ls, l->group);
+	return 0;
+}
+
 int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
                   const struct zcr_lset *prev, unsigned nworkers)
 {
-	unsigned n = cfg_nlisten(c), r, j;
-	struct zcr_lsock *ls;
+	unsigned r, j, n = cfg_nlisten(c) + zcr_sd_listen_count();
 	int err = 0;
 
 	memset(set, 0, sizeof(*set));
+	n += prev ? prev->n : 0;
 	set->ls = calloc(n, sizeof(*set->ls));
 	set->group = calloc(n, sizeof(*set->group));
 	if (!set->ls || !set->group) {
@@ -226,21 +318,50 @@ int zcr_lset_open(struct zcr_lset *set, const struct zcr_cfg *c,
 
 			if (c->groups[l->group].l != l)
 				continue; /* shared by routes: one socket */
-			ls = lset_find(prev, &l->addr);
-			if (ls)
-				zcr_lsock_ref(ls);
-			else if ((err = lsock_open(&ls, l, nworkers))) {
+			if ((err = lset_take(set, l, prev, nworkers))) {
 				zcr_lset_release(set, prev);
 				return err;
 			}
-			set->group[set->n] = l->group;
-			set->ls[set->n++] = ls;
 		}
 	if (prev)
 		err = lset_remode(set, c, prev);
 	if (err)
 		zcr_lset_release(set, prev);
 	return err;
+}
+
+unsigned zcr_lset_fds(const struct zcr_lset *set, int *fds, unsigned max)
+{
+	unsigned i, k, n = 0;
+	const struct zcr_lsock *ls;
+
+	for (i = 0; i < set->n; i++) {
+		ls = set->ls[i];
+		for (k = 0; k < (ls->shared ? 1 : ls->nfds); k++)
+			if (ls->fds[k] >= 0 && n < max)
+				fds[n++] = ls->fds[k];
+	}
+	return n;
+}
+
+unsigned zcr_lset_nfds(const struct zcr_lset *set)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < set->n; i++)
+		n += set->ls[i]->shared ? 1 : set->ls[i]->nfds;
+	return n;
+}
+
+void zcr_lset_forget(struct zcr_lset *set)
+{
+	unsigned i;
+
+	for (i = 0; i < set->n; i++)
+		zcr_lsock_put(set->ls[i]);
+	free(set->ls);
+	free(set->group);
+	memset(set, 0, sizeof(*set));
 }
 
 void zcr_lset_release(struct zcr_lset *set, const struct zcr_lset *keep)

@@ -18,9 +18,11 @@
 #include "daemon.h"
 #include "dlog.h"
 #include "service.h"
+#include "upgrade.h"
 
 static struct zcr_opts opts;
 static int draining; /* SIGTERM seen: no more reloads */
+static int upgraded; /* a new process took the listeners (SIGUSR2) */
 static struct zcr_worker *workers;
 static unsigned nworkers;
 static struct zcr_lset lset; /* listeners of the running generation */
@@ -269,6 +271,61 @@ static int reload(const sigset_t *sigs)
 	return sig;
 }
 
+/*
+ * SIGUSR2: hand the listening sockets (and the admin ones) to a new
+ * process of the binary at our start-up path. Returns its pid once it
+ * accepts on them (this process must then stop accepting and drain), 0
+ * after a rollback (logged, reason in why; everything runs on here).
+ */
+static int upgrade(char *why, size_t size)
+{
+	unsigned n = zcr_lset_nfds(&lset), na;
+	const int *afds;
+	int *fds, pid;
+
+	na = zcr_control_admin_fds(&afds);
+	fds = malloc((n + na + 1) * sizeof(*fds));
+	if (!fds) {
+		snprintf(why, size, "out of memory");
+		return 0;
+	}
+	n = zcr_lset_fds(&lset, fds, n);
+	memcpy(fds + n, afds, na * sizeof(*fds));
+	zcr_log(ZC_LOG_INFO,
+	        "SIGUSR2: upgrade: handing %u listening socket(s) to a new "
+	        "process",
+	        n + na);
+	pid = zcr_upgrade_run(fds, n + na, why, size);
+	free(fds);
+	if (pid < 0) {
+		zcr_log(ZC_LOG_ERR,
+		        "upgrade failed: %s: this process (pid %d) keeps "
+		        "running",
+		        why, (int)getpid());
+		return 0;
+	}
+	zcr_log(ZC_LOG_INFO,
+	        "upgrade: pid %d accepts now; pid %d stops accepting, its "
+	        "sessions stay here until they end",
+	        pid, (int)getpid());
+	return pid;
+}
+
+/* SIGUSR2 (or POST /upgrade): SIGUSR2 if a new process took over. */
+static int on_sigusr2(void)
+{
+	char why[256] = "draining: no upgrade";
+	int pid = 0;
+
+	zcr_api_upgrade_start();
+	if (draining)
+		zcr_log(ZC_LOG_INFO, "SIGUSR2 while draining: ignored");
+	else
+		pid = upgrade(why, sizeof(why));
+	zcr_api_upgraded(pid, why); /* answered before the admin stops */
+	return pid > 0 ? SIGUSR2 : 0;
+}
+
 static int wait_signal(const sigset_t *set, long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -289,6 +346,8 @@ static int wait_signal(const sigset_t *set, long ms)
 		reopen_log();
 		return 0;
 	}
+	if (sig == SIGUSR2)
+		return on_sigusr2();
 	return sig == -1 ? 0 : sig;
 }
 
@@ -316,10 +375,24 @@ static unsigned join_done(void)
 	return left;
 }
 
+/* A new process accepts on our listeners (SIGUSR2): stop accepting on
+ * our copies (the sockets stay open in it: no client is refused), leave
+ * the socket files and the admin API to it. */
+static void stop_accepting_upgraded(void)
+{
+	upgraded = 1;
+	zcr_lset_forget(&lset);
+	post_all(zcr_worker_drain);
+	zcr_upgrade_commit();
+	zcr_control_admin_handed_over();
+	zcr_control_admin_stop();
+	zcr_log(ZC_LOG_INFO, "upgrade: draining (up to %u ms)", cur->drain_ms);
+}
+
 /*
- * Waits for SIGTERM/SIGINT, then drains: workers stop accepting and end
- * when their sessions have. At the deadline, or on a second signal, the
- * remaining sessions are aborted.
+ * Waits for SIGTERM/SIGINT (or a successful upgrade), then drains:
+ * workers stop accepting and end when their sessions have. At the
+ * deadline, or on a (second) signal, the remaining sessions are aborted.
  */
 static void run_until_stopped(const sigset_t *set)
 {
@@ -332,12 +405,16 @@ static void run_until_stopped(const sigset_t *set)
 	draining = 1; /* a SIGHUP now would bind listeners nobody serves */
 	zcr_api_set_draining();
 	drain_ms = cur->drain_ms;
-	zcr_sd_notify("STOPPING=1");
-	zcr_log(ZC_LOG_INFO, "signal %d: draining (up to %u ms)", sig,
-	        drain_ms);
-	/* New Unix clients: ECONNREFUSED/ENOENT at once. */
-	zcr_lset_release(&lset, NULL);
-	post_all(zcr_worker_drain);
+	if (sig == SIGUSR2) {
+		stop_accepting_upgraded();
+	} else {
+		zcr_sd_notify("STOPPING=1");
+		zcr_log(ZC_LOG_INFO, "signal %d: draining (up to %u ms)", sig,
+		        drain_ms);
+		/* New Unix clients: ECONNREFUSED/ENOENT at once. */
+		zcr_lset_release(&lset, NULL);
+		post_all(zcr_worker_drain);
+	}
 	deadline = now_ms() + (long)drain_ms;
 	while (join_done()) {
 		sig = wait_signal(set, 50);
@@ -395,10 +472,15 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		zcr_log(ZC_LOG_WARN, "LISTEN_FDS: %s: ignored",
 		        zc_strerror(rc));
+	if (zcr_upgrade_init(argc, argv))
+		return 1; /* started as a new process, unable to reach the old */
 	rc = load_config(&c, argc, argv);
 
-	if (rc >= 0)
+	if (rc >= 0) {
+		zcr_upgrade_refuse("the new process's configuration check "
+		                   "failed (its log says why)");
 		return rc;
+	}
 	zcr_log_set_level(c->log_level);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
@@ -406,7 +488,10 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (zcr_upgrade_child() && zcr_upgrade_take())
+		return 1;
 	set_current(c);
 	if (zcr_control_setup(c) || zcr_lset_open(&lset, c, NULL, c->workers) ||
 	    zcr_control_admin_listen(c))
@@ -423,12 +508,17 @@ int main(int argc, char **argv)
 	zcr_log(ZC_LOG_INFO, "listening on %s%s, %u route(s), %u worker(s)",
 	        lset.ls[0]->str, lset.n > 1 ? " and more" : "", c->nroutes,
 	        nworkers);
-	zcr_sd_notify("READY=1");
+	if (zcr_upgrade_child())
+		zcr_upgrade_ready(c->pid_file);
+	else
+		zcr_sd_notify("READY=1");
 	run_until_stopped(&set);
 	zcr_health_stop();
 	zcr_control_admin_stop();
-	if (cur->pid_file) /* the one written at start (not reloaded) */
-		unlink(cur->pid_file);
+	/* The one written at start (not reloaded), unless the process an
+	 * upgrade started has written its own pid there. */
+	if (cur->pid_file)
+		zcr_remove_pid_file(cur->pid_file);
 	set_current(NULL);
 	if (__atomic_load_n(&zcr_worker_failed, __ATOMIC_RELAXED)) {
 		zcr_log(ZC_LOG_ERR, "stopped after a worker failed");

@@ -29,6 +29,7 @@
 
 static int *sd_fds; /* passed sockets; -1 once taken */
 static int sd_nfds;
+static int sd_adopted; /* the pool holds an upgrade's sockets */
 
 __attribute__((format(printf, 3, 4))) static void
 set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -289,6 +290,32 @@ int zcr_sd_listen_take(const struct zc_addr *a)
 	return -ENOENT;
 }
 
+int zcr_sd_listen_adopt(const int *fds, unsigned n)
+{
+	int *grown;
+
+	if (n == 0)
+		return 0;
+	grown = realloc(sd_fds, ((size_t)sd_nfds + n) * sizeof(*sd_fds));
+	if (!grown)
+		return -ENOMEM;
+	memcpy(grown + sd_nfds, fds, n * sizeof(*fds));
+	sd_fds = grown;
+	sd_adopted = 1;
+	sd_nfds += (int)n;
+	return 0;
+}
+
+unsigned zcr_sd_listen_count(void)
+{
+	unsigned n = 0;
+	int i;
+
+	for (i = 0; i < sd_nfds; i++)
+		n += sd_fds[i] >= 0;
+	return n;
+}
+
 void zcr_sd_listen_close_unused(void)
 {
 	struct sockaddr_storage ss;
@@ -306,9 +333,10 @@ void zcr_sd_listen_close_unused(void)
 		                   sizeof(name)) < 0)
 			snprintf(name, sizeof(name), "?");
 		zcr_log(ZC_LOG_WARN,
-		        "socket activation: inherited fd %d (%s) matches no "
-		        "listener; closing it",
-		        sd_fds[i], name);
+		        "%s: inherited fd %d (%s) matches no listener; "
+		        "closing it",
+		        sd_adopted ? "upgrade" : "socket activation", sd_fds[i],
+		        name);
 		close(sd_fds[i]);
 	}
 	free(sd_fds);
@@ -523,4 +551,31 @@ out:
 	if (rc)
 		set_err(err, errlen, "%s: %s", path, strerror(-rc));
 	return rc;
+}
+
+/* The pid in the file at path, or -1 (unreadable, not a number). */
+static long pid_file_read(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+	char *end;
+	long pid;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+
+	if (fd == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	pid = strtol(buf, &end, 10);
+	return end != buf && (*end == '\n' || *end == '\0') ? pid : -1;
+}
+
+int zcr_remove_pid_file(const char *path)
+{
+	if (pid_file_read(path) != (long)getpid())
+		return -ESRCH;
+	return unlink(path) == -1 ? -errno : 0;
 }

@@ -53,6 +53,17 @@ int zcr_sd_listen_init(void);
 int zcr_sd_listen_take(const struct zc_addr *a);
 
 /*
+ * zcr_sd_listen_adopt - add the n listening sockets fds to the pool,
+ * which takes them (the old process's, handed over by an upgrade):
+ * zcr_sd_listen_take() serves them as it serves systemd's. Returns 0 or
+ * -ENOMEM (then the caller still owns them).
+ */
+int zcr_sd_listen_adopt(const int *fds, unsigned n);
+
+/* zcr_sd_listen_count - how many sockets the pool still holds. */
+unsigned zcr_sd_listen_count(void);
+
+/*
  * zcr_sd_listen_close_unused - close the pooled sockets nobody took,
  * each with a warning naming its address, and free the pool. Call once
  * every configured listener had its chance.
@@ -100,5 +111,13 @@ int zcr_check_ids(const char *user, const char *group, char *err,
  * (a FIFO is refused at once, never waited on).
  */
 int zcr_write_pid_file(const char *path, char *err, size_t errlen);
+
+/*
+ * zcr_remove_pid_file - unlink path if it holds this process's pid (a
+ * process that took over by an upgrade has written its own: that file
+ * is not ours to remove). Returns 0, -ESRCH (another pid, or none
+ * readable: left alone), or -errno of unlink.
+ */
+int zcr_remove_pid_file(const char *path);
 
 #endif

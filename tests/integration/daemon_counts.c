@@ -359,13 +359,11 @@ TEST_MATRIX(test_daemon_counts_connecting_ends)
 	struct t_daemon d;
 	struct zc_addr lb, aa;
 	char ls[64], as[64], bs[64], *body = NULL;
-	int c[3], i, rc;
+	int c[3], i;
 	uint64_t t0, ms;
 
 	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
-	rc = t_blackhole_open(&bh);
-	if (rc)
-		return rc;
+	T_TRY(t_blackhole_open(&bh));
 	ASSERT_OK(t_free_addr(AF_INET, &lb));
 	ASSERT_OK(t_free_addr(AF_INET, &aa));
 	ASSERT_OK(t_addr_str(&lb, ls, sizeof(ls)));
@@ -408,9 +406,7 @@ TEST_MATRIX(test_daemon_counts_connecting_ends)
 		ASSERT_OK(c[i]);
 	}
 	B_COUNTS_ARE(2);
-	rc = t_expect_closed(&lb, NULL, 1000, &ms);
-	if (rc)
-		return rc;
+	T_TRY(t_expect_closed(&lb, NULL, 1000, &ms));
 	ASSERT_EQ(t_wait_log_count(&d, REFUSED, NULL, 1, 2000), 1);
 	B_COUNTS_ARE(2);
 	t0 = t_now_ms();

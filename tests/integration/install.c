@@ -208,6 +208,8 @@ TEST_TIMEOUT(test_install_prefix_usr, 300)
 	ASSERT_TRUE(strstr(unit, "\nExecStart=/usr/bin/zcrelay -c "
 	                         "/etc/zcrelay/zcrelay.conf\n"));
 	ASSERT_FALSE(strchr(unit, '@'));
+	/* An upgrade's new process sends MAINPID=. */
+	ASSERT_TRUE(strstr(unit, "\nNotifyAccess=all\n"));
 	free(unit);
 
 	ASSERT_EQ(make("uninstall", usr), 0);

@@ -71,9 +71,7 @@ static void *compat_thread(void *arg)
 
 TEST_MATRIX(test_compat_old_names_relay_both_ways)
 {
-	unsigned char want_up[T_SHA256_LEN], want_down[T_SHA256_LEN];
 	struct compat_call c = {.mover = ctx->mover};
-	struct t_xfer us, ur, ds, dr;
 	int pa[2], pb[2];
 	pthread_t th;
 
@@ -82,20 +80,9 @@ TEST_MATRIX(test_compat_old_names_relay_both_ways)
 	c.a = pa[1];
 	c.b = pb[0];
 	ASSERT_EQ(pthread_create(&th, NULL, compat_thread, &c), 0);
-	ASSERT_OK(t_sender_start(&us, pa[0], 4 * MIB + 3, 31, T_XFER_SHUT_WR));
-	ASSERT_OK(t_receiver_start(&ur, pb[1], 0));
-	ASSERT_OK(t_sender_start(&ds, pb[1], 2 * MIB + 5, 32, T_XFER_SHUT_WR));
-	ASSERT_OK(t_receiver_start(&dr, pa[0], 0));
-	ASSERT_EQ(t_xfer_join(&us), 0);
-	ASSERT_EQ(t_xfer_join(&ds), 0);
-	ASSERT_EQ(t_xfer_join(&ur), 0);
-	ASSERT_EQ(t_xfer_join(&dr), 0);
+	T_TRY(t_xfer_both_ways(pa[0], pb[1], 4 * MIB + 3, 2 * MIB + 5, 31));
 	ASSERT_EQ(pthread_join(th, NULL), 0);
 	ASSERT_EQ(c.rc, 0);
-	t_expect_digest(31, 4 * MIB + 3, want_up);
-	t_expect_digest(32, 2 * MIB + 5, want_down);
-	ASSERT_MEMEQ(ur.digest, want_up, T_SHA256_LEN);
-	ASSERT_MEMEQ(dr.digest, want_down, T_SHA256_LEN);
 	ASSERT_EQ(c.st.end, ZC_END_EOF);
 	ASSERT_EQ(c.st.dir[ZC_DIR_AB].bytes, 4 * MIB + 3);
 	ASSERT_EQ(c.st.dir[ZC_DIR_BA].bytes, 2 * MIB + 5);

@@ -693,3 +693,29 @@ int t_xfer_check(int from, int to, uint64_t n, uint64_t seed)
 	ASSERT_MEMEQ(r.digest, want, T_SHA256_LEN);
 	return T_PASS;
 }
+
+int t_xfer_both_ways(int c, int u, uint64_t up, uint64_t down, uint64_t seed)
+{
+	const uint64_t n[2] = {up, down};
+	unsigned char want[T_SHA256_LEN];
+	struct t_xfer tx[2], rx[2];
+	int i;
+
+	ASSERT_OK(t_receiver_start(&rx[0], u, 0));
+	ASSERT_OK(t_receiver_start(&rx[1], c, 0));
+	ASSERT_OK(t_sender_start(&tx[0], c, up, seed, T_XFER_SHUT_WR));
+	ASSERT_OK(t_sender_start(&tx[1], u, down, seed + 1, T_XFER_SHUT_WR));
+	for (i = 0; i < 2; i++) {
+		ASSERT_OK(t_xfer_join_ms(&tx[i], 60000));
+		ASSERT_OK(t_xfer_join_ms(&rx[i], 60000));
+	}
+	for (i = 0; i < 2; i++) {
+		t_expect_digest(seed + (uint64_t)i, n[i], want);
+		ASSERT_EQ(tx[i].bytes, n[i]);
+		ASSERT_EQ(rx[i].bytes, n[i]);
+		ASSERT_TRUE(rx[i].eof);
+		ASSERT_MEMEQ(tx[i].digest, want, T_SHA256_LEN);
+		ASSERT_MEMEQ(rx[i].digest, want, T_SHA256_LEN);
+	}
+	return T_PASS;
+}

@@ -196,6 +196,15 @@ int t_xfer_join_ms(struct t_xfer *x, int timeout_ms);
  */
 int t_xfer_check(int from, int to, uint64_t n, uint64_t seed);
 
+/*
+ * t_xfer_both_ways - up bytes of stream seed from c to u and down bytes
+ * of stream seed + 1 from u to c at the same time, each followed by
+ * SHUT_WR. Waits at most 60 s for each of the four threads; returns
+ * T_PASS if exactly those bytes, then EOF, arrived at each end, T_FAIL
+ * (printed) otherwise. The caller keeps both fds.
+ */
+int t_xfer_both_ways(int c, int u, uint64_t up, uint64_t down, uint64_t seed);
+
 /* ------------------------------------------------------------------ */
 /* A zc_loop running on its own thread                                  */
 

@@ -85,7 +85,7 @@
  * pipes, is where glibc's retained heap settles). Not growth: the steady
  * trend (RSS_GROW_KB) stayed under 1 MiB in both. Allowed for until the
  * cause is known (an open issue). */
-#define RSS_WQS_KB (24 * 1024)
+#define RSS_USPLICE_KB (24 * 1024)
 
 struct soak_opts soak_opt = {
         .secs = 60,
@@ -562,7 +562,7 @@ static long rss_mover_kb(const char *mover)
 	if (strcmp(mover, "ring") == 0)
 		return RSS_RING_KB;
 	if (strcmp(mover, "uring-splice") == 0)
-		return RSS_WQS_KB;
+		return RSS_USPLICE_KB;
 	return 0;
 }
 

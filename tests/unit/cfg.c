@@ -31,8 +31,7 @@ TEST(test_cfg_trusted_cidrs)
 	char err[ZCR_ERR_MAX];
 
 	ASSERT_TRUE(c != NULL);
-	r = zcr_route_add(c, "r", err, sizeof(err));
-	ASSERT_TRUE(r != NULL);
+	ASSERT_EQ(zcr_route_add(&r, c, "r", err, sizeof(err)), 0);
 	ASSERT_EQ(zcr_route_trust(r, "10.0.0.0/8", err, sizeof(err)), 0);
 	ASSERT_EQ(zcr_route_trust(r, "192.168.1.7", err, sizeof(err)), 0);
 	ASSERT_EQ(zcr_route_trust(r, "fd00::/8", err, sizeof(err)), 0);
@@ -65,8 +64,7 @@ TEST(test_cfg_trusted_zero_prefix_trusts_all_of_family)
 	char err[ZCR_ERR_MAX];
 
 	ASSERT_TRUE(c != NULL);
-	r = zcr_route_add(c, "r", err, sizeof(err));
-	ASSERT_TRUE(r != NULL);
+	ASSERT_EQ(zcr_route_add(&r, c, "r", err, sizeof(err)), 0);
 	ASSERT_EQ(zcr_route_trust(r, "0.0.0.0/0", err, sizeof(err)), 0);
 	ASSERT_EQ(trusts(r, "203.0.113.9"), 1);
 	ASSERT_EQ(trusts(r, "2001:db8::1"), 0);

@@ -248,9 +248,9 @@ TEST(test_cfgfile_minimal)
 	struct zcr_cfg *c, *d = zcr_cfg_new();
 	const struct zcr_route *r;
 	char err[ZCR_ERR_MAX];
-	struct zcr_route *dr = zcr_route_add(d, "m", err, sizeof(err));
+	struct zcr_route *dr;
 
-	ASSERT_TRUE(dr != NULL);
+	ASSERT_EQ(zcr_route_add(&dr, d, "m", err, sizeof(err)), 0);
 	ASSERT_EQ(t_load_ok("routes = ( { name = \"m\";\n"
 	                    "  listen = \"127.0.0.1:7000\";\n"
 	                    "  upstreams = \"127.0.0.1:7001\"; } );\n",

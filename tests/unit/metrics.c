@@ -209,11 +209,11 @@ static struct zcr_cfg *t_cfg(void)
 
 	if (!c)
 		return NULL;
-	if (!(r = zcr_route_add(c, "web", err, sizeof(err))) ||
+	if (zcr_route_add(&r, c, "web", err, sizeof(err)) ||
 	    zcr_route_listen(r, "127.0.0.1:1", err, sizeof(err)) ||
 	    zcr_route_upstream(r, "127.0.0.1:1", 1, err, sizeof(err)) ||
 	    zcr_route_upstream(r, "127.0.0.1:2", 3, err, sizeof(err)) ||
-	    !(r = zcr_route_add(c, "db", err, sizeof(err))) ||
+	    zcr_route_add(&r, c, "db", err, sizeof(err)) ||
 	    zcr_route_listen(r, "127.0.0.2:1", err, sizeof(err)) ||
 	    zcr_route_upstream(r, "127.0.0.1:3", 1, err, sizeof(err)) ||
 	    zcr_cfg_finish(c, err, sizeof(err))) {

@@ -1,0 +1,875 @@
+/*
+ * daemon_upgrade.c - SIGUSR2 replaces the running process (A) with a new
+ * one (B) of the same binary, black-box: B takes A's listening sockets,
+ * so a client connecting in a loop through 10 back-to-back upgrades is
+ * never refused or reset and every transfer is SHA-256 exact; sessions
+ * open in A finish there byte-exact (phase 1: sessions are not moved);
+ * the pid file follows the process that serves; and every failure of B
+ * (bad config, a crash while it takes the listeners, SIGKILL, a
+ * hand-over version it does not know) leaves A serving.
+ *
+ * The test process is a child subreaper: each B, orphaned when its A
+ * exits, becomes the test's child and can be waited for.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "runner.h"
+#include "tdaemon.h"
+#include "tnet.h"
+
+#define NO_DAEMON "ZC_DAEMON not set"
+#define XFER_LEN  (64u << 10) /* bytes of each looper transfer */
+#define FAILED    "upgrade failed: "
+
+/* ------------------------------------------------------------------ */
+/* A sink upstream: reads each connection to its end, answers with the  */
+/* SHA-256 of what it read, closes. One connection at a time.           */
+
+struct sink {
+	struct zc_addr a;
+	int lfd;
+	int stop[2]; /* a byte on stop[1]: the thread ends */
+	pthread_t th;
+};
+
+static void *sink_main(void *arg)
+{
+	struct sink *s = arg;
+	struct pollfd p[2] = {{.fd = s->lfd, .events = POLLIN},
+	                      {.fd = s->stop[0], .events = POLLIN}};
+	struct t_xfer x;
+	int u;
+
+	while (poll(p, 2, -1) >= 0 && !p[1].revents) {
+		if (!p[0].revents || (u = t_accept_ms(s->lfd, 0)) < 0)
+			continue;
+		if (t_receiver_start(&x, u, 0) == 0 && t_xfer_join(&x) == 0 &&
+		    x.eof)
+			t_write_all(u, x.digest, sizeof(x.digest));
+		close(u);
+	}
+	return NULL;
+}
+
+static int sink_start(struct sink *s)
+{
+	s->lfd = t_listen(AF_INET, &s->a);
+	ASSERT_OK(s->lfd);
+	ASSERT_EQ(pipe2(s->stop, O_CLOEXEC), 0);
+	ASSERT_EQ(pthread_create(&s->th, NULL, sink_main, s), 0);
+	return T_PASS;
+}
+
+static void sink_stop(struct sink *s)
+{
+	if (write(s->stop[1], "", 1) != 1)
+		abort();
+	pthread_join(s->th, NULL);
+	close(s->stop[0]);
+	close(s->stop[1]);
+	close(s->lfd);
+}
+
+/* ------------------------------------------------------------------ */
+/* A client that connects in a loop: XFER_LEN bytes of stream n, then   */
+/* the sink's digest of them back.                                      */
+
+struct looper {
+	const struct zc_addr *la;
+	pthread_t th;
+	int stop;      /* atomic */
+	int done;      /* atomic: transfers completed */
+	int failed;    /* transfers that failed */
+	int first_err; /* -errno of the first failure */
+	unsigned char buf[XFER_LEN];
+};
+
+/* One transfer; 0 or -errno (-EBADMSG: wrong digest). */
+static int looper_once(struct looper *l, uint64_t seed)
+{
+	unsigned char want[T_SHA256_LEN], got[T_SHA256_LEN];
+	struct t_rng r;
+	ssize_t n;
+	int c = t_connect(l->la), err;
+
+	if (c < 0)
+		return c;
+	t_rng_init(&r, seed);
+	t_rng_fill(&r, l->buf, XFER_LEN);
+	err = t_write_all(c, l->buf, XFER_LEN);
+	if (!err && shutdown(c, SHUT_WR) == -1)
+		err = -errno;
+	if (!err) {
+		n = t_read_full(c, got, sizeof(got), 5000);
+		err = n < 0 ? (int)n : n != sizeof(got) ? -EPIPE : 0;
+	}
+	t_expect_digest(seed, XFER_LEN, want);
+	if (!err && memcmp(got, want, sizeof(want)))
+		err = -EBADMSG;
+	close(c);
+	return err;
+}
+
+static void *looper_main(void *arg)
+{
+	struct looper *l = arg;
+	int n = 0, err;
+
+	while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
+		err = looper_once(l, (uint64_t)n + 1);
+		if (err && !l->failed++)
+			l->first_err = err;
+		__atomic_store_n(&l->done, ++n, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static int looper_start(struct looper *l, const struct zc_addr *la)
+{
+	memset(l, 0, sizeof(*l));
+	l->la = la;
+	ASSERT_EQ(pthread_create(&l->th, NULL, looper_main, l), 0);
+	return T_PASS;
+}
+
+/* Waits until the looper has completed n more transfers. */
+static int looper_more(struct looper *l, int n)
+{
+	int want = __atomic_load_n(&l->done, __ATOMIC_ACQUIRE) + n;
+	uint64_t end = t_now_ms() + 10000;
+
+	while (__atomic_load_n(&l->done, __ATOMIC_ACQUIRE) < want) {
+		ASSERT_LT(t_now_ms(), end);
+		t_sleep_ms(1);
+	}
+	return T_PASS;
+}
+
+/* Stops the looper: no transfer may have failed. */
+static int looper_stop(struct looper *l)
+{
+	__atomic_store_n(&l->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(l->th, NULL);
+	t_log("%d transfers, %d failed", l->done, l->failed);
+	if (l->failed)
+		return t_fail(__FILE__, __LINE__,
+		              "%d of %d failed, the first: %s", l->failed,
+		              l->done, strerror(-l->first_err));
+	ASSERT_GT(l->done, 0);
+	return T_PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* The daemon                                                           */
+
+struct up {
+	struct t_daemon d; /* A, the first process; its log is everyone's */
+	pid_t pid;         /* the process that serves now */
+	struct zc_addr la; /* route "r", to the sink */
+	struct sink s;
+	struct zc_addr la2, ua2; /* route "s", to the test's ulfd */
+	int ulfd;
+	int workers; /* of the configuration; 0: 2 */
+	char cfg[256], pidf[256];
+};
+
+/* The configuration: route "r" from U->la to the sink, route "s" from
+ * U->la2 to U->ulfd, 2 workers, a pid file, and extra top-level
+ * settings. */
+static int up_write_cfg(struct up *U, const struct t_ctx *ctx,
+                        const char *extra)
+{
+	char text[1024], la[128], ua[128], la2[128], ua2[128];
+	const char *m = t_cfg_mover(ctx);
+
+	ASSERT_OK(t_addr_str(&U->la, la, sizeof(la)));
+	ASSERT_OK(t_addr_str(&U->s.a, ua, sizeof(ua)));
+	ASSERT_OK(t_addr_str(&U->la2, la2, sizeof(la2)));
+	ASSERT_OK(t_addr_str(&U->ua2, ua2, sizeof(ua2)));
+	snprintf(U->pidf, sizeof(U->pidf), "%s/zcrelay.pid", t_tmpdir());
+	snprintf(text, sizeof(text),
+	         "workers = %d;\nlog = { sessions = false; };\n%s\n"
+	         "pid-file = \"%s\";\n%s\n"
+	         "routes = ({ name = \"r\"; mover = \"%s\"; listen = \"%s\";"
+	         " upstreams = [\"%s\"]; },\n"
+	         "{ name = \"s\"; mover = \"%s\"; listen = \"%s\";"
+	         " upstreams = [\"%s\"]; });\n",
+	         U->workers ? U->workers : 2, t_cfg_engine(ctx), U->pidf,
+	         extra ? extra : "", m, la, ua, m, la2, ua2);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, U->cfg, sizeof(U->cfg)));
+	/* A new process that runs as user = "nobody" reads it too. */
+	ASSERT_EQ(chmod(U->cfg, 0644), 0);
+	return T_PASS;
+}
+
+/* Starts A (with env added, may be NULL) on a fresh address, unless
+ * U->la is set already. */
+static int up_start(struct up *U, const struct t_ctx *ctx, const char *extra,
+                    const char *const env[])
+{
+	struct t_dargs a;
+	int rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	if (U->la.len == 0)
+		ASSERT_OK(t_free_addr(AF_INET, &U->la));
+	ASSERT_OK(t_free_addr(AF_INET, &U->la2));
+	U->ulfd = t_listen(AF_INET, &U->ua2);
+	ASSERT_OK(U->ulfd);
+	rc = sink_start(&U->s);
+	if (!rc)
+		rc = up_write_cfg(U, ctx, extra);
+	if (rc)
+		return rc;
+	t_dargs_cfg(&a, U->cfg);
+	rc = t_daemon_up_env(&U->d, &a, &U->la, env);
+	U->pid = U->d.pid;
+	U->d.pid = 0; /* waited for here, with the Bs */
+	return rc;
+}
+
+/* The pid in the pid file, or -1. */
+static long read_pid(const char *path)
+{
+	char *t = t_file_text(path);
+	long pid = t ? strtol(t, NULL, 10) : -1;
+
+	free(t);
+	return pid > 0 ? pid : -1;
+}
+
+/* Waits at most ms for pid (a child) to exit; its status (exit code,
+ * 128 + signal) or -ETIMEDOUT. */
+static int wait_exit(pid_t pid, int ms)
+{
+	uint64_t end = t_now_ms() + (uint64_t)ms;
+	int st;
+	pid_t r;
+
+	while ((r = waitpid(pid, &st, WNOHANG)) == 0) {
+		if (t_now_ms() >= end)
+			return -ETIMEDOUT;
+		t_sleep_ms(5);
+	}
+	if (r != pid)
+		return -errno;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Whether pid (a child) still runs. */
+static int running(pid_t pid)
+{
+	int st;
+
+	return waitpid(pid, &st, WNOHANG) == 0;
+}
+
+/* SIGUSR2 to the serving process: waits until the pid file names the
+ * new one (U->pid from then on). The old one's pid goes to *old. */
+static int upgrade(struct up *U, pid_t *old)
+{
+	uint64_t end = t_now_ms() + 10000;
+	long p;
+
+	*old = U->pid;
+	ASSERT_EQ(kill(U->pid, SIGUSR2), 0);
+	while ((p = read_pid(U->pidf)) == (long)U->pid || p < 0) {
+		if (t_now_ms() >= end)
+			return t_fail(__FILE__, __LINE__,
+			              "the pid file still says %ld 10 s after "
+			              "SIGUSR2",
+			              p);
+		t_sleep_ms(5);
+	}
+	U->pid = (pid_t)p;
+	return T_PASS;
+}
+
+/* SIGTERM to the serving process: exits 0 and removes its pid file. */
+static int up_stop(struct up *U)
+{
+	ASSERT_EQ(kill(U->pid, SIGTERM), 0);
+	ASSERT_EQ(wait_exit(U->pid, 5000), 0);
+	ASSERT_EQ(access(U->pidf, F_OK), -1);
+	sink_stop(&U->s);
+	close(U->ulfd);
+	return T_PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* Upgrades                                                             */
+
+/*
+ * n upgrades in a row while l loops: each old process exits 0 and
+ * leaves the pid file to its successor, which runs as uid (-1: any),
+ * and l completes 5 transfers after each.
+ */
+static int upgrades(struct up *U, struct looper *l, int n, long uid)
+{
+	struct stat st;
+	char proc[64];
+	pid_t old;
+	int i;
+
+	if (looper_start(l, &U->la) || looper_more(l, 5))
+		return T_FAIL;
+	for (i = 0; i < n; i++) {
+		if (upgrade(U, &old))
+			return T_FAIL;
+		ASSERT_EQ(wait_exit(old, 5000), 0);
+		ASSERT_EQ(read_pid(U->pidf), (long)U->pid);
+		snprintf(proc, sizeof(proc), "/proc/%d", (int)U->pid);
+		ASSERT_EQ(stat(proc, &st), 0);
+		if (uid >= 0)
+			ASSERT_EQ((long)st.st_uid, uid);
+		if (looper_more(l, 5))
+			return T_FAIL;
+	}
+	return T_PASS;
+}
+
+/*
+ * A client connects in a loop while 10 upgrades follow each other: no
+ * transfer fails (no refused or reset connect, every digest exact),
+ * each old process exits 0 and leaves the pid file to its successor.
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_no_refusals, 180)
+{
+	struct up U = {0};
+	struct looper *l = malloc(sizeof(*l));
+	int rc;
+
+	ASSERT_TRUE(l);
+	rc = up_start(&U, ctx, NULL, NULL);
+	if (rc)
+		return rc;
+	if (upgrades(&U, l, 10, -1))
+		return T_FAIL;
+	rc = looper_stop(l);
+	free(l);
+	if (rc)
+		return rc;
+	ASSERT_EQ(t_log_count(&U.d, "accepts now", NULL), 10);
+	ASSERT_EQ(t_log_count(&U.d, FAILED, NULL), 0);
+	return up_stop(&U);
+}
+
+#define SESS_LEN (4u << 20)
+
+/* A session through route "s": c (client) and u (upstream side). */
+static int session(struct up *U, int *c, int *u)
+{
+	*c = t_connect(&U->la2);
+	ASSERT_OK(*c);
+	*u = t_accept_ms(U->ulfd, 5000);
+	ASSERT_OK(*u);
+	return t_ping(*c, *u);
+}
+
+/* Paced, both ways, so that it runs through the upgrade. */
+static int xfer_start(struct t_xfer x[4], int c, int u)
+{
+	ASSERT_OK(t_sender_start_paced(&x[0], c, SESS_LEN, 7, T_XFER_SHUT_WR,
+	                               16384, 2000));
+	ASSERT_OK(t_receiver_start(&x[1], u, 0));
+	ASSERT_OK(t_sender_start_paced(&x[2], u, SESS_LEN, 8, T_XFER_SHUT_WR,
+	                               16384, 2000));
+	ASSERT_OK(t_receiver_start(&x[3], c, 0));
+	return T_PASS;
+}
+
+/* Every byte arrived, in order, and the EOF after them. */
+static int xfer_check(struct t_xfer x[4])
+{
+	unsigned char want[T_SHA256_LEN];
+	int i;
+
+	for (i = 0; i < 4; i++)
+		ASSERT_OK(t_xfer_join(&x[i]));
+	ASSERT_EQ(x[1].bytes, SESS_LEN);
+	ASSERT_EQ(x[3].bytes, SESS_LEN);
+	ASSERT_TRUE(x[1].eof && x[3].eof);
+	t_expect_digest(7, SESS_LEN, want);
+	ASSERT_MEMEQ(x[1].digest, want, sizeof(want));
+	t_expect_digest(8, SESS_LEN, want);
+	ASSERT_MEMEQ(x[3].digest, want, sizeof(want));
+	return T_PASS;
+}
+
+/*
+ * Sessions moving bytes both ways while the upgrade happens stay in A
+ * (phase 1) and finish there byte-exact; A exits once they have ended,
+ * without removing B's pid file, which B removes when it stops; new
+ * clients reach B meanwhile.
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_stay, 120)
+{
+	struct t_xfer x[2][4];
+	struct up U = {0};
+	struct looper *l = malloc(sizeof(*l));
+	int rc, c[2], u[2], i;
+	pid_t old;
+
+	ASSERT_TRUE(l);
+	rc = up_start(&U, ctx, NULL, NULL);
+	for (i = 0; i < 2 && !rc; i++)
+		rc = session(&U, &c[i], &u[i]);
+	if (rc || xfer_start(x[0], c[0], u[0]) || upgrade(&U, &old))
+		return T_FAIL;
+	/* Started in A before the upgrade, its bytes all moved after it. */
+	if (xfer_start(x[1], c[1], u[1]))
+		return T_FAIL;
+	if (looper_start(l, &U.la) || looper_more(l, 5))
+		return T_FAIL;
+	ASSERT_TRUE(running(old));
+	for (i = 0; i < 2; i++) {
+		if (xfer_check(x[i]))
+			return T_FAIL;
+		close(c[i]);
+		ASSERT_EQ(t_is_closed(t_wait_eof(u[i], 5000)), 1);
+		close(u[i]);
+	}
+	ASSERT_EQ(wait_exit(old, 5000), 0);
+	ASSERT_EQ(read_pid(U.pidf), (long)U.pid);
+	rc = looper_stop(l);
+	free(l);
+	return rc ? rc : up_stop(&U);
+}
+
+/* ------------------------------------------------------------------ */
+/* Rollback: A keeps serving                                            */
+
+/*
+ * A failed upgrade, started with SIGUSR2 after env: the log says why
+ * (reason), A still runs and owns the pid file, and a client looping
+ * throughout never fails. Then A stops normally.
+ */
+static int rollback_case(const struct t_ctx *ctx, const char *const env[],
+                         const char *reason, int bad_cfg)
+{
+	struct up U = {0};
+	struct looper *l = malloc(sizeof(*l));
+	char line[512];
+	int rc;
+
+	ASSERT_TRUE(l);
+	rc = up_start(&U, ctx, NULL, env);
+	if (rc)
+		return rc;
+	if (looper_start(l, &U.la) || looper_more(l, 3))
+		return T_FAIL;
+	if (bad_cfg)
+		ASSERT_OK(t_write_tmp("zcrelay.conf", "routes = (;\n", U.cfg,
+		                      sizeof(U.cfg)));
+	ASSERT_EQ(kill(U.pid, SIGUSR2), 0);
+	if (t_wait_log_line(&U.d, FAILED, reason, line, sizeof(line), 10000))
+		return t_fail(__FILE__, __LINE__, "no \"%s\" in the log",
+		              reason);
+	t_log("%s", line);
+	ASSERT_HAS(line, "keeps running");
+	if (looper_more(l, 5))
+		return T_FAIL;
+	ASSERT_TRUE(running(U.pid));
+	ASSERT_EQ(read_pid(U.pidf), (long)U.pid);
+	rc = looper_stop(l);
+	free(l);
+	if (rc)
+		return rc;
+	ASSERT_EQ(t_log_count(&U.d, "accepts now", NULL), 0);
+	return up_stop(&U);
+}
+
+/* B's configuration does not load: B exits before it takes anything. */
+TEST_MATRIX(test_daemon_upgrade_rollback_bad_config)
+{
+	return rollback_case(ctx, NULL, "configuration check failed", 1);
+}
+
+/* B crashes (abort) once it holds the listeners, before it accepts. */
+TEST_MATRIX(test_daemon_upgrade_rollback_crash)
+{
+	static const char *const env[] = {"ZCRELAY_TEST_UPGRADE_FAIL=taken",
+	                                  NULL};
+
+	return rollback_case(ctx, env, "killed by signal 6", 0);
+}
+
+/* B speaks another hand-over version (A announces 99): B refuses. */
+TEST_MATRIX(test_daemon_upgrade_rollback_version)
+{
+	static const char *const env[] = {"ZCRELAY_TEST_HANDOFF_VERSION=99",
+	                                  NULL};
+
+	return rollback_case(ctx, env, "unknown hand-over version 99", 0);
+}
+
+/* B hangs once it holds the listeners: A gives up after its time (cut
+ * to 1 s here), kills B and serves on. */
+TEST_MATRIX(test_daemon_upgrade_rollback_timeout)
+{
+	static const char *const env[] = {
+	        "ZCRELAY_TEST_UPGRADE_FAIL=stall",
+	        "ZCRELAY_TEST_UPGRADE_TIMEOUT_MS=1000", NULL};
+
+	return rollback_case(ctx, env, "not ready within 1000 ms: killed", 0);
+}
+
+/* B is killed (SIGKILL) in the middle: it holds the listeners and has
+ * not said it accepts. */
+TEST_MATRIX(test_daemon_upgrade_rollback_sigkill)
+{
+	static const char *const env[] = {"ZCRELAY_TEST_UPGRADE_FAIL=stall",
+	                                  NULL};
+	struct up U = {0};
+	struct looper *l = malloc(sizeof(*l));
+	char line[512], *p;
+	long b;
+	int rc;
+
+	ASSERT_TRUE(l);
+	rc = up_start(&U, ctx, NULL, env);
+	if (rc)
+		return rc;
+	if (looper_start(l, &U.la) || looper_more(l, 3))
+		return T_FAIL;
+	ASSERT_EQ(kill(U.pid, SIGUSR2), 0);
+	ASSERT_OK(t_wait_log_line(&U.d, "upgrade: started", NULL, line,
+	                          sizeof(line), 5000));
+	p = strstr(line, " as pid ");
+	ASSERT_TRUE(p);
+	b = strtol(p + 8, NULL, 10);
+	ASSERT_GT(b, 0);
+	ASSERT_EQ(t_wait_log_count(&U.d, "failing at 'stall'", NULL, 1, 5000),
+	          1);
+	if (looper_more(l, 3))
+		return T_FAIL;
+	ASSERT_EQ(kill((pid_t)b, SIGKILL), 0);
+	ASSERT_OK(t_wait_log_line(&U.d, FAILED, "killed by signal 9", line,
+	                          sizeof(line), 5000));
+	if (looper_more(l, 5))
+		return T_FAIL;
+	ASSERT_TRUE(running(U.pid));
+	ASSERT_EQ(read_pid(U.pidf), (long)U.pid);
+	rc = looper_stop(l);
+	free(l);
+	return rc ? rc : up_stop(&U);
+}
+
+/* ------------------------------------------------------------------ */
+/* The pid file, privileges                                             */
+
+/* A pid file that names another process when the daemon stops is not
+ * the daemon's to remove (an upgrade's new process wrote it). */
+TEST(test_daemon_upgrade_pid_file_foreign)
+{
+	static const struct t_ctx plain = {ZC_MOVER_AUTO, ZC_ENGINE_AUTO, NULL};
+	struct up U = {0};
+	char *t;
+	int rc = up_start(&U, &plain, NULL, NULL);
+
+	if (rc)
+		return rc;
+	ASSERT_EQ(read_pid(U.pidf), (long)U.pid);
+	ASSERT_OK(t_write_tmp("zcrelay.pid", "1\n", U.pidf, sizeof(U.pidf)));
+	ASSERT_EQ(kill(U.pid, SIGTERM), 0);
+	ASSERT_EQ(wait_exit(U.pid, 5000), 0);
+	t = t_file_text(U.pidf);
+	ASSERT_TRUE(t);
+	ASSERT_STREQ(t, "1\n");
+	free(t);
+	sink_stop(&U.s);
+	close(U.ulfd);
+	return T_PASS;
+}
+
+/* A free TCP port below 1024 on 127.0.0.1: only root may bind it. */
+static int low_port(struct zc_addr *a)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
+	int p, fd;
+
+	for (p = 1000; p > 600; p--) {
+		memset(a, 0, sizeof(*a));
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)p);
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		a->len = sizeof(*sin);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && bind(fd, (struct sockaddr *)sin, a->len) == 0) {
+			close(fd);
+			return 0;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return -EADDRINUSE;
+}
+
+/*
+ * user = "nobody": the daemon binds a port below 1024 as root, drops
+ * to nobody, and still upgrades twice without a failed transfer: the
+ * new process, started as nobody, never binds (it could not) and
+ * rewrites the pid file the first one made its user's.
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_after_user_drop, 120)
+{
+	struct up U = {0};
+	struct looper *l;
+	struct passwd *pw;
+	int rc;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	T_SKIP_IF(geteuid() != 0, "needs root to drop privileges");
+	pw = getpwnam("nobody");
+	T_SKIP_IF(!pw, "no user nobody");
+	T_SKIP_IF(low_port(&U.la), "no free port below 1024");
+	/* nobody reads the config and removes its pid file (sticky). */
+	ASSERT_EQ(chmod(t_tmpdir(), 01777), 0);
+	l = malloc(sizeof(*l));
+	ASSERT_TRUE(l);
+	rc = up_start(&U, ctx, "user = \"nobody\";", NULL);
+	if (rc)
+		return rc;
+	if (upgrades(&U, l, 2, (long)pw->pw_uid))
+		return T_FAIL;
+	rc = looper_stop(l);
+	free(l);
+	return rc ? rc : up_stop(&U);
+}
+
+/* ------------------------------------------------------------------ */
+/* The admin API                                                        */
+
+/*
+ * POST /upgrade does what SIGUSR2 does and answers with the result: 200
+ * and the new pid, after which the admin socket (a Unix path) is served
+ * by the new process, its file kept; 500 and the reason when the new
+ * process fails, the old one serving on. The last process removes the
+ * socket file when it stops.
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_admin_api, 120)
+{
+	struct up U = {0};
+	struct looper *l = malloc(sizeof(*l));
+	struct zc_addr aa;
+	char adm[300], extra[400], *body = NULL;
+	pid_t old;
+	long pid;
+	int rc;
+
+	ASSERT_TRUE(l);
+	snprintf(adm, sizeof(adm), "%s/admin.sock", t_tmpdir());
+	snprintf(extra, sizeof(extra), "admin = \"unix:%s\";", adm);
+	snprintf(adm, sizeof(adm), "unix:%s/admin.sock", t_tmpdir());
+	ASSERT_OK(zc_addr_parse(&aa, adm, ZC_ADDR_PASSIVE));
+	rc = up_start(&U, ctx, extra, NULL);
+	if (rc || looper_start(l, &U.la) || looper_more(l, 3))
+		return rc ? rc : T_FAIL;
+	old = U.pid;
+	ASSERT_EQ(t_http(&aa, "POST", "/upgrade", NULL, &body), 200);
+	ASSERT_EQ(t_json_check(body, "d['ok'] and d['pid'] > 0"), T_PASS);
+	pid = t_json_num(body, "pid", 0);
+	free(body);
+	ASSERT_EQ(wait_exit(old, 5000), 0);
+	ASSERT_EQ(read_pid(U.pidf), pid);
+	U.pid = (pid_t)pid;
+	/* The new process answers on the same socket file. */
+	ASSERT_EQ(t_http_get(&aa, "/status", NULL), 200);
+	if (looper_more(l, 5))
+		return T_FAIL;
+	ASSERT_OK(t_write_tmp("zcrelay.conf", "routes = (;\n", U.cfg,
+	                      sizeof(U.cfg)));
+	ASSERT_EQ(t_http(&aa, "POST", "/upgrade", NULL, &body), 500);
+	ASSERT_EQ(t_json_check(body, "not d['ok'] and 'configuration check "
+	                             "failed' in d['error']"),
+	          T_PASS);
+	free(body);
+	ASSERT_TRUE(running(U.pid));
+	ASSERT_EQ(t_http_get(&aa, "/status", NULL), 200);
+	if (looper_more(l, 5))
+		return T_FAIL;
+	rc = looper_stop(l);
+	free(l);
+	if (rc || up_stop(&U))
+		return T_FAIL;
+	ASSERT_EQ(access(adm + 5, F_OK), -1);
+	return T_PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* Listeners the new configuration adds or drops                        */
+
+/*
+ * The new process's file drops route "s" and adds route "t" on a new
+ * address: "r" goes on without a failed transfer, "t" is bound fresh
+ * and relays, and the socket of "s" is closed by the new process (its
+ * clients are refused once the old one has gone).
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_listeners_change, 120)
+{
+	struct up U = {0};
+	struct looper *l = malloc(sizeof(*l)), *l3x;
+	struct zc_addr la3;
+	char text[1024], la[128], ua[128], l3[128];
+	pid_t old;
+	int rc, c;
+
+	ASSERT_TRUE(l);
+	rc = up_start(&U, ctx, NULL, NULL);
+	if (rc || looper_start(l, &U.la) || looper_more(l, 3))
+		return rc ? rc : T_FAIL;
+	ASSERT_OK(t_free_addr(AF_INET, &la3));
+	ASSERT_OK(t_addr_str(&U.la, la, sizeof(la)));
+	ASSERT_OK(t_addr_str(&U.s.a, ua, sizeof(ua)));
+	ASSERT_OK(t_addr_str(&la3, l3, sizeof(l3)));
+	snprintf(text, sizeof(text),
+	         "workers = 2;\nlog = { sessions = false; };\n%s\n"
+	         "pid-file = \"%s\";\nroutes = ("
+	         "{ name = \"r\"; mover = \"%s\"; listen = \"%s\";"
+	         " upstreams = [\"%s\"]; },\n"
+	         "{ name = \"t\"; mover = \"%s\"; listen = \"%s\";"
+	         " upstreams = [\"%s\"]; });\n",
+	         t_cfg_engine(ctx), U.pidf, t_cfg_mover(ctx), la, ua,
+	         t_cfg_mover(ctx), l3, ua);
+	ASSERT_OK(t_write_tmp("zcrelay.conf", text, U.cfg, sizeof(U.cfg)));
+	if (upgrade(&U, &old))
+		return T_FAIL;
+	ASSERT_EQ(wait_exit(old, 5000), 0);
+	/* Its two sockets (one per worker of the old process). */
+	ASSERT_EQ(t_log_count(&U.d, "upgrade: inherited fd",
+	                      "matches no listener; closing it"),
+	          2);
+	c = t_connect(&U.la2);
+	ASSERT_ERR(c, -ECONNREFUSED);
+	/* A transfer through "t" (in this thread, while l loops on "r"). */
+	l3x = calloc(1, sizeof(*l3x));
+	ASSERT_TRUE(l3x);
+	l3x->la = &la3;
+	ASSERT_OK(looper_once(l3x, 99));
+	free(l3x);
+	if (looper_more(l, 5))
+		return T_FAIL;
+	rc = looper_stop(l);
+	free(l);
+	return rc ? rc : up_stop(&U);
+}
+
+/*
+ * The worker count changes across upgrades, 2 -> 3 -> 1 -> 2: the new
+ * process watches every socket it is given (a worker more than sockets
+ * shares one, sockets more than workers get listeners of their own), so
+ * the looping client still never fails.
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_workers_change, 120)
+{
+	static const int counts[] = {3, 1, 2};
+	struct up U = {0};
+	struct looper *l = malloc(sizeof(*l));
+	pid_t old;
+	size_t i;
+	int rc;
+
+	ASSERT_TRUE(l);
+	rc = up_start(&U, ctx, NULL, NULL);
+	if (rc || looper_start(l, &U.la) || looper_more(l, 3))
+		return rc ? rc : T_FAIL;
+	for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		U.workers = counts[i];
+		if (up_write_cfg(&U, ctx, NULL) || upgrade(&U, &old))
+			return T_FAIL;
+		ASSERT_EQ(wait_exit(old, 5000), 0);
+		if (looper_more(l, 10))
+			return T_FAIL;
+	}
+	ASSERT_EQ(t_log_count(&U.d, "worker(s)", "1 worker(s)"), 1);
+	ASSERT_EQ(t_log_count(&U.d, "worker(s)", "3 worker(s)"), 1);
+	rc = looper_stop(l);
+	free(l);
+	return rc ? rc : up_stop(&U);
+}
+
+/* ------------------------------------------------------------------ */
+/* systemd                                                              */
+
+/* An abstract datagram socket as NOTIFY_SOCKET "@name". */
+static int notify_open(char *name, size_t size)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd, n;
+
+	n = snprintf(name, size, "@zctest-upgrade-%d", (int)getpid());
+	memcpy(sun.sun_path + 1, name + 1, (size_t)n - 1);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ASSERT_OK(fd);
+	ASSERT_EQ(bind(fd, (struct sockaddr *)&sun,
+	               (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+	                           (size_t)n)),
+	          0);
+	return fd;
+}
+
+/* The next notification (waiting at most ms), or "" when none came. */
+static void notify_next(int fd, char *buf, size_t size, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	ssize_t n = 0;
+
+	if (poll(&p, 1, ms) == 1)
+		n = recv(fd, buf, size - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+/*
+ * Under systemd (NOTIFY_SOCKET) the new process says MAINPID=<its pid>
+ * and READY=1 once it serves; the old one, draining, never says
+ * STOPPING=1 (systemd would take the service for stopping).
+ */
+TEST(test_daemon_upgrade_systemd_mainpid)
+{
+	static const struct t_ctx plain = {ZC_MOVER_AUTO, ZC_ENGINE_AUTO, NULL};
+	char name[64], env_s[96], got[256], want[64];
+	const char *env[] = {env_s, NULL};
+	struct up U = {0};
+	pid_t old;
+	int fd, rc;
+
+	fd = notify_open(name, sizeof(name));
+	if (fd < 0)
+		return T_FAIL;
+	snprintf(env_s, sizeof(env_s), "NOTIFY_SOCKET=%s", name);
+	rc = up_start(&U, &plain, NULL, env);
+	if (rc)
+		return rc;
+	notify_next(fd, got, sizeof(got), 5000);
+	ASSERT_STREQ(got, "READY=1");
+	if (upgrade(&U, &old))
+		return T_FAIL;
+	notify_next(fd, got, sizeof(got), 5000);
+	snprintf(want, sizeof(want), "MAINPID=%d\nREADY=1", (int)U.pid);
+	ASSERT_STREQ(got, want);
+	ASSERT_EQ(wait_exit(old, 5000), 0);
+	notify_next(fd, got, sizeof(got), 100);
+	ASSERT_STREQ(got, "");
+	rc = up_stop(&U);
+	notify_next(fd, got, sizeof(got), 1000);
+	ASSERT_STREQ(got, "STOPPING=1");
+	close(fd);
+	return rc;
+}
