@@ -6,8 +6,8 @@ For every BUILDDIR/src/*.o, `nm` tells which symbols it defines and which
 it needs; a module depends on the module that defines a symbol it needs
 (a function it calls, or a table it takes the address of). The diagram
 is the fenced block that starts with "splice.c": each entry line names
-modules before the first run of two or more spaces, then the modules
-they may depend on (continuation lines are indented). A module may
+files ("name.c", comma-separated), then the modules they may depend on
+(continuation lines are indented; parentheses are comments). A module may
 depend only on modules named on lines below its own, so the graph has no
 cycle, and every module the code depends on must be named on its line.
 Prints each disagreement and exits 1; prints nothing and exits 0 when
@@ -31,10 +31,13 @@ def diagram(path):
         if not line.strip():
             continue
         if line[0] != " ":
-            parts = re.split(r"\s{2,}", line, maxsplit=1)
-            left, right = parts[0], parts[1] if len(parts) > 1 else ""
-            mods = [m.strip()[:-2] if m.strip().endswith(".c") else m.strip()
-                    for m in left.split(",") if m.strip()]
+            # The files are the leading "name.c" words; the rest lists
+            # what they may depend on.
+            words = line.replace(",", " ").split()
+            mods = []
+            while words and words[0].endswith(".c"):
+                mods.append(words.pop(0)[:-2])
+            right = ", ".join(words)
             entries.append((len(entries), mods, set()))
         else:
             right = line

@@ -45,6 +45,11 @@ static const struct zc_mover_ops *const movers[] = {
 #endif
 };
 
+int zc__mover_valid(int mover)
+{
+	return mover >= 0 && (size_t)mover < countof(movers) && movers[mover];
+}
+
 /*
  * The io_uring movers need the io_uring engine and their kernel
  * features: the ring mover the loop's buffer ring, the uring-splice

@@ -71,6 +71,9 @@ extern const struct zc_mover_ops zc__mover_copy;    /* xfer_ready.c */
 extern const struct zc_mover_ops zc__mover_ring;    /* xfer_ring.c */
 extern const struct zc_mover_ops zc__mover_usplice; /* xfer_usplice.c */
 
+/* 1 if mover is an enum zc_mover the table knows, else 0. */
+int zc__mover_valid(int mover);
+
 /*
  * The table of the mover (enum zc_mover) a relay on loop moves with:
  * ZC_MOVER_AUTO means the loop's default (ZC_MOVER in the environment

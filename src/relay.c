@@ -309,7 +309,7 @@ int zc__relay_alloc(struct zc_relay **out, struct zc_loop *loop, int fd_a,
 	struct zc_relay *r;
 	int err;
 
-	if (opts->mover < ZC_MOVER_AUTO || opts->mover > ZC_MOVER_URING_SPLICE)
+	if (!zc__mover_valid(opts->mover))
 		return -EINVAL;
 	if (!(opts->flags & ZC_RELAY_F_TRUSTED) &&
 	    (err = zc__sock_check_pair(fd_a, fd_b)) != 0)

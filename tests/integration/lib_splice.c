@@ -100,6 +100,10 @@ TEST(test_zc_splice_rejects_bad_opts)
 	zc_relay_opts_init(&o);
 	o.mover = 42;
 	ASSERT_EQ(zc_splice(a[1], b[0], &o, NULL), -EINVAL);
+	o.mover = -1;
+	ASSERT_EQ(zc_splice(a[1], b[0], &o, NULL), -EINVAL);
+	o.mover = ZC_MOVER_URING_SPLICE + 1; /* one past the last */
+	ASSERT_EQ(zc_splice(a[1], b[0], &o, NULL), -EINVAL);
 	close(a[0]);
 	close(a[1]);
 	close(b[0]);
