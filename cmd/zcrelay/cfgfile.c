@@ -91,6 +91,8 @@ static const struct opt global_opts[] = {
         OPT_X("busy-poll"),
         OPT_N("busy-poll-cap", OPT_INT, struct zcr_cfg, busy_poll_cap, 1, 100),
         OPT_N("drain-timeout", OPT_TIME, struct zcr_cfg, drain_ms, 0, MS_MAX),
+        OPT_N("upgrade-sessions", OPT_BOOL, struct zcr_cfg, upgrade_sessions, 0,
+              1),
         OPT_N("pipe-size", OPT_INT, struct zcr_cfg, pipe_size, 4096, 1u << 30),
         OPT_N("max-pipes", OPT_INT, struct zcr_cfg, max_pipes, 1, 1u << 20),
         OPT_X("user"),

@@ -398,7 +398,8 @@ static void stop_accepting_upgraded(void)
 	upgraded = 1;
 	zcr_lset_forget(&lset);
 	post_all(zcr_worker_drain);
-	hand_sessions();
+	if (cur->upgrade_sessions)
+		hand_sessions();
 	zcr_upgrade_commit();
 	zcr_control_admin_handed_over();
 	zcr_control_admin_stop();
@@ -532,9 +533,12 @@ int main(int argc, char **argv)
 	run_until_stopped(&set);
 	zcr_health_stop();
 	zcr_control_admin_stop();
-	/* The one written at start (not reloaded), unless the process an
-	 * upgrade started has written its own pid there. */
-	if (cur->pid_file)
+	/* The one written at start (not reloaded), unless an upgrade handed
+	 * it over: from the new process's READY on, the file is its, even
+	 * before it has written its pid there (this process, with no
+	 * session to drain, can be gone sooner). zcr_remove_pid_file also
+	 * leaves a file that holds another pid. */
+	if (cur->pid_file && !upgraded)
 		zcr_remove_pid_file(cur->pid_file);
 	set_current(NULL);
 	if (__atomic_load_n(&zcr_worker_failed, __ATOMIC_RELAXED)) {

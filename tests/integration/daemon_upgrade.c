@@ -36,6 +36,8 @@
 #define NO_DAEMON "ZC_DAEMON not set"
 #define XFER_LEN  (64u << 10) /* bytes of each looper transfer */
 #define FAILED    "upgrade failed: "
+/* The configuration that turns phase 2 on (off by default). */
+#define MOVE_SESSIONS "upgrade-sessions = true;"
 
 /* ------------------------------------------------------------------ */
 /* A sink upstream: reads each connection to its end, answers with the  */
@@ -450,7 +452,7 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_move, 120)
 	pid_t old;
 
 	ASSERT_TRUE(l);
-	rc = up_start(&U, ctx, NULL, NULL);
+	rc = up_start(&U, ctx, MOVE_SESSIONS, NULL);
 	for (i = 0; i < 2 && !rc; i++)
 		rc = session(&U, &c[i], &u[i]);
 	if (rc || xfer_start(x[0], c[0], u[0]) || upgrade(&U, &old))
@@ -479,6 +481,35 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_move, 120)
 	rc = looper_stop(l);
 	free(l);
 	return rc ? rc : up_stop(&U);
+}
+
+/*
+ * Without upgrade-sessions (the default), sessions moving bytes both ways
+ * while the upgrade happens stay in A and finish there byte-exact; A
+ * exits once they have ended, without removing B's pid file.
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_stay_by_default, 120)
+{
+	struct t_xfer x[4];
+	struct up U = {0};
+	int rc, c, u;
+	pid_t old;
+
+	rc = up_start(&U, ctx, NULL, NULL);
+	if (!rc)
+		rc = session(&U, &c, &u);
+	if (rc || xfer_start(x, c, u) || upgrade(&U, &old))
+		return T_FAIL;
+	ASSERT_TRUE(running(old));
+	ASSERT_EQ(t_log_count(&U.d, "session(s) from the old", NULL), 0);
+	if (xfer_check(x))
+		return T_FAIL;
+	close(c);
+	ASSERT_EQ(t_is_closed(t_wait_eof(u, 5000)), 1);
+	close(u);
+	ASSERT_EQ(wait_exit(old, 5000), 0);
+	ASSERT_EQ(read_pid(U.pidf), (long)U.pid);
+	return up_stop(&U);
 }
 
 #define SLOW_LEN (2u << 20)
@@ -512,7 +543,7 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_ten_moves, 180)
 	pid_t first = 0, olds[10];
 
 	ASSERT_TRUE(x);
-	rc = up_start(&U, ctx, NULL, NULL);
+	rc = up_start(&U, ctx, MOVE_SESSIONS, NULL);
 	for (i = 0; i <= NSESS && !rc; i++)
 		rc = session(&U, &c[i], &u[i]);
 	for (i = 0; i < NSESS && !rc; i++)
@@ -568,7 +599,7 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_thousand_idle, 180)
 	int rc, i;
 
 	ASSERT_TRUE(c && u);
-	rc = up_start(&U, ctx, NULL, NULL);
+	rc = up_start(&U, ctx, MOVE_SESSIONS, NULL);
 	for (i = 0; i < NIDLE && !rc; i++)
 		rc = session(&U, &c[i], &u[i]);
 	if (rc)
@@ -615,7 +646,7 @@ static int sessions_rollback(const struct t_ctx *ctx, const char *step)
 	pid_t old;
 
 	snprintf(env_s, sizeof(env_s), "ZCRELAY_TEST_UPGRADE_FAIL=%s", step);
-	rc = up_start(&U, ctx, NULL, env);
+	rc = up_start(&U, ctx, MOVE_SESSIONS, env);
 	for (i = 0; i < 2 && !rc; i++)
 		rc = session(&U, &c[i], &u[i]);
 	for (i = 0; i < 2 && !rc; i++)

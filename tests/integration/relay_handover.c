@@ -554,3 +554,56 @@ TEST(test_handover_buffer_and_pipe_keep_order)
 	ASSERT_EQ(d2.st.dir[ZC_DIR_AB].fallback, -EINVAL);
 	return hand_finish(&l1, &l2, &d1, &d2, pa[0], pb[1]);
 }
+
+/* Many short transfers (64 KiB up, then EOF; 32 bytes back), each moved
+ * to the other loop at a different moment of its life. */
+TEST_MATRIX_TIMEOUT(test_handover_short_sessions_any_moment, 120)
+{
+	unsigned char want[T_SHA256_LEN], got[T_SHA256_LEN];
+	static unsigned char buf[64 * 1024];
+	struct t_loop l1, l2;
+	struct t_done d1, d2;
+	struct t_xfer ur;
+	struct hand h;
+	int pa[2], pb[2], i, rc;
+	struct t_rng r;
+	size_t cut;
+
+	ASSERT_OK(hand_loops(ctx, &l1, &l2));
+	for (i = 0; i < 300; i++) {
+		ASSERT_OK(t_pair(AF_INET, pa));
+		ASSERT_OK(t_pair(AF_INET, pb));
+		ASSERT_OK(t_relay_run(&l1, pa[1], pb[0], ctx->mover, 0, &d1));
+		t_rng_init(&r, (uint64_t)i + 100);
+		t_rng_fill(&r, buf, sizeof(buf));
+		ASSERT_OK(t_receiver_start(&ur, pb[1], 0));
+		cut = i % 2 ? sizeof(buf) : (size_t)(i * 331) % sizeof(buf);
+		ASSERT_OK(t_write_all(pa[0], buf, cut));
+		if (cut == sizeof(buf)) /* the EOF too, before the move */
+			ASSERT_EQ(shutdown(pa[0], SHUT_WR), 0);
+		if (i % 4 == 1)
+			t_sleep_ms(i % 3);
+		rc = hand_detach(&l1, &d1, &h);
+		ASSERT_OK(t_write_all(pa[0], buf + cut, sizeof(buf) - cut));
+		if (cut != sizeof(buf))
+			ASSERT_EQ(shutdown(pa[0], SHUT_WR), 0);
+		if (rc == 0)
+			ASSERT_EQ(hand_adopt(&l2, &h, &d2), 0);
+		else
+			ASSERT_EQ(rc, movable(ctx->mover) ? 0 : -EOPNOTSUPP);
+		ASSERT_EQ(t_xfer_join(&ur), 0);
+		t_expect_digest((uint64_t)i + 100, sizeof(buf), want);
+		(void)got;
+		if (memcmp(ur.digest, want, sizeof(want)))
+			return t_fail(__FILE__, __LINE__,
+			              "transfer %d: wrong digest (%llu bytes)",
+			              i, (unsigned long long)ur.bytes);
+		shutdown(pb[1], SHUT_WR);
+		ASSERT_OK(t_done_wait(rc == 0 ? &d2 : &d1, 5000));
+		close(pa[0]);
+		close(pb[1]);
+	}
+	ASSERT_OK(t_loop_stop(&l1));
+	ASSERT_OK(t_loop_stop(&l2));
+	return T_PASS;
+}
