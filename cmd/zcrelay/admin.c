@@ -690,6 +690,11 @@ static void admin_on_stop(struct zc_loop *loop, void *arg)
 	zc_loop_stop(loop);
 }
 
+struct zc_loop *zcr_admin_loop(struct zcr_admin *a)
+{
+	return a->loop;
+}
+
 int zcr_admin_post(struct zcr_admin *a, zc_post_fn *fn, void *arg)
 {
 	return zc_loop_post(a->loop, fn, arg);

@@ -78,6 +78,10 @@ int zcr_admin_start(struct zcr_admin **out, const struct zcr_admin_opts *o);
  */
 void zcr_admin_stop(struct zcr_admin *a);
 
+/* The admin thread's loop, for timers of its handlers (admin thread
+ * only). */
+struct zc_loop *zcr_admin_loop(struct zcr_admin *a);
+
 /*
  * zcr_admin_post - run fn(loop, arg) on the admin thread (zc_loop_post).
  * Any thread, while a runs. Returns 0 or -ENOMEM.

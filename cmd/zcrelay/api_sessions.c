@@ -25,6 +25,7 @@
 #define SHARE_MS      250  /* a listing answers the same GET this long */
 #define WAITERS_MAX   256  /* same GETs waiting for one listing */
 #define STEP_SESSIONS 128  /* visited per step: ~10-50 us of a worker */
+#define WATCH_MS      1000 /* how often a fan looks for lost parts */
 
 struct fan;
 
@@ -34,6 +35,7 @@ struct part {
 	struct zcr_worker *w;
 	struct zcr_sess_walk walk; /* a listing's */
 	unsigned killed;
+	int done; /* under fan->mu */
 };
 
 struct fan {
@@ -46,7 +48,8 @@ struct fan {
 	struct zcr_sess_filter f;
 	int kill;
 	size_t limit;
-	unsigned left; /* parts not done yet */
+	unsigned left;          /* parts not done yet */
+	struct zc_timer *watch; /* for parts lost with their worker */
 	pthread_mutex_t mu;
 	unsigned n;
 	struct part parts[];
@@ -125,6 +128,7 @@ static void fan_free(struct fan *fan)
 {
 	unsigned i;
 
+	zc_timer_free(fan->watch);
 	for (i = 0; i < fan->n; i++)
 		free(fan->parts[i].walk.v);
 	pthread_mutex_destroy(&fan->mu);
@@ -259,21 +263,58 @@ static void fan_on_done(struct zc_loop *loop, void *arg)
 /* ------------------------------------------------------------------ */
 /* Workers                                                              */
 
+/* Marks p done, once; returns 1 if it was the fan's last part. */
+static int part_finish(struct part *p)
+{
+	struct fan *fan = p->fan;
+	int last = 0;
+
+	pthread_mutex_lock(&fan->mu);
+	if (!p->done) {
+		p->done = 1;
+		last = --fan->left == 0;
+	}
+	pthread_mutex_unlock(&fan->mu);
+	return last;
+}
+
 /* p is done (on its worker, or not run at all): the last one hands the
  * fan back to the admin thread. */
 static void part_done(struct part *p)
 {
 	struct fan *fan = p->fan;
-	unsigned left;
 
-	pthread_mutex_lock(&fan->mu);
-	left = --fan->left;
-	pthread_mutex_unlock(&fan->mu);
-	if (left)
+	if (!part_finish(p))
 		return;
 	/* A post fails only without memory; the reply must not be lost. */
 	while (zcr_admin_post(fan->rq->a, fan_on_done, fan))
 		usleep(1000);
+}
+
+/*
+ * A worker that stops (a drain ends with its last session) frees the
+ * posts still queued on its loop without running them, so a part posted
+ * to it just before may never be done, and a fan would wait forever (and
+ * the listings queued behind it). Every WATCH_MS the admin thread counts
+ * the parts whose worker has gone (w->loop cleared, after its loop ran
+ * for the last time) as done, with what they gathered.
+ */
+static void fan_on_watch(void *arg)
+{
+	struct fan *fan = arg;
+	unsigned i;
+	int gone;
+
+	for (i = 0; i < fan->n; i++) {
+		pthread_mutex_lock(&fan->parts[i].w->mu);
+		gone = fan->parts[i].w->loop == NULL;
+		pthread_mutex_unlock(&fan->parts[i].w->mu);
+		if (gone && part_finish(&fan->parts[i])) {
+			fan_on_done(NULL, fan);
+			return;
+		}
+	}
+	zc_timer_arm(fan->watch, WATCH_MS);
 }
 
 /* One step of a listing on p's worker; the next one is posted behind
@@ -387,6 +428,9 @@ static void fan_go(struct fan *fan)
 	struct zcr_worker *ws = zcr_api_workers(&nw);
 
 	fan->kills = shared.kills; /* a kill from now on makes it stale */
+	if (fan->n > 0 && zc_timer_new(&fan->watch, zcr_admin_loop(fan->rq->a),
+	                               fan_on_watch, fan) == 0)
+		zc_timer_arm(fan->watch, WATCH_MS);
 	if (fan->n == 0) {
 		fan_on_done(NULL, fan);
 		return;
