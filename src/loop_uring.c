@@ -364,12 +364,32 @@ static void ur_dispatch(struct zc_loop *loop, struct io_uring_cqe *cqe)
 	h->ops->complete(loop, h, cqe);
 }
 
+/*
+ * Takes the next CQE off the ring into *out; 0 when there is none. The
+ * ring's head moves past it before it is dispatched: a callback that
+ * looks at the CQEs still in the ring (zc__uop_accept_take, when a
+ * listener stops) must not see one that is being, or has been,
+ * dispatched, or the client it carries would be handed out twice.
+ */
+static int ur_next_cqe(struct ur *ur, struct io_uring_cqe *out)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head;
+
+	io_uring_for_each_cqe (&ur->ring, head, cqe) {
+		*out = *cqe;
+		io_uring_cq_advance(&ur->ring, 1);
+		return 1;
+	}
+	return 0;
+}
+
 static int ur_wait(struct zc_loop *loop, int timeout_ms)
 {
 	struct ur *ur = loop->backend;
 	struct __kernel_timespec ts;
-	struct io_uring_cqe *cqe;
-	unsigned head, n = 0;
+	struct io_uring_cqe *cqe, copy;
+	unsigned n = 0;
 	int err;
 
 	if (ur->disabled) {
@@ -392,11 +412,10 @@ static int ur_wait(struct zc_loop *loop, int timeout_ms)
 	    err != -EBUSY)
 		return err;
 	loop->now = zc__clock_ns();
-	io_uring_for_each_cqe (&ur->ring, head, cqe) {
-		ur_dispatch(loop, cqe);
+	while (ur_next_cqe(ur, &copy)) {
+		ur_dispatch(loop, &copy);
 		n++;
 	}
-	io_uring_cq_advance(&ur->ring, n);
 	return (int)n;
 }
 
