@@ -65,6 +65,16 @@ int zcr_ho_send(int sock, unsigned type, uint32_t arg, const void *data,
 	return 0;
 }
 
+void zcr_ho_close_session(const struct zcr_ho_batch *b, unsigned i)
+{
+	int fds[ZC_RELAY_STATE_FDS], n, k;
+
+	n = zc_relay_state_fds(b->e[i].relay, sizeof(b->e[i].relay), b->fds,
+	                       b->nfds, fds);
+	for (k = 0; k < n; k++)
+		close(fds[k]);
+}
+
 void zcr_ho_msg_close(struct zcr_ho_msg *m)
 {
 	unsigned i;

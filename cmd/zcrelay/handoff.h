@@ -107,6 +107,10 @@ int zcr_ho_send(int sock, unsigned type, uint32_t arg, const void *data,
  */
 int zcr_ho_recv(int sock, struct zcr_ho_msg *m, int timeout_ms);
 
+/* Closes this process's copies of the fds the relay record of b->e[i]
+ * names (a session taken over elsewhere, or one that cannot resume). */
+void zcr_ho_close_session(const struct zcr_ho_batch *b, unsigned i);
+
 /* Closes the fds of m. */
 void zcr_ho_msg_close(struct zcr_ho_msg *m);
 

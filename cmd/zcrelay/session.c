@@ -169,13 +169,21 @@ void zcr_session_fail(struct zcr_session *s, const char *what, int err)
 
 /* Adds what st says moved, less what was added before, to the route's
  * and the upstream's counters. Returns 1 if anything had moved. */
-static int count_bytes(struct zcr_session *s, const struct zc_relay_stats *st)
+/* What st says moved, in the shape of struct counted. */
+static struct counted counted_of(const struct zc_relay_stats *st)
 {
 	const struct zc_dir_stats *in = &st->dir[ZC_DIR_AB];
 	const struct zc_dir_stats *out = &st->dir[ZC_DIR_BA];
+
+	return (struct counted){in->bytes, out->bytes,
+	                        in->spliced + out->spliced,
+	                        in->copied + out->copied};
+}
+
+static int count_bytes(struct zcr_session *s, const struct zc_relay_stats *st)
+{
 	struct zcr_stats *rs = s->r->st, *us = s->r->ups[s->up].st;
-	struct counted now = {in->bytes, out->bytes, in->spliced + out->spliced,
-	                      in->copied + out->copied};
+	struct counted now = counted_of(st);
 	struct counted d = {now.in - s->done.in, now.out - s->done.out,
 	                    now.spliced - s->done.spliced,
 	                    now.copied - s->done.copied};
@@ -837,18 +845,6 @@ void zcr_session_pack(struct zcr_worker *w, struct zcr_ho_batch *b)
 	}
 }
 
-/* Closes this process's copies of the fds e's record names. */
-static void close_record_fds(const struct zcr_ho_batch *b,
-                             const struct zcr_ho_sess *e)
-{
-	int fds[ZC_RELAY_STATE_FDS], n, i;
-
-	n = zc_relay_state_fds(e->relay, sizeof(e->relay), b->fds, b->nfds,
-	                       fds);
-	for (i = 0; i < n; i++)
-		close(fds[i]);
-}
-
 void zcr_session_settle(struct zcr_worker *w, struct zcr_ho_batch *b)
 {
 	unsigned i;
@@ -860,7 +856,7 @@ void zcr_session_settle(struct zcr_worker *w, struct zcr_ho_batch *b)
 
 		s->handing = 0;
 		if (b->ok[i]) { /* the new process owns it: no log line here */
-			close_record_fds(b, e);
+			zcr_ho_close_session(b, i);
 			session_end(s, 0);
 			continue;
 		}
@@ -872,7 +868,7 @@ void zcr_session_settle(struct zcr_worker *w, struct zcr_ho_batch *b)
 			        "session worker=%d route=%s: cannot resume it "
 			        "after the hand-over: %s",
 			        w->id, s->r->name, zc_strerror(err));
-			close_record_fds(b, e);
+			zcr_ho_close_session(b, i);
 			session_end(s, 0);
 		}
 	}
@@ -959,10 +955,7 @@ static int adopt_one(struct zcr_worker *w, const struct zcr_ho_batch *b,
 	}
 	/* The bytes before the hand-over were counted by the old process. */
 	zc_relay_get_stats(s->relay, &st);
-	s->done = (struct counted){st.dir[ZC_DIR_AB].bytes,
-	                           st.dir[ZC_DIR_BA].bytes,
-	                           st.dir[0].spliced + st.dir[1].spliced,
-	                           st.dir[0].copied + st.dir[1].copied};
+	s->done = counted_of(&st);
 	return 0;
 }
 

@@ -221,17 +221,11 @@ long zcr_upgrade_hand_sessions(int sock, int pid)
 /* Closes B's copies of the fds of the sessions it did not take. */
 static void b_close_refused(const struct zcr_ho_batch *b)
 {
-	int fds[ZC_RELAY_STATE_FDS], n, i;
 	unsigned k;
 
-	for (k = 0; k < b->n; k++) {
-		if (b->ok[k])
-			continue;
-		n = zc_relay_state_fds(b->e[k].relay, sizeof(b->e[k].relay),
-		                       b->fds, b->nfds, fds);
-		for (i = 0; i < n; i++)
-			close(fds[i]);
-	}
+	for (k = 0; k < b->n; k++)
+		if (!b->ok[k])
+			zcr_ho_close_session(b, k);
 }
 
 /* Copies m's batch into b; -EPROTO (m's fds closed) if malformed. */
