@@ -207,7 +207,8 @@ struct up {
 	struct sink s;
 	struct zc_addr la2, ua2; /* route "s", to the test's ulfd */
 	int ulfd;
-	int workers; /* of the configuration; 0: 2 */
+	int workers;        /* of the configuration; 0: 2 */
+	const char *s_opts; /* more settings of route "s", or NULL */
 	char cfg[256], pidf[256];
 };
 
@@ -231,9 +232,10 @@ static int up_write_cfg(struct up *U, const struct t_ctx *ctx,
 	         "routes = ({ name = \"r\"; mover = \"%s\"; listen = \"%s\";"
 	         " upstreams = [\"%s\"]; },\n"
 	         "{ name = \"s\"; mover = \"%s\"; listen = \"%s\";"
-	         " upstreams = [\"%s\"]; });\n",
+	         " upstreams = [\"%s\"]; %s });\n",
 	         U->workers ? U->workers : 2, t_cfg_engine(ctx), U->pidf,
-	         extra ? extra : "", m, la, ua, m, la2, ua2);
+	         extra ? extra : "", m, la, ua, m, la2, ua2,
+	         U->s_opts ? U->s_opts : "");
 	ASSERT_OK(t_write_tmp("zcrelay.conf", text, U->cfg, sizeof(U->cfg)));
 	/* A new process that runs as user = "nobody" reads it too. */
 	ASSERT_EQ(chmod(U->cfg, 0644), 0);
@@ -601,6 +603,49 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_ten_moves, 180)
 			ASSERT_EQ(wait_exit(olds[i], 5000), 0);
 	}
 	free(x);
+	return up_stop(&U);
+}
+
+/*
+ * A session that is not relaying yet when the upgrade starts (its PROXY
+ * header has not come) is waited for: once the header comes, it relays,
+ * moves to B, and A exits; its bytes arrive whole.
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_waits_for_pending_sessions, 60)
+{
+	static const char hdr[] = "PROXY TCP4 192.0.2.7 192.0.2.8 4000 80\r\n";
+	struct t_xfer x[4];
+	struct up U = {.s_opts = "proxy-protocol = { accept = true; "
+	                         "trusted = [\"127.0.0.1\"]; };"};
+	int rc, c, u;
+	pid_t old;
+
+	rc = up_start(&U, ctx, NULL, NULL);
+	if (rc)
+		return rc;
+	c = t_connect(&U.la2);
+	ASSERT_OK(c);
+	t_sleep_ms(50); /* accepted: waiting for its header */
+	if (upgrade(&U, &old))
+		return T_FAIL;
+	t_sleep_ms(200);
+	ASSERT_TRUE(running(old)); /* it waits for the session */
+	ASSERT_OK(t_write_all(c, hdr, sizeof(hdr) - 1));
+	u = t_accept_ms(U.ulfd, 5000);
+	ASSERT_OK(u);
+	if (xfer_start(x, c, u))
+		return T_FAIL;
+	if (moves(ctx)) {
+		ASSERT_EQ(wait_exit(old, 3000), 0);
+		ASSERT_EQ(t_log_count(&U.d, "took 1 session(s)", NULL), 1);
+	}
+	if (xfer_check(x))
+		return T_FAIL;
+	close(c);
+	ASSERT_EQ(t_is_closed(t_wait_eof(u, 5000)), 1);
+	close(u);
+	if (!moves(ctx))
+		ASSERT_EQ(wait_exit(old, 5000), 0);
 	return up_stop(&U);
 }
 
