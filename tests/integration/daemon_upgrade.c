@@ -209,6 +209,7 @@ struct up {
 	int ulfd;
 	int workers;        /* of the configuration; 0: 2 */
 	const char *s_opts; /* more settings of route "s", or NULL */
+	int log_sessions;   /* a log line per session */
 	char cfg[256], pidf[256];
 };
 
@@ -227,13 +228,14 @@ static int up_write_cfg(struct up *U, const struct t_ctx *ctx,
 	ASSERT_OK(t_addr_str(&U->ua2, ua2, sizeof(ua2)));
 	snprintf(U->pidf, sizeof(U->pidf), "%s/zcrelay.pid", t_tmpdir());
 	snprintf(text, sizeof(text),
-	         "workers = %d;\nlog = { sessions = false; };\n%s\n"
+	         "workers = %d;\nlog = { sessions = %s; };\n%s\n"
 	         "pid-file = \"%s\";\n%s\n"
 	         "routes = ({ name = \"r\"; mover = \"%s\"; listen = \"%s\";"
 	         " upstreams = [\"%s\"]; },\n"
 	         "{ name = \"s\"; mover = \"%s\"; listen = \"%s\";"
 	         " upstreams = [\"%s\"]; %s });\n",
-	         U->workers ? U->workers : 2, t_cfg_engine(ctx), U->pidf,
+	         U->workers ? U->workers : 2,
+	         U->log_sessions ? "true" : "false", t_cfg_engine(ctx), U->pidf,
 	         extra ? extra : "", m, la, ua, m, la2, ua2,
 	         U->s_opts ? U->s_opts : "");
 	ASSERT_OK(t_write_tmp("zcrelay.conf", text, U->cfg, sizeof(U->cfg)));
@@ -554,12 +556,14 @@ static int slow_check(struct t_xfer x[4])
 /*
  * NSESS sessions moving bytes both ways (and one idle) live through 10
  * back-to-back upgrades: each process hands them to the next and exits
- * at once, and every byte arrives once, in order.
+ * at once, and every byte arrives once, in order. Each session has one
+ * log line, written where it ended, with the bytes of its whole life.
  */
 TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_ten_moves, 180)
 {
+	char whole[64];
 	struct t_xfer(*x)[4] = calloc(NSESS, sizeof(*x));
-	struct up U = {0};
+	struct up U = {.log_sessions = 1};
 	int rc, c[NSESS + 1], u[NSESS + 1], i;
 	pid_t old;
 
@@ -602,6 +606,14 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_ten_moves, 180)
 		for (i = 1; i < 10; i++) /* reparented to us now */
 			ASSERT_EQ(wait_exit(olds[i], 5000), 0);
 	}
+	/* A ping at the start (and, for the idle one, at the end), 1 byte
+	 * each way, and the stream. */
+	snprintf(whole, sizeof(whole), " up=%u down=%u ", SLOW_LEN + 1,
+	         SLOW_LEN + 1);
+	ASSERT_EQ(t_wait_log_count(&U.d, "route=s", " up=", NSESS + 1, 5000),
+	          NSESS + 1);
+	ASSERT_EQ(t_log_count(&U.d, "route=s", whole), NSESS);
+	ASSERT_EQ(t_log_count(&U.d, "route=s", " up=2 down=2 "), 1);
 	free(x);
 	return up_stop(&U);
 }
