@@ -661,6 +661,46 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_waits_for_pending_sessions, 60)
 	return up_stop(&U);
 }
 
+/*
+ * Deadlines carry over: a session 3 s into a 4 s idle timeout, and a
+ * half-closed one 3 s into a 4 s half-close timeout, end about 1 s after
+ * the upgrade in the new process, not 4 s.
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_deadlines_carry_over, 60)
+{
+	struct up U = {.s_opts = "idle-timeout = 4000; "
+	                         "halfclose-timeout = 4000;"};
+	int rc, c[2], u[2], i;
+	uint64_t t0, t;
+	pid_t old;
+
+	rc = up_start(&U, ctx, NULL, NULL);
+	for (i = 0; i < 2 && !rc; i++)
+		rc = session(&U, &c[i], &u[i]);
+	if (rc)
+		return rc;
+	ASSERT_EQ(shutdown(c[1], SHUT_WR), 0); /* half-closed from now */
+	ASSERT_EQ(t_read_full(u[1], &t, 1, 2000), 0);
+	t_sleep_ms(3000);
+	t0 = t_now_ms();
+	if (upgrade(&U, &old))
+		return T_FAIL;
+	if (moves(ctx))
+		ASSERT_EQ(wait_exit(old, 3000), 0);
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(t_is_closed(t_wait_eof(c[i], 6000)), 1);
+		t = t_now_ms() - t0;
+		t_log("session %d ended %llu ms after the upgrade", i,
+		      (unsigned long long)t);
+		ASSERT_LT(t, 3000);
+		close(c[i]);
+		close(u[i]);
+	}
+	if (!moves(ctx)) /* its sessions have ended */
+		ASSERT_EQ(wait_exit(old, 5000), 0);
+	return up_stop(&U);
+}
+
 #define NIDLE 1000
 
 /*
