@@ -877,6 +877,8 @@ void zcr_session_pack(struct zcr_worker *w, struct zcr_ho_batch *b)
 	for (s = w->sessions; s && b->n < ZCR_HO_BATCH; s = s->next) {
 		struct zcr_ho_sess *e = &b->e[b->n];
 
+		if (!s->relay && !s->handing)
+			b->waiting++; /* connecting, reading PROXY, peeking */
 		if (!s->relay || s->handing)
 			continue;
 		/* This process counts every byte moved here, up to now. */
