@@ -25,8 +25,9 @@
 #include "upgrade.h"
 #include "upgrade_sessions.h"
 
-#define ACK_MS  10000 /* A: B's answer to one batch */
-#define NEXT_MS 10000 /* B: A's next batch, or DONE */
+#define ACK_MS    10000 /* A: B's answer to one batch */
+#define NEXT_MS   10000 /* B: A's next batch, or DONE */
+#define SETTLE_MS 3000  /* A: relays settling their requests */
 
 static struct zcr_worker *ws;
 static unsigned nws;
@@ -166,6 +167,20 @@ static void a_give_up(pid_t pid, int err)
 		waitpid(pid, NULL, 0);
 }
 
+/* Whether to pack again for relays that are still settling (the ring
+ * and uring-splice movers stop their requests first): for up to
+ * SETTLE_MS since a batch last went out, a millisecond apart. Those
+ * still settling then stay here and resume by themselves. */
+static int a_settling(const struct zcr_ho_batch *b, const uint64_t *since)
+{
+	struct timespec ms = {0, 1000000};
+
+	if (!b->again || zcr_now_ms() - *since > SETTLE_MS)
+		return 0;
+	nanosleep(&ms, NULL);
+	return 1;
+}
+
 /* Hands w's sessions over, batch by batch. Returns how many B took, or
  * -errno once B failed (the batch under way resumed here). */
 static long a_hand_worker(int sock, pid_t pid, struct zcr_worker *w,
@@ -176,10 +191,17 @@ static long a_hand_worker(int sock, pid_t pid, struct zcr_worker *w,
 	unsigned i;
 	int err;
 
+	uint64_t since = zcr_now_ms();
+
 	for (;;) {
-		b->n = b->nfds = 0;
-		if (wcall_run(w, zcr_session_pack, b) || b->n == 0)
+		b->n = b->nfds = b->again = 0;
+		if (wcall_run(w, zcr_session_pack, b))
 			return taken;
+		if (b->n == 0 && !a_settling(b, &since))
+			return taken;
+		if (b->n == 0)
+			continue;
+		since = zcr_now_ms();
 		memset(b->ok, 0, sizeof(b->ok));
 		err = a_exchange(sock, b, ++*seq, m);
 		if (err)
