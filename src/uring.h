@@ -123,11 +123,12 @@ void zc__uop_forget_notifs(struct zc_loop *loop, const unsigned *notifs);
 
 /*
  * Asks the kernel to cancel op (its final CQE then says -ECANCELED).
- * With detach, cb is never called again and the owner must forget op;
- * without, completions keep coming until the final one (a multishot
- * recv being stopped still delivers what it received). The request is
- * freed by the backend in any case. op may already have its final CQE
- * pending; a second cancel only detaches.
+ * With detach, cb is never called again (nor is a send's notifs counter
+ * touched) and the owner must forget op; without, completions keep
+ * coming until the final one (a multishot recv being stopped still
+ * delivers what it received). The request is freed by the backend in
+ * any case. op may already have its final CQE pending; a second cancel
+ * only detaches.
  */
 void zc__uop_cancel(struct zc_loop *loop, struct zc_uop *op, int detach);
 

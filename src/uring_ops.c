@@ -316,8 +316,10 @@ void zc__uop_cancel(struct zc_loop *loop, struct zc_uop *op, int detach)
 {
 	struct io_uring_sqe *sqe;
 
-	if (detach)
+	if (detach) {
 		op->cb = NULL;
+		op->notifs = NULL; /* its owner is going */
+	}
 	if (op->cancelled)
 		return;
 	sqe = zc__ur_sqe(zc__ur_of(loop));
