@@ -26,7 +26,9 @@
  * the cancel at once; the clients the kernel accepted before it saw the
  * cancel, whose completions are not reaped yet, go to the callback
  * before zc_listener_stop() returns (an upgrade's old process stops
- * accepting on sockets the new one goes on serving: none may be lost).
+ * accepting on sockets the new one goes on serving: none may be lost),
+ * and so do the clients still queued then, whose wakeup the cancelled
+ * accept may have taken from the socket's other waiters.
  * Only a stop from inside the callback, or the loop's end, closes such a
  * client, as one left in the backlog of a closed listener is reset.
  */
@@ -319,6 +321,29 @@ static void listener_take_late(void *arg, int fd)
 		listener_deliver(l, fd);
 }
 
+/*
+ * Clients still queued on the socket after a multishot accept was
+ * cancelled. io_uring's accept waits exclusively (one new connection
+ * wakes one waiter): a wakeup that reached this accept while it was
+ * being cancelled is passed to no other waiter, so another listener on
+ * the same socket (a worker's, a new process's after an upgrade) would
+ * not hear of that client until the next one came. The cancel has taken
+ * effect (the flush ran it), so what is queued now is taken here.
+ */
+static void listener_take_queued(struct zc_listener *l)
+{
+	int fd, i;
+
+	for (i = 0; i < LISTEN_BATCH && !l->l_stopped; i++) {
+		fd = zc__sock_accept(l->l_fd, NULL, NULL);
+		if (fd == -ECONNABORTED)
+			continue; /* that client is gone */
+		if (fd < 0)
+			return; /* EAGAIN: none left; EMFILE & co: shed later */
+		listener_take_late(l, fd);
+	}
+}
+
 void zc_listener_stop(struct zc_listener *l)
 {
 	struct zc_uop *acc;
@@ -335,6 +360,7 @@ void zc_listener_stop(struct zc_listener *l)
 		listener_disarm(l);
 		zc__loop_flush(l->l_loop);
 		zc__uop_accept_take(l->l_loop, acc, listener_take_late, l);
+		listener_take_queued(l);
 	}
 	listener_free(l);
 }

@@ -131,6 +131,7 @@ struct zcr_cfg *zcr_cfg_new(void)
 	c->workers = n > 0 ? (unsigned)n : 1;
 	c->engine = ZC_ENGINE_AUTO;
 	c->drain_ms = 30000;
+	c->upgrade_sessions = 1;
 	c->log_level = ZC_LOG_INFO;
 	c->log_format = ZCR_LOGF_TEXT;
 	c->log_sessions = 1;

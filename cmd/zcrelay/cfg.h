@@ -165,9 +165,8 @@ struct zcr_cfg {
 	int busy_poll_us;       /* zc_loop_opts.busy_poll_us */
 	unsigned busy_poll_cap; /* zc_loop_opts.busy_poll_cap, percent */
 	unsigned drain_ms, pipe_size, max_pipes;
-	/* An upgrade hands the established sessions over (phase 2); 0: they
-	 * drain in the old process. Off by default until a rare mix-up of
-	 * short sessions under io_uring is understood (issue notes). */
+	/* An upgrade hands the established sessions over (phase 2, the
+	 * default); 0: they drain in the old process. */
 	int upgrade_sessions;
 	int log_level; /* enum zc_log_level */
 	int log_format;

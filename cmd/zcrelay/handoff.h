@@ -65,9 +65,7 @@ struct zcr_ho_batch {
 	unsigned nfds;
 	struct zcr_session *s[ZCR_HO_BATCH]; /* A: the sessions handed */
 	uint8_t ok[ZCR_HO_BATCH];            /* 1: B adopted e[i] */
-	/* A: sessions left out because their relay is still settling
-	 * (zc_relay_detach said -EAGAIN): pack again after a loop turn. */
-	unsigned again;
+	unsigned waiting; /* A: sessions seen not relaying yet */
 };
 
 /* The fixed head of every message; payload and fds follow. */

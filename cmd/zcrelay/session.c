@@ -87,10 +87,12 @@ static void route_put(struct zcr_session *s)
 
 static void client_put(struct zcr_session *s)
 {
+	socklen_t len;
+
 	if (!s->client_held)
 		return;
 	s->client_held = 0;
-	zcr_client_release(s->r->st, (const struct sockaddr *)&s->peer,
+	zcr_client_release(s->r->st, zcr_saddr_get(&s->peer, &len),
 	                   s->r->max_per_client);
 }
 
@@ -114,14 +116,28 @@ static void upstream_take(struct zcr_session *s, int i)
 	zcr_add(&s->r->ups[i].st->active, 1);
 }
 
-static void pp_stop(struct zcr_session *s)
+static void pp_stop(struct zcr_pre *p)
 {
-	zc_watch_stop(s->pw);
-	s->pw = NULL;
-	zc_timer_free(s->pt);
-	s->pt = NULL;
-	free(s->pp);
-	s->pp = NULL;
+	zc_watch_stop(p->pw);
+	p->pw = NULL;
+	zc_timer_free(p->pt);
+	p->pt = NULL;
+	free(p->pp);
+	p->pp = NULL;
+}
+
+void zcr_session_pre_end(struct zcr_session *s)
+{
+	struct zcr_pre *p = s->pre;
+
+	if (!p)
+		return;
+	if (p->cn)
+		zc_connect_cancel(p->cn);
+	pp_stop(p);
+	zcr_session_sniff_stop(s);
+	free(p);
+	s->pre = NULL;
 }
 
 /* The one teardown path: gives back the holds on shared counters, the
@@ -132,13 +148,16 @@ static void session_end(struct zcr_session *s, int close_client)
 	struct zcr_worker *w = s->w;
 
 	list_del(s);
-	pp_stop(s);
-	zcr_session_sniff_stop(s);
+	zcr_session_pre_end(s);
 	if (close_client)
 		close(s->cfd);
 	upstream_put(s);
 	route_put(s);
 	client_put(s);
+	zcr_saddr_free(&s->peer);
+	zcr_saddr_free(&s->tcp_peer);
+	free(s->sni);
+	free(s->alpn);
 	zcr_cfg_unref(s->cfg);
 	free(s);
 	zcr_worker_maybe_stop(w);
@@ -158,11 +177,12 @@ static const char *err_name(int err)
 /* Closed before relaying: a limit, a bad header, no upstream. */
 void zcr_session_fail(struct zcr_session *s, const char *what, int err)
 {
-	char client[4 * ZCR_ADDR_STR];
+	char peer[ZCR_ADDR_STR], client[4 * ZCR_ADDR_STR];
 
+	zcr_saddr_str(&s->peer, peer, sizeof(peer));
 	zcr_log(ZC_LOG_WARN, "session worker=%d route=%s client=%s %s%s%s",
 	        s->w->id, s->r->name,
-	        zcr_log_field(s->peerstr, client, sizeof(client)), what,
+	        zcr_log_field(peer, client, sizeof(client)), what,
 	        err ? ": " : "", err ? zc_strerror(err) : "");
 	session_end(s, 1);
 }
@@ -223,6 +243,7 @@ static void session_done(void *arg, const struct zc_relay_stats *st)
 	const struct zc_dir_stats *up = &st->dir[ZC_DIR_AB];
 	const struct zc_dir_stats *down = &st->dir[ZC_DIR_BA];
 	int fb = up->fallback ? up->fallback : down->fallback;
+	char client[ZCR_ADDR_STR];
 
 	s->relay = NULL;
 	count_end(s, st);
@@ -230,7 +251,8 @@ static void session_done(void *arg, const struct zc_relay_stats *st)
 		struct zcr_sess_log l = {
 		        .worker = s->w->id,
 		        .route = s->r->name,
-		        .client = s->peerstr,
+		        .client =
+		                zcr_saddr_str(&s->peer, client, sizeof(client)),
 		        .upstream = s->r->ups[s->up].str,
 		        .up = up->bytes,
 		        .down = down->bytes,
@@ -243,12 +265,10 @@ static void session_done(void *arg, const struct zc_relay_stats *st)
 		        .mover = zc_mover_name(st->mover),
 		        .fallback = err_name(fb),
 		};
-		char alpn[ZCR_SNIFF_ALPN];
-
-		if (s->g && s->g->sniff) {
+		if (s->sniff) {
 			l.protocol = zcr_session_proto(s);
-			l.sni = s->si.sni;
-			l.alpn = zcr_sniff_alpn_str(&s->si, alpn, sizeof(alpn));
+			l.sni = s->sni ? s->sni : "";
+			l.alpn = s->alpn ? s->alpn : "";
 		}
 		zcr_log_session(&l);
 	}
@@ -258,11 +278,13 @@ static void session_done(void *arg, const struct zc_relay_stats *st)
 /* The local address the client reached: from PROXY, or the socket's. */
 static void session_local(struct zcr_session *s)
 {
-	if (s->local_len)
+	struct zcr_pre *p = s->pre;
+
+	if (p->local_len)
 		return;
-	s->local_len = sizeof(s->local);
-	if (getsockname(s->cfd, (struct sockaddr *)&s->local, &s->local_len))
-		s->local_len = 0;
+	p->local_len = sizeof(p->local);
+	if (getsockname(s->cfd, (struct sockaddr *)&p->local, &p->local_len))
+		p->local_len = 0;
 }
 
 /* Writes the PROXY header to a fresh upstream connection: a few hundred
@@ -270,15 +292,16 @@ static void session_local(struct zcr_session *s)
 static int session_send_proxy(struct zcr_session *s, int fd)
 {
 	uint8_t hdr[ZCR_PP_MAX];
+	socklen_t peer_len;
+	const struct sockaddr *peer = zcr_saddr_get(&s->peer, &peer_len);
 	int n;
 	ssize_t w;
 
 	session_local(s);
 	n = zcr_pp_build(s->r->proxy_send,
-	                 s->r->proxy_send_unix ? ZCR_PP_UNIX : 0,
-	                 (const struct sockaddr *)&s->peer, s->peer_len,
-	                 (const struct sockaddr *)&s->local, s->local_len, hdr,
-	                 sizeof(hdr));
+	                 s->r->proxy_send_unix ? ZCR_PP_UNIX : 0, peer,
+	                 peer_len, (const struct sockaddr *)&s->pre->local,
+	                 s->pre->local_len, hdr, sizeof(hdr));
 	if (n < 0)
 		return n;
 	w = send(fd, hdr, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -309,7 +332,9 @@ static void session_relay(struct zcr_session *s, int fd)
 	if (err) {
 		close(fd);
 		zcr_session_fail(s, "relay", err);
+		return;
 	}
+	zcr_session_pre_end(s); /* relaying: the rest is the relay's */
 }
 
 static void session_on_connect(void *arg, int fd)
@@ -317,11 +342,11 @@ static void session_on_connect(void *arg, int fd)
 	struct zcr_session *s = arg;
 	const struct zcr_route *r = s->r;
 
-	s->cn = NULL;
+	s->pre->cn = NULL;
 	if (zcr_err_local(fd)) {
 		/* Our own shortage (fds, memory, ports): the upstream is not
 		 * blamed; another one may still do (ports are per address). */
-		s->last_err = fd;
+		s->pre->last_err = fd;
 		zcr_session_connect(s);
 		return;
 	}
@@ -338,22 +363,24 @@ static void session_on_connect(void *arg, int fd)
 		zcr_add(&r->st->connect_timeout, 1);
 	}
 	zcr_add(&r->st->connect_fail, 1);
-	s->last_err = fd;
+	s->pre->last_err = fd;
 	zcr_session_connect(s);
 }
 
 void zcr_session_connect(struct zcr_session *s)
 {
 	const struct zcr_route *r = s->r;
+	struct zcr_pre *p = s->pre;
+	socklen_t len;
 	int i, err;
 
-	i = zcr_balance_pick(r, (const struct sockaddr *)&s->peer, s->up,
-	                     s->tried, zcr_now_ms());
+	i = zcr_balance_pick(r, zcr_saddr_get(&s->peer, &len), s->up, p->tried,
+	                     zcr_now_ms());
 	if (i >= 0) {
 		upstream_take(s, i);
-		s->tried[i / 64] |= 1ULL << (i % 64);
+		p->tried[i / 64] |= 1ULL << (i % 64);
 		err = zc_connect_start(
-		        &s->cn, s->w->loop,
+		        &p->cn, s->w->loop,
 		        (const struct sockaddr *)&r->ups[i].addr.ss,
 		        r->ups[i].addr.len, r->connect_ms, session_on_connect,
 		        s);
@@ -361,25 +388,27 @@ void zcr_session_connect(struct zcr_session *s)
 			session_on_connect(s, err); /* as a failed connect */
 		return;
 	}
-	if (zcr_err_local(s->last_err)) { /* the client is shed */
+	if (zcr_err_local(p->last_err)) { /* the client is shed */
 		zcr_add(&r->st->rej_local, 1);
 		zcr_session_fail(s, "rejected: out of local resources",
-		                 s->last_err);
+		                 p->last_err);
 		return;
 	}
 	zcr_add(&r->st->no_upstream, 1);
 	zcr_session_fail(s,
-	                 s->last_err ? "no upstream reachable"
+	                 p->last_err ? "no upstream reachable"
 	                             : "no healthy upstream",
-	                 s->last_err);
+	                 p->last_err);
 }
 
 /* The route's allow/deny lists on the client (the PROXY source where a
  * header was accepted). 0: go on; -EACCES: s was closed and freed. */
 static int session_admits(struct zcr_session *s)
 {
+	socklen_t len;
+
 	if (zcr_acl_admits(&s->r->allow, &s->r->deny,
-	                   (const struct sockaddr *)&s->peer))
+	                   zcr_saddr_get(&s->peer, &len)))
 		return 0;
 	zcr_add(&s->r->st->rej_denied, 1);
 	zcr_session_fail(s, "rejected: denied by allow/deny", 0);
@@ -403,57 +432,63 @@ static size_t pp_header_part(const uint8_t *buf, size_t n)
 	return lf ? (size_t)(lf - buf) + 1 : n;
 }
 
-static void pp_take(struct zcr_session *s, const struct zcr_pp_info *pi)
+/* The addresses a header gave replace the socket's; 0 or -ENOMEM. */
+static int pp_take(struct zcr_session *s, const struct zcr_pp_info *pi)
 {
+	struct zcr_pre *p = s->pre;
+
 	if (pi->local)
-		return;
-	memcpy(&s->peer, &pi->src, sizeof(s->peer));
-	s->peer_len = pi->src_len;
-	memcpy(&s->local, &pi->dst, sizeof(s->local));
-	s->local_len = pi->dst_len;
-	if (zc_addr_format((const struct sockaddr *)&s->peer, s->peer_len,
-	                   s->peerstr, sizeof(s->peerstr)) < 0)
-		snprintf(s->peerstr, sizeof(s->peerstr), "?");
+		return 0;
+	memcpy(&p->local, &pi->dst, sizeof(p->local));
+	p->local_len = pi->dst_len;
+	return zcr_saddr_set(&s->peer, (const struct sockaddr *)&pi->src,
+	                     pi->src_len);
 }
 
 /* Reads what is there of the header without reading past its end:
  * peek, then consume only the header's bytes. */
 static int pp_read(struct zcr_session *s)
 {
-	uint8_t *p = s->pp + s->pplen;
-	size_t room = ZCR_PP_MAX - s->pplen, part;
-	ssize_t n = recv(s->cfd, p, room, MSG_PEEK);
+	struct zcr_pre *p = s->pre;
+	uint8_t *at = p->pp + p->pplen;
+	size_t room = ZCR_PP_MAX - p->pplen, part;
+	ssize_t n = recv(s->cfd, at, room, MSG_PEEK);
 
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 	if (n == 0)
 		return -ECONNRESET; /* EOF before a complete header */
-	part = pp_header_part(s->pp, s->pplen + (size_t)n) - s->pplen;
-	n = recv(s->cfd, p, part, 0);
+	part = pp_header_part(p->pp, p->pplen + (size_t)n) - p->pplen;
+	n = recv(s->cfd, at, part, 0);
 	if (n != (ssize_t)part)
 		return n < 0 ? -errno : -EIO;
-	s->pplen += part;
+	p->pplen += part;
 	return 0;
 }
 
 static void pp_on_ready(void *arg, unsigned ev)
 {
 	struct zcr_session *s = arg;
+	struct zcr_pre *p = s->pre;
 	struct zcr_pp_info pi;
 	int rc = pp_read(s);
 
 	if (rc == 0)
-		rc = zcr_pp_parse(s->pp, s->pplen, &pi);
-	if (rc == 0 && s->pplen < ZCR_PP_MAX)
+		rc = zcr_pp_parse(p->pp, p->pplen, &pi);
+	if (rc == 0 && p->pplen < ZCR_PP_MAX)
 		return; /* a proper prefix: wait for more */
 	if (rc <= 0) {
 		zcr_add(&s->r->st->rej_proxy, 1);
 		zcr_session_fail(s, "bad PROXY header", rc ? rc : -EPROTO);
 		return;
 	}
-	pp_take(s, &pi);
-	pp_stop(s);
-	if (s->g->routing)
+	pp_stop(p);
+	rc = pp_take(s, &pi);
+	if (rc) {
+		zcr_session_fail(s, "PROXY header", rc);
+		return;
+	}
+	if (p->g->routing)
 		zcr_session_route(s);
 	else if (session_admits(s) == 0 && zcr_session_client_ok(s) == 0)
 		zcr_session_connect(s);
@@ -469,16 +504,17 @@ static void pp_on_timeout(void *arg)
 
 static int pp_start(struct zcr_session *s)
 {
+	struct zcr_pre *p = s->pre;
 	int err;
 
-	s->pp = malloc(ZCR_PP_MAX);
-	if (!s->pp)
+	p->pp = malloc(ZCR_PP_MAX);
+	if (!p->pp)
 		return -ENOMEM;
-	err = zc_timer_new(&s->pt, s->w->loop, pp_on_timeout, s);
+	err = zc_timer_new(&p->pt, s->w->loop, pp_on_timeout, s);
 	if (err == 0)
-		err = zc_timer_arm(s->pt, s->r->proxy_timeout_ms);
+		err = zc_timer_arm(p->pt, s->r->proxy_timeout_ms);
 	if (err == 0)
-		err = zc_watch_start(&s->pw, s->w->loop, s->cfd, ZC_WATCH_IN,
+		err = zc_watch_start(&p->pw, s->w->loop, s->cfd, ZC_WATCH_IN,
 		                     pp_on_ready, s);
 	return err;
 }
@@ -505,9 +541,9 @@ static int route_take(struct zcr_session *s)
  * clients). Returns 0 (taken), -EBUSY (at the limit) or -ENOMEM. */
 static int client_take(struct zcr_session *s)
 {
-	int err =
-	        zcr_client_acquire(s->r->st, (const struct sockaddr *)&s->peer,
-	                           s->r->max_per_client);
+	socklen_t len;
+	int err = zcr_client_acquire(s->r->st, zcr_saddr_get(&s->peer, &len),
+	                             s->r->max_per_client);
 
 	if (err == 0)
 		s->client_held = 1;
@@ -542,26 +578,29 @@ static struct zcr_session *session_new(struct zcr_worker *w, unsigned group,
                                        socklen_t salen)
 {
 	struct zcr_session *s = calloc(1, sizeof(*s));
+	const struct zcr_lgroup *g = &w->cfg->groups[group];
 
 	if (!s)
 		return NULL;
+	s->pre = calloc(1, sizeof(*s->pre));
+	if (!s->pre || zcr_saddr_set(&s->peer, sa, salen) ||
+	    zcr_saddr_set(&s->tcp_peer, sa, salen)) {
+		zcr_saddr_free(&s->peer);
+		free(s->pre);
+		free(s);
+		return NULL;
+	}
 	s->w = w;
 	s->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
 	s->t0 = zcr_now_ms();
 	s->cfg = w->cfg;
 	zcr_cfg_ref(s->cfg);
-	s->g = &w->cfg->groups[group];
+	s->pre->g = g;
+	s->sniff = g->sniff != 0;
 	/* The first route stands for the listener until one is chosen. */
-	s->r = &w->cfg->routes[s->g->routes[0]];
+	s->r = &w->cfg->routes[g->routes[0]];
 	s->cfd = fd;
 	s->up = -1;
-	if (salen > sizeof(s->peer))
-		salen = sizeof(s->peer);
-	memcpy(&s->peer, sa, salen);
-	memcpy(&s->tcp_peer, sa, salen);
-	s->peer_len = salen;
-	if (zc_addr_format(sa, salen, s->peerstr, sizeof(s->peerstr)) < 0)
-		snprintf(s->peerstr, sizeof(s->peerstr), "?");
 	return s;
 }
 
@@ -569,9 +608,10 @@ static struct zcr_session *session_new(struct zcr_worker *w, unsigned group,
  * listener agree on accept, trusted and timeout). */
 static void session_proxy(struct zcr_session *s)
 {
+	socklen_t len;
 	int err;
 
-	if (!zcr_route_trusts(s->r, (const struct sockaddr *)&s->tcp_peer)) {
+	if (!zcr_route_trusts(s->r, zcr_saddr_get(&s->tcp_peer, &len))) {
 		zcr_add(&s->r->st->rej_proxy, 1);
 		zcr_session_fail(s, "rejected: not a trusted PROXY sender", 0);
 		return;
@@ -592,7 +632,7 @@ void zcr_session_accept(struct zcr_worker *w, unsigned group, int fd,
 		return;
 	}
 	list_add(s);
-	if (s->g->routing) { /* limits once the route is chosen */
+	if (s->pre->g->routing) { /* limits once the route is chosen */
 		if (s->r->proxy_accept)
 			session_proxy(s);
 		else
@@ -613,10 +653,6 @@ void zcr_session_accept(struct zcr_worker *w, unsigned group, int fd,
 /* Ends s before its relay runs (connecting, reading PROXY). */
 void zcr_session_drop(struct zcr_session *s)
 {
-	if (s->cn) {
-		zc_connect_cancel(s->cn);
-		s->cn = NULL;
-	}
 	session_end(s, 1);
 }
 
@@ -664,6 +700,8 @@ static int client_is(const char *addr, const char *want)
 static int session_match(const struct zcr_session *s,
                          const struct zcr_sess_filter *f, uint64_t now)
 {
+	char client[ZCR_ADDR_STR];
+
 	if (f->id && s->id != f->id)
 		return 0;
 	if (f->route[0] && strcmp(s->r->name, f->route) != 0)
@@ -671,7 +709,9 @@ static int session_match(const struct zcr_session *s,
 	if (f->upstream[0] &&
 	    (s->up < 0 || !zcr_upstream_is(&s->r->ups[s->up], f->upstream)))
 		return 0;
-	if (f->client[0] && !client_is(s->peerstr, f->client))
+	if (f->client[0] &&
+	    !client_is(zcr_saddr_str(&s->peer, client, sizeof(client)),
+	               f->client))
 		return 0;
 	return now - s->t0 >= f->min_age_ms;
 }
@@ -679,9 +719,9 @@ static int session_match(const struct zcr_session *s,
 static const char *session_state(const struct zcr_session *s,
                                  const struct zc_relay_stats *st)
 {
-	if (s->pw)
+	if (s->pre && s->pre->pw)
 		return "proxy-header";
-	if (s->sw)
+	if (s->pre && s->pre->sw)
 		return "sniffing";
 	if (!s->relay)
 		return "connecting";
@@ -698,7 +738,6 @@ static void session_info(const struct zcr_session *s, uint64_t now,
                          struct zcr_sess_info *in)
 {
 	struct zc_relay_stats st;
-	socklen_t len = sizeof(struct sockaddr_storage);
 
 	memset(&st, 0, sizeof(st));
 	if (s->relay)
@@ -707,10 +746,8 @@ static void session_info(const struct zcr_session *s, uint64_t now,
 	in->id = s->id;
 	in->worker = s->w->id;
 	snprintf(in->route, sizeof(in->route), "%s", s->r->name);
-	snprintf(in->client, sizeof(in->client), "%s", s->peerstr);
-	if (zc_addr_format((const struct sockaddr *)&s->tcp_peer, len, in->peer,
-	                   sizeof(in->peer)) < 0)
-		snprintf(in->peer, sizeof(in->peer), "?");
+	zcr_saddr_str(&s->peer, in->client, sizeof(in->client));
+	zcr_saddr_str(&s->tcp_peer, in->peer, sizeof(in->peer));
 	if (s->up >= 0)
 		snprintf(in->upstream, sizeof(in->upstream), "%s",
 		         s->r->ups[s->up].str);
@@ -722,10 +759,11 @@ static void session_info(const struct zcr_session *s, uint64_t now,
 	in->copied = st.dir[0].copied + st.dir[1].copied;
 	in->mover = s->relay ? zc_mover_name(st.mover) : "";
 	in->state = session_state(s, &st);
-	if (s->g && s->g->sniff && !s->sw) {
+	if (s->sniff && !(s->pre && s->pre->sw)) {
 		in->protocol = zcr_session_proto(s);
-		snprintf(in->sni, sizeof(in->sni), "%s", s->si.sni);
-		zcr_sniff_alpn_str(&s->si, in->alpn, sizeof(in->alpn));
+		snprintf(in->sni, sizeof(in->sni), "%s", s->sni ? s->sni : "");
+		snprintf(in->alpn, sizeof(in->alpn), "%s",
+		         s->alpn ? s->alpn : "");
 	}
 }
 
@@ -783,7 +821,7 @@ unsigned zcr_session_kill(struct zcr_worker *w, const struct zcr_sess_filter *f)
 {
 	uint64_t now = zcr_now_ms();
 	struct zcr_session *s, *next;
-	char client[4 * ZCR_ADDR_STR];
+	char peer[ZCR_ADDR_STR], client[4 * ZCR_ADDR_STR];
 	unsigned n = 0;
 
 	for (s = w->sessions; s; s = next) {
@@ -799,7 +837,9 @@ unsigned zcr_session_kill(struct zcr_worker *w, const struct zcr_sess_filter *f)
 		zcr_log(ZC_LOG_WARN,
 		        "session worker=%d route=%s client=%s killed", w->id,
 		        s->r->name,
-		        zcr_log_field(s->peerstr, client, sizeof(client)));
+		        zcr_log_field(
+		                zcr_saddr_str(&s->peer, peer, sizeof(peer)),
+		                client, sizeof(client)));
 		zcr_session_drop(s);
 	}
 	return n;
@@ -813,11 +853,18 @@ static void pack_meta(const struct zcr_session *s, struct zcr_ho_sess *e,
                       uint64_t now)
 {
 	snprintf(e->route, sizeof(e->route), "%s", s->r->name);
+	const struct sockaddr *sa;
+	socklen_t len;
+
 	snprintf(e->upstream, sizeof(e->upstream), "%s", s->r->ups[s->up].str);
-	e->peer = s->peer;
-	e->tcp_peer = s->tcp_peer;
-	e->peer_len = s->peer_len;
-	e->tcp_peer_len = sizeof(s->tcp_peer);
+	memset(&e->peer, 0, sizeof(e->peer));
+	sa = zcr_saddr_get(&s->peer, &len);
+	memcpy(&e->peer, sa, len);
+	e->peer_len = len;
+	memset(&e->tcp_peer, 0, sizeof(e->tcp_peer));
+	sa = zcr_saddr_get(&s->tcp_peer, &len);
+	memcpy(&e->tcp_peer, sa, len);
+	e->tcp_peer_len = len;
 	e->age_ms = now - s->t0;
 }
 
@@ -831,6 +878,8 @@ void zcr_session_pack(struct zcr_worker *w, struct zcr_ho_batch *b)
 	for (s = w->sessions; s && b->n < ZCR_HO_BATCH; s = s->next) {
 		struct zcr_ho_sess *e = &b->e[b->n];
 
+		if (!s->relay && !s->handing)
+			b->waiting++; /* connecting, reading PROXY, peeking */
 		if (!s->relay || s->handing)
 			continue;
 		/* This process counts every byte moved here, up to now. */
@@ -838,7 +887,8 @@ void zcr_session_pack(struct zcr_worker *w, struct zcr_ho_batch *b)
 		count_bytes(s, &st);
 		err = zc_relay_detach(s->relay, e->relay, sizeof(e->relay),
 		                      b->fds, &b->nfds);
-		b->again += err == -EAGAIN; /* its requests are settling */
+		if (err == -EAGAIN)
+			b->waiting++; /* its io_uring requests are settling */
 		if (err)
 			continue; /* if it never can, it ends here */
 		s->relay = NULL;
@@ -899,6 +949,15 @@ static int adopt_route(struct zcr_session *s, const struct zcr_ho_sess *e)
 	return -ENOENT;
 }
 
+/* An address of a hand-over record (len bytes of ss). */
+static int adopt_addr(struct zcr_saddr *a, const struct sockaddr_storage *ss,
+                      uint32_t len)
+{
+	if (len > sizeof(*ss))
+		return -EINVAL;
+	return zcr_saddr_set(a, (const struct sockaddr *)ss, (socklen_t)len);
+}
+
 /* A session of e, counted like an accepted one, not yet relaying. */
 static struct zcr_session *adopt_new(struct zcr_worker *w,
                                      const struct zcr_ho_sess *e, int cfd)
@@ -915,17 +974,13 @@ static struct zcr_session *adopt_new(struct zcr_worker *w,
 	s->cfg = w->cfg;
 	zcr_cfg_ref(s->cfg);
 	s->cfd = cfd;
-	if (adopt_route(s, e)) {
+	if (adopt_route(s, e) || adopt_addr(&s->peer, &e->peer, e->peer_len) ||
+	    adopt_addr(&s->tcp_peer, &e->tcp_peer, e->tcp_peer_len)) {
+		zcr_saddr_free(&s->peer);
 		zcr_cfg_unref(s->cfg);
 		free(s);
 		return NULL;
 	}
-	s->peer = e->peer;
-	s->tcp_peer = e->tcp_peer;
-	s->peer_len = e->peer_len <= sizeof(s->peer) ? e->peer_len : 0;
-	if (zc_addr_format((const struct sockaddr *)&s->peer, s->peer_len,
-	                   s->peerstr, sizeof(s->peerstr)) < 0)
-		snprintf(s->peerstr, sizeof(s->peerstr), "?");
 	list_add(s);
 	/* An existing session is never refused: the limits count it. */
 	zcr_add(&s->r->st->active, 1);

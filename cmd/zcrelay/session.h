@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "daemon.h"
+#include "saddr.h"
 #include "sniff.h"
 
 /* Bytes of a relay already added to the shared counters. */
@@ -17,45 +18,67 @@ struct counted {
 	uint64_t in, out, spliced, copied;
 };
 
-struct zcr_session {
-	struct zcr_worker *w;
-	struct zcr_session *prev, *next; /* on w->sessions */
-	uint64_t id;
-	struct zcr_cfg *cfg;
-	const struct zcr_route *r;
+/*
+ * What a session needs only until its relay runs: connecting (with the
+ * retry bookkeeping), reading a PROXY header, peeking for content
+ * routing. Allocated at accept, freed by the one teardown path when the
+ * relay starts or the session ends (zcr_session_pre_end).
+ */
+struct zcr_pre {
+	const struct zcr_lgroup *g; /* the listener's routes */
 	struct zc_connect *cn;
-	struct zc_relay *relay; /* while relaying */
-	struct counted done;    /* added to the counters so far */
-	uint64_t moved_ms;      /* when a byte last moved (500 ms steps) */
-	int killed;             /* by the admin API */
-	int handing;            /* detached, on its way to a new process */
-	struct zc_watch *pw;    /* reading a PROXY header */
-	struct zc_timer *pt;    /* its deadline */
-	uint8_t *pp;            /* header bytes read so far */
-	size_t pplen;
-	int cfd;
-	int up;          /* upstream index; -1: none yet */
-	int up_held;     /* holds one of ups[up]'s active count */
-	int route_held;  /* holds one of the route's active count */
-	int client_held; /* holds one of the per-client count of peer */
-	int last_err;
+	int last_err; /* of the last connect */
 	uint64_t tried[(ZCR_MAX_UPSTREAMS + 63) / 64];
-	uint64_t t0;                         /* ms */
-	struct sockaddr_storage peer, local; /* the client, as told by PROXY */
-	socklen_t peer_len, local_len;
-	struct sockaddr_storage tcp_peer; /* who connected to us */
-	char peerstr[ZCR_ADDR_STR];
-	/* Content routing (session_route.c): the listener's routes, the
-	 * peek buffer, what the client said. */
-	const struct zcr_lgroup *g;
+	struct sockaddr_storage local; /* the address the client reached */
+	socklen_t local_len;           /* 0: not known yet */
+	struct zc_watch *pw;           /* reading a PROXY header */
+	struct zc_timer *pt;           /* its deadline */
+	uint8_t *pp;                   /* header bytes read so far */
+	size_t pplen;
+	/* Content routing (session_route.c): the peek buffer, what the
+	 * client said. */
 	struct zc_watch *sw;      /* waiting for the first bytes */
 	struct zc_timer *st, *rt; /* sniff-timeout; retry after no progress */
 	uint8_t *sb;              /* peeked bytes (ZCR_SNIFF_MAX) */
 	size_t sblen;
 	int lowat;   /* SO_RCVLOWAT raised while peeking */
 	int sniffed; /* si holds what the client sent */
-	int silent;  /* nothing within sniff-timeout */
 	struct zcr_sniff si;
+};
+
+/*
+ * A session, from accept to its log line. Idle relaying sessions are
+ * what a daemon holds by the thousand, so this stays small (a budget in
+ * tests/unit/session_size.c; docs/internals/state-machine.md): what is needed
+ * only before the relay runs is in pre, addresses are compact, strings
+ * are formatted when logged or listed.
+ */
+struct zcr_session {
+	struct zcr_worker *w;
+	struct zcr_session *prev, *next; /* on w->sessions */
+	uint64_t id;
+	struct zcr_cfg *cfg;
+	const struct zcr_route *r;
+	struct zcr_pre *pre;       /* until the relay runs */
+	struct zc_relay *relay;    /* while relaying */
+	struct counted done;       /* added to the counters so far */
+	uint64_t t0;               /* ms */
+	uint64_t moved_ms;         /* when a byte last moved (500 ms steps) */
+	struct zcr_saddr peer;     /* the client, as told by PROXY */
+	struct zcr_saddr tcp_peer; /* who connected to us */
+	/* What the client said first (content routing), once decided: sni
+	 * and alpn ("h2,http/1.1") on the heap, NULL when not sent. */
+	char *sni, *alpn;
+	int cfd;
+	int16_t up;               /* upstream index; -1: none yet */
+	uint8_t proto;            /* enum zcr_proto */
+	unsigned killed : 1;      /* by the admin API */
+	unsigned handing : 1;     /* detached, on its way to a new process */
+	unsigned up_held : 1;     /* holds one of ups[up]'s active count */
+	unsigned route_held : 1;  /* holds one of the route's active count */
+	unsigned client_held : 1; /* holds one of the per-client count */
+	unsigned sniff : 1;  /* its listener routes on content: log proto */
+	unsigned silent : 1; /* nothing within sniff-timeout */
 };
 
 /* Closes s before relaying: logs what (and err) at warn, ends it. */
@@ -63,6 +86,8 @@ void zcr_session_fail(struct zcr_session *s, const char *what, int err);
 /* Ends s before its relay runs (connecting, reading PROXY, sniffing),
  * without a log line. */
 void zcr_session_drop(struct zcr_session *s);
+/* Ends s->pre (watches, timers, a connect under way, buffers). */
+void zcr_session_pre_end(struct zcr_session *s);
 /* Connects to the next upstream of s->r (or fails s: none left). */
 void zcr_session_connect(struct zcr_session *s);
 /* The route limit of s->r (max-conns): 0 (s holds one of the route's

@@ -30,18 +30,19 @@ static void sniff_decide(struct zcr_session *s);
 
 void zcr_session_sniff_stop(struct zcr_session *s)
 {
+	struct zcr_pre *p = s->pre;
 	int one = 1;
 
-	zc_watch_stop(s->sw);
-	s->sw = NULL;
-	zc_timer_free(s->st);
-	zc_timer_free(s->rt);
-	s->st = s->rt = NULL;
-	free(s->sb);
-	s->sb = NULL;
-	if (s->lowat)
+	zc_watch_stop(p->sw);
+	p->sw = NULL;
+	zc_timer_free(p->st);
+	zc_timer_free(p->rt);
+	p->st = p->rt = NULL;
+	free(p->sb);
+	p->sb = NULL;
+	if (p->lowat)
 		setsockopt(s->cfd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
-	s->lowat = 0;
+	p->lowat = 0;
 }
 
 /* Wake up only once more than have bytes are there (TCP). */
@@ -50,14 +51,15 @@ static void sniff_lowat(struct zcr_session *s, size_t have, int need)
 	int v = need > (int)have ? need : (int)have + 1;
 
 	if (setsockopt(s->cfd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
-		s->lowat = 1;
+		s->pre->lowat = 1;
 }
 
 /* Peeks at what the client sent; final: at the deadline. 1: decided
- * (s->si, or s->silent); 0: wait for more; -errno: gone or broken. */
+ * (p->si, or s->silent); 0: wait for more; -errno: gone or broken. */
 static int sniff_peek(struct zcr_session *s, int final)
 {
-	ssize_t n = recv(s->cfd, s->sb, ZCR_SNIFF_MAX, MSG_PEEK | MSG_DONTWAIT);
+	struct zcr_pre *p = s->pre;
+	ssize_t n = recv(s->cfd, p->sb, ZCR_SNIFF_MAX, MSG_PEEK | MSG_DONTWAIT);
 	int rc;
 
 	if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -70,27 +72,30 @@ static int sniff_peek(struct zcr_session *s, int final)
 	}
 	if (n == 0)
 		return -ECONNRESET; /* gone before a byte */
-	rc = zcr_sniff(s->sb, (size_t)n, final, &s->si);
+	rc = zcr_sniff(p->sb, (size_t)n, final, &p->si);
 	if (rc == 0) {
-		s->sniffed = 1;
+		p->sniffed = 1;
 		return 1;
 	}
-	if ((size_t)n == s->sblen && zc_watch_set(s->sw, 0) == 0)
-		zc_timer_arm(s->rt, RETRY_MS); /* no progress: pause */
+	if ((size_t)n == p->sblen && zc_watch_set(p->sw, 0) == 0)
+		zc_timer_arm(p->rt, RETRY_MS); /* no progress: pause */
 	else
 		sniff_lowat(s, (size_t)n, rc);
-	s->sblen = (size_t)n;
+	p->sblen = (size_t)n;
 	return 0;
 }
 
 /* Gone, or broken, before the decision: not worth a warning. */
 static void sniff_gone(struct zcr_session *s, int err)
 {
-	zcr_add(&s->g->st->sniff_closed, 1);
+	char client[ZCR_ADDR_STR];
+
+	zcr_add(&s->pre->g->st->sniff_closed, 1);
 	zcr_log(ZC_LOG_DEBUG,
 	        "session worker=%d client=%s closed before "
 	        "routing: %s",
-	        s->w->id, s->peerstr, zc_strerror(err));
+	        s->w->id, zcr_saddr_str(&s->peer, client, sizeof(client)),
+	        zc_strerror(err));
 	zcr_session_drop(s);
 }
 
@@ -109,7 +114,7 @@ static void sniff_on_retry(void *arg)
 {
 	struct zcr_session *s = arg;
 
-	if (zc_watch_set(s->sw, ZC_WATCH_IN))
+	if (zc_watch_set(s->pre->sw, ZC_WATCH_IN))
 		sniff_gone(s, -EIO);
 }
 
@@ -118,7 +123,7 @@ static void sniff_on_timeout(void *arg)
 	struct zcr_session *s = arg;
 	int rc;
 
-	zcr_add(&s->g->st->sniff_timeout, 1);
+	zcr_add(&s->pre->g->st->sniff_timeout, 1);
 	rc = sniff_peek(s, 1);
 	if (rc < 0)
 		sniff_gone(s, rc);
@@ -128,21 +133,22 @@ static void sniff_on_timeout(void *arg)
 
 static int sniff_start(struct zcr_session *s)
 {
+	struct zcr_pre *p = s->pre;
 	uint64_t spent = zcr_now_ms() - s->t0;
 	unsigned left =
-	        spent < s->g->sniff_ms ? s->g->sniff_ms - (unsigned)spent : 1;
+	        spent < p->g->sniff_ms ? p->g->sniff_ms - (unsigned)spent : 1;
 	int err;
 
-	s->sb = malloc(ZCR_SNIFF_MAX);
-	if (!s->sb)
+	p->sb = malloc(ZCR_SNIFF_MAX);
+	if (!p->sb)
 		return -ENOMEM;
-	err = zc_timer_new(&s->st, s->w->loop, sniff_on_timeout, s);
+	err = zc_timer_new(&p->st, s->w->loop, sniff_on_timeout, s);
 	if (err == 0)
-		err = zc_timer_new(&s->rt, s->w->loop, sniff_on_retry, s);
+		err = zc_timer_new(&p->rt, s->w->loop, sniff_on_retry, s);
 	if (err == 0)
-		err = zc_timer_arm(s->st, left);
+		err = zc_timer_arm(p->st, left);
 	if (err == 0)
-		err = zc_watch_start(&s->sw, s->w->loop, s->cfd, ZC_WATCH_IN,
+		err = zc_watch_start(&p->sw, s->w->loop, s->cfd, ZC_WATCH_IN,
 		                     sniff_on_ready, s);
 	return err;
 }
@@ -162,37 +168,60 @@ static void drain_client(int fd)
 /* No route: an unrecognized_name alert for a TLS client, then a FIN. */
 static void route_none(struct zcr_session *s)
 {
+	struct zcr_pre *p = s->pre;
 	uint8_t alert[7] = {21, 3, 3, 0, 2, 2, 112};
 	char what[ZCR_SNIFF_NAME + 64];
 
-	zcr_add(&s->g->st->no_match, 1);
-	if (s->sniffed && s->si.proto == ZCR_PROTO_TLS) {
-		alert[2] = s->sb[2]; /* the client's record version */
+	zcr_add(&p->g->st->no_match, 1);
+	if (p->sniffed && p->si.proto == ZCR_PROTO_TLS) {
+		alert[2] = p->sb[2]; /* the client's record version */
 		if (send(s->cfd, alert, sizeof(alert),
 		         MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(alert))
-			zcr_add(&s->g->st->tls_alert, 1);
+			zcr_add(&p->g->st->tls_alert, 1);
 	}
 	drain_client(s->cfd);
 	shutdown(s->cfd, SHUT_WR);
 	snprintf(what, sizeof(what), "no route matched: protocol=%s sni=%s",
 	         s->silent    ? "timeout"
-	         : s->sniffed ? zcr_proto_name(s->si.proto)
+	         : p->sniffed ? zcr_proto_name(p->si.proto)
 	                      : "-",
-	         s->si.sni[0] ? s->si.sni : "-");
+	         p->si.sni[0] ? p->si.sni : "-");
 	zcr_session_fail(s, what, 0);
+}
+
+/* Keeps what the client said for the log line and the listing, in
+ * heap strings only where it said something. 0 or -ENOMEM. */
+static int sniff_keep(struct zcr_session *s)
+{
+	const struct zcr_sniff *si = &s->pre->si;
+	char alpn[ZCR_SNIFF_ALPN];
+
+	s->proto = (uint8_t)si->proto;
+	if (si->sni[0] && !(s->sni = strdup(si->sni)))
+		return -ENOMEM;
+	if (si->alpn_len &&
+	    !(s->alpn = strdup(zcr_sniff_alpn_str(si, alpn, sizeof(alpn)))))
+		return -ENOMEM;
+	return 0;
 }
 
 static void sniff_decide(struct zcr_session *s)
 {
+	struct zcr_pre *p = s->pre;
 	const struct zcr_route *r;
-	int i = zcr_route_pick(s->cfg, s->g, s->sniffed ? &s->si : NULL,
-	                       s->silent, (const struct sockaddr *)&s->peer);
+	socklen_t len;
+	int i = zcr_route_pick(s->cfg, p->g, p->sniffed ? &p->si : NULL,
+	                       s->silent, zcr_saddr_get(&s->peer, &len));
 
 	if (i < 0) {
 		route_none(s); /* s is gone */
 		return;
 	}
 	zcr_session_sniff_stop(s);
+	if (s->sniff && sniff_keep(s)) {
+		zcr_session_fail(s, "sniff", -ENOMEM);
+		return;
+	}
 	r = &s->cfg->routes[i];
 	s->r = r;
 	zcr_add(&r->st->matched, 1);
@@ -205,20 +234,21 @@ static void sniff_decide(struct zcr_session *s)
 
 const char *zcr_session_proto(const struct zcr_session *s)
 {
-	return s->silent ? "timeout" : zcr_proto_name(s->si.proto);
+	return s->silent ? "timeout" : zcr_proto_name(s->proto);
 }
 
 void zcr_session_route(struct zcr_session *s)
 {
+	const struct zcr_lgroup *g = s->pre->g;
+	socklen_t len;
 	int err;
 
-	if (!zcr_lgroup_admits(s->cfg, s->g,
-	                       (const struct sockaddr *)&s->peer)) {
-		zcr_add(&s->g->st->rej_denied, 1);
+	if (!zcr_lgroup_admits(s->cfg, g, zcr_saddr_get(&s->peer, &len))) {
+		zcr_add(&g->st->rej_denied, 1);
 		zcr_session_fail(s, "rejected: denied by allow/deny", 0);
 		return;
 	}
-	if (!s->g->sniff) {
+	if (!g->sniff) {
 		sniff_decide(s);
 		return;
 	}

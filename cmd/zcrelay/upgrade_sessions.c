@@ -25,9 +25,13 @@
 #include "upgrade.h"
 #include "upgrade_sessions.h"
 
-#define ACK_MS    10000 /* A: B's answer to one batch */
-#define NEXT_MS   10000 /* B: A's next batch, or DONE */
-#define SETTLE_MS 3000  /* A: relays settling their requests */
+#define ACK_MS  10000 /* A: B's answer to one batch */
+#define NEXT_MS 10000 /* B: A's next batch, or DONE */
+/* A: how long sessions not yet relaying (connecting, reading a PROXY
+ * header, peeking) are waited for, to be handed over once they relay;
+ * under NEXT_MS, so that B waits as long. */
+#define WAIT_MS 5000
+#define PASS_MS 10 /* A: between two passes over those sessions */
 
 static struct zcr_worker *ws;
 static unsigned nws;
@@ -167,41 +171,25 @@ static void a_give_up(pid_t pid, int err)
 		waitpid(pid, NULL, 0);
 }
 
-/* Whether to pack again for relays that are still settling (the ring
- * and uring-splice movers stop their requests first): for up to
- * SETTLE_MS since a batch last went out, a millisecond apart. Those
- * still settling then stay here and resume by themselves. */
-static int a_settling(const struct zcr_ho_batch *b, const uint64_t *since)
-{
-	struct timespec ms = {0, 1000000};
-
-	if (!b->again || zcr_now_ms() - *since > SETTLE_MS)
-		return 0;
-	nanosleep(&ms, NULL);
-	return 1;
-}
-
 /* Hands w's sessions over, batch by batch. Returns how many B took, or
- * -errno once B failed (the batch under way resumed here). */
+ * -errno once B failed (the batch under way resumed here); adds to
+ * *waiting the sessions w has that are not relaying yet. */
 static long a_hand_worker(int sock, pid_t pid, struct zcr_worker *w,
                           struct zcr_ho_batch *b, struct zcr_ho_msg *m,
-                          unsigned *seq)
+                          unsigned *seq, unsigned *waiting)
 {
 	long taken = 0;
 	unsigned i;
 	int err;
 
-	uint64_t since = zcr_now_ms();
-
 	for (;;) {
-		b->n = b->nfds = b->again = 0;
+		b->n = b->nfds = b->waiting = 0;
 		if (wcall_run(w, zcr_session_pack, b))
 			return taken;
-		if (b->n == 0 && !a_settling(b, &since))
+		if (b->n == 0) {
+			*waiting += b->waiting;
 			return taken;
-		if (b->n == 0)
-			continue;
-		since = zcr_now_ms();
+		}
 		memset(b->ok, 0, sizeof(b->ok));
 		err = a_exchange(sock, b, ++*seq, m);
 		if (err)
@@ -218,18 +206,43 @@ static long a_hand_worker(int sock, pid_t pid, struct zcr_worker *w,
 	}
 }
 
+/* One pass over the workers; adds what B took to *taken. Returns how
+ * many sessions are not relaying yet, or -errno once B failed. */
+static long a_hand_pass(int sock, pid_t pid, struct zcr_ho_batch *b,
+                        struct zcr_ho_msg *m, unsigned *seq, long *taken)
+{
+	unsigned i, waiting = 0;
+	long n;
+
+	for (i = 0; i < nws; i++) {
+		n = a_hand_worker(sock, pid, &ws[i], b, m, seq, &waiting);
+		if (n < 0)
+			return n;
+		*taken += n;
+	}
+	return waiting;
+}
+
 long zcr_upgrade_hand_sessions(int sock, int pid)
 {
 	struct zcr_ho_batch *b = malloc(sizeof(*b));
 	struct zcr_ho_msg *m = malloc(sizeof(*m));
-	unsigned i, seq = 0;
+	uint64_t end = zcr_now_ms() + WAIT_MS;
+	unsigned seq = 0;
 	long taken = 0, n = 0;
 
-	for (i = 0; b && m && i < nws && n >= 0; i++) {
-		n = a_hand_worker(sock, pid, &ws[i], b, m, &seq);
-		if (n > 0)
-			taken += n;
+	/* Sessions that start relaying meanwhile go in a later pass. */
+	while (b && m) {
+		n = a_hand_pass(sock, pid, b, m, &seq, &taken);
+		if (n <= 0 || zcr_now_ms() >= end)
+			break;
+		usleep(PASS_MS * 1000);
 	}
+	if (n > 0)
+		zcr_log(ZC_LOG_INFO,
+		        "upgrade: %ld session(s) not relaying after %d ms "
+		        "end here",
+		        n, WAIT_MS);
 	if (!b || !m)
 		zcr_log(ZC_LOG_ERR, "upgrade: out of memory: sessions stay");
 	free(b);

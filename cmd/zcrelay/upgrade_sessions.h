@@ -15,7 +15,8 @@ void zcr_upgrade_set_workers(struct zcr_worker *w, unsigned n);
 /*
  * zcr_upgrade_hand_sessions - A, after B's READY, once A's workers stop
  * accepting: hand B, on sock, every established session that can move,
- * in batches; a session B did not take resumes here. If B (pid) does
+ * in batches; a session B did not take resumes here. Sessions not
+ * relaying yet are waited for, up to 5 s, and go in later batches. If B (pid) does
  * not answer a batch, it is killed first, so that no session runs
  * twice, and the rest stay here. Returns how many B took, or -errno
  * once B failed (logged).

@@ -448,3 +448,91 @@ TEST(test_routing_unknown_and_reload)
 	ups_close(&u, 2);
 	return t_daemon_down(&d);
 }
+
+/* GET path on ad until its body has want (5 s at most); the last body
+ * in *body (the caller frees it). Returns the HTTP status. */
+static int get_until(const struct zc_addr *ad, const char *path,
+                     const char *want, char **body)
+{
+	int i, st = -1;
+
+	for (i = 0; i < 100; i++) {
+		st = t_http_get(ad, path, body);
+		if (st != 200 || strstr(*body, want))
+			return st;
+		free(*body);
+		*body = NULL;
+		usleep(50000);
+	}
+	return st;
+}
+
+/*
+ * Sessions before their relay runs are listed with their stage: one
+ * waiting for its first bytes ("sniffing", no protocol yet), one
+ * waiting for its PROXY header ("proxy-header"); once the hello came,
+ * the session relays and shows what the client sent. (The pre-relay
+ * state is kept apart from the session and freed when the relay
+ * starts: the listing reads both.)
+ */
+TEST(test_routing_sessions_before_relay)
+{
+	static uint8_t hello[1024];
+	struct zc_addr la, lp, ad;
+	struct t_daemon d;
+	struct ups u;
+	char ls[64], lps[64], as[64], text[2048], path[256], *body = NULL;
+	size_t n;
+	int c, p, s;
+
+	T_SKIP_IF(!t_daemon_path(), NO_DAEMON);
+	ASSERT_EQ(ups_open(&u, 1), T_PASS);
+	T_TRY(listen_admin(&la, ls, &ad, as));
+	ASSERT_OK(t_free_addr(AF_INET, &lp));
+	ASSERT_OK(t_addr_str(&lp, lps, sizeof(lps)));
+	snprintf(text, sizeof(text),
+	         "workers = 1; admin = \"%s\";\nroutes = (\n"
+	         " { name = \"x\"; listen = \"%s\"; upstreams = \"%s\";\n"
+	         "   sniff-timeout = \"30s\";\n"
+	         "   match = { sni = \"x.example.com\"; }; },\n"
+	         " { name = \"pp\"; listen = \"%s\"; upstreams = \"%s\";\n"
+	         "   proxy-protocol = { accept = true; trusted = "
+	         "\"127.0.0.1\"; timeout = \"30s\"; }; } );\n",
+	         as, ls, u.s[0], lps, u.s[0]);
+	ASSERT_EQ(t_daemon_up_cfg(&d, "zcrelay.conf", text, path, sizeof(path),
+	                          &la),
+	          T_PASS);
+	ASSERT_OK(t_wait_listen(&lp, 5000));
+	c = t_connect(&la);
+	ASSERT_OK(c);
+	p = t_connect(&lp);
+	ASSERT_OK(p);
+	ASSERT_EQ(get_until(&ad, "/sessions?route=x", "\"state\":\"sniffing\"",
+	                    &body),
+	          200);
+	ASSERT_HAS(body, "\"state\":\"sniffing\"");
+	ASSERT_TRUE(strstr(body, "\"protocol\"") == NULL);
+	free(body);
+	ASSERT_EQ(get_until(&ad, "/sessions?route=pp",
+	                    "\"state\":\"proxy-header\"", &body),
+	          200);
+	ASSERT_HAS(body, "\"state\":\"proxy-header\"");
+	free(body);
+
+	n = t_hello("x.example.com", "h2", 0, 100, hello, sizeof(hello));
+	ASSERT_OK(t_write_all(c, hello, n));
+	s = t_accept_ms(u.fd[0], 5000);
+	ASSERT_OK(s);
+	ASSERT_EQ(t_read_full(s, hello + 512, n, 5000), (ssize_t)n);
+	ASSERT_EQ(t_ping(c, s), T_PASS);
+	ASSERT_EQ(t_http_get(&ad, "/sessions?route=x", &body), 200);
+	ASSERT_HAS(body, "\"state\":\"relaying\"");
+	ASSERT_HAS(body, "\"protocol\":\"tls\",\"sni\":\"x.example.com\","
+	                 "\"alpn\":\"h2\"");
+	free(body);
+	close(s);
+	close(c);
+	close(p);
+	ups_close(&u, 1);
+	return t_daemon_down(&d);
+}

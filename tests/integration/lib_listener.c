@@ -387,3 +387,59 @@ TEST_MATRIX(test_listener_peer_address_syscalls)
 	ASSERT_EQ(peer_check(ctx, AF_UNIX), T_PASS);
 	return T_PASS;
 }
+
+struct race {
+	struct acc *a;
+	const struct zc_addr *to;
+	int c;
+};
+
+/* On the listening loop's thread, so that it cannot accept meanwhile: a
+ * client connects, then the listener stops. */
+static void connect_then_stop(struct zc_loop *loop, void *arg)
+{
+	struct race *r = arg;
+
+	(void)loop;
+	r->c = t_connect(r->to);
+	zc_listener_stop(r->a->l);
+}
+
+/*
+ * Two loops listen on one socket, as an upgrade's old and new process
+ * do; a client connects while the first loop's thread is busy, and the
+ * first loop then stops its listener. The client is accepted by one of
+ * them at once. io_uring's accept waits exclusively: the connection's
+ * wakeup went to the first loop's accept (the older waiter), which was
+ * then cancelled; unless the stop takes what is queued, the second
+ * loop never hears of the client until another one connects.
+ */
+TEST_MATRIX_TIMEOUT(test_listener_stop_passes_no_wakeup_on, 30)
+{
+	struct acc a = {0}, b = {0};
+	struct zc_addr addr;
+	struct t_loop la, lb;
+	struct race r = {.a = &a, .to = &addr, .c = -1};
+
+	a.lfd = t_listen(AF_INET, &addr);
+	ASSERT_OK(a.lfd);
+	b.lfd = a.lfd;
+	ASSERT_OK(t_loop_start(&la, ctx));
+	ASSERT_OK(t_loop_start(&lb, ctx));
+	ASSERT_OK(t_loop_call(&la, start_listener, &a));
+	ASSERT_OK(a.last_fd);
+	t_sleep_ms(50); /* a's accept armed first: the older waiter */
+	ASSERT_OK(t_loop_call(&lb, start_listener, &b));
+	ASSERT_OK(b.last_fd);
+	t_sleep_ms(50);
+	ASSERT_OK(t_loop_call(&la, connect_then_stop, &r));
+	ASSERT_OK(r.c);
+	ASSERT_EQ(acc_wait(&a, 1, 0) + acc_wait(&b, 1, 2000), 1);
+	t_log("accepted by the %s loop", a.accepted ? "stopping" : "other");
+	close(r.c);
+	ASSERT_OK(t_loop_call(&lb, stop_listener, &b));
+	ASSERT_EQ(t_loop_stop(&la), 0);
+	ASSERT_EQ(t_loop_stop(&lb), 0);
+	close(a.lfd);
+	return T_PASS;
+}
