@@ -33,6 +33,7 @@ struct hand {
 	int rc;         /* zc_relay_detach's, or -ESRCH: it had ended */
 	int fail_pipes; /* make the pool's pipe2() fail during detach */
 	int tries;      /* detach calls made (hand_detach_again) */
+	uint64_t bufs;  /* the loop's ring buffers in use right after it */
 };
 
 static int no_pipe2(int fds[2], int flags)
@@ -64,8 +65,13 @@ static void detach_fn(struct zc_loop *loop, void *arg)
 		loop->pipes.pp_free = cached;
 		loop->pipes.pp_nfree = ncached;
 	}
-	if (h->rc == 0)
+	if (h->rc == 0) {
+		struct zc_loop_stats st;
+
 		h->from->relay = NULL; /* gone, with no done call */
+		zc_loop_get_stats(loop, &st);
+		h->bufs = st.ring_bufs_used;
+	}
 }
 
 /* Calls detach on l until it no longer answers -EAGAIN (a relay whose
@@ -832,6 +838,9 @@ static int ring_settle_body(int to_engine, unsigned pipe_size)
 	      h.tries, s.dir[0].inpipe, s.dir[1].inpipe);
 	if (pipe_size)
 		ASSERT_LE(s.dir[0].inpipe, pipe_size);
+	/* The loop's only relay left no ring buffer behind: none queued,
+	 * none still read by a send or pinned until a notification. */
+	ASSERT_EQ(h.bufs, 0);
 	ASSERT_EQ(hand_adopt(&l2, &h, &d2), 0);
 	ASSERT_EQ(both_ways_done(x, up, down, 71), T_PASS);
 	ASSERT_OK(t_done_wait(&d2, 20000));
