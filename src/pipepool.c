@@ -264,6 +264,20 @@ int zc__pipe_adopt(struct zc_pipepool *pp, int rfd, int wfd,
 	return 0;
 }
 
+int zc__pipe_write_all(struct zc_pipe *p, const char *at, size_t len)
+{
+	size_t done;
+	ssize_t k;
+
+	for (done = 0; done < len; done += (size_t)k) {
+		k = write(p->p_wfd, at + done, len - done);
+		if (k <= 0)
+			return k < 0 && errno != EAGAIN ? zc__neg_errno()
+			                                : -ENOBUFS;
+	}
+	return 0;
+}
+
 int zc__pipe_grow(struct zc_pipepool *pp, struct zc_pipe *p, size_t need)
 {
 	int sz;
