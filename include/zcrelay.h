@@ -455,11 +455,14 @@ ZC_API void zc_relay_get_stats(const struct zc_relay *relay,
  *
  * On success the relay is gone: the handle is invalid, done is never
  * called, and the fds are the caller's (open, non-blocking) to send, to
- * adopt, or to close. On failure nothing changed and the relay runs on:
- * -EOPNOTSUPP (its mover, ring or uring-splice, cannot be handed over
- * yet), -ENOSPC (len too short), -ENOBUFS, -EMFILE (no pipe for bytes
- * held in a user-space buffer now: try again later), -EINVAL (a relay
- * that is ending). Loop thread.
+ * adopt, or to close. -EAGAIN: the relay's io_uring requests (ring and
+ * uring-splice movers) are being settled: it receives nothing more,
+ * keeps what completions still bring, and waits for every SEND_ZC
+ * notification; call again after a loop turn until 0 (a relay not asked
+ * again within a second resumes by itself). Other failures change
+ * nothing and the relay runs on: -ENOSPC (len too short), -ENOBUFS,
+ * -EMFILE (no pipe for bytes held in a user-space buffer now: try again
+ * later), -EINVAL (a relay that is ending). Loop thread.
  */
 ZC_API int zc_relay_detach(struct zc_relay *relay, void *rec, size_t len,
                            int *fds, unsigned *nfds);
@@ -473,8 +476,8 @@ ZC_API int zc_relay_detach(struct zc_relay *relay, void *rec, size_t len,
  * Returns 0 (the relay owns its fds; *out as for zc_relay_start, may be
  * NULL), or -EPROTONOSUPPORT (a record of another format version),
  * -EBADMSG (a malformed record or an fd index outside the array),
- * -ENOTSOCK, -EOPNOTSUPP, -ENOMEM, ...: then the fds are still the
- * caller's. The sockets need not be connected any more: a peer that
+ * -ENOTSOCK, -EINVAL (both fds are one socket), -ENOMEM, ...: then the
+ * fds are still the caller's. The sockets need not be connected any more: a peer that
  * closed or reset meanwhile is met by the relay's next read or write, as
  * on the old loop. Loop thread.
  */

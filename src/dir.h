@@ -44,10 +44,13 @@ void zc__dir_set_state(struct zc_loop *loop, struct zc_dir *d, int state);
  *
  * zc__dir_detach_prepare - fills *ds with the direction's progress and
  * the pipe that will carry what it holds: its own pipe, or a new one
- * (*made) holding the buffer's bytes and then the pipe's. Returns 0,
- * -EOPNOTSUPP (the mover cannot be handed over), -ENOBUFS/-EMFILE/...
- * (no pipe for the bytes now: try again later), or the error that is
- * already ending the relay.
+ * (*made) holding the buffer's bytes, the mover's own and then the
+ * pipe's. Marks the direction settling (ZC_DIR_F_SETTLE) and asks its
+ * mover to stop its requests first. Returns 0, -EAGAIN (requests are
+ * still being stopped: try again after a loop turn), -EOPNOTSUPP (the
+ * mover cannot be handed over), -ENOBUFS/-EMFILE/... (no pipe for the
+ * bytes now: try again later), or the error that is already ending the
+ * relay. The caller clears ZC_DIR_F_SETTLE when it gives up.
  */
 int zc__dir_detach_prepare(struct zc_loop *loop, struct zc_dir *d,
                            struct zc_dir_state *ds, struct zc_pipe **made);
@@ -70,6 +73,7 @@ int zc__dir_adopt(struct zc_loop *loop, struct zc_dir *d,
 void zc__dir_adopt_undo(struct zc_loop *loop, struct zc_dir *d);
 
 /* For movers (mover.h). Loop thread. */
+
 /* The loop the direction's relay runs on (for completion callbacks). */
 struct zc_loop *zc__dir_loop(const struct zc_dir *d);
 /* A completion came: run the relay's directions on the next turn. */

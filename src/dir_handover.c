@@ -4,11 +4,13 @@
  *
  * What a detached direction holds travels in one pipe. The readiness
  * movers hold bytes in a pipe, a buffer, or (a pipe emptied through the
- * buffer) both, the buffer's being the older. The pipe alone travels as
- * it is. A buffer's bytes are written into a new pipe, followed by a
- * copy of the old pipe's bytes, so the order holds. Nothing is changed
- * until both directions are prepared: a failure leaves the relay as it
- * was, running.
+ * buffer) both, the buffer's being the older; the ring mover holds them
+ * in its queue of ring buffers (mover.h's held/gather). The pipe alone
+ * travels as it is. Other bytes are written into a new pipe, followed
+ * by a copy of the old pipe's bytes, so the order holds. The io_uring
+ * movers settle first (their requests stopped: -EAGAIN until then).
+ * Nothing else is changed until both directions are prepared: a failure
+ * leaves the relay as it was, running.
  */
 #include "compat.h"
 
@@ -25,22 +27,6 @@ static int phase_of(const struct zc_dir *d)
 	if (d->d_state >= ZC_STATE_HALF_CLOSED)
 		return ZC_PHASE_EOF_SENT;
 	return (d->d_flags & ZC_DIR_F_EOF) ? ZC_PHASE_EOF_READ : ZC_PHASE_OPEN;
-}
-
-/* Writes len bytes from at into the pipe p, which has room for them.
- * 0 or -errno. */
-static int pipe_write_all(struct zc_pipe *p, const char *at, size_t len)
-{
-	size_t done;
-	ssize_t k;
-
-	for (done = 0; done < len; done += (size_t)k) {
-		k = write(p->p_wfd, at + done, len - done);
-		if (k <= 0)
-			return k < 0 && errno != EAGAIN ? zc__neg_errno()
-			                                : -ENOBUFS;
-	}
-	return 0;
 }
 
 /* Copies the len bytes of from (left in place, by tee(2) through a
@@ -73,25 +59,33 @@ static int pipe_append_copy(struct zc_loop *loop, struct zc_pipe *from,
 		if (k <= 0)
 			err = -EIO;
 		else
-			err = pipe_write_all(to, chunk, (size_t)k);
+			err = zc__pipe_write_all(to, chunk, (size_t)k);
 	}
 	free(chunk);
 	zc__pipe_put(&loop->pipes, t, 1);
 	return err;
 }
 
+/* Bytes the mover holds outside the pipe and the buffer. */
+static size_t mover_held(const struct zc_dir *d)
+{
+	return d->d_ops->held ? d->d_ops->held(d) : 0;
+}
+
 /*
- * A new pipe holding the buffer's unsent bytes, then the pipe's (the
- * buffer's are the older). The pipe's bytes are copied, packed, not
- * moved: a spliced pipe's pages may be partly filled, and a new pipe
- * cannot grow past pipe-max-size to take them as they lie. The
- * direction's own pipe and buffer are left as they were.
+ * A new pipe holding the buffer's unsent bytes, then the mover's own
+ * (the ring's queue), then the pipe's: that is their age, oldest first
+ * (a mover that holds bytes of its own uses neither buffer nor pipe for
+ * them). The pipe's bytes are copied, packed, not moved: a spliced
+ * pipe's pages may be partly filled, and a new pipe cannot grow past
+ * pipe-max-size to take them as they lie. The direction's own pipe,
+ * buffer and queue are left as they were.
  */
-static int pipe_gather(struct zc_loop *loop, struct zc_dir *d,
+static int pipe_gather(struct zc_loop *loop, struct zc_dir *d, size_t m,
                        struct zc_pipe **out)
 {
 	size_t b = d->d_blen - d->d_boff, p = d->d_inpipe;
-	size_t need = (b + p + PAGE - 1) / PAGE * PAGE;
+	size_t need = (b + m + p + PAGE - 1) / PAGE * PAGE;
 	struct zc_pipe *n;
 	int err;
 
@@ -99,8 +93,10 @@ static int pipe_gather(struct zc_loop *loop, struct zc_dir *d,
 	if (err)
 		return err;
 	err = zc__pipe_grow(&loop->pipes, n, need);
-	if (!err)
-		err = pipe_write_all(n, d->d_buf->b_data + d->d_boff, b);
+	if (!err && b)
+		err = zc__pipe_write_all(n, d->d_buf->b_data + d->d_boff, b);
+	if (!err && m)
+		err = d->d_ops->gather(loop, d, n);
 	if (!err && p)
 		err = pipe_append_copy(loop, d->d_pipe, p, n);
 	if (err) {
@@ -114,7 +110,7 @@ static int pipe_gather(struct zc_loop *loop, struct zc_dir *d,
 int zc__dir_detach_prepare(struct zc_loop *loop, struct zc_dir *d,
                            struct zc_dir_state *ds, struct zc_pipe **made)
 {
-	size_t held = zc__dir_pending(d);
+	size_t held, m;
 	int err;
 
 	*made = NULL;
@@ -122,17 +118,22 @@ int zc__dir_detach_prepare(struct zc_loop *loop, struct zc_dir *d,
 		return -EOPNOTSUPP;
 	if (d->d_err)
 		return d->d_err; /* the relay is ending anyway */
+	d->d_flags |= ZC_DIR_F_SETTLE;
 	err = d->d_ops->detach(loop, d);
 	if (err)
 		return err;
+	m = mover_held(d);
+	held = zc__dir_pending(d) + m;
+	if (held > UINT32_MAX)
+		return -ENOBUFS;
 	ds->st = d->d_st;
 	ds->phase = phase_of(d);
 	ds->pipe_rd = ds->pipe_wr = -1;
 	ds->inpipe = (uint32_t)held;
 	if (!held)
 		return 0;
-	if (d->d_blen != d->d_boff) {
-		err = pipe_gather(loop, d, made);
+	if (d->d_blen != d->d_boff || m) {
+		err = pipe_gather(loop, d, m, made);
 		if (err)
 			return err;
 		ds->pipe_rd = (*made)->p_rfd;

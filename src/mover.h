@@ -51,17 +51,26 @@ struct zc_mover_ops {
 	void (*release)(struct zc_loop *loop, struct zc_dir *d);
 	/*
 	 * Hand-over of live relays (zc_relay_detach/zc_relay_adopt,
-	 * dir_handover.c). NULL means "cannot be handed over" (today the
-	 * ring and uring-splice movers: zc_relay_detach answers
-	 * -EOPNOTSUPP and the relay runs on). detach stops the direction's
-	 * requests so that all it holds is in the pipe and the buffer,
-	 * returning 0, -EBUSY while a request cannot be stopped yet (the
-	 * caller tries again after a loop turn), or -errno. adopt readies a
+	 * dir_handover.c). NULL means "cannot be handed over". detach
+	 * settles the direction, which dir_handover.c has marked
+	 * ZC_DIR_F_SETTLE (start nothing new while it is set): it stops the
+	 * requests in flight, returning 0 once none is left (all the
+	 * direction holds is then in the pipe, the buffer and what held()
+	 * counts), -EAGAIN while some are still being stopped (the caller
+	 * tries again after a loop turn; the completions keep what they
+	 * bring), or -errno. Called again on every attempt. adopt readies a
 	 * direction whose counters, phase and pipe dir_handover.c has just
 	 * set, returning 0 or -errno. Loop thread.
 	 */
 	int (*detach)(struct zc_loop *loop, struct zc_dir *d);
 	int (*adopt)(struct zc_loop *loop, struct zc_dir *d);
+	/* Optional, for a settled direction: bytes it holds outside the
+	 * pipe and the buffer (the ring mover's queued buffers), and
+	 * gather, which writes them, in order, into the pipe to (which has
+	 * room for them) and leaves them held. 0 or -errno. */
+	size_t (*held)(const struct zc_dir *d);
+	int (*gather)(struct zc_loop *loop, const struct zc_dir *d,
+	              struct zc_pipe *to);
 };
 
 /* The movers (one table each). */

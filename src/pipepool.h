@@ -71,6 +71,11 @@ int zc__pipe_adopt(struct zc_pipepool *pp, int rfd, int wfd,
  */
 int zc__pipe_grow(struct zc_pipepool *pp, struct zc_pipe *p, size_t need);
 
+/* Writes len bytes from at into p (in use), which has room for them: a
+ * hand-over gathering what a relay holds. Returns 0, or -ENOBUFS (no
+ * room after all) or -errno. */
+int zc__pipe_write_all(struct zc_pipe *p, const char *at, size_t len);
+
 /* Closes every cached pipe (those in use stay with their owners). */
 void zc__pipepool_fini(struct zc_pipepool *pp);
 

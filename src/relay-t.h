@@ -27,6 +27,9 @@ struct zc_side {
 #define ZC_DIR_F_EOF       0x04 /* the source reached EOF: zc__dir_eof() */
 #define ZC_DIR_F_PIPE_FULL 0x08 /* the pipe has no free slot: wait for pump */
 #define ZC_DIR_F_PROBE     0x10 /* auto: copy until a read fills the buffer */
+/* Every mover's: a hand-over is settling the direction (mover.h's
+ * detach): its mover starts no new request until it is cleared. */
+#define ZC_DIR_F_SETTLE 0x20
 
 /* Direction states; every change goes through zc__dir_set_state(). */
 enum zc_state {
@@ -48,6 +51,7 @@ struct zc_dir_ring {
 	size_t qoff;        /* bytes of the head buffer already sent */
 	int qhead, qtail;   /* buffer ids; -1: empty */
 	unsigned qn;        /* buffers queued */
+	unsigned nzc;       /* SEND_ZC notifications still to come */
 	unsigned flags;     /* RING_F_* (xfer_ring.c) */
 };
 
@@ -91,6 +95,9 @@ struct zc_relay {
 	struct zc_dir r_dir[2];
 	struct zc_task r_task; /* re-run after using up the budget */
 	struct zc_timer r_idle;
+	/* A detach answered -EAGAIN: the directions settle until the next
+	 * attempt succeeds, or this fires (relay_handover.c). */
+	struct zc_timer r_settle;
 	uint64_t r_start, r_last; /* ns: start, last byte moved */
 	unsigned r_idle_ms;
 	unsigned r_half_ms; /* half-closed timeout; 0: none */

@@ -176,6 +176,7 @@ static void relay_unhook(struct zc_relay *r)
 		zc__io_del(r->r_loop, &r->r_side[i].s_io);
 	zc__task_cancel(&r->r_task);
 	zc__timer_disarm(&r->r_idle);
+	zc__timer_disarm(&r->r_settle);
 	zc__loop_disown(&r->r_own);
 }
 
@@ -298,6 +299,8 @@ static void relay_init(struct zc_relay *r, struct zc_loop *loop, int fd_a,
 	r->r_task.tk_fn = relay_on_task;
 	zc__list_init(&r->r_own.ow_node);
 	zc__timer_init(&r->r_idle, loop, relay_on_idle, r);
+	/* Disarmed; a detach that must wait arms it with its callback. */
+	zc__timer_init(&r->r_settle, loop, NULL, r);
 	r->r_start = zc__clock_ns();
 	r->r_last = zc__loop_now(loop);
 }
@@ -312,7 +315,7 @@ int zc__relay_alloc(struct zc_relay **out, struct zc_loop *loop, int fd_a,
 	if (!zc__mover_valid(opts->mover))
 		return -EINVAL;
 	if (!(opts->flags & ZC_RELAY_F_TRUSTED) &&
-	    (err = zc__sock_check_pair(fd_a, fd_b)) != 0)
+	    (err = zc__sock_check_pair(fd_a, fd_b, ZC_SOCK_F_PEER)) != 0)
 		return err;
 	r = calloc(1, sizeof(*r));
 	if (!r)

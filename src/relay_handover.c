@@ -6,11 +6,15 @@
 #include "compat.h"
 
 #include <stdlib.h>
-#include <sys/stat.h>
 
 #include "dir.h"
 #include "relay.h"
 #include "relay_state.h"
+#include "sock.h"
+
+/* How long a relay whose detach answered -EAGAIN waits, settled, for
+ * the next attempt before it resumes by itself. */
+#define SETTLE_NS (1000ULL * 1000000ULL)
 
 /* The relay's own part of its state; the directions add theirs. */
 static void state_head(const struct zc_relay *r, struct zc_relay_state *s)
@@ -28,6 +32,39 @@ static void state_head(const struct zc_relay *r, struct zc_relay_state *s)
 	s->quiet_ns = last > r->r_last ? last - r->r_last : 0;
 	if (s->quiet_ns > s->age_ns)
 		s->quiet_ns = s->age_ns;
+}
+
+/* Ends a settling that will not complete now (a hand-over that failed,
+ * or was not attempted again in time): the directions start requests
+ * again on the next turn. */
+static void relay_settle_end(struct zc_relay *r)
+{
+	int i;
+
+	zc__timer_disarm(&r->r_settle);
+	for (i = 0; i < 2; i++)
+		r->r_dir[i].d_flags &= ~ZC_DIR_F_SETTLE;
+	zc__dir_wake(&r->r_dir[0]);
+}
+
+static void relay_settle_expired(void *arg)
+{
+	relay_settle_end(arg);
+}
+
+/* A direction is still settling: give the caller SETTLE_MS to try
+ * again before the relay resumes by itself. */
+static int relay_settle_wait(struct zc_relay *r)
+{
+	struct zc_timer *t = &r->r_settle;
+
+	zc__timer_disarm(t);
+	zc__timer_init(t, r->r_loop, relay_settle_expired, r);
+	if (zc__timer_arm_at(t, zc__loop_now(r->r_loop) + SETTLE_NS)) {
+		relay_settle_end(r);
+		return -ENOMEM;
+	}
+	return -EAGAIN;
 }
 
 int zc_relay_detach(struct zc_relay *relay, void *rec, size_t len, int *fds,
@@ -56,14 +93,10 @@ int zc_relay_detach(struct zc_relay *relay, void *rec, size_t len, int *fds,
 undo:
 	for (i = 0; i < 2; i++)
 		zc__dir_detach_undo(relay->r_loop, made[i]);
+	if (err == -EAGAIN)
+		return relay_settle_wait(relay);
+	relay_settle_end(relay);
 	return err;
-}
-
-static int is_socket(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 /* Gives the adopted relay its past: counters, phases, held bytes, and
@@ -107,11 +140,14 @@ int zc_relay_adopt(struct zc_relay **out, struct zc_loop *loop, const void *rec,
 	o.flags = s.flags;
 	o.idle_timeout_ms = s.idle_timeout_ms;
 	o.halfclose_timeout_ms = s.halfclose_timeout_ms;
-	/* Sockets, but not necessarily connected any more: a peer may have
-	 * closed both ways or reset since the relay was detached, which its
-	 * next read or write reports as it would have on the old loop. */
-	if (!is_socket(s.fd_a) || !is_socket(s.fd_b))
-		return -ENOTSOCK;
+	/* Two stream sockets, but not necessarily connected any more: a
+	 * peer may have closed both ways or reset since the relay was
+	 * detached, which its next read or write reports as it would have
+	 * on the old loop. Distinct fds are not enough: two dups of one
+	 * socket would relay it to itself. */
+	err = zc__sock_check_pair(s.fd_a, s.fd_b, 0);
+	if (err)
+		return err;
 	o.flags |= ZC_RELAY_F_TRUSTED;
 	err = zc__relay_alloc(&r, loop, s.fd_a, s.fd_b, &o, done, arg);
 	if (err)

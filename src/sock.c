@@ -32,7 +32,7 @@ void zc__fd_restore_flags(int fd, int flags)
 		(void)fcntl(fd, F_SETFL, flags);
 }
 
-int zc__sock_check_stream(int fd, unsigned long *ino)
+int zc__sock_check_stream(int fd, unsigned flags, struct stat *out)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -48,26 +48,27 @@ int zc__sock_check_stream(int fd, unsigned long *ino)
 		return zc__neg_errno();
 	if (type != SOCK_STREAM)
 		return -ESOCKTNOSUPPORT;
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+	if ((flags & ZC_SOCK_F_PEER) &&
+	    getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
 		return errno == ENOTCONN ? -ENOTCONN : zc__neg_errno();
-	if (ino)
-		*ino = (unsigned long)st.st_ino;
+	if (out)
+		*out = st;
 	return 0;
 }
 
-int zc__sock_check_pair(int fd_a, int fd_b)
+int zc__sock_check_pair(int fd_a, int fd_b, unsigned flags)
 {
-	unsigned long ia, ib;
+	struct stat sa, sb;
 	int err;
 
-	err = zc__sock_check_stream(fd_a, &ia);
+	err = zc__sock_check_stream(fd_a, flags, &sa);
 	if (err)
 		return err;
-	err = zc__sock_check_stream(fd_b, &ib);
+	err = zc__sock_check_stream(fd_b, flags, &sb);
 	if (err)
 		return err;
 	/* Two fds of one socket (dup) would relay a socket to itself. */
-	if (fd_a == fd_b || ia == ib)
+	if (fd_a == fd_b || (sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino))
 		return -EINVAL;
 	return 0;
 }

@@ -11,17 +11,23 @@ int zc__fd_set_nonblock(int fd, int on);
 /* Restores file status flags saved by zc__fd_set_nonblock(). */
 void zc__fd_restore_flags(int fd, int flags);
 
-/*
- * Checks that fd is a connected stream socket (the splice contract).
- * Returns 0 or -EBADF, -ENOTSOCK, -ESOCKTNOSUPPORT, -ENOTCONN. When ino is
- * not NULL, stores the socket's inode number (to detect the same socket
- * behind two fds).
- */
-int zc__sock_check_stream(int fd, unsigned long *ino);
+struct stat;
 
-/* Validates a pair for a relay: both checked as above and distinct
- * sockets (-EINVAL otherwise). */
-int zc__sock_check_pair(int fd_a, int fd_b);
+/* Flags of the checks below. */
+#define ZC_SOCK_F_PEER 0x1 /* demand a connected peer (getpeername) */
+
+/*
+ * Checks that fd is a stream socket, and with ZC_SOCK_F_PEER that it is
+ * connected (the splice contract; an adopted relay's sockets may have
+ * lost their peer since). Returns 0 or -EBADF, -ENOTSOCK,
+ * -ESOCKTNOSUPPORT, -ENOTCONN. When st is not NULL, stores fstat's
+ * answer (st_dev and st_ino name the socket behind the fd).
+ */
+int zc__sock_check_stream(int fd, unsigned flags, struct stat *st);
+
+/* Validates a pair for a relay: both checked as above (with flags) and
+ * two different sockets, not two fds of one (-EINVAL otherwise). */
+int zc__sock_check_pair(int fd_a, int fd_b, unsigned flags);
 
 /* Sets SO_LINGER {1, 0} so that close() sends a reset. */
 void zc__sock_set_reset(int fd);

@@ -49,7 +49,7 @@ int zc_splice(int fd_a, int fd_b, const struct zc_relay_opts *opts,
 	o.flags |= ZC_RELAY_F_KEEP_FDS;
 	if (stats)
 		memset(stats, 0, sizeof(*stats));
-	err = zc__sock_check_pair(fd_a, fd_b);
+	err = zc__sock_check_pair(fd_a, fd_b, ZC_SOCK_F_PEER);
 	if (err)
 		return err;
 	memset(&w, 0, sizeof(w));

@@ -325,7 +325,7 @@ static int xfer_setup(struct xfer *x, int dst, int src,
 	x->idle_ms = o->idle_timeout_ms ? (int)ZC_MIN(o->idle_timeout_ms,
 	                                              (unsigned)INT32_MAX)
 	                                : -1;
-	err = zc__sock_check_stream(dst, NULL);
+	err = zc__sock_check_stream(dst, ZC_SOCK_F_PEER, NULL);
 	if (err)
 		return err;
 	err = xfer_check_src(x, o);

@@ -91,8 +91,11 @@ void zc__ubuf_put(struct zc_loop *loop, int id);
  * zc__uop_send: one send of buffers ids[0..n) (at most ZC_UOP_IOV; the
  *   first from byte off, each up to its len), with SEND_ZC if zc. The
  *   request holds a reference on each until its final CQE. cb is called
- *   once, with the result (a short send is possible); the notification
- *   of a SEND_ZC is the backend's business.
+ *   once, with the result (a short send is possible). *notifs (may be
+ *   NULL) counts the SEND_ZC notifications still to come: one more when
+ *   the result says one follows, one less when it comes, until
+ *   zc__uop_forget_notifs() (a hand-over waits for 0: then the kernel
+ *   holds none of the buffers).
  */
 int zc__uop_recv(struct zc_loop *loop, int fd, size_t limit, zc_uop_fn *cb,
                  void *arg, struct zc_uop **out);
@@ -111,16 +114,21 @@ int zc__uop_connect(struct zc_loop *loop, int fd, const struct sockaddr *sa,
                     socklen_t salen, zc_uop_fn *cb, void *arg,
                     struct zc_uop **out);
 int zc__uop_send(struct zc_loop *loop, int fd, const int *ids, int n,
-                 size_t off, int zc, zc_uop_fn *cb, void *arg,
+                 size_t off, int zc, unsigned *notifs, zc_uop_fn *cb, void *arg,
                  struct zc_uop **out);
+
+/* The owner of the counter notifs goes: no request touches it again.
+ * Walks the loop's requests (a teardown with notifications pending). */
+void zc__uop_forget_notifs(struct zc_loop *loop, const unsigned *notifs);
 
 /*
  * Asks the kernel to cancel op (its final CQE then says -ECANCELED).
- * With detach, cb is never called again and the owner must forget op;
- * without, completions keep coming until the final one (a multishot
- * recv being stopped still delivers what it received). The request is
- * freed by the backend in any case. op may already have its final CQE
- * pending; a second cancel only detaches.
+ * With detach, cb is never called again (nor is a send's notifs counter
+ * touched) and the owner must forget op; without, completions keep
+ * coming until the final one (a multishot recv being stopped still
+ * delivers what it received). The request is freed by the backend in
+ * any case. op may already have its final CQE pending; a second cancel
+ * only detaches.
  */
 void zc__uop_cancel(struct zc_loop *loop, struct zc_uop *op, int detach);
 

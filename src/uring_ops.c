@@ -35,11 +35,13 @@ struct zc_uop {
 	int nids;
 	struct msghdr msg;
 	struct iovec iov[ZC_UOP_IOV];
-	int fd;        /* recv: to submit it again without a limit */
-	unsigned lim;  /* recv: its byte limit, 0: none */
-	int once;      /* sends: detach after the first (result) CQE */
-	int cancelled; /* a cancel SQE went out */
-	int accept;    /* a result >= 0 is an fd: close it if orphaned */
+	unsigned
+	        *notifs; /* sends: the owner's count of SEND_ZC notifications */
+	int fd;          /* recv: to submit it again without a limit */
+	unsigned lim;    /* recv: its byte limit, 0: none */
+	int once;        /* sends: detach after the first (result) CQE */
+	int cancelled;   /* a cancel SQE went out */
+	int accept;      /* a result >= 0 is an fd: close it if orphaned */
 	/* Connect: the address, read by the kernel at submission. */
 	struct sockaddr_storage sa;
 };
@@ -110,6 +112,10 @@ static void uop_complete(struct zc_loop *loop, struct ur_hdr *h,
 		return; /* still armed: the same request, resubmitted */
 	if (!(fl & IORING_CQE_F_MORE))
 		h->armed = 0;
+	if (op->notifs && (fl & IORING_CQE_F_NOTIF))
+		(*op->notifs)--;
+	else if (op->notifs && (fl & IORING_CQE_F_MORE))
+		(*op->notifs)++; /* a SEND_ZC's result: its notification follows */
 	if (fl & IORING_CQE_F_BUFFER) {
 		/* The kernel handed us a ring buffer: one reference. */
 		id = (int)(fl >> IORING_CQE_BUFFER_SHIFT);
@@ -234,7 +240,7 @@ int zc__uop_connect(struct zc_loop *loop, int fd, const struct sockaddr *sa,
 }
 
 int zc__uop_send(struct zc_loop *loop, int fd, const int *ids, int n,
-                 size_t off, int zc, zc_uop_fn *cb, void *arg,
+                 size_t off, int zc, unsigned *notifs, zc_uop_fn *cb, void *arg,
                  struct zc_uop **out)
 {
 	struct io_uring_sqe *sqe;
@@ -252,6 +258,7 @@ int zc__uop_send(struct zc_loop *loop, int fd, const int *ids, int n,
 		b->refs++;
 	}
 	op->nids = i;
+	op->notifs = notifs;
 	op->msg.msg_iov = op->iov;
 	op->msg.msg_iovlen = (size_t)i;
 	/* One buffer: send (no msghdr to copy in); more: sendmsg. */
@@ -292,12 +299,27 @@ void zc__uop_accept_take(struct zc_loop *loop, const struct zc_uop *op,
 	}
 }
 
+void zc__uop_forget_notifs(struct zc_loop *loop, const unsigned *notifs)
+{
+	struct ur *ur = zc__ur_of(loop);
+	struct zc_list *n;
+	struct zc_uop *op;
+
+	for (n = ur->reqs.next; n != &ur->reqs; n = n->next) {
+		op = (struct zc_uop *)n; /* the header's node comes first */
+		if (op->h.ops == &uop_ops && op->notifs == notifs)
+			op->notifs = NULL;
+	}
+}
+
 void zc__uop_cancel(struct zc_loop *loop, struct zc_uop *op, int detach)
 {
 	struct io_uring_sqe *sqe;
 
-	if (detach)
+	if (detach) {
 		op->cb = NULL;
+		op->notifs = NULL; /* its owner is going */
+	}
 	if (op->cancelled)
 		return;
 	sqe = zc__ur_sqe(zc__ur_of(loop));

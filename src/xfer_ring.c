@@ -29,6 +29,11 @@
  * SEND_ZC is refused by some sockets (Unix: -EOPNOTSUPP, nothing sent):
  * the direction sends plainly from then on.
  *
+ * Hand-over (ring_detach): the recv and the send are cancelled, what
+ * they still complete is kept, and every SEND_ZC notification is waited
+ * for; the queue then travels in the record's pipe. An adopted pipe's
+ * bytes go out (through spare buffers) before the first recv.
+ *
  * EOF (a recv result of 0): once everything queued is sent, dir.c
  * forwards the FIN. Errors of a completion are kept (zc__dir_fail)
  * and reported by the next run, which ends the relay.
@@ -37,6 +42,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "dir.h"
 #include "uring.h"
@@ -156,8 +162,8 @@ static void ring_on_send(void *arg, int res, int id, int more)
 		ring_consume(loop, d, (size_t)res);
 	} else if (res == 0) {
 		zc__dir_fail(d, -EIO); /* a send of >0 bytes moved nothing */
-	} else if (res != -EAGAIN && res != -EINTR) {
-		zc__dir_fail(d, res);
+	} else if (res != -EAGAIN && res != -EINTR && res != -ECANCELED) {
+		zc__dir_fail(d, res); /* (a hand-over cancels: nothing sent) */
 	}
 	zc__dir_wake(d);
 }
@@ -255,18 +261,76 @@ static int ring_send(struct zc_loop *loop, struct zc_dir *d)
 	return zc__uop_send(loop, d->d_dst->s_fd, ids, n, d->d_m.ring.qoff,
 	                    len >= zc__ubuf_zc_min(loop) &&
 	                            !(d->d_m.ring.flags & RING_F_NOZC),
-	                    ring_on_send, d, &d->d_m.ring.sop);
+	                    &d->d_m.ring.nzc, ring_on_send, d,
+	                    &d->d_m.ring.sop);
 }
 
-/* Submits what the direction can do now: returns 0, or -errno. */
+/* Bytes queued, not yet sent. */
+static size_t ring_held(const struct zc_dir *d)
+{
+	struct zc_loop *loop = zc__dir_loop(d);
+	size_t n = 0;
+	int id;
+
+	for (id = d->d_m.ring.qhead; id >= 0; id = zc__ubuf(loop, id)->next)
+		n += zc__ubuf(loop, id)->len;
+	return n - d->d_m.ring.qoff;
+}
+
+/* The most a settled direction may hold: what a pipe of the pool's
+ * size takes, so that its queue travels in one. */
+static size_t ring_settle_max(const struct zc_loop *loop)
+{
+	return loop->pipes.pp_want;
+}
+
+/*
+ * Bytes an adopted direction brought in its pipe go out first, before
+ * anything is received: they are read into spare buffers and queued,
+ * at most ring_high() buffers at a time. Returns 0 or -errno.
+ */
+static int ring_unpipe(struct zc_loop *loop, struct zc_dir *d)
+{
+	ssize_t n;
+	int id;
+
+	while (d->d_inpipe && d->d_m.ring.qn < ring_high(loop)) {
+		id = zc__ubuf_spare(loop);
+		if (id < 0)
+			return id;
+		n = read(d->d_pipe->p_rfd, zc__ubuf(loop, id)->data,
+		         ZC_MIN(d->d_inpipe, zc__ubuf_size(loop)));
+		if (n <= 0) { /* the pipe holds d_inpipe bytes: never */
+			zc__ubuf_put(loop, id);
+			return -EIO;
+		}
+		d->d_inpipe -= (size_t)n;
+		ring_enqueue(loop, d, id, (size_t)n);
+	}
+	zc__dir_release_empty(loop, d);
+	return 0;
+}
+
+/*
+ * Submits what the direction can do now: returns 0, or -errno. While a
+ * hand-over settles it, nothing is received, and only a queue too long
+ * for one pipe is sent (down to what one takes).
+ */
 static int ring_run(struct zc_loop *loop, struct zc_dir *d, size_t budget)
 {
 	int err;
 
-	err = ring_arm_recv(loop, d);
-	if (err)
+	if (d->d_inpipe && (err = ring_unpipe(loop, d)))
 		return err;
-	ring_stop_recv(loop, d);
+	if (d->d_flags & ZC_DIR_F_SETTLE) {
+		if (ring_held(d) <= ring_settle_max(loop))
+			return 0;
+	} else if (!d->d_inpipe) {
+		err = ring_arm_recv(loop, d);
+		if (err)
+			return err;
+		ring_stop_recv(loop, d);
+	}
 	if (!d->d_m.ring.qn || d->d_m.ring.sop)
 		return 0;
 	return ring_send(loop, d);
@@ -276,6 +340,9 @@ static int ring_run(struct zc_loop *loop, struct zc_dir *d, size_t budget)
  * flight keep theirs until their final CQE. */
 static void ring_release(struct zc_loop *loop, struct zc_dir *d)
 {
+	if (d->d_m.ring.nzc)
+		zc__uop_forget_notifs(loop, &d->d_m.ring.nzc);
+	d->d_m.ring.nzc = 0;
 	if (d->d_m.ring.rop)
 		zc__uop_cancel(loop, d->d_m.ring.rop, 1);
 	if (d->d_m.ring.sop)
@@ -291,10 +358,59 @@ static void ring_init(struct zc_dir *d)
 	d->d_m.ring.qhead = d->d_m.ring.qtail = -1;
 }
 
-/* Queued buffers wait to be sent; a recv in flight may still deliver. */
+/* Queued buffers (or an adopted pipe's bytes) wait to be sent; a recv
+ * in flight may still deliver. */
 static int ring_holds(const struct zc_dir *d)
 {
-	return d->d_m.ring.qn || d->d_m.ring.sop || d->d_m.ring.rop;
+	return d->d_m.ring.qn || d->d_m.ring.sop || d->d_m.ring.rop ||
+	       d->d_inpipe;
+}
+
+/*
+ * Settles the direction for a hand-over: the recv (or poll) is
+ * cancelled, and what it had received still arrives and is queued; the
+ * send in flight is cancelled once the queue fits in one pipe (a send
+ * the kernel had started completes short or whole, one still waiting
+ * for room does nothing). Done when no request is left and every
+ * SEND_ZC notification came, so no buffer is the kernel's; the queue
+ * then travels through gather. -EAGAIN until then.
+ */
+static int ring_detach(struct zc_loop *loop, struct zc_dir *d)
+{
+	struct zc_dir_ring *m = &d->d_m.ring;
+	int fits = ring_held(d) <= ring_settle_max(loop);
+
+	if (m->rop)
+		zc__uop_cancel(loop, m->rop, 0);
+	if (m->sop && fits)
+		zc__uop_cancel(loop, m->sop, 0);
+	if (m->rop || m->sop || m->nzc || !fits)
+		return -EAGAIN;
+	return 0;
+}
+
+/* Writes the queued bytes, oldest first, into to (dir_handover.c). */
+static int ring_gather(struct zc_loop *loop, const struct zc_dir *d,
+                       struct zc_pipe *to)
+{
+	size_t off = d->d_m.ring.qoff;
+	struct zc_ubuf *b;
+	int id, err;
+
+	for (id = d->d_m.ring.qhead; id >= 0; id = b->next, off = 0) {
+		b = zc__ubuf(loop, id);
+		err = zc__pipe_write_all(to, b->data + off, b->len - off);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* An adopted direction's pipe goes out first (ring_unpipe). Its flags
+ * start clear: the buffer ring of this loop is another one. */
+static int ring_adopt(struct zc_loop *loop, struct zc_dir *d)
+{
+	return 0;
 }
 
 /* The loop's buffer ring (registered on the first ring relay). */
@@ -313,4 +429,8 @@ const struct zc_mover_ops zc__mover_ring = {
         .run = ring_run,
         .holds = ring_holds,
         .release = ring_release,
+        .detach = ring_detach,
+        .adopt = ring_adopt,
+        .held = ring_held,
+        .gather = ring_gather,
 };

@@ -40,6 +40,10 @@
  * EOF: once the pipe is empty dir.c forwards the FIN. A completion's
  * error is kept (zc__dir_fail) and ends the relay at the next run.
  *
+ * Hand-over (usplice_detach): the polls and splices are cancelled and
+ * their completions awaited (-EAGAIN meanwhile); then the pipe and the
+ * buffer hold everything, and travel as the splice mover's do.
+ *
  * Teardown: the requests are cancelled and detached (uring.h). A splice
  * that io-wq already runs finishes on its own; its pipe is destroyed,
  * never reused. The cancels are submitted before the relay closes its
@@ -301,11 +305,14 @@ static int usplice_drain(struct zc_loop *loop, struct zc_dir *d)
 }
 
 /* Returns 1 when it moved bytes itself (copies after a pipe shortage
- * or a refused splice: run again next turn), 0, or -errno. */
+ * or a refused splice: run again next turn), 0, or -errno. Nothing
+ * while a hand-over settles the direction. */
 static int usplice_run(struct zc_loop *loop, struct zc_dir *d, size_t budget)
 {
 	int rc, moved;
 
+	if (d->d_flags & ZC_DIR_F_SETTLE)
+		return 0;
 	/* Pump, drain, and pump again what a copying drain just read. */
 	if ((rc = usplice_pump(loop, d)) < 0)
 		return rc;
@@ -347,6 +354,31 @@ static int usplice_holds(const struct zc_dir *d)
 	return zc__dir_pending(d) || d->d_m.usplice.sop || d->d_m.usplice.rop;
 }
 
+/*
+ * Settles the direction for a hand-over: its polls and splices are
+ * cancelled. A splice io-wq has not started ends with -ECANCELED, one
+ * it runs completes (it never blocks: SPLICE_F_NONBLOCK) and its bytes
+ * are counted as usual. Once none is left, all the direction holds is
+ * in the pipe and the buffer, as with the splice mover; -EAGAIN until
+ * then.
+ */
+static int usplice_detach(struct zc_loop *loop, struct zc_dir *d)
+{
+	if (d->d_m.usplice.rop)
+		zc__uop_cancel(loop, d->d_m.usplice.rop, 0);
+	if (d->d_m.usplice.sop)
+		zc__uop_cancel(loop, d->d_m.usplice.sop, 0);
+	return d->d_m.usplice.rop || d->d_m.usplice.sop ? -EAGAIN : 0;
+}
+
+/* An adopted pipe's bytes go out first: a drain only adds to its end,
+ * and the pump empties it. Both sockets count as ready at the first run
+ * (zc__relay_run_soon): a splice that finds nothing polls after. */
+static int usplice_adopt(struct zc_loop *loop, struct zc_dir *d)
+{
+	return 0;
+}
+
 const struct zc_mover_ops zc__mover_usplice = {
         .name = "uring-splice",
         .mover = ZC_MOVER_URING_SPLICE,
@@ -356,4 +388,6 @@ const struct zc_mover_ops zc__mover_usplice = {
         .run = usplice_run,
         .holds = usplice_holds,
         .release = usplice_release,
+        .detach = usplice_detach,
+        .adopt = usplice_adopt,
 };

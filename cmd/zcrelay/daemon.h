@@ -229,9 +229,11 @@ struct zcr_ho_batch;
  * Hand-over of established sessions to a new process (upgrade.c), on the
  * worker's thread.
  * zcr_session_pack - detaches more of w's relaying sessions into b (up
- * to ZCR_HO_BATCH in all), after counting their bytes so far; sessions
- * whose relay cannot be detached (ring and uring-splice movers, no pipe
- * now) and those not yet relaying stay and end here.
+ * to ZCR_HO_BATCH in all), after counting their bytes so far;
+ * b->waiting counts those not relaying yet and those whose relay is
+ * still settling its io_uring requests (zc_relay_detach: -EAGAIN), for
+ * a later pass. Sessions whose relay cannot be detached (no pipe now)
+ * stay and end here.
  * zcr_session_settle - after the new process answered b->ok[] (all 0 if
  * it did not): a session it took ends here silently (this process's fd
  * copies closed), any other resumes here.

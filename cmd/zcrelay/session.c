@@ -873,6 +873,7 @@ void zcr_session_pack(struct zcr_worker *w, struct zcr_ho_batch *b)
 	struct zc_relay_stats st;
 	struct zcr_session *s;
 	uint64_t now = zcr_now_ms();
+	int err;
 
 	for (s = w->sessions; s && b->n < ZCR_HO_BATCH; s = s->next) {
 		struct zcr_ho_sess *e = &b->e[b->n];
@@ -884,9 +885,12 @@ void zcr_session_pack(struct zcr_worker *w, struct zcr_ho_batch *b)
 		/* This process counts every byte moved here, up to now. */
 		zc_relay_get_stats(s->relay, &st);
 		count_bytes(s, &st);
-		if (zc_relay_detach(s->relay, e->relay, sizeof(e->relay),
-		                    b->fds, &b->nfds))
-			continue; /* its mover cannot move: it ends here */
+		err = zc_relay_detach(s->relay, e->relay, sizeof(e->relay),
+		                      b->fds, &b->nfds);
+		if (err == -EAGAIN)
+			b->waiting++; /* its io_uring requests are settling */
+		if (err)
+			continue; /* if it never can, it ends here */
 		s->relay = NULL;
 		s->handing = 1;
 		pack_meta(s, e, now);
