@@ -52,8 +52,9 @@ static void relay_settle_expired(void *arg)
 	relay_settle_end(arg);
 }
 
-/* A direction is still settling: give the caller SETTLE_MS to try
- * again before the relay resumes by itself. */
+/* A direction is still settling: give the caller SETTLE_NS to try
+ * again before the relay resumes by itself. -EAGAIN, or -ENOMEM (no
+ * timer: it resumes now). */
 static int relay_settle_wait(struct zc_relay *r)
 {
 	struct zc_timer *t = &r->r_settle;
