@@ -79,13 +79,6 @@
 /* The ring mover's provided buffers stay registered once touched: 256 x
  * 64 KiB per worker loop, 2 workers. A fixed pool, not growth. */
 #define RSS_RING_KB (2 * 256 * 64)
-/* The uring-splice mover's end RSS varies widely from run to run with the
- * same code: 31.2 MiB above the start in one CI run on 2026-12-06, 48 MiB
- * in the next (its peak, with 9000 sessions holding io_uring requests and
- * pipes, is where glibc's retained heap settles). Not growth: the steady
- * trend (RSS_GROW_KB) stayed under 1 MiB in both. Allowed for until the
- * cause is known (an open issue). */
-#define RSS_USPLICE_KB (24 * 1024)
 
 struct soak_opts soak_opt = {
         .secs = 60,
@@ -561,8 +554,6 @@ static long rss_mover_kb(const char *mover)
 {
 	if (strcmp(mover, "ring") == 0)
 		return RSS_RING_KB;
-	if (strcmp(mover, "uring-splice") == 0)
-		return RSS_USPLICE_KB;
 	return 0;
 }
 
