@@ -721,7 +721,7 @@ static const char *session_state(const struct zcr_session *s,
 {
 	if (s->pre && s->pre->pw)
 		return "proxy-header";
-	if (s->pre && s->pre->sw)
+	if (s->pre && s->pre->pk)
 		return "sniffing";
 	if (!s->relay)
 		return "connecting";
@@ -759,7 +759,7 @@ static void session_info(const struct zcr_session *s, uint64_t now,
 	in->copied = st.dir[0].copied + st.dir[1].copied;
 	in->mover = s->relay ? zc_mover_name(st.mover) : "";
 	in->state = session_state(s, &st);
-	if (s->sniff && !(s->pre && s->pre->sw)) {
+	if (s->sniff && !(s->pre && s->pre->pk)) {
 		in->protocol = zcr_session_proto(s);
 		snprintf(in->sni, sizeof(in->sni), "%s", s->sni ? s->sni : "");
 		snprintf(in->alpn, sizeof(in->alpn), "%s",

@@ -35,15 +35,22 @@ struct zcr_pre {
 	struct zc_timer *pt;           /* its deadline */
 	uint8_t *pp;                   /* header bytes read so far */
 	size_t pplen;
-	/* Content routing (session_route.c): the peek buffer, what the
-	 * client said. */
+	struct zcr_peek *pk; /* content routing, while it peeks */
+};
+
+/*
+ * Content routing's peek (session_route.c), allocated only for a
+ * listener whose routes match on what the client sends, freed by
+ * zcr_session_sniff_stop().
+ */
+struct zcr_peek {
 	struct zc_watch *sw;      /* waiting for the first bytes */
 	struct zc_timer *st, *rt; /* sniff-timeout; retry after no progress */
-	uint8_t *sb;              /* peeked bytes (ZCR_SNIFF_MAX) */
 	size_t sblen;
 	int lowat;   /* SO_RCVLOWAT raised while peeking */
 	int sniffed; /* si holds what the client sent */
 	struct zcr_sniff si;
+	uint8_t sb[ZCR_SNIFF_MAX]; /* peeked bytes */
 };
 
 /*
@@ -103,7 +110,7 @@ int zcr_session_client_ok(struct zcr_session *s);
  * client's first bytes if a match needs it, then the first route that
  * matches; then limits and connect. s may be gone on return. */
 void zcr_session_route(struct zcr_session *s);
-/* Stops peeking (watch, timers, buffer, SO_RCVLOWAT). */
+/* Stops peeking (watch, timers, buffer, SO_RCVLOWAT); frees s->pre->pk. */
 void zcr_session_sniff_stop(struct zcr_session *s);
 /* What s sent first, as the log says it: "tls", ..., "timeout". */
 const char *zcr_session_proto(const struct zcr_session *s);

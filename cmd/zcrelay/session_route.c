@@ -15,6 +15,7 @@
  * reset (its unread bytes are read away first).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,19 +31,18 @@ static void sniff_decide(struct zcr_session *s);
 
 void zcr_session_sniff_stop(struct zcr_session *s)
 {
-	struct zcr_pre *p = s->pre;
+	struct zcr_peek *pk = s->pre->pk;
 	int one = 1;
 
-	zc_watch_stop(p->sw);
-	p->sw = NULL;
-	zc_timer_free(p->st);
-	zc_timer_free(p->rt);
-	p->st = p->rt = NULL;
-	free(p->sb);
-	p->sb = NULL;
-	if (p->lowat)
+	if (!pk)
+		return;
+	zc_watch_stop(pk->sw);
+	zc_timer_free(pk->st);
+	zc_timer_free(pk->rt);
+	if (pk->lowat)
 		setsockopt(s->cfd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
-	p->lowat = 0;
+	free(pk);
+	s->pre->pk = NULL;
 }
 
 /* Wake up only once more than have bytes are there (TCP). */
@@ -51,14 +51,14 @@ static void sniff_lowat(struct zcr_session *s, size_t have, int need)
 	int v = need > (int)have ? need : (int)have + 1;
 
 	if (setsockopt(s->cfd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
-		s->pre->lowat = 1;
+		s->pre->pk->lowat = 1;
 }
 
 /* Peeks at what the client sent; final: at the deadline. 1: decided
  * (p->si, or s->silent); 0: wait for more; -errno: gone or broken. */
 static int sniff_peek(struct zcr_session *s, int final)
 {
-	struct zcr_pre *p = s->pre;
+	struct zcr_peek *p = s->pre->pk;
 	ssize_t n = recv(s->cfd, p->sb, ZCR_SNIFF_MAX, MSG_PEEK | MSG_DONTWAIT);
 	int rc;
 
@@ -114,7 +114,7 @@ static void sniff_on_retry(void *arg)
 {
 	struct zcr_session *s = arg;
 
-	if (zc_watch_set(s->pre->sw, ZC_WATCH_IN))
+	if (zc_watch_set(s->pre->pk->sw, ZC_WATCH_IN))
 		sniff_gone(s, -EIO);
 }
 
@@ -133,15 +133,16 @@ static void sniff_on_timeout(void *arg)
 
 static int sniff_start(struct zcr_session *s)
 {
-	struct zcr_pre *p = s->pre;
+	const struct zcr_lgroup *g = s->pre->g;
 	uint64_t spent = zcr_now_ms() - s->t0;
-	unsigned left =
-	        spent < p->g->sniff_ms ? p->g->sniff_ms - (unsigned)spent : 1;
+	unsigned left = spent < g->sniff_ms ? g->sniff_ms - (unsigned)spent : 1;
+	struct zcr_peek *p = malloc(sizeof(*p));
 	int err;
 
-	p->sb = malloc(ZCR_SNIFF_MAX);
-	if (!p->sb)
+	if (!p)
 		return -ENOMEM;
+	memset(p, 0, offsetof(struct zcr_peek, sb)); /* not the 20 KiB */
+	s->pre->pk = p;
 	err = zc_timer_new(&p->st, s->w->loop, sniff_on_timeout, s);
 	if (err == 0)
 		err = zc_timer_new(&p->rt, s->w->loop, sniff_on_retry, s);
@@ -168,24 +169,25 @@ static void drain_client(int fd)
 /* No route: an unrecognized_name alert for a TLS client, then a FIN. */
 static void route_none(struct zcr_session *s)
 {
-	struct zcr_pre *p = s->pre;
+	const struct zcr_lgroup *g = s->pre->g;
+	const struct zcr_peek *p = s->pre->pk;
 	uint8_t alert[7] = {21, 3, 3, 0, 2, 2, 112};
 	char what[ZCR_SNIFF_NAME + 64];
 
-	zcr_add(&p->g->st->no_match, 1);
-	if (p->sniffed && p->si.proto == ZCR_PROTO_TLS) {
+	zcr_add(&g->st->no_match, 1);
+	if (p && p->sniffed && p->si.proto == ZCR_PROTO_TLS) {
 		alert[2] = p->sb[2]; /* the client's record version */
 		if (send(s->cfd, alert, sizeof(alert),
 		         MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(alert))
-			zcr_add(&p->g->st->tls_alert, 1);
+			zcr_add(&g->st->tls_alert, 1);
 	}
 	drain_client(s->cfd);
 	shutdown(s->cfd, SHUT_WR);
 	snprintf(what, sizeof(what), "no route matched: protocol=%s sni=%s",
-	         s->silent    ? "timeout"
-	         : p->sniffed ? zcr_proto_name(p->si.proto)
-	                      : "-",
-	         p->si.sni[0] ? p->si.sni : "-");
+	         s->silent         ? "timeout"
+	         : p && p->sniffed ? zcr_proto_name(p->si.proto)
+	                           : "-",
+	         p && p->si.sni[0] ? p->si.sni : "-");
 	zcr_session_fail(s, what, 0);
 }
 
@@ -193,7 +195,7 @@ static void route_none(struct zcr_session *s)
  * heap strings only where it said something. 0 or -ENOMEM. */
 static int sniff_keep(struct zcr_session *s)
 {
-	const struct zcr_sniff *si = &s->pre->si;
+	const struct zcr_sniff *si = &s->pre->pk->si;
 	char alpn[ZCR_SNIFF_ALPN];
 
 	s->proto = (uint8_t)si->proto;
@@ -207,21 +209,22 @@ static int sniff_keep(struct zcr_session *s)
 
 static void sniff_decide(struct zcr_session *s)
 {
-	struct zcr_pre *p = s->pre;
+	const struct zcr_peek *p = s->pre->pk;
 	const struct zcr_route *r;
 	socklen_t len;
-	int i = zcr_route_pick(s->cfg, p->g, p->sniffed ? &p->si : NULL,
-	                       s->silent, zcr_saddr_get(&s->peer, &len));
+	int i = zcr_route_pick(s->cfg, s->pre->g,
+	                       p && p->sniffed ? &p->si : NULL, s->silent,
+	                       zcr_saddr_get(&s->peer, &len));
 
 	if (i < 0) {
 		route_none(s); /* s is gone */
 		return;
 	}
-	zcr_session_sniff_stop(s);
-	if (s->sniff && sniff_keep(s)) {
+	if (p && sniff_keep(s)) {
 		zcr_session_fail(s, "sniff", -ENOMEM);
 		return;
 	}
+	zcr_session_sniff_stop(s);
 	r = &s->cfg->routes[i];
 	s->r = r;
 	zcr_add(&r->st->matched, 1);
