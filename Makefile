@@ -65,7 +65,7 @@ DAEMON := $(BUILD)/zcrelay
 TESTBIN := $(BUILD)/zctest
 
 .PHONY: all examples check test asan ubsan tsan install uninstall clean distclean \
-	format format-check demo bench valgrind cppcheck soak soak-short
+	format format-check demo bench valgrind cppcheck soak soak-short soak-upgrade
 all: $(STATIC) $(SHARED) $(DAEMON)
 
 config.mk:
@@ -146,6 +146,11 @@ soak: all $(SOAKBIN)
 soak-short: all $(SOAKBIN)
 	ZC_DAEMON=$(abspath $(DAEMON)) $(SOAKBIN) --secs 12 --hold 3000 \
 		--drain 60 $(SOAK_ARGS)
+# make soak-upgrade: the short soak with 10 upgrades (SIGUSR2) during
+# the load on every data path: every session moves, every byte checked.
+soak-upgrade: all $(SOAKBIN)
+	ZC_DAEMON=$(abspath $(DAEMON)) $(SOAKBIN) --secs 12 --hold 3000 \
+		--drain 60 --upgrades 10 $(SOAK_ARGS)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined

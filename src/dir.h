@@ -38,20 +38,24 @@ void zc__dir_release_empty(struct zc_loop *loop, struct zc_dir *d);
 void zc__dir_set_state(struct zc_loop *loop, struct zc_dir *d, int state);
 
 /*
- * Hand-over (dir_handover.c), loop thread. Detaching a relay prepares
- * both directions, then commits both; a failed prepare is undone and
- * changes nothing.
+ * Hand-over (dir_handover.c), loop thread. Detaching a relay settles
+ * both directions, prepares both, then commits both; a failed prepare
+ * is undone and changes nothing.
  *
- * zc__dir_detach_prepare - fills *ds with the direction's progress and
- * the pipe that will carry what it holds: its own pipe, or a new one
- * (*made) holding the buffer's bytes, the mover's own and then the
- * pipe's. Marks the direction settling (ZC_DIR_F_SETTLE) and asks its
- * mover to stop its requests first. Returns 0, -EAGAIN (requests are
- * still being stopped: try again after a loop turn), -EOPNOTSUPP (the
- * mover cannot be handed over), -ENOBUFS/-EMFILE/... (no pipe for the
- * bytes now: try again later), or the error that is already ending the
- * relay. The caller clears ZC_DIR_F_SETTLE when it gives up.
+ * zc__dir_settle - marks the direction settling (ZC_DIR_F_SETTLE: its
+ * mover starts nothing new) and asks its mover to stop its requests.
+ * Returns 0 (nothing in flight), -EAGAIN (requests are still being
+ * stopped: try again after a loop turn), -EOPNOTSUPP (the mover cannot
+ * be handed over), or the error that is already ending the relay. The
+ * caller clears ZC_DIR_F_SETTLE when it gives up.
+ *
+ * zc__dir_detach_prepare - for a settled direction, fills *ds with its
+ * progress and the pipe that will carry what it holds: its own pipe, or
+ * a new one (*made) holding the buffer's bytes, the mover's own and
+ * then the pipe's. Returns 0, or -ENOBUFS/-EMFILE/... (no pipe for the
+ * bytes now: try again later).
  */
+int zc__dir_settle(struct zc_loop *loop, struct zc_dir *d);
 int zc__dir_detach_prepare(struct zc_loop *loop, struct zc_dir *d,
                            struct zc_dir_state *ds, struct zc_pipe **made);
 /* Gives back what a prepare made (NULL: nothing). */

@@ -107,6 +107,16 @@ static int pipe_gather(struct zc_loop *loop, struct zc_dir *d, size_t m,
 	return 0;
 }
 
+int zc__dir_settle(struct zc_loop *loop, struct zc_dir *d)
+{
+	if (!d->d_ops->detach)
+		return -EOPNOTSUPP;
+	if (d->d_err)
+		return d->d_err; /* the relay is ending anyway */
+	d->d_flags |= ZC_DIR_F_SETTLE;
+	return d->d_ops->detach(loop, d);
+}
+
 int zc__dir_detach_prepare(struct zc_loop *loop, struct zc_dir *d,
                            struct zc_dir_state *ds, struct zc_pipe **made)
 {
@@ -114,14 +124,6 @@ int zc__dir_detach_prepare(struct zc_loop *loop, struct zc_dir *d,
 	int err;
 
 	*made = NULL;
-	if (!d->d_ops->detach)
-		return -EOPNOTSUPP;
-	if (d->d_err)
-		return d->d_err; /* the relay is ending anyway */
-	d->d_flags |= ZC_DIR_F_SETTLE;
-	err = d->d_ops->detach(loop, d);
-	if (err)
-		return err;
 	m = mover_held(d);
 	held = zc__dir_pending(d) + m;
 	if (held > UINT32_MAX)

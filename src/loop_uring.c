@@ -292,9 +292,17 @@ static void ur_del(struct zc_loop *loop, struct zc_io *io)
 	sqe = zc__ur_sqe(ur);
 	if (!sqe)
 		return; /* its final CQE comes when the fd's last ref goes */
-	io_uring_prep_poll_remove(sqe, (__u64)(uintptr_t)r);
+	/*
+	 * An async cancel, not IORING_OP_POLL_REMOVE: a remove fails with
+	 * -EALREADY while a wakeup of the poll waits for its task work
+	 * (with DEFER_TASKRUN, until our next wait), and the multishot poll
+	 * then stays armed, holding the socket open after close(): a reset
+	 * peer never got its RST and blocked (fault_io's send tests, about
+	 * one run in 300). A cancel marks the poll cancelled either way.
+	 */
+	io_uring_prep_cancel64(sqe, (__u64)(uintptr_t)r, 0);
 	io_uring_sqe_set_data(sqe, NULL);
-	/* The remove's own CQE is of no interest. */
+	/* The cancel's own CQE is of no interest. */
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 

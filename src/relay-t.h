@@ -48,7 +48,7 @@ struct zc_mover_ops;
 struct zc_dir_ring {
 	struct zc_uop *rop; /* recv (or poll) in flight, or NULL */
 	struct zc_uop *sop; /* send in flight (at most one), or NULL */
-	size_t qoff;        /* bytes of the head buffer already sent */
+	uint32_t qoff;      /* bytes of the head buffer already sent */
 	int qhead, qtail;   /* buffer ids; -1: empty */
 	unsigned qn;        /* buffers queued */
 	unsigned nzc;       /* SEND_ZC notifications still to come */
@@ -94,10 +94,9 @@ struct zc_relay {
 	struct zc_side r_side[2];
 	struct zc_dir r_dir[2];
 	struct zc_task r_task; /* re-run after using up the budget */
+	/* The idle (or half-closed) deadline; while a hand-over settles
+	 * the directions, also the second after which they resume. */
 	struct zc_timer r_idle;
-	/* A detach answered -EAGAIN: the directions settle until the next
-	 * attempt succeeds, or this fires (relay_handover.c). */
-	struct zc_timer r_settle;
 	uint64_t r_start, r_last; /* ns: start, last byte moved */
 	unsigned r_idle_ms;
 	unsigned r_half_ms; /* half-closed timeout; 0: none */

@@ -59,6 +59,22 @@ static uint64_t relay_quiet_limit(const struct zc_relay *r)
 	return (uint64_t)ms * 1000000ULL;
 }
 
+/* 1 while a hand-over settles the directions (zc__relay_settle_wait). */
+static int relay_settling(const struct zc_relay *r)
+{
+	return (r->r_dir[0].d_flags & ZC_DIR_F_SETTLE) != 0;
+}
+
+/* Arms the idle timer at due, unless a settling hand-over has it armed
+ * earlier (for the second after which the relay resumes). */
+static int relay_idle_arm(struct zc_relay *r, uint64_t due)
+{
+	if (relay_settling(r) && r->r_idle.t_idx != ZC_TIMER_IDLE &&
+	    r->r_idle.t_due < due)
+		return 0;
+	return zc__timer_arm_at(&r->r_idle, due);
+}
+
 /* One direction is done: the half-closed timeout (if any) starts. */
 static int relay_half_start(struct zc_relay *r)
 {
@@ -66,7 +82,7 @@ static int relay_half_start(struct zc_relay *r)
 	r->r_last = zc__loop_now(r->r_loop); /* the EOF is news too */
 	if (!r->r_half_ms)
 		return 0;
-	return zc__timer_arm_at(&r->r_idle, r->r_last + relay_quiet_limit(r));
+	return relay_idle_arm(r, r->r_last + relay_quiet_limit(r));
 }
 
 static void relay_run(struct zc_relay *r)
@@ -131,6 +147,12 @@ static void relay_on_idle(void *arg)
 	uint64_t now = zc__loop_now(r->r_loop);
 	uint64_t idle = relay_quiet_limit(r);
 
+	/* A hand-over that was not attempted again in time (or the idle
+	 * deadline came first, and a timed-out relay ends anyway). */
+	if (relay_settling(r))
+		zc__relay_settle_end(r);
+	if (!idle)
+		return; /* armed for the settling alone */
 	if (now - r->r_last >= idle) {
 		if (r->r_half && idle == (uint64_t)r->r_half_ms * 1000000ULL)
 			relay_close(r, ZC_END_HALF_TIMEOUT, -ETIMEDOUT);
@@ -176,7 +198,6 @@ static void relay_unhook(struct zc_relay *r)
 		zc__io_del(r->r_loop, &r->r_side[i].s_io);
 	zc__task_cancel(&r->r_task);
 	zc__timer_disarm(&r->r_idle);
-	zc__timer_disarm(&r->r_settle);
 	zc__loop_disown(&r->r_own);
 }
 
@@ -220,6 +241,25 @@ static void relay_close(struct zc_relay *r, int end, int err)
 	for (i = 0; i < 2; i++)
 		relay_close_side(r, &r->r_side[i], end);
 	relay_free(r, zc_end_name(end), err, &st);
+}
+
+int zc__relay_settle_wait(struct zc_relay *r, uint64_t ns)
+{
+	uint64_t quiet = relay_quiet_limit(r);
+	uint64_t due = zc__loop_now(r->r_loop) + ns;
+
+	if (quiet && r->r_last + quiet < due)
+		due = r->r_last + quiet;
+	return zc__timer_arm_at(&r->r_idle, due);
+}
+
+void zc__relay_settle_end(struct zc_relay *r)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		r->r_dir[i].d_flags &= ~ZC_DIR_F_SETTLE;
+	zc__task_queue(r->r_loop, &r->r_task);
 }
 
 void zc__relay_end_detached(struct zc_relay *r, struct zc_pipe *made[2])
@@ -299,8 +339,6 @@ static void relay_init(struct zc_relay *r, struct zc_loop *loop, int fd_a,
 	r->r_task.tk_fn = relay_on_task;
 	zc__list_init(&r->r_own.ow_node);
 	zc__timer_init(&r->r_idle, loop, relay_on_idle, r);
-	/* Disarmed; a detach that must wait arms it with its callback. */
-	zc__timer_init(&r->r_settle, loop, NULL, r);
 	r->r_start = zc__clock_ns();
 	r->r_last = zc__loop_now(loop);
 }

@@ -33,6 +33,17 @@ int zc__relay_go(struct zc_relay *r);
 void zc__relay_run_soon(struct zc_relay *r);
 
 /*
+ * A hand-over settling the relay's directions (relay_handover.c):
+ * zc__relay_settle_wait - the relay resumes by itself after ns unless
+ * settled again or detached (the idle timer fires then, or at its own
+ * deadline if that comes first). 0 or -ENOMEM.
+ * zc__relay_settle_end - the directions start requests again (their
+ * ZC_DIR_F_SETTLE cleared), from the next turn.
+ */
+int zc__relay_settle_wait(struct zc_relay *r, uint64_t ns);
+void zc__relay_settle_end(struct zc_relay *r);
+
+/*
  * zc__relay_end_detached - ends a relay whose two directions were
  * prepared for detaching (dir.h): commits them, stops watching, and
  * frees it without closing its sockets or calling done. made[i] is what

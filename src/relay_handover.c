@@ -34,37 +34,33 @@ static void state_head(const struct zc_relay *r, struct zc_relay_state *s)
 		s->quiet_ns = s->age_ns;
 }
 
-/* Ends a settling that will not complete now (a hand-over that failed,
- * or was not attempted again in time): the directions start requests
- * again on the next turn. */
-static void relay_settle_end(struct zc_relay *r)
-{
-	int i;
-
-	zc__timer_disarm(&r->r_settle);
-	for (i = 0; i < 2; i++)
-		r->r_dir[i].d_flags &= ~ZC_DIR_F_SETTLE;
-	zc__dir_wake(&r->r_dir[0]);
-}
-
-static void relay_settle_expired(void *arg)
-{
-	relay_settle_end(arg);
-}
-
-/* A direction is still settling: give the caller SETTLE_MS to try
- * again before the relay resumes by itself. */
+/* The directions are still settling: the caller has SETTLE_NS to try
+ * again before the relay resumes by itself. -EAGAIN, or -ENOMEM (no
+ * timer: it resumes now). */
 static int relay_settle_wait(struct zc_relay *r)
 {
-	struct zc_timer *t = &r->r_settle;
-
-	zc__timer_disarm(t);
-	zc__timer_init(t, r->r_loop, relay_settle_expired, r);
-	if (zc__timer_arm_at(t, zc__loop_now(r->r_loop) + SETTLE_NS)) {
-		relay_settle_end(r);
+	if (zc__relay_settle_wait(r, SETTLE_NS)) {
+		zc__relay_settle_end(r);
 		return -ENOMEM;
 	}
 	return -EAGAIN;
+}
+
+/* Asks both directions' movers to settle (both at once, so that they
+ * settle in parallel). 0 when both have, else the first error other
+ * than -EAGAIN, else -EAGAIN. */
+static int relay_settle(struct zc_relay *r)
+{
+	int i, e, err = 0, again = 0;
+
+	for (i = 0; i < 2; i++) {
+		e = zc__dir_settle(r->r_loop, &r->r_dir[i]);
+		if (e == -EAGAIN)
+			again = 1;
+		else if (e && !err)
+			err = e;
+	}
+	return err ? err : again ? -EAGAIN : 0;
 }
 
 int zc_relay_detach(struct zc_relay *relay, void *rec, size_t len, int *fds,
@@ -78,6 +74,9 @@ int zc_relay_detach(struct zc_relay *relay, void *rec, size_t len, int *fds,
 		return -EINVAL;
 	if (len < ZC_RELAY_STATE_LEN)
 		return -ENOSPC;
+	err = relay_settle(relay);
+	if (err)
+		goto undo;
 	state_head(relay, &s);
 	for (i = 0; i < 2; i++) {
 		err = zc__dir_detach_prepare(relay->r_loop, &relay->r_dir[i],
@@ -95,7 +94,7 @@ undo:
 		zc__dir_detach_undo(relay->r_loop, made[i]);
 	if (err == -EAGAIN)
 		return relay_settle_wait(relay);
-	relay_settle_end(relay);
+	zc__relay_settle_end(relay);
 	return err;
 }
 

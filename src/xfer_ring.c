@@ -104,7 +104,7 @@ static void ring_consume(struct zc_loop *loop, struct zc_dir *d, size_t n)
 		left = zc__ubuf(loop, d->d_m.ring.qhead)->len -
 		       d->d_m.ring.qoff;
 		if (n < left) {
-			d->d_m.ring.qoff += n;
+			d->d_m.ring.qoff += (uint32_t)n;
 			return;
 		}
 		n -= left;

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "runner.h"
+#include "tdaemon.h"
 #include "tnet.h"
 
 #define MIB (1024ULL * 1024ULL)
@@ -283,6 +284,49 @@ TEST_MATRIX(test_relay_close_api_mid_transfer)
 	ASSERT_LT(t_xfer_join_ms(&s, 10000), 0); /* the sender failed too */
 	ASSERT_EQ(t_relay_close(&f.l, &f.d), -ESRCH);
 	fix_stop(&f);
+	return T_PASS;
+}
+
+struct woken {
+	struct fix *f;
+	int err;
+};
+
+/* On the loop thread, so that the wakeup's work cannot run first: the
+ * client's byte wakes the relay's watch on its socket, then the relay
+ * is closed. */
+static void wake_then_close(struct zc_loop *loop, void *arg)
+{
+	struct woken *w = arg;
+
+	(void)loop;
+	w->err = t_write_all(w->f->cli, "x", 1);
+	zc_relay_close(w->f->d.relay);
+}
+
+/*
+ * A relay closed while a wakeup of one of its sockets waits to be
+ * handled lets go of both sockets at once. On io_uring the wakeup holds
+ * the socket's multishot poll, a POLL_REMOVE of it fails (-EALREADY),
+ * and the socket stayed open after close(): the peers saw neither FIN
+ * nor RST. Repeated, as the wakeup must still be pending at the close.
+ */
+TEST_MATRIX(test_relay_close_with_a_wakeup_pending)
+{
+	struct woken w;
+	struct fix f;
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		ASSERT_EQ(fix_start(&f, ctx, 0), 0);
+		ASSERT_EQ(t_ping(f.cli, f.srv), T_PASS);
+		w.f = &f;
+		ASSERT_OK(t_loop_call(&f.l, wake_then_close, &w));
+		ASSERT_OK(w.err);
+		ASSERT_EQ(t_is_closed(t_wait_eof(f.cli, 2000)), 1);
+		ASSERT_EQ(t_is_closed(t_wait_eof(f.srv, 2000)), 1);
+		fix_stop(&f);
+	}
 	return T_PASS;
 }
 

@@ -26,6 +26,14 @@
  * must agree with what the clients sent and received. Then it must exit
  * 0 on SIGTERM.
  *
+ * With --upgrades N the daemon is upgraded (SIGUSR2) N times during the
+ * load, evenly spaced: every live session moves to the new process,
+ * which must take over within 10 s, and the old one must exit 0; every
+ * byte is still checked. Each process counts only what moved through
+ * it, so the metrics check is then reduced to "no session active at the
+ * end", and the steady-growth check (whose samples span processes) is
+ * left out; the end checks hold for the last process.
+ *
  * The sessions are driven by load.c: --threads epoll loops (default 2),
  * each with its own clients and its own upstream listeners; the daemon
  * runs the route with 2 workers and max-pipes 400, so that its 18000
@@ -56,6 +64,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -220,7 +229,8 @@ static const struct path paths[] = {
 
 struct run {
 	const struct path *p;
-	char dir[64], conf[96], log[96];
+	char dir[64], conf[96], log[96], pidf[96];
+	unsigned upgraded; /* upgrades done */
 	unsigned port, admin;
 	pid_t pid;
 	struct sthread *t;
@@ -277,6 +287,7 @@ static void run_setup(struct run *r)
 		soak_die("mkdtemp: %s", strerror(errno));
 	snprintf(r->conf, sizeof(r->conf), "%s/zcrelay.conf", r->dir);
 	snprintf(r->log, sizeof(r->log), "%s/zcrelay.log", r->dir);
+	snprintf(r->pidf, sizeof(r->pidf), "%s/zcrelay.pid", r->dir);
 	r->port = free_port();
 	r->admin = free_port();
 	f = fopen(r->conf, "we");
@@ -286,11 +297,11 @@ static void run_setup(struct run *r)
 	 * below the 20000 fds a process may have here. */
 	fprintf(f,
 	        "workers = 2;\nengine = \"%s\";\nmax-pipes = 400;\n"
-	        "admin = \"127.0.0.1:%u\";\n"
+	        "admin = \"127.0.0.1:%u\";\npid-file = \"%s\";\n"
 	        "log = { level = \"warn\"; sessions = false; };\n"
 	        "routes = ( { name = \"soak\"; listen = \"127.0.0.1:%u\";\n"
 	        "  mover = \"%s\";\n  upstreams = (",
-	        r->p->engine, r->admin, r->port, r->p->mover);
+	        r->p->engine, r->admin, r->pidf, r->port, r->p->mover);
 	r->t = calloc(soak_opt.threads, sizeof(*r->t));
 	if (!r->t)
 		soak_die("out of memory");
@@ -399,6 +410,69 @@ static double slope(const double *x, const double *y, unsigned n)
 }
 
 /* The load, then the drain. Fills r's peaks and the RSS trend. */
+/* The pid in r's pid file; -1 if it has none (yet). */
+static long read_pid(const struct run *r)
+{
+	long pid = -1;
+	FILE *f = fopen(r->pidf, "re");
+
+	if (f) {
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = -1;
+		fclose(f);
+	}
+	return pid;
+}
+
+/* SIGUSR2: a new process takes every session over (10 s at most), the
+ * old one exits 0 (10 s at most). 0, or -1 (r failed). */
+static int run_upgrade(struct run *r)
+{
+	uint64_t t0 = soak_now_ms(), end = t0 + 10000, t1;
+	pid_t old = r->pid;
+	long now;
+	int st;
+
+	if (kill(old, SIGUSR2)) {
+		fail(r, "SIGUSR2: %s", strerror(errno));
+		return -1;
+	}
+	while ((now = read_pid(r)) == (long)old || now <= 0) {
+		if (soak_now_ms() > end) {
+			fail(r, "upgrade %u: no new process 10 s after SIGUSR2",
+			     r->upgraded + 1);
+			return -1;
+		}
+		usleep(5000);
+	}
+	r->pid = (pid_t)now;
+	t1 = soak_now_ms();
+	/* Our child, or (a later generation) reparented to us. */
+	st = daemon_wait(old, 10000);
+	if (st) {
+		fail(r, "upgrade %u: the old process ended with %d",
+		     r->upgraded + 1, st);
+		return -1;
+	}
+	r->upgraded++;
+	printf("  %s upgrade %u: pid %d -> %d, new one ready in %llu ms, "
+	       "old one gone %llu ms later\n",
+	       r->p->name, r->upgraded, (int)old, (int)r->pid,
+	       (unsigned long long)(t1 - t0),
+	       (unsigned long long)(soak_now_ms() - t1));
+	return 0;
+}
+
+/* Whether an upgrade is due at second sec of the load: N of them spread
+ * evenly over it, none in its last second. */
+static int upgrade_due(const struct run *r, unsigned sec)
+{
+	unsigned n = soak_opt.upgrades, k = r->upgraded + 1;
+
+	return k <= n && sec < soak_opt.secs &&
+	       (uint64_t)sec * (n + 1) >= (uint64_t)k * soak_opt.secs;
+}
+
 static void run_load(struct run *r)
 {
 	unsigned i, sec = 0, n = 0, total = soak_opt.secs + soak_opt.drain_s;
@@ -423,6 +497,8 @@ static void run_load(struct run *r)
 		if (due > now)
 			usleep((useconds_t)(due - now) * 1000);
 		sec++;
+		if (!r->failed && upgrade_due(r, sec))
+			run_upgrade(r);
 		rss = sample(r, sec, &last);
 		sum_counts(r, &s);
 		/* The steady part: from a quarter of the load to its end. */
@@ -570,10 +646,14 @@ static void run_judge(struct run *r, const struct scount *s)
 	if (r->peak_live < soak_opt.conns * 9 / 10)
 		fail(r, "only %llu sessions at once, not %u",
 		     (unsigned long long)r->peak_live, soak_opt.conns);
+	if (r->upgraded != soak_opt.upgrades)
+		fail(r, "%u upgrades of %u", r->upgraded, soak_opt.upgrades);
 	/* The clients' bytes include their 32-byte headers. */
-	if (r->m_sess != (long long)s->opened || r->m_act != 0 ||
-	    r->m_in != (long long)(s->bytes_up + s->opened * HDR_LEN) ||
-	    r->m_out != (long long)s->bytes_down)
+	if (r->m_act != 0 ||
+	    (!soak_opt.upgrades &&
+	     (r->m_sess != (long long)s->opened ||
+	      r->m_in != (long long)(s->bytes_up + s->opened * HDR_LEN) ||
+	      r->m_out != (long long)s->bytes_down)))
 		fail(r, "the daemon's metrics disagree");
 	/* Every socket closed; no more pipe ends than the pools cache
 	 * (64 empty pipes per worker, 2 workers). */
@@ -587,7 +667,7 @@ static void run_judge(struct run *r, const struct scount *s)
 	    r->m0.rss_kb + RSS_END_KB + rss_mover_kb(r->p->mover))
 		fail(r, "RSS %ld KiB at the end, %ld at the start",
 		     r->end.rss_kb, r->m0.rss_kb);
-	if (r->steady_kb > RSS_GROW_KB)
+	if (!soak_opt.upgrades && r->steady_kb > RSS_GROW_KB)
 		fail(r, "RSS grew by %lld KiB during the steady load",
 		     r->steady_kb);
 }
@@ -731,7 +811,9 @@ static void usage(FILE *f)
 	        "  -b, --big PERMILLE   directions of 16 MiB per 1000 (2)\n"
 	        "  -p, --paths LIST     e.g. epoll+splice,uring+copy (all)\n"
 	        "  -S, --seed N         seed of sizes, holds and streams "
-	        "(1)\n");
+	        "(1)\n"
+	        "  -u, --upgrades N     upgrade the daemon (SIGUSR2) N times "
+	        "during the load (0)\n");
 }
 
 static unsigned num_arg(const char *s, unsigned lo, unsigned hi)
@@ -754,12 +836,12 @@ static void parse_args(int argc, char **argv)
 	        {"conns", 1, NULL, 'c'},  {"threads", 1, NULL, 't'},
 	        {"hold", 1, NULL, 'H'},   {"drain", 1, NULL, 'D'},
 	        {"big", 1, NULL, 'b'},    {"paths", 1, NULL, 'p'},
-	        {"seed", 1, NULL, 'S'},   {"help", 0, NULL, 'h'},
-	        {NULL, 0, NULL, 0}};
+	        {"seed", 1, NULL, 'S'},   {"upgrades", 1, NULL, 'u'},
+	        {"help", 0, NULL, 'h'},   {NULL, 0, NULL, 0}};
 	int ch;
 
 	soak_opt.daemon = getenv("ZC_DAEMON");
-	while ((ch = getopt_long(argc, argv, "d:s:c:t:H:D:b:p:S:h", lo,
+	while ((ch = getopt_long(argc, argv, "d:s:c:t:H:D:b:p:S:u:h", lo,
 	                         NULL)) != -1) {
 		switch (ch) {
 		case 'd':
@@ -789,6 +871,9 @@ static void parse_args(int argc, char **argv)
 		case 'S':
 			soak_opt.seed = num_arg(optarg, 0, 4000000000u);
 			break;
+		case 'u':
+			soak_opt.upgrades = num_arg(optarg, 0, 1000);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -811,6 +896,10 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
+	/* An upgraded daemon's later generations become our children when
+	 * their parent exits, so that we can reap them. */
+	if (soak_opt.upgrades && prctl(PR_SET_CHILD_SUBREAPER, 1))
+		soak_die("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	nofile = raise_nofile();
 	/* Both ends of every session, the listeners, epoll, stdio. */

@@ -26,6 +26,7 @@ struct soak_opts {
 	unsigned hold_ms; /* mean idle time before a client sends */
 	unsigned drain_s; /* how long the last sessions may take */
 	unsigned big_permille;
+	unsigned upgrades; /* SIGUSR2s spread over the load */
 	uint64_t seed;
 };
 extern struct soak_opts soak_opt;
