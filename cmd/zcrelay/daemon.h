@@ -276,8 +276,8 @@ int zcr_session_list_step(struct zcr_worker *w, struct zcr_sess_walk *k,
                           unsigned budget);
 /* Ends the walk under way on w (it may be abandoned midway). */
 void zcr_session_list_end(struct zcr_worker *w);
-/* Ends the sessions matching f (both sides reset; log end=killed);
- * returns how many. */
+/* Ends the sessions matching f (both sides reset; log end=killed),
+ * except those being handed to a new process; returns how many. */
 unsigned zcr_session_kill(struct zcr_worker *w,
                           const struct zcr_sess_filter *f);
 

@@ -826,7 +826,10 @@ unsigned zcr_session_kill(struct zcr_worker *w, const struct zcr_sess_filter *f)
 
 	for (s = w->sessions; s; s = next) {
 		next = s->next;
-		if (!session_match(s, f, now))
+		/* One on its way to a new process has no relay to close, and
+		 * the hand-over batch still points at it: the new process, or
+		 * (if it refuses it) this one once it resumes, can kill it. */
+		if (s->handing || !session_match(s, f, now))
 			continue;
 		n++;
 		s->killed = 1;
