@@ -17,6 +17,7 @@ process (the daemon gets the same limit). Run from the source tree after
 `make`: uses build/zcrelay.
 """
 import argparse
+import ctypes
 import os
 import resource
 import selectors
@@ -73,9 +74,27 @@ class Busy(threading.Thread):
         return max((b - a for a, b in zip(ts, ts[1:])), default=0) * 1000
 
 
+def zombie(pid):
+    """An exited process its parent has not reaped yet."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def wait_exit(pid, limit):
+    """Whether pid exited within limit seconds. From the second round on
+    the old process is not our child: it counts as gone once it is a
+    zombie, whoever reaps it (we do, as PR_SET_CHILD_SUBREAPER)."""
     end = time.monotonic() + limit
     while time.monotonic() < end:
+        if zombie(pid):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            return True
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -124,6 +143,8 @@ def main():
     ap.add_argument("--mover", default="auto")
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
+    # Later generations become our children when their parent exits.
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # SUBREAPER
     need = 2 * a.idle + 200
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), max(hard, need)))
