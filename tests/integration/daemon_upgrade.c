@@ -667,6 +667,91 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_deadlines_carry_over, 60)
 	return up_stop(&U);
 }
 
+/* n bytes each way through c <-> u, 64 KiB at a time. */
+static int both_ways(int c, int u, size_t n)
+{
+	static char buf[65536], got[65536];
+	size_t done;
+
+	for (done = 0; done < n; done += sizeof(buf)) {
+		memset(buf, (int)(done >> 16) + 1, sizeof(buf));
+		ASSERT_OK(t_write_all(c, buf, sizeof(buf)));
+		ASSERT_EQ(t_read_full(u, got, sizeof(got), 5000),
+		          (ssize_t)sizeof(got));
+		ASSERT_MEMEQ(got, buf, sizeof(buf));
+		ASSERT_OK(t_write_all(u, buf, sizeof(buf)));
+		ASSERT_EQ(t_read_full(c, got, sizeof(got), 5000),
+		          (ssize_t)sizeof(got));
+	}
+	return T_PASS;
+}
+
+/* Waits (5 s at most) until route s's byte counters on aa read in and
+ * out; T_PASS, or T_FAIL with what they read. */
+static int wait_route_bytes(const struct zc_addr *aa, long long in,
+                            long long out)
+{
+	uint64_t end = t_now_ms() + 5000;
+	long long gi = -1, go = -1;
+	char *body;
+
+	do {
+		body = NULL;
+		if (t_http_get(aa, "/metrics", &body) == 200) {
+			gi = t_metric(body, "zcrelay_route_bytes_total"
+			                    "{route=\"s\",direction=\"in\"}");
+			go = t_metric(body, "zcrelay_route_bytes_total"
+			                    "{route=\"s\",direction=\"out\"}");
+		}
+		free(body);
+		if (gi == in && go == out)
+			return T_PASS;
+		t_sleep_ms(50);
+	} while (t_now_ms() < end);
+	return t_fail(__FILE__, __LINE__,
+	              "route s counted %lld in, %lld out; want %lld, %lld", gi,
+	              go, in, out);
+}
+
+/*
+ * Bytes are counted once across an upgrade: the old process's metrics
+ * hold what moved there, the new one's only what moved after (nothing
+ * twice, nothing lost: the sum is every byte), and the session's one
+ * log line has the whole.
+ */
+TEST_MATRIX_TIMEOUT(test_daemon_upgrade_metrics_count_once, 60)
+{
+	enum { X = 16 * 65536, Y = 8 * 65536 };
+	struct up U = {.log_sessions = 1};
+	char adm[300], extra[400], whole[64];
+	struct zc_addr aa;
+	int rc, c, u;
+	pid_t old;
+
+	snprintf(extra, sizeof(extra), "admin = \"unix:%s/admin.sock\";",
+	         t_tmpdir());
+	snprintf(adm, sizeof(adm), "unix:%s/admin.sock", t_tmpdir());
+	ASSERT_OK(zc_addr_parse(&aa, adm, ZC_ADDR_PASSIVE));
+	rc = up_start(&U, ctx, extra, NULL);
+	if (!rc)
+		rc = session(&U, &c, &u);
+	if (rc || both_ways(c, u, X))
+		return T_FAIL;
+	/* The ping's byte and X, each way, in the old process. */
+	if (wait_route_bytes(&aa, X + 1, X + 1) || upgrade(&U, &old))
+		return T_FAIL;
+	ASSERT_EQ(wait_exit(old, 3000), 0);
+	if (both_ways(c, u, Y) || wait_route_bytes(&aa, Y, Y))
+		return T_FAIL;
+	close(c);
+	ASSERT_EQ(t_is_closed(t_wait_eof(u, 5000)), 1);
+	close(u);
+	snprintf(whole, sizeof(whole), " up=%d down=%d ", X + Y + 1, X + Y + 1);
+	ASSERT_EQ(t_wait_log_count(&U.d, "route=s", whole, 1, 5000), 1);
+	ASSERT_EQ(t_log_count(&U.d, "route=s", " up="), 1);
+	return up_stop(&U);
+}
+
 #define NIDLE 1000
 
 /*
