@@ -476,10 +476,11 @@ ZC_API int zc_relay_detach(struct zc_relay *relay, void *rec, size_t len,
  * Returns 0 (the relay owns its fds; *out as for zc_relay_start, may be
  * NULL), or -EPROTONOSUPPORT (a record of another format version),
  * -EBADMSG (a malformed record or an fd index outside the array),
- * -ENOTSOCK, -EINVAL (both fds are one socket), -ENOMEM, ...: then the
- * fds are still the caller's. The sockets need not be connected any more: a peer that
- * closed or reset meanwhile is met by the relay's next read or write, as
- * on the old loop. Loop thread.
+ * -ENOTSOCK, -ESOCKTNOSUPPORT (not a stream socket), -EINVAL (both fds
+ * are one socket), -ENOMEM, ...: then the fds are still the caller's.
+ * The sockets need not be connected any more: a peer that closed or
+ * reset meanwhile is met by the relay's next read or write, as on the
+ * old loop. Loop thread.
  */
 ZC_API int zc_relay_adopt(struct zc_relay **out, struct zc_loop *loop,
                           const void *rec, size_t len, const int *fds,
