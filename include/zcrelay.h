@@ -298,9 +298,13 @@ struct zc_loop_opts {
 	 * ZC_BUSY_POLL_AUTO spins for an adaptive window of 0 to 50 us that
 	 * grows while spinning catches events and shrinks to 0 while it
 	 * does not; N > 0 spins up to N us (at most 1000000) after every
-	 * turn that handled events. busy_poll_cap: the share of one CPU
-	 * (percent, 1..100; 0: 25) that spinning may take in any second.
-	 * Spinning never delays a timer or a zc_loop_post(). */
+	 * turn that handled events. No spin follows bulk turns (relay reads
+	 * and writes above 16 KiB on average), and a spin yields the CPU to
+	 * any task ready to run on it. busy_poll_cap: the share of one CPU
+	 * (percent, 1..100; 0: 100) that spinning may take in any second; a
+	 * second that uses it up starts a rest without spinning of 1 s,
+	 * doubling to 16 s. Spinning never delays a timer or a
+	 * zc_loop_post(). */
 	int busy_poll_us;
 	unsigned busy_poll_cap;
 	unsigned reserved[1];

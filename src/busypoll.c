@@ -12,12 +12,17 @@
  * spins (no turn handles events), and one whose events come rarely stops
  * spinning after a few periods.
  *
- * The cap: spin time is summed per wall-clock second of the loop; once
- * cap_ns is used, the loop sleeps at once until the second is over.
+ * Only after small messages: no spin follows while the last turn that
+ * moved relay bytes was bulk (busypoll.h, ZC_BUSYPOLL_SMALL_BYTES).
+ * Each round of a spin yields first, so a task ready to run on this CPU
+ * (often the very peer the relay waits for) is not kept waiting.
+ * The cap, with its rests: zc__busypoll_capped() (busypoll.h).
  * Timers and posts: the spin ends no later than the next timer is due, and
  * a zc_loop_post() is an event on the loop's eventfd, which ends it.
  */
 #include "compat.h"
+
+#include <sched.h>
 
 #include "busypoll.h"
 #include "loop.h"
@@ -25,7 +30,8 @@
 #define NS_PER_US       1000ULL
 #define NS_PER_SEC      1000000000ULL
 #define WINDOW_MIN_NS   (1 * NS_PER_US)
-#define CAP_DEFAULT_PCT 25
+#define CAP_DEFAULT_PCT 100
+#define REST_MAX_NS     (16 * NS_PER_SEC)
 
 int zc__busypoll_init(struct zc_busypoll *bp, int us, unsigned cap_pct)
 {
@@ -38,6 +44,11 @@ int zc__busypoll_init(struct zc_busypoll *bp, int us, unsigned cap_pct)
 	bp->cap_ns = (cap_pct ? cap_pct : CAP_DEFAULT_PCT) * (NS_PER_SEC / 100);
 	bp->sec_start = 0;
 	bp->sec_spent = 0;
+	bp->rest_ns = 0;
+	bp->rest_end = 0;
+	bp->bytes = 0;
+	bp->moves = 0;
+	bp->bulk = 0;
 	bp->worked = 0;
 	return 0;
 }
@@ -63,6 +74,26 @@ static void bp_learn(struct zc_busypoll *bp, uint64_t gap_ns)
 		bp->window_ns = 0;
 }
 
+int zc__busypoll_capped(struct zc_busypoll *bp, uint64_t now)
+{
+	if (now < bp->rest_end)
+		return 1;
+	if (now - bp->sec_start >= NS_PER_SEC) {
+		bp->sec_start = now;
+		bp->sec_spent = 0;
+		bp->rest_ns = 0;
+	}
+	if (bp->sec_spent < bp->cap_ns || bp->cap_ns >= NS_PER_SEC)
+		return 0;
+	bp->rest_ns = bp->rest_ns ? 2 * bp->rest_ns : NS_PER_SEC;
+	if (bp->rest_ns > REST_MAX_NS)
+		bp->rest_ns = REST_MAX_NS;
+	bp->rest_end = now + bp->rest_ns;
+	bp->sec_start = bp->rest_end;
+	bp->sec_spent = 0;
+	return 1;
+}
+
 /* How long a spin starting at now may last: the window, less what the cap
  * leaves of this second, ending before the next timer and the caller's
  * timeout. 0: do not spin. */
@@ -71,15 +102,11 @@ static uint64_t bp_budget(struct zc_loop *loop, uint64_t now, int timeout_ms)
 	struct zc_busypoll *bp = &loop->bp;
 	uint64_t budget = bp->window_ns, next;
 
-	if (now - bp->sec_start >= NS_PER_SEC) {
-		bp->sec_start = now;
-		bp->sec_spent = 0;
-	}
-	if (bp->sec_spent >= bp->cap_ns) {
+	if (zc__busypoll_capped(bp, now)) {
 		loop->st.spin_capped++;
 		return 0;
 	}
-	if (budget > bp->cap_ns - bp->sec_spent)
+	if (bp->sec_spent < bp->cap_ns && budget > bp->cap_ns - bp->sec_spent)
 		budget = bp->cap_ns - bp->sec_spent;
 	next = zc__timer_next(&loop->timers);
 	if (next <= now)
@@ -99,6 +126,7 @@ static int bp_spin(struct zc_loop *loop, uint64_t start, uint64_t budget_ns)
 	int n;
 
 	do {
+		sched_yield(); /* a task ready to run here goes first */
 		n = loop->ops->wait(loop, 0);
 		now = zc__clock_ns();
 	} while (n == 0 && now - start < budget_ns);
@@ -130,7 +158,11 @@ int zc__busypoll_wait(struct zc_loop *loop, int timeout_ms)
 
 	if (!bp->max_ns)
 		return loop->ops->wait(loop, timeout_ms);
-	if (!bp->worked || timeout_ms == 0) {
+	if (bp->moves)
+		bp->bulk = bp->bytes > bp->moves * ZC_BUSYPOLL_SMALL_BYTES;
+	bp->bytes = 0;
+	bp->moves = 0;
+	if (!bp->worked || bp->bulk || timeout_ms == 0) {
 		n = loop->ops->wait(loop, timeout_ms);
 		bp->worked = n > 0;
 		return n;

@@ -71,6 +71,11 @@ void zc__dir_fail(struct zc_dir *d, int err)
 		d->d_err = err;
 }
 
+void zc__dir_read(struct zc_dir *d, size_t n)
+{
+	zc__busypoll_count(&d->d_src->s_relay->r_loop->bp, n);
+}
+
 void zc__dir_count(struct zc_dir *d, size_t n, int spliced)
 {
 	struct zc_relay *r = d->d_src->s_relay;
@@ -80,6 +85,7 @@ void zc__dir_count(struct zc_dir *d, size_t n, int spliced)
 	else
 		d->d_st.copied += (uint64_t)n;
 	d->d_st.bytes += (uint64_t)n;
+	zc__busypoll_count(&r->r_loop->bp, n);
 	r->r_last = zc__loop_now(r->r_loop);
 }
 

@@ -89,4 +89,8 @@ void zc__dir_fail(struct zc_dir *d, int err);
 /* n bytes reached the destination, by splice or through a buffer. */
 void zc__dir_count(struct zc_dir *d, size_t n, int spliced);
 
+/* Counts a read of n bytes from d's source into the relay (the pipe, the
+ * buffer or a ring buffer), for busy polling's bulk test (busypoll.h). */
+void zc__dir_read(struct zc_dir *d, size_t n);
+
 #endif

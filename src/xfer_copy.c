@@ -44,6 +44,7 @@ int zc__copy_drain(struct zc_loop *loop, struct zc_dir *d)
 			d->d_src->s_ready &= ~ZC_SIDE_R;
 		d->d_boff = 0;
 		d->d_blen = (size_t)n;
+		zc__dir_read(d, (size_t)n);
 		return (int)n;
 	}
 	if (n == 0)

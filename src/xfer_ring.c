@@ -118,9 +118,10 @@ static void ring_on_recv(void *arg, int res, int id, int more)
 	struct zc_loop *loop = zc__dir_loop(d);
 
 	if (id >= 0) {
-		if (res > 0)
+		if (res > 0) {
 			ring_enqueue(loop, d, id, (size_t)res);
-		else
+			zc__dir_read(d, (size_t)res);
+		} else
 			zc__ubuf_put(loop, id);
 	} else if (res > 0) {
 		zc__dir_fail(d, -EIO); /* bytes without a buffer: never */

@@ -78,6 +78,7 @@ int zc__splice_drain(struct zc_loop *loop, struct zc_dir *d)
 	} while (n == -1 && errno == EINTR);
 	if (n > 0) {
 		d->d_inpipe += (size_t)n;
+		zc__dir_read(d, (size_t)n);
 		return (int)n;
 	}
 	if (n == 0)

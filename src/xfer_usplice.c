@@ -149,6 +149,7 @@ static void usplice_on_drain(void *arg, int res, int id, int more)
 	d->d_m.usplice.rop = NULL;
 	if (res > 0) {
 		d->d_inpipe += (size_t)res;
+		zc__dir_read(d, (size_t)res);
 		if ((size_t)res < d->d_m.usplice.rask)
 			d->d_src->s_ready &= ~ZC_SIDE_R;
 	} else if (res == 0) {

@@ -2,12 +2,14 @@
  * lib_busypoll.c - busy polling of the loop (zc_loop_opts.busy_poll_us),
  * on each engine: an idle loop sleeps, the adaptive window grows while
  * spinning catches events and shrinks to 0 when they come rarely, timers
- * fire on time and posts run while the loop spins, and the CPU cap holds
+ * fire on time and posts run while the loop spins, a spinning loop yields
+ * its CPU to a thread that needs it, and the CPU cap holds
  * under events that keep every spin busy. Each runs on a loop thread that
  * echoes every byte written to its end of a socketpair.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -365,6 +367,69 @@ static int post_body(struct bpfix *f, const char *engine)
 TEST(test_busypoll_posts_run_while_spinning)
 {
 	return each_engine(1000000, 100, post_body);
+}
+
+/* A CPU-bound thread on the spinning loop's CPU. */
+struct hog {
+	pthread_t th;
+	atomic_int stop;
+};
+
+static void *hog_main(void *arg)
+{
+	struct hog *h = arg;
+
+	while (!atomic_load(&h->stop))
+		;
+	return NULL;
+}
+
+static int pin(pthread_t th, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return -pthread_setaffinity_np(th, sizeof(set), &set);
+}
+
+/* The loop spins (1 s window) on the CPU of a thread that never sleeps:
+ * each turn of the spin yields, so the other thread gets nearly all of
+ * the CPU, where sharing it fairly would give each half. */
+static int yield_body(struct bpfix *f, const char *engine)
+{
+	struct hog h = {0};
+	uint64_t l0, l1, h0, h1;
+	int cpu = sched_getcpu();
+
+	ASSERT_GE(cpu, 0);
+	ASSERT_EQ(pin(f->th, cpu), 0);
+	ASSERT_EQ(pthread_create(&h.th, NULL, hog_main, &h), 0);
+	if (pin(h.th, cpu)) {
+		atomic_store(&h.stop, 1);
+		pthread_join(h.th, NULL);
+		return t_fail(__FILE__, __LINE__, "pinning the hog failed");
+	}
+	ASSERT_EQ(ping(f), 0); /* the loop now spins, for 1 s */
+	sleep_ns(50000000);
+	l0 = thread_cpu_ns(f->th);
+	h0 = thread_cpu_ns(h.th);
+	sleep_ns(500000000);
+	l1 = thread_cpu_ns(f->th);
+	h1 = thread_cpu_ns(h.th);
+	atomic_store(&h.stop, 1);
+	pthread_join(h.th, NULL);
+	t_log("%s: in 0.5 s on CPU %d: spinning loop %llu us, busy thread "
+	      "%llu us",
+	      engine, cpu, (unsigned long long)(l1 - l0) / 1000,
+	      (unsigned long long)(h1 - h0) / 1000);
+	ASSERT_GT(h1 - h0, 4 * (l1 - l0));
+	return T_PASS;
+}
+
+TEST(test_busypoll_spin_yields_the_cpu)
+{
+	return each_engine(1000000, 100, yield_body);
 }
 
 /* Pathological traffic: a message every 90 us against a 100 us window,
