@@ -71,7 +71,8 @@ extern "C" {
 
 /* How bytes are moved. */
 enum zc_mover {
-	ZC_MOVER_AUTO = 0, /* copy; splice once a read fills the buffer */
+	ZC_MOVER_AUTO = 0, /* copy; splice once a read fills the buffer;
+	                    * copy again after 8 small splices in a row */
 	ZC_MOVER_SPLICE,   /* splice; still falls back if the kernel refuses */
 	ZC_MOVER_COPY,     /* read/write through a user-space buffer */
 	/* io_uring only: multishot recv into the loop's provided-buffer ring,

@@ -30,6 +30,11 @@ struct zc_side {
 /* Every mover's: a hand-over is settling the direction (mover.h's
  * detach): its mover starts no new request until it is cleared. */
 #define ZC_DIR_F_SETTLE 0x20
+/* auto: the direction may go back from splice to copy (xfer_ready.c);
+ * bits 8-11 count its last small splices in a row. */
+#define ZC_DIR_F_AUTO        0x40
+#define ZC_DIR_SMALL_SHIFT   8
+#define ZC_DIR_F_SMALL_COUNT (0xfu << ZC_DIR_SMALL_SHIFT)
 
 /* Direction states; every change goes through zc__dir_set_state(). */
 enum zc_state {

@@ -13,8 +13,12 @@
  * The auto mover starts a direction in copy mode and promotes it to
  * splice once a single read fills the whole buffer: small exchanges
  * (requests, handshakes, keystrokes) cost one recv and one send, cheaper
- * than two splices and a pipe, and bulk transfers splice. The switch
- * happens only when the buffer is empty, so byte order is kept.
+ * than two splices and a pipe (and the EAGAIN splice that follows each:
+ * a short splice does not say the socket is drained), and bulk transfers
+ * splice. A promoted direction whose last DEMOTE_RUN splices each moved
+ * less than DEMOTE_BYTES goes back to copying, and may be promoted again
+ * (a keep-alive connection after a download). Each switch happens only
+ * when nothing is held, so byte order is kept.
  */
 #include "compat.h"
 
@@ -44,12 +48,51 @@ static int ready_pump(struct zc_loop *loop, struct zc_dir *d)
 	return zc__splice_pump(loop, d);
 }
 
+#define DEMOTE_BYTES 4096 /* a splice that moved less was a small message */
+#define DEMOTE_RUN   8    /* small splices in a row that end splicing */
+
+/* auto, splicing: counts the run of small splices (n bytes each, into a
+ * pipe that had room bytes free: a splice cut short by a full pipe says
+ * nothing about the messages). */
+static void ready_count_small(struct zc_dir *d, int n, size_t room)
+{
+	unsigned run =
+	        (d->d_flags & ZC_DIR_F_SMALL_COUNT) >> ZC_DIR_SMALL_SHIFT;
+
+	if (n <= 0 || (d->d_flags & ZC_DIR_F_COPY) || room < DEMOTE_BYTES)
+		return;
+	run = (size_t)n >= DEMOTE_BYTES ? 0 : run < DEMOTE_RUN ? run + 1 : run;
+	d->d_flags = (d->d_flags & ~ZC_DIR_F_SMALL_COUNT) |
+	             (run << ZC_DIR_SMALL_SHIFT);
+}
+
+/* auto, splicing, nothing held: after a run of small splices, copy
+ * again (and probe for the next bulk stretch). */
+static void ready_maybe_demote(struct zc_loop *loop, struct zc_dir *d)
+{
+	if ((d->d_flags & ZC_DIR_F_SMALL_COUNT) >> ZC_DIR_SMALL_SHIFT <
+	            DEMOTE_RUN ||
+	    d->d_inpipe)
+		return;
+	d->d_flags &= ~ZC_DIR_F_SMALL_COUNT;
+	d->d_flags |= ZC_DIR_F_COPY | ZC_DIR_F_PROBE;
+	zc__log(loop, ZC_LOG_DEBUG, "dir %d: small again: copying", d->d_idx);
+}
+
 static int ready_drain(struct zc_loop *loop, struct zc_dir *d)
 {
+	size_t room;
 	int n;
 
-	if (!(d->d_flags & ZC_DIR_F_COPY))
-		return zc__splice_drain(loop, d);
+	if ((d->d_flags & (ZC_DIR_F_AUTO | ZC_DIR_F_COPY)) == ZC_DIR_F_AUTO)
+		ready_maybe_demote(loop, d);
+	if (!(d->d_flags & ZC_DIR_F_COPY)) {
+		room = d->d_pipe ? d->d_pipe->p_size - d->d_inpipe : SIZE_MAX;
+		n = zc__splice_drain(loop, d);
+		if (d->d_flags & ZC_DIR_F_AUTO)
+			ready_count_small(d, n, room);
+		return n;
+	}
 	n = zc__copy_drain(loop, d);
 	if (n == ZC_BUF_SIZE && (d->d_flags & ZC_DIR_F_PROBE)) {
 		/* A full buffer: a bulk stream. Splice from the next read. */
@@ -123,7 +166,7 @@ static void copy_init(struct zc_dir *d)
 
 static void auto_init(struct zc_dir *d)
 {
-	d->d_flags = ZC_DIR_F_COPY | ZC_DIR_F_PROBE;
+	d->d_flags = ZC_DIR_F_COPY | ZC_DIR_F_PROBE | ZC_DIR_F_AUTO;
 }
 
 const struct zc_mover_ops zc__mover_splice = {

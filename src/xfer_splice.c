@@ -49,7 +49,8 @@ static int splice_src_readable(int fd)
 static void splice_fallback(struct zc_loop *loop, struct zc_dir *d, int err)
 {
 	d->d_flags |= ZC_DIR_F_COPY;
-	d->d_flags &= ~ZC_DIR_F_PROBE; /* for good: never promote again */
+	/* for good: never promote again (nor demote) */
+	d->d_flags &= ~(ZC_DIR_F_PROBE | ZC_DIR_F_AUTO);
 	if (!d->d_st.fallback)
 		d->d_st.fallback = err;
 	zc__log(loop, ZC_LOG_DEBUG, "dir %d: splice from fd %d: %s: copying",

@@ -133,18 +133,53 @@ TEST_MATRIX(test_relay_unix_unix_odd_sizes)
 	return relay_xfer(ctx, AF_UNIX, AF_UNIX, 3 * MIB + 12345, 777777);
 }
 
+/* 50 request/response exchanges of 64 bytes, client pa0, server pb1. */
+static int small_exchanges(int pa0, int pb1)
+{
+	char buf[64];
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		memset(buf, 'a' + i % 26, sizeof(buf));
+		ASSERT_OK(t_write_all(pa0, buf, sizeof(buf)));
+		ASSERT_EQ(t_read_full(pb1, buf, sizeof(buf), 5000), 64);
+		ASSERT_EQ(buf[0], 'a' + i % 26);
+		ASSERT_OK(t_write_all(pb1, buf, sizeof(buf)));
+		ASSERT_EQ(t_read_full(pa0, buf, sizeof(buf), 5000), 64);
+	}
+	return T_PASS;
+}
+
+/* n bytes of stream seed from fd `from` to fd `to`, hash-checked, with
+ * no FIN after them. */
+static int bulk_no_fin(int from, int to, uint64_t n, uint64_t seed)
+{
+	unsigned char want[T_SHA256_LEN];
+	struct t_xfer s, r;
+
+	ASSERT_OK(t_receiver_start(&r, to, n));
+	ASSERT_OK(t_sender_start(&s, from, n, seed, 0));
+	ASSERT_EQ(t_xfer_join(&s), 0);
+	ASSERT_EQ(t_xfer_join(&r), 0);
+	t_expect_digest(seed, n, want);
+	ASSERT_EQ(r.bytes, n);
+	ASSERT_MEMEQ(r.digest, want, T_SHA256_LEN);
+	return T_PASS;
+}
+
 /*
- * The auto mover: small exchanges are copied (one recv, one send), and a
- * direction that fills a whole read buffer switches to splice for the
- * rest, without losing or reordering a byte.
+ * The auto mover: small exchanges are copied (one recv, one send), a
+ * direction that fills a whole read buffer switches to splice, one whose
+ * messages turn small again goes back to copying after a few, and the
+ * next bulk stretch splices again, without losing or reordering a byte.
  */
 TEST_MATRIX(test_relay_auto_mover_small_copied_bulk_spliced)
 {
 	struct zc_relay_stats st;
 	struct t_loop l;
 	struct t_done d;
-	int pa[2], pb[2], i;
-	char buf[64];
+	uint64_t copied, spliced;
+	int pa[2], pb[2];
 
 	T_SKIP_IF(!t_splices(ctx),
 	          "auto is tested once per engine, on the splice variant");
@@ -152,23 +187,30 @@ TEST_MATRIX(test_relay_auto_mover_small_copied_bulk_spliced)
 	ASSERT_OK(t_pair(AF_INET, pb));
 	ASSERT_OK(t_loop_start(&l, ctx));
 	ASSERT_EQ(t_relay_run(&l, pa[1], pb[0], ZC_MOVER_AUTO, 0, &d), 0);
-	for (i = 0; i < 50; i++) { /* request/response, 64 bytes each */
-		memset(buf, 'a' + i % 26, sizeof(buf));
-		ASSERT_OK(t_write_all(pa[0], buf, sizeof(buf)));
-		ASSERT_EQ(t_read_full(pb[1], buf, sizeof(buf), 5000), 64);
-		ASSERT_EQ(buf[0], 'a' + i % 26);
-		ASSERT_OK(t_write_all(pb[1], buf, sizeof(buf)));
-		ASSERT_EQ(t_read_full(pa[0], buf, sizeof(buf), 5000), 64);
-	}
+	T_TRY(small_exchanges(pa[0], pb[1]));
 	ASSERT_EQ(t_relay_stats(&l, &d, &st), 0);
 	ASSERT_EQ(st.dir[0].copied, 50 * 64);
 	ASSERT_EQ(st.dir[0].spliced + st.dir[1].spliced, 0);
+	/* A bulk stretch splices; small messages after it are spliced for
+	 * the first 8 and then copied again. */
+	T_TRY(bulk_no_fin(pa[0], pb[1], 8 * MIB, 80));
+	ASSERT_EQ(t_relay_stats(&l, &d, &st), 0);
+	ASSERT_GT(st.dir[0].spliced, 6 * MIB);
+	copied = st.dir[0].copied;
+	spliced = st.dir[0].spliced;
+	T_TRY(small_exchanges(pa[0], pb[1]));
+	ASSERT_EQ(t_relay_stats(&l, &d, &st), 0);
+	t_log("50 messages after bulk: %llu bytes spliced, %llu copied",
+	      (unsigned long long)(st.dir[0].spliced - spliced),
+	      (unsigned long long)(st.dir[0].copied - copied));
+	ASSERT_LE(st.dir[0].spliced - spliced, 9 * 64);
+	ASSERT_GE(st.dir[0].copied - copied, 41 * 64);
 	/* Now a bulk upload: it must end up spliced. */
 	ASSERT_EQ(t_xfer_check(pa[0], pb[1], 64 * MIB, 81), T_PASS);
 	shutdown(pb[1], SHUT_WR);
 	ASSERT_EQ(t_done_wait(&d, 10000), 0);
 	ASSERT_EQ(d.st.end, ZC_END_EOF);
-	ASSERT_EQ(d.st.dir[0].bytes, 50 * 64 + 64 * MIB);
+	ASSERT_EQ(d.st.dir[0].bytes, 2 * 50 * 64 + 8 * MIB + 64 * MIB);
 	t_log("auto: %llu bytes copied, %llu spliced",
 	      (unsigned long long)d.st.dir[0].copied,
 	      (unsigned long long)d.st.dir[0].spliced);
