@@ -150,23 +150,6 @@ static int small_exchanges(int pa0, int pb1)
 	return T_PASS;
 }
 
-/* n bytes of stream seed from fd `from` to fd `to`, hash-checked, with
- * no FIN after them. */
-static int bulk_no_fin(int from, int to, uint64_t n, uint64_t seed)
-{
-	unsigned char want[T_SHA256_LEN];
-	struct t_xfer s, r;
-
-	ASSERT_OK(t_receiver_start(&r, to, n));
-	ASSERT_OK(t_sender_start(&s, from, n, seed, 0));
-	ASSERT_EQ(t_xfer_join(&s), 0);
-	ASSERT_EQ(t_xfer_join(&r), 0);
-	t_expect_digest(seed, n, want);
-	ASSERT_EQ(r.bytes, n);
-	ASSERT_MEMEQ(r.digest, want, T_SHA256_LEN);
-	return T_PASS;
-}
-
 /*
  * The auto mover: small exchanges are copied (one recv, one send), a
  * direction that fills a whole read buffer switches to splice, one whose
@@ -193,7 +176,7 @@ TEST_MATRIX(test_relay_auto_mover_small_copied_bulk_spliced)
 	ASSERT_EQ(st.dir[0].spliced + st.dir[1].spliced, 0);
 	/* A bulk stretch splices; small messages after it are spliced for
 	 * the first 8 and then copied again. */
-	T_TRY(bulk_no_fin(pa[0], pb[1], 8 * MIB, 80));
+	T_TRY(t_xfer_check_open(pa[0], pb[1], 8 * MIB, 80));
 	ASSERT_EQ(t_relay_stats(&l, &d, &st), 0);
 	ASSERT_GT(st.dir[0].spliced, 6 * MIB);
 	copied = st.dir[0].copied;

@@ -683,20 +683,33 @@ int t_xfer_join_ms(struct t_xfer *x, int timeout_ms)
 	return x->err;
 }
 
-int t_xfer_check(int from, int to, uint64_t n, uint64_t seed)
+/* t_xfer_check, followed by the FIN (then read to EOF) or not (then
+ * read exactly n bytes). */
+static int xfer_check(int from, int to, uint64_t n, uint64_t seed, int fin)
 {
 	unsigned char want[T_SHA256_LEN];
 	struct t_xfer s, r;
 
-	ASSERT_OK(t_receiver_start(&r, to, 0));
-	ASSERT_OK(t_sender_start(&s, from, n, seed, T_XFER_SHUT_WR));
+	ASSERT_OK(t_receiver_start(&r, to, fin ? 0 : n));
+	ASSERT_OK(t_sender_start(&s, from, n, seed, fin ? T_XFER_SHUT_WR : 0));
 	ASSERT_EQ(t_xfer_join(&s), 0);
 	ASSERT_EQ(t_xfer_join(&r), 0);
 	t_expect_digest(seed, n, want);
 	ASSERT_EQ(r.bytes, n);
-	ASSERT_TRUE(r.eof);
+	if (fin)
+		ASSERT_TRUE(r.eof);
 	ASSERT_MEMEQ(r.digest, want, T_SHA256_LEN);
 	return T_PASS;
+}
+
+int t_xfer_check(int from, int to, uint64_t n, uint64_t seed)
+{
+	return xfer_check(from, to, n, seed, 1);
+}
+
+int t_xfer_check_open(int from, int to, uint64_t n, uint64_t seed)
+{
+	return xfer_check(from, to, n, seed, 0);
 }
 
 int t_xfer_both_ways(int c, int u, uint64_t up, uint64_t down, uint64_t seed)

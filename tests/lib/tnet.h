@@ -195,6 +195,9 @@ int t_xfer_join_ms(struct t_xfer *x, int timeout_ms);
  * bytes arrived, T_FAIL (printed) otherwise. The caller keeps both fds.
  */
 int t_xfer_check(int from, int to, uint64_t n, uint64_t seed);
+/* The same without the FIN: to reads exactly n bytes, and both
+ * directions stay open. */
+int t_xfer_check_open(int from, int to, uint64_t n, uint64_t seed);
 
 /*
  * t_xfer_both_ways - up bytes of stream seed from c to u and down bytes
