@@ -53,13 +53,14 @@ static int ready_pump(struct zc_loop *loop, struct zc_dir *d)
 
 /* auto, splicing: counts the run of small splices (n bytes each, into a
  * pipe that had room bytes free: a splice cut short by a full pipe says
- * nothing about the messages). */
+ * nothing about the messages). A splice that fell back to copying for
+ * good has cleared ZC_DIR_F_AUTO, so it is never counted. */
 static void ready_count_small(struct zc_dir *d, int n, size_t room)
 {
 	unsigned run =
 	        (d->d_flags & ZC_DIR_F_SMALL_COUNT) >> ZC_DIR_SMALL_SHIFT;
 
-	if (n <= 0 || (d->d_flags & ZC_DIR_F_COPY) || room < DEMOTE_BYTES)
+	if (n <= 0 || room < DEMOTE_BYTES)
 		return;
 	run = (size_t)n >= DEMOTE_BYTES ? 0 : run < DEMOTE_RUN ? run + 1 : run;
 	d->d_flags = (d->d_flags & ~ZC_DIR_F_SMALL_COUNT) |
