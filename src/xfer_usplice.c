@@ -112,6 +112,19 @@ static void usplice_wake(struct zc_dir *d)
 	zc__dir_wake(d);
 }
 
+/* The kernel's -ERESTARTSYS, which an io-wq splice can complete with
+ * when its worker is interrupted (not in the user-space headers). */
+#define ZC_ERESTARTSYS 512
+
+/* A completion that moved nothing and means "ask again": interrupted
+ * (-EINTR, or -ERESTARTSYS leaked from io-wq: seen once in about 7,000
+ * hand-over tests under load, where it ended the relay with error -512),
+ * or cancelled by us. */
+static int usplice_retry(int res)
+{
+	return res == -EINTR || res == -ZC_ERESTARTSYS || res == -ECANCELED;
+}
+
 /* A poll's completion: the side is ready (or failed: the splice will
  * tell how), unless the poll itself failed. */
 static void usplice_polled(struct zc_dir *d, struct zc_side *s, unsigned bit,
@@ -119,7 +132,7 @@ static void usplice_polled(struct zc_dir *d, struct zc_side *s, unsigned bit,
 {
 	if (res >= 0)
 		s->s_ready |= bit;
-	else if (res != -ECANCELED)
+	else if (!usplice_retry(res))
 		zc__dir_fail(d, res);
 	usplice_wake(d);
 }
@@ -161,7 +174,7 @@ static void usplice_on_drain(void *arg, int res, int id, int more)
 			d->d_src->s_ready &= ~ZC_SIDE_R;
 	} else if (zc__splice_unsupported(res)) {
 		usplice_fallback(d, ZC_DIR_F_COPY, res);
-	} else if (res != -EINTR && res != -ECANCELED) {
+	} else if (!usplice_retry(res)) {
 		zc__dir_fail(d, res);
 	}
 	usplice_wake(d);
@@ -184,7 +197,7 @@ static void usplice_on_pump(void *arg, int res, int id, int more)
 		zc__dir_fail(d, -EIO); /* the pipe held bytes we counted */
 	} else if (zc__splice_unsupported(res)) {
 		usplice_fallback(d, ZC_DIR_F_PUMP_COPY, res);
-	} else if (res != -EINTR && res != -ECANCELED) {
+	} else if (!usplice_retry(res)) {
 		zc__dir_fail(d, res);
 	}
 	usplice_wake(d);

@@ -141,6 +141,29 @@ TEST_MATRIX(test_fallback_ebadf_both)
 	return run(ctx, 1);
 }
 
+/* Every 5th io_uring splice completes with the kernel's -ERESTARTSYS
+ * (512), as an io-wq worker interrupted mid-splice can: the uring-splice
+ * mover asks again, and the relay ends by EOF with every byte. */
+static long restart_calls;
+
+static int restart_uring_splice(int in, int out)
+{
+	return ++restart_calls % 5 == 0 ? -512 : 0;
+}
+
+TEST_MATRIX(test_fallback_uring_splice_restartsys_retried)
+{
+	T_SKIP_IF(ctx->mover != ZC_MOVER_URING_SPLICE,
+	          "only the uring-splice mover splices through io-wq");
+	restart_calls = 0;
+	zc__usplice_seam = restart_uring_splice;
+	ASSERT_EQ(run(ctx, 0), T_PASS);
+	t_log("%ld io_uring splices, %ld of them -ERESTARTSYS", restart_calls,
+	      restart_calls / 5);
+	ASSERT_GT(restart_calls / 5, 10);
+	return T_PASS;
+}
+
 /* zc_transfer with a length: splice refused on the pump with a chunk in
  * the private pipe. The chunk is flushed by copy and counted, so exactly
  * length bytes arrive. */
