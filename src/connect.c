@@ -56,18 +56,17 @@ static void connect_done(struct zc_connect *c, int fd_or_err)
 	cb(arg, fd_or_err);
 }
 
-static void connect_check(struct zc_connect *c)
-{
-	/* Writable with no pending error: the connect completed (a failed
-	 * one always leaves SO_ERROR set). */
-	int err = zc__sock_error(c->cn_fd);
-
-	connect_done(c, err ? err : c->cn_fd);
-}
-
 static void connect_on_io(struct zc_io *io, unsigned ev)
 {
-	connect_check(container_of(io, struct zc_connect, cn_io));
+	struct zc_connect *c = container_of(io, struct zc_connect, cn_io);
+	int err = 0;
+
+	/* Writable with no error or hang-up: the connect completed, and
+	 * there is nothing to ask. A failed one always leaves an error
+	 * pending (refused, timed out, unreachable): SO_ERROR fetches it. */
+	if ((ev & ZC_IO_ERR) || !(ev & ZC_IO_OUT))
+		err = zc__sock_error(c->cn_fd);
+	connect_done(c, err ? err : c->cn_fd);
 }
 
 static void connect_on_uop(void *arg, int res, int id, int more)

@@ -120,11 +120,13 @@ void zc__dir_release_empty(struct zc_loop *loop, struct zc_dir *d)
 	}
 }
 
-/* Source EOF and nothing held: forward the FIN. */
+/* Source EOF and nothing held: forward the FIN (or leave it to the
+ * close that follows at once, ZC_DIR_F_CLOSE_FINS). */
 static int conn_finish(struct zc_loop *loop, struct zc_dir *d)
 {
 	zc__dir_release_empty(loop, d);
-	if (shutdown(d->d_dst->s_fd, SHUT_WR) == -1 && errno != ENOTCONN)
+	if (!(d->d_flags & ZC_DIR_F_CLOSE_FINS) &&
+	    shutdown(d->d_dst->s_fd, SHUT_WR) == -1 && errno != ENOTCONN)
 		return zc__neg_errno();
 	d->d_st.fin = 1;
 	zc__dir_set_state(loop, d, ZC_STATE_HALF_CLOSED);

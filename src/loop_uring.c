@@ -333,6 +333,8 @@ static void ur_dispatch_poll(struct zc_loop *loop, struct ur_hdr *h,
 			ev |= ZC_IO_RDHUP;
 		if (cqe->res & (POLLERR | POLLHUP))
 			ev |= ZC_IO_ERR;
+		if (cqe->res & POLLERR)
+			ev |= ZC_IO_SOERR;
 		ur->cur = &r->h;
 		io->io_cb(io, ev); /* may detach r, or free io */
 		ur->cur = NULL;
@@ -348,7 +350,8 @@ static void ur_dispatch_poll(struct zc_loop *loop, struct ur_hdr *h,
 		io->io_op = NULL;
 		zc__list_del(&r->h.node);
 		free(r);
-		io->io_cb(io, ZC_IO_ERR); /* r is gone: io_del is a no-op */
+		/* r is gone: io_del is a no-op */
+		io->io_cb(io, ZC_IO_ERR | ZC_IO_SOERR);
 		return;
 	}
 	if (r->io) {

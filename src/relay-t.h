@@ -32,7 +32,10 @@ struct zc_side {
 #define ZC_DIR_F_SETTLE 0x20
 /* auto: the direction may go back from splice to copy (xfer_ready.c);
  * bits 8-11 count its last small splices in a row. */
-#define ZC_DIR_F_AUTO        0x40
+#define ZC_DIR_F_AUTO 0x40
+/* Every mover's: the relay closes the fds once this direction is done,
+ * and closing forwards its FIN (relay.c, relay_close_fins). */
+#define ZC_DIR_F_CLOSE_FINS  0x80
 #define ZC_DIR_SMALL_SHIFT   8
 #define ZC_DIR_F_SMALL_COUNT (0xfu << ZC_DIR_SMALL_SHIFT)
 

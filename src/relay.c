@@ -85,12 +85,27 @@ static int relay_half_start(struct zc_relay *r)
 	return relay_idle_arm(r, r->r_last + relay_quiet_limit(r));
 }
 
+/* 1 if closing the fds releases the sockets at once, which removes
+ * their epoll watches and sends the FINs still due: the relay holds the
+ * only references (ZC_RELAY_F_FRESH, it closes them) and the engine
+ * none (an io_uring poll or request holds its file until removed). */
+static int relay_close_releases(const struct zc_relay *r)
+{
+	return (r->r_flags & (ZC_RELAY_F_FRESH | ZC_RELAY_F_KEEP_FDS)) ==
+	               ZC_RELAY_F_FRESH &&
+	       zc_loop_engine(r->r_loop) == ZC_ENGINE_EPOLL;
+}
+
 static void relay_run(struct zc_relay *r)
 {
 	uint64_t before = relay_bytes(r);
 	int i, rc, again = 0;
 
 	for (i = 0; i < 2; i++) {
+		/* The other way is done: this one's end closes the relay. */
+		if (r->r_dir[!i].d_state >= ZC_STATE_HALF_CLOSED &&
+		    relay_close_releases(r))
+			r->r_dir[i].d_flags |= ZC_DIR_F_CLOSE_FINS;
 		rc = zc__dir_run(r->r_loop, &r->r_dir[i], relay_budget(r));
 		if (rc < 0) {
 			relay_close(r, relay_end_for(rc), rc);
@@ -122,8 +137,9 @@ static void relay_on_io(struct zc_io *io, unsigned ev)
 	int err;
 
 	/* A reset on a side no direction is using any more (its EOF was
-	 * forwarded, the other way is quiet) would go unnoticed: check. */
-	if ((ev & ZC_IO_ERR) && (err = zc__sock_error(s->s_fd)) < 0) {
+	 * forwarded, the other way is quiet) would go unnoticed: check.
+	 * A hang-up alone (both ways shut) has no error to fetch. */
+	if ((ev & ZC_IO_SOERR) && (err = zc__sock_error(s->s_fd)) < 0) {
 		relay_close(s->s_relay, relay_end_for(err), err);
 		return;
 	}
@@ -188,14 +204,19 @@ static void relay_close_side(struct zc_relay *r, struct zc_side *s, int end)
 }
 
 /* Stops everything that could still call into the relay: its watchers,
- * its task, its timer, the loop's list of relays to abort. */
-static void relay_unhook(struct zc_relay *r)
+ * its task, its timer, the loop's list of relays to abort. closing: the
+ * fds are closed next. */
+static void relay_unhook(struct zc_relay *r, int closing)
 {
 	int i;
 
 	r->r_closing = 1;
-	for (i = 0; i < 2; i++)
-		zc__io_del(r->r_loop, &r->r_side[i].s_io);
+	for (i = 0; i < 2; i++) {
+		if (closing && relay_close_releases(r))
+			zc__io_forget(r->r_loop, &r->r_side[i].s_io);
+		else
+			zc__io_del(r->r_loop, &r->r_side[i].s_io);
+	}
 	zc__task_cancel(&r->r_task);
 	zc__timer_disarm(&r->r_idle);
 	zc__loop_disown(&r->r_own);
@@ -232,7 +253,7 @@ static void relay_close(struct zc_relay *r, int end, int err)
 
 	if (r->r_closing)
 		return;
-	relay_unhook(r);
+	relay_unhook(r, 1);
 	for (i = 0; i < 2; i++) {
 		zc__dir_release(r->r_loop, &r->r_dir[i]);
 		zc__dir_set_state(r->r_loop, &r->r_dir[i], ZC_STATE_CLOSED);
@@ -266,7 +287,7 @@ void zc__relay_end_detached(struct zc_relay *r, struct zc_pipe *made[2])
 {
 	int i;
 
-	relay_unhook(r);
+	relay_unhook(r, 0);
 	for (i = 0; i < 2; i++)
 		zc__dir_detach_commit(r->r_loop, &r->r_dir[i], made[i]);
 	relay_free(r, "detached", 0, NULL);
@@ -373,8 +394,9 @@ int zc__relay_go(struct zc_relay *r)
 	uint64_t quiet = relay_quiet_limit(r);
 	int err, fl_a = -1, fl_b = -1;
 
-	if ((err = fl_a = zc__fd_set_nonblock(fd_a, 1)) < 0 ||
-	    (err = fl_b = zc__fd_set_nonblock(fd_b, 1)) < 0)
+	if (!(r->r_flags & ZC_RELAY_F_FRESH) &&
+	    ((err = fl_a = zc__fd_set_nonblock(fd_a, 1)) < 0 ||
+	     (err = fl_b = zc__fd_set_nonblock(fd_b, 1)) < 0))
 		goto fail;
 	if (quiet && (err = zc__timer_arm_at(&r->r_idle, r->r_last + quiet)))
 		goto fail;

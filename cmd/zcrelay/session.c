@@ -323,7 +323,8 @@ static void session_relay(struct zcr_session *s, int fd)
 	o.mover = r->mover;
 	o.idle_timeout_ms = r->idle_ms;
 	o.halfclose_timeout_ms = r->halfclose_ms;
-	o.flags = ZC_RELAY_F_TRUSTED; /* from our accept and connect */
+	/* From our accept and connect: non-blocking, and ours alone. */
+	o.flags = ZC_RELAY_F_TRUSTED | ZC_RELAY_F_FRESH;
 	zcr_add(&us->total, 1);
 	if (err == 0)
 		err = zc_relay_start(&s->relay, s->w->loop, s->cfd, fd, &o,

@@ -15,7 +15,9 @@
  *   RULE   = FUNC ":" ACTION { ":" KEY "=" VALUE }
  *   FUNC   = accept | accept4 | pipe2 | fcntl (F_SETPIPE_SZ only) |
  *            splice | connect | write | send | sendto | sendmsg | read |
- *            recv | recvfrom | readv | socket | getaddrinfo
+ *            recv | recvfrom | readv | socket | getaddrinfo | shutdown |
+ *            getsockopt | epoll_ctl (fd=, port=: the fd it adds, changes
+ *            or removes)
  *   ACTION = an errno name (EINVAL, EMFILE, ...): fail with it;
  *            stall: getaddrinfo only: wait ms= milliseconds (default
  *            10000), then resolve (a slow resolver);
@@ -64,6 +66,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -88,6 +91,9 @@ enum zcf_fn {
 	F_READV,
 	F_SOCKET,
 	F_GETADDRINFO,
+	F_SHUTDOWN,
+	F_GETSOCKOPT,
+	F_EPOLL_CTL,
 	F_COUNT
 };
 
@@ -117,6 +123,9 @@ static const struct {
         [F_READV] = {"readv", K_FD | K_DATA | K_RD},
         [F_SOCKET] = {"socket", 0},
         [F_GETADDRINFO] = {"getaddrinfo", 0},
+        [F_SHUTDOWN] = {"shutdown", K_FD},
+        [F_GETSOCKOPT] = {"getsockopt", K_FD},
+        [F_EPOLL_CTL] = {"epoll_ctl", K_FD},
 };
 
 static const struct {
@@ -877,6 +886,39 @@ int getaddrinfo(const char *node, const char *service,
 			;
 	}
 	return real(node, service, hints, res);
+}
+
+int shutdown(int fd, int how)
+{
+	static int (*real)(int, int);
+	struct zcf_hit h;
+
+	REAL(real, "shutdown");
+	if (zcf_check(F_SHUTDOWN, fd, -1, NULL, &h))
+		return (int)zcf_fail(&h, -1, -1);
+	return real(fd, how);
+}
+
+int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	static int (*real)(int, int, int, void *, socklen_t *);
+	struct zcf_hit h;
+
+	REAL(real, "getsockopt");
+	if (zcf_check(F_GETSOCKOPT, fd, -1, NULL, &h))
+		return (int)zcf_fail(&h, -1, -1);
+	return real(fd, level, name, val, len);
+}
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	static int (*real)(int, int, int, struct epoll_event *);
+	struct zcf_hit h;
+
+	REAL(real, "epoll_ctl");
+	if (zcf_check(F_EPOLL_CTL, fd, -1, NULL, &h))
+		return (int)zcf_fail(&h, -1, -1);
+	return real(epfd, op, fd, ev);
 }
 
 int socket(int domain, int type, int protocol)

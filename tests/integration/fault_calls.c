@@ -7,6 +7,7 @@
  * still asks again (a short splice can mean a full pipe, not a drained
  * socket): at most two splices from the socket per message.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -74,4 +75,132 @@ TEST_MATRIX(test_fault_small_message_reads)
 	ASSERT_GE(down_calls, ROUNDS);
 	ASSERT_LE(down_calls, most);
 	return T_PASS;
+}
+
+#define CONNS 20
+
+/* One short connection as bench/tools/connrate makes them: 64 bytes up,
+ * 64 back, the upstream closes first, then the client; both must see
+ * the other's FIN, not a reset. */
+static int short_conn(struct t_fault *f)
+{
+	char m[64], r[64];
+	struct t_pair2 p;
+
+	T_TRY(t_pair2_open(f, f->ulfd, &p));
+	memset(m, 'q', sizeof(m));
+	ASSERT_EQ(write(p.c, m, sizeof(m)), (ssize_t)sizeof(m));
+	ASSERT_EQ(t_read_full(p.u, r, sizeof(r), 5000), (ssize_t)sizeof(r));
+	ASSERT_EQ(write(p.u, m, sizeof(m)), (ssize_t)sizeof(m));
+	close(p.u);
+	p.u = -1;
+	ASSERT_EQ(t_read_full(p.c, r, sizeof(r), 5000), (ssize_t)sizeof(r));
+	ASSERT_MEMEQ(r, m, sizeof(m));
+	ASSERT_EQ(t_wait_eof(p.c, 5000), 0);
+	t_pair2_close(&p);
+	return T_PASS;
+}
+
+/* The label fn:errname's matching calls, after the daemon exited. */
+static long calls_of(const struct t_fault *f, const char *fn,
+                     const char *errname)
+{
+	char label[64];
+	long calls = 0;
+
+	snprintf(label, sizeof(label), "%s:%s", fn, errname);
+	if (t_fault_count(f, label, &calls) < 0)
+		return 0; /* never matched */
+	return calls;
+}
+
+/*
+ * What a short connection costs besides moving its bytes. The daemon's
+ * sockets are its own (ZC_RELAY_F_FRESH): no O_NONBLOCK round, no
+ * SO_ERROR after a connect that polls writable without an error, none
+ * on a hang-up that carries no error. On epoll the close removes the
+ * watches (no EPOLL_CTL_DEL) and sends the last FIN (no shutdown()).
+ */
+TEST_MATRIX(test_fault_short_conn_calls)
+{
+	static const char *const fns[] = {"shutdown", "getsockopt",
+	                                  "epoll_ctl"};
+	int epoll = ctx->engine == ZC_ENGINE_EPOLL;
+	char spec[512];
+	size_t len = 0;
+	long cli[3], up[3];
+	struct t_fault f;
+	int i, lport;
+
+	T_TRY(t_fault_start(&f, ctx, t_fault_skip(), ""));
+	lport = ntohs_port(&f.la);
+	/* EIO counts the calls on the daemon's client sockets (its local
+	 * port is the listener's), ENOBUFS on its upstream sockets. */
+	for (i = 0; i < 3; i++)
+		len += (size_t)snprintf(
+		        spec + len, sizeof(spec) - len,
+		        "%s%s:EIO:%s:port=%d,%s:ENOBUFS:%s:port=%d",
+		        i ? "," : "", fns[i], NEVER, lport, fns[i], NEVER,
+		        ntohs_port(&f.ua));
+	T_TRY(t_fault_set(&f, spec));
+	for (i = 0; i < CONNS; i++)
+		T_TRY(short_conn(&f));
+	T_TRY(t_fault_end(&f, ctx, "short connections"));
+	for (i = 0; i < 3; i++) {
+		cli[i] = calls_of(&f, fns[i], "EIO");
+		up[i] = calls_of(&f, fns[i], "ENOBUFS");
+		t_log("%d connections: %s %ld calls on client sockets, %ld on "
+		      "upstream sockets",
+		      CONNS, fns[i], cli[i], up[i]);
+	}
+	/* shutdown: the FIN to the client, which closed last; on epoll the
+	 * close sends the upstream's. */
+	ASSERT_EQ(cli[0], CONNS);
+	ASSERT_EQ(up[0], epoll ? 0 : CONNS);
+	ASSERT_EQ(cli[1], 0);
+	ASSERT_EQ(up[1], 0);
+	if (epoll) {
+		/* client: the relay's add; upstream: the connect's add and
+		 * delete, the relay's add. The listener's own (port lport)
+		 * at the daemon's exit: at most a few. */
+		ASSERT_GE(cli[2], CONNS);
+		ASSERT_LE(cli[2], CONNS + 4);
+		ASSERT_EQ(up[2], 3 * CONNS);
+	} else {
+		ASSERT_EQ(cli[2] + up[2], 0);
+	}
+	return T_PASS;
+}
+
+/* shutdown() failing as a FIN is forwarded (a socket error the kernel
+ * could report there): that session ends as an error and resets the
+ * client rather than leave it waiting; the next session is untouched,
+ * and every fd comes back. */
+TEST_MATRIX(test_fault_shutdown_fails)
+{
+	char m[64], r[64], spec[128], line[T_FAULT_LINE];
+	struct t_pair2 p;
+	struct t_fault f;
+	int port;
+
+	T_TRY(t_fault_start(&f, ctx, t_fault_skip(), ""));
+	T_TRY(t_pair2_open(&f, f.ulfd, &p));
+	port = t_local_port(p.c);
+	snprintf(spec, sizeof(spec), "shutdown:EIO:count=1:port=%d", port);
+	T_TRY(t_fault_set(&f, spec));
+	memset(m, 's', sizeof(m));
+	ASSERT_EQ(write(p.c, m, sizeof(m)), (ssize_t)sizeof(m));
+	ASSERT_EQ(t_read_full(p.u, r, sizeof(r), 5000), (ssize_t)sizeof(r));
+	ASSERT_EQ(write(p.u, m, sizeof(m)), (ssize_t)sizeof(m));
+	close(p.u); /* the relay forwards this EOF to the client: EIO */
+	p.u = -1;
+	ASSERT_EQ(t_read_full(p.c, r, sizeof(r), 5000), (ssize_t)sizeof(r));
+	ASSERT_EQ(t_wait_eof(p.c, 5000), -ECONNRESET);
+	ASSERT_EQ(t_fault_wait(&f, "shutdown:EIO", 1, 5000), 1);
+	T_TRY(t_fault_session(&f, port, line, sizeof(line)));
+	ASSERT_HAS(line, " end=error");
+	ASSERT_HAS(line, " error=EIO ");
+	t_pair2_close(&p);
+	T_TRY(short_conn(&f));
+	return t_fault_end(&f, ctx, "shutdown EIO");
 }

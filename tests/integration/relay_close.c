@@ -20,22 +20,41 @@ struct fix {
 	struct t_loop l;
 	struct t_done d;
 	int cli, srv; /* our ends */
+	int rfd[2];   /* the relay's ends (closed by it without KEEP_FDS) */
 };
 
-static int fix_start(struct fix *f, const struct t_ctx *ctx, unsigned idle)
+/* fix_start with relay flags (ZC_RELAY_F_*): with ZC_RELAY_F_FRESH the
+ * relay's fds are made non-blocking first, as its contract asks. */
+static int fix_start_flags(struct fix *f, const struct t_ctx *ctx,
+                           unsigned idle, unsigned flags)
 {
+	struct zc_relay_opts o;
 	int pa[2], pb[2], err;
 
 	if ((err = t_pair(AF_INET, pa)) < 0)
 		return err;
 	if ((err = t_pair(AF_INET, pb)) < 0)
 		return err;
+	if ((flags & ZC_RELAY_F_FRESH) && ((err = t_set_nonblock(pa[1])) < 0 ||
+	                                   (err = t_set_nonblock(pb[0])) < 0))
+		return err;
 	if ((err = t_loop_start(&f->l, ctx)) < 0)
 		return err;
-	err = t_relay_run(&f->l, pa[1], pb[0], ctx->mover, idle, &f->d);
+	zc_relay_opts_init(&o);
+	o.mover = ctx->mover;
+	o.idle_timeout_ms = idle;
+	o.flags = flags;
+	err = t_relay_run_opts(&f->l, pa[1], pb[0], &o, &f->d);
 	f->cli = pa[0];
 	f->srv = pb[1];
+	f->rfd[0] = pa[1];
+	f->rfd[1] = pb[0];
 	return err;
+}
+
+static int fix_start(struct fix *f, const struct t_ctx *ctx, unsigned idle)
+{
+	return fix_start_flags(f, ctx, idle, 0);
 }
 
 static void fix_stop(struct fix *f)
@@ -74,14 +93,14 @@ TEST_MATRIX(test_relay_server_speaks_first)
  * reads it to EOF and only then sends its whole answer. first_fd is the
  * side that talks first.
  */
-static int half_close(const struct t_ctx *ctx, int client_first)
+static int half_close(const struct t_ctx *ctx, int client_first, unsigned flags)
 {
 	unsigned char want[T_SHA256_LEN];
 	struct t_xfer req_s, req_r, rsp_s, rsp_r;
 	struct fix f;
 	int a, b;
 
-	ASSERT_EQ(fix_start(&f, ctx, 0), 0);
+	ASSERT_EQ(fix_start_flags(&f, ctx, 0, flags), 0);
 	a = client_first ? f.cli : f.srv;
 	b = client_first ? f.srv : f.cli;
 	ASSERT_OK(t_sender_start(&req_s, a, 1 * MIB + 7, 11, T_XFER_SHUT_WR));
@@ -103,18 +122,45 @@ static int half_close(const struct t_ctx *ctx, int client_first)
 	ASSERT_EQ(t_done_wait(&f.d, 5000), 0);
 	ASSERT_EQ(f.d.st.end, ZC_END_EOF);
 	ASSERT_EQ(f.d.st.dir[0].fin + f.d.st.dir[1].fin, 2);
+	if (flags & ZC_RELAY_F_KEEP_FDS) { /* still open, and ours */
+		ASSERT_OK(t_fd_open(f.rfd[0]));
+		ASSERT_OK(t_fd_open(f.rfd[1]));
+		close(f.rfd[0]);
+		close(f.rfd[1]);
+	}
 	fix_stop(&f);
 	return T_PASS;
 }
 
 TEST_MATRIX(test_relay_half_close_client_first)
 {
-	return half_close(ctx, 1);
+	return half_close(ctx, 1, 0);
 }
 
 TEST_MATRIX(test_relay_half_close_server_first)
 {
-	return half_close(ctx, 0);
+	return half_close(ctx, 0, 0);
+}
+
+/* ZC_RELAY_F_FRESH: on epoll the last FIN goes with the close, not a
+ * shutdown(), and the watches go with it too; every engine must still
+ * deliver every byte and both FINs (an unread byte would make the close
+ * a reset). */
+TEST_MATRIX(test_relay_fresh_half_close_client_first)
+{
+	return half_close(ctx, 1, ZC_RELAY_F_TRUSTED | ZC_RELAY_F_FRESH);
+}
+
+TEST_MATRIX(test_relay_fresh_half_close_server_first)
+{
+	return half_close(ctx, 0, ZC_RELAY_F_TRUSTED | ZC_RELAY_F_FRESH);
+}
+
+/* With ZC_RELAY_F_KEEP_FDS the relay closes nothing, so FRESH must not
+ * leave a FIN to a close: both FINs still arrive while the fds live. */
+TEST_MATRIX(test_relay_fresh_keep_fds_still_forwards_fins)
+{
+	return half_close(ctx, 0, ZC_RELAY_F_FRESH | ZC_RELAY_F_KEEP_FDS);
 }
 
 /* One side sends data then resets; the other must see a reset. */
@@ -421,12 +467,12 @@ TEST_MATRIX_TIMEOUT(test_relay_slow_reader_bounded, 180)
 
 /* The client's EOF was forwarded, the upstream is quiet, then the client
  * resets: the upstream must be reset too, not left waiting. */
-TEST_MATRIX(test_relay_reset_after_half_close)
+static int reset_after_half_close(const struct t_ctx *ctx, unsigned flags)
 {
 	struct fix f;
 	char buf[4];
 
-	ASSERT_EQ(fix_start(&f, ctx, 0), 0);
+	ASSERT_EQ(fix_start_flags(&f, ctx, 0, flags), 0);
 	ASSERT_OK(t_write_all(f.cli, "req", 3));
 	shutdown(f.cli, SHUT_WR);
 	ASSERT_EQ(t_read_full(f.srv, buf, 3, 5000), 3);
@@ -443,4 +489,17 @@ TEST_MATRIX(test_relay_reset_after_half_close)
 	ASSERT_LT(t_write_all(f.srv, "resp", 4), 0);
 	fix_stop(&f);
 	return T_PASS;
+}
+
+TEST_MATRIX(test_relay_reset_after_half_close)
+{
+	return reset_after_half_close(ctx, 0);
+}
+
+/* The same with the watches left to the close (ZC_RELAY_F_FRESH): the
+ * reset is an error event, which still fetches SO_ERROR. */
+TEST_MATRIX(test_relay_fresh_reset_after_half_close)
+{
+	return reset_after_half_close(ctx,
+	                              ZC_RELAY_F_TRUSTED | ZC_RELAY_F_FRESH);
 }

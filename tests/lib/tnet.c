@@ -413,6 +413,20 @@ int t_set_linger0(int fd)
 	return 0;
 }
 
+int t_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return -errno;
+	return 0;
+}
+
+int t_fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) == -1 ? -EBADF : 0;
+}
+
 int t_addr_str(const struct zc_addr *a, char *buf, size_t size)
 {
 	return zc_addr_format((const struct sockaddr *)&a->ss, a->len, buf,

@@ -106,6 +106,12 @@ int t_wait_eof(int fd, int timeout_ms);
 /* Sets SO_LINGER {1, 0}: the next close() sends a reset. 0 or -errno. */
 int t_set_linger0(int fd);
 
+/* Adds O_NONBLOCK to fd's flags. 0 or -errno. */
+int t_set_nonblock(int fd);
+
+/* 0 if fd is an open descriptor, else -EBADF. */
+int t_fd_open(int fd);
+
 /* Formats a with zc_addr_format(). Returns its result. */
 int t_addr_str(const struct zc_addr *a, char *buf, size_t size);
 
