@@ -16,6 +16,9 @@
 #   BENCH_PAYLOAD=bench/routing/hello.bin bench/connrate-ab.sh 5 \
 #     plain=build/zcrelay:epoll:auto::bench/routing/plain.conf \
 #     sni=build/zcrelay:epoll:auto::bench/routing/sni.conf
+# A SETUP "LABEL=haproxy" (or "LABEL=haproxy:busy", with HAProxy's
+# busy-polling) runs HAProxy in TCP mode as a peer in the same passes.
+# BENCH_WORKERS (default 1): zcrelay's workers and HAProxy's nbthread.
 # Default: build/zcrelay on epoll and on uring (mover auto), and on uring
 # with ZC_URING_NET=poll (accept4/connect instead of io_uring requests).
 # Each pass runs bench/tools/bin/connrate (50 workers, 64-byte echo, the
@@ -33,6 +36,7 @@ PASSES=${1:-5}
 [[ $PASSES =~ ^[0-9]+$ && $PASSES -gt 0 ]] || { echo "usage: $0 [PASSES] [LABEL=BIN:ENGINE:MOVER...]" >&2; exit 2; }
 shift || true
 SECS=${BENCH_SHORT:-5}
+WORKERS=${BENCH_WORKERS:-1}
 BASE=${BENCH_PORT_BASE:-23000}
 BIN=$HERE/tools/bin
 ECHO_PORT=$((BASE + 1))
@@ -92,24 +96,47 @@ wait_quiet() {
 # utime + stime of a process, in clock ticks.
 cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# haproxy_conf FILE BUSY: a TCP-mode HAProxy from RELAY_PORT to ECHO_PORT.
+haproxy_conf() {
+	{
+		echo "global"
+		echo "    nbthread $WORKERS"
+		[[ $2 == busy ]] && echo "    busy-polling"
+		echo "    maxconn 4000"
+		echo "defaults"
+		echo "    mode tcp"
+		echo "    timeout connect 5s"
+		echo "    timeout client 60s"
+		echo "    timeout server 60s"
+		echo "frontend fe"
+		echo "    bind 127.0.0.1:$RELAY_PORT"
+		echo "    default_backend be"
+		echo "backend be"
+		echo "    server up 127.0.0.1:$ECHO_PORT"
+	} >"$1"
+}
+
 declare -A RES CPU
 run_one() { # run_one SETUP PASS
 	local label=${1%%=*} spec=${1#*=} bin engine mover net conf pid out t0 t1 ok
 	local args=()
 	IFS=: read -r bin engine mover net conf <<<"$spec"
 	wait_quiet
-	if [[ -n $conf ]]; then # engine and mover from the file
+	if [[ $bin == haproxy ]]; then
+		haproxy_conf "/tmp/zcbench-$label.haproxy.cfg" "$engine"
+		bin=haproxy args=(-db -f "/tmp/zcbench-$label.haproxy.cfg")
+	elif [[ -n $conf ]]; then # engine and mover from the file
 		sed -e "s/@RELAY@/127.0.0.1:$RELAY_PORT/g" \
 			-e "s/@ECHO@/127.0.0.1:$ECHO_PORT/g" "$conf" >"/tmp/zcbench-$label.conf"
-		args=(-c "/tmp/zcbench-$label.conf")
+		args=(-q -c "/tmp/zcbench-$label.conf")
 	else
-		args=(-w 1 -e "$engine" -m "$mover" -l "127.0.0.1:$RELAY_PORT" \
+		args=(-q -w "$WORKERS" -e "$engine" -m "$mover" -l "127.0.0.1:$RELAY_PORT" \
 			-u "127.0.0.1:$ECHO_PORT")
 	fi
 	if [[ $net == poll ]]; then
-		ZC_URING_NET=poll "$bin" -q "${args[@]}" &
+		ZC_URING_NET=poll "$bin" "${args[@]}" &
 	else
-		"$bin" -q "${args[@]}" &
+		"$bin" "${args[@]}" >/dev/null 2>&1 &
 	fi
 	pid=$!
 	wait_port "$RELAY_PORT" || { kill "$pid"; echo "$label did not start" >&2; exit 1; }
