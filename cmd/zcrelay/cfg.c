@@ -292,6 +292,18 @@ static int split_range(const char *spec, char *first, size_t cap, unsigned *hi,
 	return 0;
 }
 
+/* The room r->listen has for n entries: n rounded up to a power of two
+ * (8 at least), so a port range of 4096 grows it 10 times, not 4096
+ * (each realloc may copy the whole array). */
+static unsigned listen_room(unsigned n)
+{
+	unsigned room = 8;
+
+	while (room < n)
+		room *= 2;
+	return room;
+}
+
 static int listen_push(struct zcr_route *r, const struct zc_addr *a,
                        const char *str, char *err, size_t errlen)
 {
@@ -300,10 +312,13 @@ static int listen_push(struct zcr_route *r, const struct zc_addr *a,
 	if (r->nlisten == ZCR_MAX_LISTENERS)
 		return cfg_err(err, errlen, "more than %d listeners in a route",
 		               ZCR_MAX_LISTENERS);
-	l = realloc(r->listen, (r->nlisten + 1) * sizeof(*l));
-	if (!l)
-		return cfg_oom(err, errlen);
-	r->listen = l;
+	if (!r->listen || r->nlisten == listen_room(r->nlisten)) {
+		l = realloc(r->listen,
+		            listen_room(r->nlisten + 1) * sizeof(*l));
+		if (!l)
+			return cfg_oom(err, errlen);
+		r->listen = l;
+	}
 	l = &r->listen[r->nlisten++];
 	memset(l, 0, sizeof(*l));
 	l->addr = *a;
