@@ -46,17 +46,6 @@ void zc__io_del(struct zc_loop *loop, struct zc_io *io)
 	io->io_events = 0;
 }
 
-void zc__io_forget(struct zc_loop *loop, struct zc_io *io)
-{
-	if (!io->io_events)
-		return;
-	if (loop->ops->io_forget)
-		loop->ops->io_forget(loop, io);
-	else
-		loop->ops->io_del(loop, io);
-	io->io_events = 0;
-}
-
 void zc__task_queue(struct zc_loop *loop, struct zc_task *t)
 {
 	if (!zc__list_empty(&t->tk_node))

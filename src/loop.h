@@ -42,9 +42,6 @@ struct zc_loop_ops {
 	int (*io_add)(struct zc_loop *loop, struct zc_io *io, unsigned ev);
 	int (*io_mod)(struct zc_loop *loop, struct zc_io *io, unsigned ev);
 	void (*io_del)(struct zc_loop *loop, struct zc_io *io);
-	/* Optional (else io_del): as io_del, for an fd about to be closed
-	 * that no other fd refers to, so the close removes the watch. */
-	void (*io_forget)(struct zc_loop *loop, struct zc_io *io);
 	/* Waits up to timeout_ms (-1: no limit) and dispatches events.
 	 * Returns how many it dispatched (>= 0) or -errno. */
 	int (*wait)(struct zc_loop *loop, int timeout_ms);
@@ -131,10 +128,6 @@ int zc__io_add(struct zc_loop *loop, struct zc_io *io, int fd, unsigned ev,
 int zc__io_mod(struct zc_loop *loop, struct zc_io *io, unsigned ev);
 /* Stops watching io; events already collected for it are dropped. */
 void zc__io_del(struct zc_loop *loop, struct zc_io *io);
-/* As zc__io_del, for an fd the caller closes next, before the loop
- * waits again, and that no other fd refers to: the close itself removes
- * the watch where the backend allows (epoll), saving a system call. */
-void zc__io_forget(struct zc_loop *loop, struct zc_io *io);
 
 /* Ties o to the loop so that zc_loop_free() aborts it. */
 void zc__loop_own(struct zc_loop *loop, struct zc_owned *o,

@@ -84,25 +84,16 @@ static int ep_mod(struct zc_loop *loop, struct zc_io *io, unsigned ev)
 	return ep_ctl(loop, EPOLL_CTL_MOD, io, ev);
 }
 
-/* Drops the events already collected for io. The kernel removes the
- * watch itself when the fd's last reference is closed. */
-static void ep_forget(struct zc_loop *loop, struct zc_io *io)
+static void ep_del(struct zc_loop *loop, struct zc_io *io)
 {
 	struct ep *ep = loop->backend;
 	int i;
 
+	/* Fails only if the fd is already closed, which removed it too. */
+	(void)epoll_ctl(ep->fd, EPOLL_CTL_DEL, io->io_fd, NULL);
 	for (i = ep->cur; i < ep->n; i++)
 		if (ep->ev[i].data.ptr == io)
 			ep->ev[i].data.ptr = NULL;
-}
-
-static void ep_del(struct zc_loop *loop, struct zc_io *io)
-{
-	struct ep *ep = loop->backend;
-
-	/* Fails only if the fd is already closed, which removed it too. */
-	(void)epoll_ctl(ep->fd, EPOLL_CTL_DEL, io->io_fd, NULL);
-	ep_forget(loop, io);
 }
 
 static int ep_wait(struct zc_loop *loop, int timeout_ms)
@@ -146,6 +137,5 @@ const struct zc_loop_ops zc__epoll_ops = {
         .io_add = ep_add,
         .io_mod = ep_mod,
         .io_del = ep_del,
-        .io_forget = ep_forget,
         .wait = ep_wait,
 };

@@ -85,10 +85,11 @@ static int relay_half_start(struct zc_relay *r)
 	return relay_idle_arm(r, r->r_last + relay_quiet_limit(r));
 }
 
-/* 1 if closing the fds releases the sockets at once, which removes
- * their epoll watches and sends the FINs still due: the relay holds the
- * only references (ZC_RELAY_F_FRESH, it closes them) and the engine
- * none (an io_uring poll or request holds its file until removed). */
+/* 1 if closing the fds releases the sockets at once, which sends the
+ * FINs still due: the relay holds the only references (ZC_RELAY_F_FRESH,
+ * it closes them) and the engine none (an io_uring poll or request holds
+ * its file until removed). A fork that holds copies until its exec only
+ * delays those FINs by as long. */
 static int relay_close_releases(const struct zc_relay *r)
 {
 	return (r->r_flags & (ZC_RELAY_F_FRESH | ZC_RELAY_F_KEEP_FDS)) ==
@@ -204,19 +205,16 @@ static void relay_close_side(struct zc_relay *r, struct zc_side *s, int end)
 }
 
 /* Stops everything that could still call into the relay: its watchers,
- * its task, its timer, the loop's list of relays to abort. closing: the
- * fds are closed next. */
-static void relay_unhook(struct zc_relay *r, int closing)
+ * its task, its timer, the loop's list of relays to abort. (The watches
+ * are removed even when the fds close next: a fork, even one about to
+ * exec, keeps the sockets and so their epoll watches alive.) */
+static void relay_unhook(struct zc_relay *r)
 {
 	int i;
 
 	r->r_closing = 1;
-	for (i = 0; i < 2; i++) {
-		if (closing && relay_close_releases(r))
-			zc__io_forget(r->r_loop, &r->r_side[i].s_io);
-		else
-			zc__io_del(r->r_loop, &r->r_side[i].s_io);
-	}
+	for (i = 0; i < 2; i++)
+		zc__io_del(r->r_loop, &r->r_side[i].s_io);
 	zc__task_cancel(&r->r_task);
 	zc__timer_disarm(&r->r_idle);
 	zc__loop_disown(&r->r_own);
@@ -253,7 +251,7 @@ static void relay_close(struct zc_relay *r, int end, int err)
 
 	if (r->r_closing)
 		return;
-	relay_unhook(r, 1);
+	relay_unhook(r);
 	for (i = 0; i < 2; i++) {
 		zc__dir_release(r->r_loop, &r->r_dir[i]);
 		zc__dir_set_state(r->r_loop, &r->r_dir[i], ZC_STATE_CLOSED);
@@ -287,7 +285,7 @@ void zc__relay_end_detached(struct zc_relay *r, struct zc_pipe *made[2])
 {
 	int i;
 
-	relay_unhook(r, 0);
+	relay_unhook(r);
 	for (i = 0; i < 2; i++)
 		zc__dir_detach_commit(r->r_loop, &r->r_dir[i], made[i]);
 	relay_free(r, "detached", 0, NULL);

@@ -8,10 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "runner.h"
 #include "tdaemon.h"
 #include "tnet.h"
+#include "tproc.h"
 
 #define MIB (1024ULL * 1024ULL)
 
@@ -502,4 +504,70 @@ TEST_MATRIX(test_relay_fresh_reset_after_half_close)
 {
 	return reset_after_half_close(ctx,
 	                              ZC_RELAY_F_TRUSTED | ZC_RELAY_F_FRESH);
+}
+
+/* The inode of the socket fd refers to, for t_epoll_watches(). */
+static unsigned long sock_ino(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) ? 0 : (unsigned long)st.st_ino;
+}
+
+/*
+ * A ZC_RELAY_F_FRESH relay whose sockets outlive its close, as they do
+ * while a fork (the daemon's upgrade) holds copies until its exec: the
+ * relay must still remove its epoll watches (the loop's epoll instance
+ * must not watch the sockets any more), or the next event on a living
+ * socket reaches the freed relay. On epoll the last FIN goes with the
+ * close, so it waits for the last copy; elsewhere shutdown() sends it.
+ */
+TEST_MATRIX(test_relay_fresh_close_with_copies_alive)
+{
+	int pa[2], pb[2], ca, cb, want_eof, epoll;
+	unsigned long ia, ib;
+	struct zc_relay_opts o;
+	struct t_loop l;
+	struct t_done d;
+	char buf[4];
+
+	epoll = ctx->engine == ZC_ENGINE_EPOLL;
+	ASSERT_OK(t_pair(AF_INET, pa));
+	ASSERT_OK(t_pair(AF_INET, pb));
+	ASSERT_OK(t_set_nonblock(pa[1]));
+	ASSERT_OK(t_set_nonblock(pb[0]));
+	ca = dup(pa[1]);
+	cb = dup(pb[0]);
+	ASSERT_TRUE(ca >= 0 && cb >= 0);
+	ia = sock_ino(ca);
+	ib = sock_ino(cb);
+	ASSERT_OK(t_loop_start(&l, ctx));
+	zc_relay_opts_init(&o);
+	o.mover = ctx->mover;
+	o.flags = ZC_RELAY_F_TRUSTED | ZC_RELAY_F_FRESH;
+	ASSERT_OK(t_relay_run_opts(&l, pa[1], pb[0], &o, &d));
+	ASSERT_OK(t_write_all(pa[0], "ping", 4));
+	ASSERT_EQ(t_read_full(pb[1], buf, 4, 5000), 4);
+	/* the helper sees the watches while the relay runs */
+	ASSERT_EQ(t_epoll_watches(ia), epoll);
+	ASSERT_EQ(t_epoll_watches(ib), epoll);
+	shutdown(pb[1], SHUT_WR);
+	ASSERT_EQ(t_wait_eof(pa[0], 5000), 0);
+	shutdown(pa[0], SHUT_WR);
+	ASSERT_EQ(t_done_wait(&d, 5000), 0);
+	ASSERT_EQ(d.st.end, ZC_END_EOF);
+	ASSERT_EQ(t_epoll_watches(ia), 0);
+	ASSERT_EQ(t_epoll_watches(ib), 0);
+	want_eof = epoll ? -ETIMEDOUT : 0;
+	ASSERT_EQ(t_wait_eof(pb[1], 300), want_eof);
+	/* Events on the relay's old sockets, while the loop runs. */
+	ASSERT_OK(t_set_linger0(pa[0]));
+	close(pa[0]);
+	t_sleep_ms(100);
+	close(cb); /* the last copy: now the FIN */
+	ASSERT_EQ(t_wait_eof(pb[1], 5000), 0);
+	close(ca);
+	close(pb[1]);
+	t_loop_stop(&l);
+	return T_PASS;
 }

@@ -1,6 +1,6 @@
 /*
  * tproc.h - what a process holds, read from /proc: its resident memory
- * and its open fds. Shared by the integration tests and zcsoak
+ * its open fds and what its epoll instances watch. Shared by the integration tests and zcsoak
  * (tests/soak/), so it depends on nothing but libc.
  */
 #ifndef ZC_TEST_TPROC_H
@@ -20,5 +20,12 @@ struct t_proc_mem {
  * Returns 0, or -errno if /proc/<pid> cannot be read (it has exited).
  */
 int t_proc_mem(pid_t pid, struct t_proc_mem *m);
+
+/*
+ * t_epoll_watches - counts the watches of all the epoll instances of
+ * this process whose target is the file with inode ino (st_ino of a
+ * socket), from /proc/self/fdinfo. Returns the count or -errno.
+ */
+int t_epoll_watches(unsigned long ino);
 
 #endif
