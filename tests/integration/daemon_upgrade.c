@@ -456,7 +456,7 @@ static int xfer_check(struct t_xfer x[4])
  * Sessions moving bytes both ways while the upgrade happens move to B
  * (phase 2), whatever their mover (the io_uring movers settle their
  * requests first), and finish there byte-exact, and A exits at once,
- * leaving B's pid file alone; new clients reach B meanwhile.
+ * leaving B's pid file alone; new clients reach B while A exits.
  */
 TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_move, 120)
 {
@@ -475,6 +475,11 @@ TEST_MATRIX_TIMEOUT(test_daemon_upgrade_sessions_move, 120)
 	/* Started in A before the upgrade, its bytes all moved after it. */
 	if (xfer_start(x[1], c[1], u[1]))
 		return T_FAIL;
+	/* The new clients only once the hand-over is done: until A stops
+	 * accepting, one of them could land in A and move as a third. */
+	ASSERT_EQ(t_wait_log_count(&U.d, "upgrade: took ",
+	                           " session(s) from the old process", 1, 5000),
+	          1);
 	if (looper_start(l, &U.la) || looper_more(l, 5))
 		return T_FAIL;
 	ASSERT_EQ(wait_exit(old, 3000), 0);
