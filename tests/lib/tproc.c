@@ -26,19 +26,20 @@ static long proc_rss_kb(pid_t pid)
 	return kb;
 }
 
-int t_proc_mem(pid_t pid, struct t_proc_mem *m)
+/* Calls fn(arg, name, target) for each open fd of pid: its number as
+ * named in /proc/<pid>/fd, and where its link points (an fd closed
+ * meanwhile is skipped). Returns 0, or -errno if the directory cannot
+ * be read (the process has exited). */
+static int proc_each_fd(pid_t pid,
+                        void (*fn)(void *arg, const char *name,
+                                   const char *target),
+                        void *arg)
 {
 	char dir[64], path[320], target[64];
 	struct dirent *de;
 	ssize_t n;
-	long kb;
 	DIR *dp;
 
-	memset(m, 0, sizeof(*m));
-	kb = proc_rss_kb(pid);
-	if (kb < 0)
-		return (int)kb;
-	m->rss_kb = kb;
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
 	dp = opendir(dir);
 	if (!dp)
@@ -51,60 +52,69 @@ int t_proc_mem(pid_t pid, struct t_proc_mem *m)
 		if (n <= 0)
 			continue; /* closed meanwhile */
 		target[n] = '\0';
-		m->fds++;
-		if (!strncmp(target, "pipe:", 5))
-			m->pipes++;
+		fn(arg, de->d_name, target);
 	}
 	closedir(dp);
 	return 0;
 }
 
-/* Counts the lines "tfd: N ... ino:HEX" of one epoll fd's fdinfo whose
- * inode is ino. */
-static int epoll_fd_watches(const char *name, unsigned long ino)
+static void count_fd(void *arg, const char *name, const char *target)
 {
+	struct t_proc_mem *m = arg;
+
+	(void)name;
+	m->fds++;
+	if (!strncmp(target, "pipe:", 5))
+		m->pipes++;
+}
+
+int t_proc_mem(pid_t pid, struct t_proc_mem *m)
+{
+	long kb;
+
+	memset(m, 0, sizeof(*m));
+	kb = proc_rss_kb(pid);
+	if (kb < 0)
+		return (int)kb;
+	m->rss_kb = kb;
+	return proc_each_fd(pid, count_fd, m);
+}
+
+struct watches {
+	unsigned long ino; /* the target file looked for */
+	int n;             /* watches on it found so far */
+};
+
+/* Adds the lines "tfd: N ... ino:HEX" of one epoll fd's fdinfo whose
+ * inode is w->ino; other fds are passed over. */
+static void count_watches(void *arg, const char *name, const char *target)
+{
+	struct watches *w = arg;
 	char path[300], line[256];
 	unsigned long got;
 	const char *at;
-	int n = 0;
 	FILE *f;
 
+	if (strcmp(target, "anon_inode:[eventpoll]"))
+		return;
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", name);
 	f = fopen(path, "re");
 	if (!f)
-		return 0; /* closed meanwhile */
+		return; /* closed meanwhile */
 	while (fgets(line, sizeof(line), f)) {
 		at = strstr(line, " ino:");
 		if (!strncmp(line, "tfd:", 4) && at &&
-		    sscanf(at, " ino:%lx", &got) == 1 && got == ino)
-			n++;
+		    sscanf(at, " ino:%lx", &got) == 1 && got == w->ino)
+			w->n++;
 	}
 	fclose(f);
-	return n;
 }
 
 int t_epoll_watches(unsigned long ino)
 {
-	char path[320], target[64];
-	struct dirent *de;
-	int n = 0;
-	ssize_t len;
-	DIR *dp;
+	struct watches w = {ino, 0};
+	int err;
 
-	dp = opendir("/proc/self/fd");
-	if (!dp)
-		return -errno;
-	while ((de = readdir(dp))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		len = readlink(path, target, sizeof(target) - 1);
-		if (len <= 0)
-			continue;
-		target[len] = '\0';
-		if (!strcmp(target, "anon_inode:[eventpoll]"))
-			n += epoll_fd_watches(de->d_name, ino);
-	}
-	closedir(dp);
-	return n;
+	err = proc_each_fd(getpid(), count_watches, &w);
+	return err ? err : w.n;
 }

@@ -1,7 +1,8 @@
 /*
- * tproc.h - what a process holds, read from /proc: its resident memory
- * its open fds and what its epoll instances watch. Shared by the integration tests and zcsoak
- * (tests/soak/), so it depends on nothing but libc.
+ * tproc.h - what a process holds, read from /proc: its resident memory,
+ * its open fds and what its epoll instances watch. Shared by the
+ * integration tests and zcsoak (tests/soak/), so it depends on nothing
+ * but libc.
  */
 #ifndef ZC_TEST_TPROC_H
 #define ZC_TEST_TPROC_H
