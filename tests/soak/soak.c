@@ -191,7 +191,8 @@ static long long metric_sum(const char *body, const char *name)
 	long long sum = -1;
 
 	for (; (p = strstr(p, name)); p += n) {
-		if ((p != body && p[-1] != '\n') || (p[n] != '{' && p[n] != ' '))
+		if ((p != body && p[-1] != '\n') ||
+		    (p[n] != '{' && p[n] != ' '))
 			continue;
 		v = p + strcspn(p, " \n");
 		if (*v == ' ')
@@ -669,9 +670,9 @@ static void run_report(const struct run *r, const struct scount *s)
 	       "for pipe shortages); fds %d -> peak %d -> end %d; "
 	       "pipe ends %d -> peak %d -> end %d\n",
 	       n, r->m0.rss_kb / 1024.0, r->peak.rss_kb / 1024.0,
-	       r->end.rss_kb / 1024.0, r->steady_kb, r->slope_kb_s,
-	       r->steady_n, r->burst_secs, r->m0.fds, r->peak.fds, r->end.fds,
-	       r->m0.pipes, r->peak.pipes, r->end.pipes);
+	       r->end.rss_kb / 1024.0, r->steady_kb, r->slope_kb_s, r->steady_n,
+	       r->burst_secs, r->m0.fds, r->peak.fds, r->end.fds, r->m0.pipes,
+	       r->peak.pipes, r->end.pipes);
 	printf("-- %s: daemon metrics: %lld sessions, %lld bytes in, %lld "
 	       "out, %lld active\n",
 	       n, r->m_sess, r->m_in, r->m_out, r->m_act);
@@ -725,7 +726,8 @@ static void run_judge(struct run *r, const struct scount *s)
 		fail(r, "RSS %ld KiB at the end, %ld at the start",
 		     r->end.rss_kb, r->m0.rss_kb);
 	if (!soak_opt.upgrades && r->steady_n < STEADY_MIN_N)
-		printf("   %s: steady RSS growth not judged: %u samples without "
+		printf("   %s: steady RSS growth not judged: %u samples "
+		       "without "
 		       "a pipe shortage, fewer than %u\n",
 		       r->p->name, r->steady_n, STEADY_MIN_N);
 	else if (!soak_opt.upgrades && r->steady_kb > RSS_GROW_KB)
