@@ -2,9 +2,10 @@
 # bench/run.sh: benchmark zcrelay against peer L4 relays on loopback.
 #
 # Starts the upstream servers (iperf3, sockperf, a Go echo server, nginx for
-# HTTP), then for each row (direct, zcrelay variants, haproxy, nginx stream,
-# socat, a Go io.Copy relay) starts a fresh relay per test, measures, stops
-# it, and prints two markdown tables on stdout (progress goes to stderr).
+# HTTP), then for each measurement, row after row (direct, zcrelay variants,
+# haproxy, nginx stream, socat, a Go io.Copy relay), starts a fresh relay,
+# measures, stops it, and prints two markdown tables on stdout (progress
+# goes to stderr).
 # Everything binds to 127.0.0.1 only, on fixed ports below 32768.
 #
 # Usage: bench/run.sh [--quick] [--help]     (see bench/README.md)
@@ -35,9 +36,9 @@ Environment (defaults in brackets):
   BENCH_PORT_BASE first port [21000]; uses BASE+1..5 and BASE+100..BASE+999
   BENCH_OUT      also write the tables to this file
   BENCH_KEEP=1   keep the temp dir (configs and logs) and print its path
-  BENCH_RETRY    rerun a row up to this many times when other processes used
+  BENCH_RETRY    rerun a measurement of a row up to this many times when others used
                  > 5 % of the CPUs during it; keep the least disturbed [0]
-  BENCH_WAIT_QUIET before each row, wait up to this many s for other load
+  BENCH_WAIT_QUIET before each measurement, wait up to this many s for other load
                  on the machine to stop (CPUs <= 10 % busy) [0]
   BENCH_DEADLINE watchdog: abort the whole run after this many s
                  [900 (quick 300) + 10 * BENCH_WAIT_QUIET + 600 (quick 150) * BENCH_RETRY]
@@ -662,7 +663,7 @@ measure_idle() {
 
 # ---------------------------------------------------------------- run
 OTHER_MAX=5
-ROW_KEYS=(single reverse p4 cpu p50 p99 conns rps redis idlecpu held rss pss fds pipes other)
+ROW_KEYS=(single reverse p4 cpu iowq p50 p99 conns rps redis idlecpu held rss pss fds pipes other)
 # shellcheck disable=SC2034 # filled and read through namerefs
 declare -A SAVED=() BEST_ATTEMPT=()
 # shellcheck disable=SC2178
@@ -683,56 +684,66 @@ restore_row() { # restore_row LABEL ARRAYNAME
 	done
 }
 log "BENCH_TIME=${BENCH_TIME}s BENCH_SHORT=${BENCH_SHORT}s IDLE_CONNS=$IDLE_CONNS BENCH_REPEAT=$BENCH_REPEAT ZCRELAY=$ZCRELAY ZC_VARIANTS='$ZC_VARIANTS' tmp=$TMPD"
+# measure M ROWIDX KIND ARG LABEL: one measurement of one row (the
+# non-root row measures one iperf3 stream only).
+measure() {
+	if [[ $1 == iperf && $3 == zcnonroot ]]; then set -- "$@" single-only; fi
+	"measure_$1" "${@:2}"
+}
+
+# run_cell M ROWIDX: measurement M of row ROWIDX, run again up to
+# BENCH_RETRY times while other load (> OTHER_MAX %) skews it; the attempt
+# with the least other load is kept.
+run_cell() {
+	local m=$1 i=$2 row label kind arg attempt best_o='' o
+	row=${ROWS[$i]}
+	label=$(row_label "$row") kind=$(row_kind "$row") arg=$(row_arg "$row")
+	[[ $m == iperf || $kind != zcnonroot ]] || return 0
+	[[ $m != idle || $kind != direct ]] || return 0
+	snapshot_row "$label" SAVED
+	for ((attempt = 0; attempt <= BENCH_RETRY; attempt++)); do
+		if ((attempt > 0)); then
+			restore_row "$label" SAVED
+			log "row $i: $label: $m (attempt $((attempt + 1)) of $((BENCH_RETRY + 1)))"
+		else
+			log "row $i: $label: $m"
+		fi
+		wait_quiet
+		row_begin
+		measure "$m" "$i" "$kind" "$arg" "$label"
+		o=$(other_pct)
+		put "$label" other "$o"
+		if [[ -z $best_o ]] || ((o < best_o)); then
+			best_o=$o
+			snapshot_row "$label" BEST_ATTEMPT
+		fi
+		((o > OTHER_MAX)) || break
+		log "  warning: other processes used ${o}% of the CPUs during this measurement"
+		if ((SECONDS > BENCH_DEADLINE * 7 / 10)); then
+			((attempt < BENCH_RETRY)) && log "  no time left for retries"
+			break
+		fi
+	done
+	restore_row "$label" BEST_ATTEMPT
+}
+
+# Measurement by measurement, each through every row in turn: the rows a
+# ratio compares are measured within a minute of each other, so drift of
+# the machine (its speed changes between sittings, and within one) skews
+# them alike.
+MEASURES=(iperf sockperf connrate wrk redis idle)
 for ((pass = 1; pass <= BENCH_REPEAT; pass++)); do
 	((BENCH_REPEAT == 1)) || log "pass $pass of $BENCH_REPEAT"
-	for i in "${!ROWS[@]}"; do
-		row=${ROWS[$i]}
-		label=$(row_label "$row") kind=$(row_kind "$row") arg=$(row_arg "$row")
-		if [[ -n $BENCH_ONLY ]] && ! [[ $label =~ $BENCH_ONLY ]]; then continue; fi
-		if is_zc "$kind" && ((!ZC_OK)); then
-			((pass > 1)) || log "row $i: $label: skipped (zcrelay not built)"
-			continue
-		fi
-		# A row skewed by other load (> OTHER_MAX %) is run again, up to
-		# BENCH_RETRY times; the attempt with the least other load is kept.
-		snapshot_row "$label" SAVED
-		best_o=
-		for ((attempt = 0; attempt <= BENCH_RETRY; attempt++)); do
-			if ((attempt > 0)); then
-				restore_row "$label" SAVED
-				log "row $i: $label (attempt $((attempt + 1)) of $((BENCH_RETRY + 1)))"
-			else
-				log "row $i: $label"
+	for m in "${MEASURES[@]}"; do
+		for i in "${!ROWS[@]}"; do
+			label=$(row_label "${ROWS[$i]}") kind=$(row_kind "${ROWS[$i]}")
+			if [[ -n $BENCH_ONLY ]] && ! [[ $label =~ $BENCH_ONLY ]]; then continue; fi
+			if is_zc "$kind" && ((!ZC_OK)); then
+				[[ $pass != 1 || $m != iperf ]] || log "row $i: $label: skipped (zcrelay not built)"
+				continue
 			fi
-			wait_quiet
-			row_begin
-			if [[ $kind == zcnonroot ]]; then
-				measure_iperf "$i" "$kind" "$arg" "$label" single-only
-			else
-				measure_iperf "$i" "$kind" "$arg" "$label"
-				measure_sockperf "$i" "$kind" "$arg" "$label"
-				measure_connrate "$i" "$kind" "$arg" "$label"
-				measure_wrk "$i" "$kind" "$arg" "$label"
-				measure_redis "$i" "$kind" "$arg" "$label"
-				[[ $kind == direct ]] || measure_idle "$i" "$kind" "$arg" "$label"
-			fi
-			o=$(other_pct)
-			put "$label" other "$o"
-			if [[ -z $best_o ]] || ((o < best_o)); then
-				best_o=$o
-				snapshot_row "$label" BEST_ATTEMPT
-			fi
-			if ((o <= OTHER_MAX)); then
-				log "  other load during row: ${o}%"
-				break
-			fi
-			log "  warning: other processes used ${o}% of the CPUs during this row"
-			if ((SECONDS > BENCH_DEADLINE * 7 / 10)); then
-				((attempt < BENCH_RETRY)) && log "  no time left for retries"
-				break
-			fi
+			run_cell "$m" "$i"
 		done
-		restore_row "$label" BEST_ATTEMPT
 	done
 done
 
@@ -776,7 +787,7 @@ print_tables() {
 	local med=""
 	((BENCH_REPEAT == 1)) || med=", median of $BENCH_REPEAT passes"
 	echo "iperf3 -t ${BENCH_TIME}, sockperf/connrate/wrk ${BENCH_SHORT} s, redis-benchmark -n $REDIS_N -c 50 -P 16 (SET and GET, mean), $IDLE_CONNS idle connections (relay CPU % while holding them, over ${IDLE_CPU_SECS} s)$med; ↑ higher is better, ↓ lower is better."
-	echo "Last column: share of all $(nproc) CPUs used by processes outside the benchmark while the row ran; above ~5 % that row is skewed."
+	echo "Last column: share of all $(nproc) CPUs used by processes outside the benchmark while the row's measurements ran (median); above ~5 % that row is skewed."
 	echo
 	line="| relay |"
 	for c in "${COLS[@]}"; do IFS='|' read -r key hdr dir <<<"$c"; line+=" $hdr$(arrow "$dir") |"; done
