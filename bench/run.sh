@@ -33,6 +33,8 @@ Environment (defaults in brackets):
                  [10; quick 2]
   BENCH_REPEAT   passes over all rows; tables show the median [1]
   BENCH_ONLY     extended regex: only rows whose label matches
+  BENCH_MEASURES the measurements to run, in this order
+                 [iperf sockperf connrate wrk redis idle]
   BENCH_PORT_BASE first port [21000]; uses BASE+1..5 and BASE+100..BASE+999
   BENCH_OUT      also write the tables to this file
   BENCH_KEEP=1   keep the temp dir (configs and logs) and print its path
@@ -103,6 +105,10 @@ log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { echo "run.sh: error: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- tool checks
+read -r -a MEASURES <<<"${BENCH_MEASURES:-iperf sockperf connrate wrk redis idle}"
+for m in "${MEASURES[@]}"; do
+	[[ $m =~ ^(iperf|sockperf|connrate|wrk|redis|idle)$ ]] || die "BENCH_MEASURES: unknown measurement '$m'"
+done
 need() { # need TOOL PACKAGE
 	command -v "$1" >/dev/null 2>&1 || die "'$1' not found in PATH (Debian package: $2)"
 }
@@ -731,7 +737,6 @@ run_cell() {
 # ratio compares are measured within a minute of each other, so drift of
 # the machine (its speed changes between sittings, and within one) skews
 # them alike.
-MEASURES=(iperf sockperf connrate wrk redis idle)
 for ((pass = 1; pass <= BENCH_REPEAT; pass++)); do
 	((BENCH_REPEAT == 1)) || log "pass $pass of $BENCH_REPEAT"
 	for m in "${MEASURES[@]}"; do
