@@ -556,11 +556,13 @@ static void run_load(struct run *r)
 		 * (its drains held buffers, given back once sent). */
 		quiet = shorts[2] >= 0 && shorts[2] == shorts[0];
 		memmove(shorts, shorts + 1, 2 * sizeof(shorts[0]));
-		if (sec > soak_opt.secs / 4 && sec <= soak_opt.secs && !quiet)
-			r->burst_secs++;
-		if (sec > soak_opt.secs / 4 && sec <= soak_opt.secs && quiet) {
-			xs[n] = sec;
-			ys[n++] = (double)rss;
+		if (sec > soak_opt.secs / 4 && sec <= soak_opt.secs) {
+			if (quiet) {
+				xs[n] = sec;
+				ys[n++] = (double)rss;
+			} else {
+				r->burst_secs++;
+			}
 		}
 		if (sec == soak_opt.secs)
 			__atomic_store_n(&soak_stopping, 1, __ATOMIC_RELAXED);
@@ -727,8 +729,7 @@ static void run_judge(struct run *r, const struct scount *s)
 		     r->end.rss_kb, r->m0.rss_kb);
 	if (!soak_opt.upgrades && r->steady_n < STEADY_MIN_N)
 		printf("   %s: steady RSS growth not judged: %u samples "
-		       "without "
-		       "a pipe shortage, fewer than %u\n",
+		       "without a pipe shortage, fewer than %u\n",
 		       r->p->name, r->steady_n, STEADY_MIN_N);
 	else if (!soak_opt.upgrades && r->steady_kb > RSS_GROW_KB)
 		fail(r, "RSS grew by %lld KiB during the steady load",
