@@ -121,7 +121,7 @@ EOF
 		nginx -p "$TMPD/" -e "$TMPD/nginx.err" -c "$TMPD/nginx.conf" 2>/dev/null &
 		;;
 	floor)
-		cc -O2 -o "$TMPD/spinfloor" "$HERE/tools/spinfloor.c" || exit 1
+		[[ -x $TMPD/spinfloor ]] || cc -O2 -o "$TMPD/spinfloor" "$HERE/tools/spinfloor.c" || exit 1
 		"$TMPD/spinfloor" "$RELAY_PORT" "$SP_PORT" 2>"$TMPD/spinfloor.log" &
 		;;
 	*) echo "unknown kind $kind" >&2; exit 2 ;;
@@ -167,8 +167,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		P99S[$label,$r]=$P99
 		# Over the whole sockperf run (its warm-up and start-up too,
 		# about 1.5 s beyond SECS), not just its measured seconds.
-		CPU[$label,$r]=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v s="$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" \
-			'BEGIN {printf "%.0f", 100 * t / hz / s}')
+		CPU[$label,$r]=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v a="$t0" -v b="$t1" \
+			'BEGIN {printf "%.0f", 100 * t / hz / (b - a)}')
 		log "round $r: $label p50 $P50 (+${ADD[$label,$r]}) p99 $P99 µs, relay CPU ${CPU[$label,$r]} %"
 	done
 done
