@@ -44,7 +44,7 @@ endif
 # it, uring_none.c stands in for the engine (init says -ENOSYS) and the
 # mover table has no io_uring entries (relays fall back).
 URING_SRC := src/loop_uring.c src/uring_ops.c src/uring_bufs.c \
-	src/xfer_ring.c src/xfer_usplice.c
+	src/xfer_ring.c src/xfer_uauto.c src/xfer_usplice.c
 ifeq ($(HAVE_LIBURING),1)
 LIB_SRC := $(filter-out src/uring_none.c,$(wildcard src/*.c))
 else

@@ -71,10 +71,15 @@ extern "C" {
 
 /* How bytes are moved. */
 enum zc_mover {
-	ZC_MOVER_AUTO = 0, /* copy; splice once a read fills the buffer;
-	                    * copy again after 8 small splices in a row */
-	ZC_MOVER_SPLICE,   /* splice; still falls back if the kernel refuses */
-	ZC_MOVER_COPY,     /* read/write through a user-space buffer */
+	/* Small messages the cheapest way, bulk by splice: on epoll, copy
+	 * until a read fills the 64 KiB buffer, then splice, and copy
+	 * again after 8 small splices in a row; on io_uring, the ring
+	 * mover's way until a receive fills a 64 KiB ring buffer, then
+	 * splice, and the ring again after 8 small splices in a row (as
+	 * on epoll where the buffer ring is refused). */
+	ZC_MOVER_AUTO = 0,
+	ZC_MOVER_SPLICE, /* splice; still falls back if the kernel refuses */
+	ZC_MOVER_COPY,   /* read/write through a user-space buffer */
 	/* io_uring only: multishot recv into the loop's provided-buffer ring,
 	 * then send (SEND_ZC for large chunks). On an epoll loop, or where
 	 * the kernel refuses the buffer ring, the relay copies instead

@@ -89,6 +89,46 @@ void zc__dir_count(struct zc_dir *d, size_t n, int spliced)
 	r->r_last = zc__loop_now(r->r_loop);
 }
 
+/* 1 if readiness events drive direction d now. */
+static int dir_on_ready(const struct zc_dir *d)
+{
+	return !d->d_ops->by_completion || (d->d_flags & ZC_DIR_F_READY);
+}
+
+/* r_dir[i] reads r_side[i] and writes r_side[!i]. */
+unsigned zc__side_events(const struct zc_relay *r, int i)
+{
+	unsigned ev = ZC_IO_ET;
+
+	if (dir_on_ready(&r->r_dir[i]))
+		ev |= ZC_IO_IN | ZC_IO_RDHUP;
+	if (dir_on_ready(&r->r_dir[!i]))
+		ev |= ZC_IO_OUT;
+	return ev;
+}
+
+int zc__dir_by_ready(struct zc_loop *loop, struct zc_dir *d, int on)
+{
+	struct zc_relay *r = d->d_src->s_relay;
+	int i, err;
+
+	if (on)
+		d->d_flags |= ZC_DIR_F_READY;
+	else
+		d->d_flags &= ~ZC_DIR_F_READY;
+	for (i = 0; i < 2; i++) {
+		err = zc__io_mod(loop, &r->r_side[i].s_io,
+		                 zc__side_events(r, i));
+		if (err)
+			return err;
+	}
+	if (on) {
+		d->d_src->s_ready |= ZC_SIDE_R;
+		d->d_dst->s_ready |= ZC_SIDE_W;
+	}
+	return 0;
+}
+
 void zc__dir_release(struct zc_loop *loop, struct zc_dir *d)
 {
 	if (d->d_ops->release)

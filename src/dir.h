@@ -89,6 +89,25 @@ void zc__dir_fail(struct zc_dir *d, int err);
 /* n bytes reached the destination, by splice or through a buffer. */
 void zc__dir_count(struct zc_dir *d, size_t n, int spliced);
 
+/*
+ * Moves the direction to readiness events (on 1) or back to its
+ * mover's completions (0): the relay's sockets are watched for what
+ * its directions now need, and on 1 the direction runs as if both its
+ * sockets were ready (it learns otherwise from EAGAIN). Returns 0 or
+ * the -errno of the engine (the relay must end). For a mover with
+ * by_completion set. Loop thread.
+ */
+int zc__dir_by_ready(struct zc_loop *loop, struct zc_dir *d, int on);
+
+/*
+ * What side i of relay r is watched for: reading for the direction it
+ * feeds and writing for the one it ends, where readiness drives them
+ * (zc__dir_by_ready). Where completions bring the data, the watch only
+ * catches a reset on a side no request is using any more (errors and
+ * hang-ups are always reported).
+ */
+unsigned zc__side_events(const struct zc_relay *r, int i);
+
 /* Counts a read of n bytes from d's source into the relay (the pipe, the
  * buffer or a ring buffer), for busy polling's bulk test (busypoll.h). */
 void zc__dir_read(struct zc_dir *d, size_t n);

@@ -51,6 +51,9 @@ int zc__mover_valid(int mover)
 }
 
 /*
+ * On an io_uring loop, auto is zc__mover_uauto, which falls back to the
+ * readiness auto mover where the buffer ring is refused.
+ *
  * The io_uring movers need the io_uring engine and their kernel
  * features: the ring mover the loop's buffer ring, the uring-splice
  * mover IORING_OP_SPLICE. Without them (an epoll loop, an older kernel)
@@ -66,6 +69,12 @@ const struct zc_mover_ops *zc__mover_pick(struct zc_loop *loop, int mover,
 	if (mover == ZC_MOVER_AUTO)
 		mover = loop->mover;
 	m = movers[mover];
+#if ZC_HAVE_LIBURING
+	/* auto on io_uring: the ring for small exchanges, splice on
+	 * readiness for bulk (xfer_uauto.c). */
+	if (m == &zc__mover_auto && zc_loop_engine(loop) == ZC_ENGINE_URING)
+		m = &zc__mover_uauto;
+#endif
 	*err = m->prepare ? m->prepare(loop) : 0;
 	if (!*err)
 		return m;

@@ -80,6 +80,19 @@ extern const struct zc_mover_ops zc__mover_copy;    /* xfer_ready.c */
 extern const struct zc_mover_ops zc__mover_ring;    /* xfer_ring.c */
 extern const struct zc_mover_ops zc__mover_usplice; /* xfer_usplice.c */
 
+extern const struct zc_mover_ops zc__mover_uauto; /* xfer_uauto.c */
+
+/*
+ * The ring mover's part in the io_uring auto mover (xfer_ring.c), for
+ * a direction with ZC_DIR_F_AUTO. zc__ring_turned_bulk - 1 once a recv
+ * filled a whole ring buffer (the direction stopped receiving then)
+ * and nothing is queued, in flight or in the pipe any more: the
+ * direction may now move on readiness. zc__ring_restart - the
+ * direction is back from readiness: it receives into the ring again.
+ */
+int zc__ring_turned_bulk(const struct zc_dir *d);
+void zc__ring_restart(struct zc_dir *d);
+
 /* 1 if mover is an enum zc_mover the table knows, else 0. */
 int zc__mover_valid(int mover);
 

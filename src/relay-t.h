@@ -38,6 +38,9 @@ struct zc_side {
 #define ZC_DIR_F_CLOSE_FINS  0x80
 #define ZC_DIR_SMALL_SHIFT   8
 #define ZC_DIR_F_SMALL_COUNT (0xfu << ZC_DIR_SMALL_SHIFT)
+/* io_uring auto (xfer_uauto.c): readiness events, not completions,
+ * drive this direction now (zc__dir_by_ready). */
+#define ZC_DIR_F_READY 0x1000
 
 /* Direction states; every change goes through zc__dir_set_state(). */
 enum zc_state {

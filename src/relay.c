@@ -316,19 +316,14 @@ static int relay_by_completion(const struct zc_relay *r)
 	return r->r_dir[0].d_ops->by_completion;
 }
 
-/* With the io_uring movers, completions bring the data: the watchers
- * only catch a reset on a side that no request is using any more. */
 static int relay_watch(struct zc_relay *r)
 {
-	unsigned ev = ZC_IO_IN | ZC_IO_OUT | ZC_IO_RDHUP | ZC_IO_ET;
 	int i, err;
-
-	if (relay_by_completion(r))
-		ev = ZC_IO_ET; /* errors and hang-ups are always reported */
 
 	for (i = 0; i < 2; i++) {
 		err = zc__io_add(r->r_loop, &r->r_side[i].s_io,
-		                 r->r_side[i].s_fd, ev, relay_on_io);
+		                 r->r_side[i].s_fd, zc__side_events(r, i),
+		                 relay_on_io);
 		if (err) {
 			while (i-- > 0)
 				zc__io_del(r->r_loop, &r->r_side[i].s_io);

@@ -34,6 +34,11 @@
  * for; the queue then travels in the record's pipe. An adopted pipe's
  * bytes go out (through spare buffers) before the first recv.
  *
+ * Under the io_uring auto mover (xfer_uauto.c, ZC_DIR_F_AUTO), a recv
+ * that fills a whole buffer says the direction turned bulk: it stops
+ * receiving (RING_F_BULK), sends what it queued, and then
+ * zc__ring_turned_bulk() tells auto to splice it on readiness.
+ *
  * EOF (a recv result of 0): once everything queued is sent, dir.c
  * forwards the FIN. Errors of a completion are kept (zc__dir_fail)
  * and reported by the next run, which ends the relay.
@@ -48,10 +53,11 @@
 #include "uring.h"
 
 /* Flags of struct zc_dir_ring. */
-#define RING_F_NOBUFS  0x1 /* the buffer ring was empty */
-#define RING_F_STOPPED 0x2 /* recv stopped, too much is held */
-#define RING_F_RPOLL   0x4 /* rop is a poll, not a recv */
-#define RING_F_NOZC    0x8 /* dst refuses SEND_ZC (Unix) */
+#define RING_F_NOBUFS  0x1  /* the buffer ring was empty */
+#define RING_F_STOPPED 0x2  /* recv stopped, too much is held */
+#define RING_F_RPOLL   0x4  /* rop is a poll, not a recv */
+#define RING_F_NOZC    0x8  /* dst refuses SEND_ZC (Unix) */
+#define RING_F_BULK    0x10 /* auto: a recv filled a buffer: stop receiving */
 
 /* Buffers a direction may hold before its recv is stopped. */
 static unsigned ring_high(const struct zc_loop *loop)
@@ -121,6 +127,9 @@ static void ring_on_recv(void *arg, int res, int id, int more)
 		if (res > 0) {
 			ring_enqueue(loop, d, id, (size_t)res);
 			zc__dir_read(d, (size_t)res);
+			if ((size_t)res == zc__ubuf_size(loop) &&
+			    (d->d_flags & ZC_DIR_F_AUTO))
+				d->d_m.ring.flags |= RING_F_BULK;
 		} else
 			zc__ubuf_put(loop, id);
 	} else if (res > 0) {
@@ -211,7 +220,8 @@ static int ring_arm_recv(struct zc_loop *loop, struct zc_dir *d)
 {
 	unsigned high = ring_high(loop);
 
-	if (d->d_m.ring.rop || (d->d_flags & ZC_DIR_F_EOF))
+	if (d->d_m.ring.rop || (d->d_flags & ZC_DIR_F_EOF) ||
+	    (d->d_m.ring.flags & RING_F_BULK))
 		return 0;
 	if (d->d_m.ring.qn >= high)
 		d->d_m.ring.flags |= RING_F_STOPPED;
@@ -235,13 +245,16 @@ static int ring_arm_recv(struct zc_loop *loop, struct zc_dir *d)
 	                    ring_on_recv, d, &d->d_m.ring.rop);
 }
 
-/* Backpressure: stop receiving while the destination is behind. */
+/* Backpressure: stop receiving while the destination is behind; and
+ * for auto, once the direction turned bulk (its recv's last bytes
+ * still arrive, and are queued). */
 static void ring_stop_recv(struct zc_loop *loop, struct zc_dir *d)
 {
 	if (!d->d_m.ring.rop ||
 	    (d->d_m.ring.flags & (RING_F_STOPPED | RING_F_RPOLL)))
 		return;
-	if (d->d_m.ring.qn < ring_high(loop))
+	if (d->d_m.ring.qn < ring_high(loop) &&
+	    !(d->d_m.ring.flags & RING_F_BULK))
 		return;
 	d->d_m.ring.flags |= RING_F_STOPPED;
 	zc__uop_cancel(loop, d->d_m.ring.rop, 0);
@@ -418,6 +431,19 @@ static int ring_adopt(struct zc_loop *loop, struct zc_dir *d)
 static int ring_prepare(struct zc_loop *loop)
 {
 	return zc__ubuf_init(loop);
+}
+
+int zc__ring_turned_bulk(const struct zc_dir *d)
+{
+	const struct zc_dir_ring *m = &d->d_m.ring;
+
+	return (m->flags & RING_F_BULK) && !m->rop && !m->sop && !m->qn &&
+	       !d->d_inpipe;
+}
+
+void zc__ring_restart(struct zc_dir *d)
+{
+	d->d_m.ring.flags &= ~(RING_F_BULK | RING_F_STOPPED | RING_F_NOBUFS);
 }
 
 const struct zc_mover_ops zc__mover_ring = {
