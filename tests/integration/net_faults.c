@@ -52,11 +52,11 @@
 
 #define NO_DAEMON "ZC_DAEMON not set"
 /* The bound on the daemon's memory growth: 8 MiB, plus, for the ring
- * mover, its buffer ring (256 x 64 KiB), which a long transfer touches
- * whole: a fixed pool, not growth with the bytes. */
-#define MEM_BOUND_KB(T)                                                        \
-	(8 * 1024 + ((T)->mover == ZC_MOVER_RING ? 256 * 64 : 0))
-#define countof(a) (sizeof(a) / sizeof((a)[0]))
+ * mover and auto on io_uring, the buffer ring (256 x 64 KiB), which a
+ * long transfer touches whole: a fixed pool, not growth with the
+ * bytes. */
+#define MEM_BOUND_KB(T) (8 * 1024 + ((T)->ring_pool ? 256 * 64 : 0))
+#define countof(a)      (sizeof(a) / sizeof((a)[0]))
 
 enum { NF_C, NF_R, NF_U, NF_NS };
 
@@ -377,6 +377,7 @@ struct nft {
 	struct zc_addr la, ua, aa; /* listen, upstream, admin */
 	int ulfd;                  /* the upstream's listener */
 	int mover;                 /* the data path's, enum zc_mover */
+	int ring_pool;             /* it uses the buffer ring */
 };
 
 /*
@@ -390,6 +391,9 @@ static int nft_up(struct nft *T, const struct t_ctx *ctx, const char *extra)
 	memset(&T->d, 0, sizeof(T->d));
 	T->ulfd = -1;
 	T->mover = ctx->mover;
+	T->ring_pool =
+	        ctx->mover == ZC_MOVER_RING ||
+	        (ctx->mover == ZC_MOVER_AUTO && ctx->engine == ZC_ENGINE_URING);
 	T_TRY(nf_setup(&T->N));
 	if (!t_daemon_path())
 		T_SKIP(NO_DAEMON);

@@ -65,6 +65,7 @@ static const struct t_variant variants[] = {
         {"epoll:copy", ZC_ENGINE_EPOLL, ZC_MOVER_COPY, NULL},
         {"uring:splice", ZC_ENGINE_URING, ZC_MOVER_SPLICE, probe_uring},
         {"uring:copy", ZC_ENGINE_URING, ZC_MOVER_COPY, probe_uring},
+        {"uring:auto", ZC_ENGINE_URING, ZC_MOVER_AUTO, probe_uring},
         {"uring:ring", ZC_ENGINE_URING, ZC_MOVER_RING, probe_uring},
         {"uring:uring-splice", ZC_ENGINE_URING, ZC_MOVER_URING_SPLICE,
          probe_uring},

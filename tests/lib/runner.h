@@ -70,6 +70,13 @@ static inline int t_splices(const struct t_ctx *ctx)
 	       ctx->mover == ZC_MOVER_URING_SPLICE;
 }
 
+/* 1 if the variant never splices: copy and ring (auto splices the bulk
+ * stretches of a direction, and copies or rings the rest). */
+static inline int t_never_splices(const struct t_ctx *ctx)
+{
+	return ctx->mover == ZC_MOVER_COPY || ctx->mover == ZC_MOVER_RING;
+}
+
 /* One registered test. Filled by the TEST* macros; do not touch. */
 struct t_test {
 	const char *name;

@@ -57,6 +57,10 @@ const char *t_fault_io_skip(const struct t_ctx *ctx)
 	if (ctx->mover == ZC_MOVER_URING_SPLICE)
 		return "uring-splice mover: bytes move by io_uring requests, "
 		       "which the libc shim cannot fail";
+	if (ctx->mover == ZC_MOVER_AUTO && ctx->engine == ZC_ENGINE_URING)
+		return "auto on io_uring: small exchanges move by io_uring "
+		       "requests, which the libc shim cannot fail; its bulk "
+		       "splices are the uring:splice variant's path";
 	return NULL;
 }
 

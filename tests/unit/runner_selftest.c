@@ -132,7 +132,9 @@ TEST_MATRIX(test_runner_matrix_ctx)
 	ASSERT_TRUE(ctx->mover == ZC_MOVER_SPLICE ||
 	            ctx->mover == ZC_MOVER_COPY ||
 	            ctx->mover == ZC_MOVER_RING ||
-	            ctx->mover == ZC_MOVER_URING_SPLICE);
+	            ctx->mover == ZC_MOVER_URING_SPLICE ||
+	            (ctx->mover == ZC_MOVER_AUTO &&
+	             ctx->engine == ZC_ENGINE_URING));
 	ASSERT_NE(ctx->engine, ZC_ENGINE_AUTO);
 	ASSERT_STREQ(strchr(ctx->variant, ':') + 1, zc_mover_name(ctx->mover));
 	return T_PASS;
