@@ -3,10 +3,10 @@
  * per data path, with every byte checked.
  *
  * For each engine and mover (epoll+splice, epoll+copy, uring+splice,
- * uring+copy, uring+ring, uring+uring-splice; io_uring ones are skipped
- * where the kernel refuses io_uring) zcsoak starts $ZC_DAEMON as a
- * process of its own with a config file, one route in front of
- * upstream listeners that zcsoak itself holds, and keeps --conns
+ * uring+copy, uring+auto, uring+ring, uring+uring-splice; io_uring ones
+ * are skipped where the kernel refuses io_uring) zcsoak starts
+ * $ZC_DAEMON as a process of its own with a config file, one route in
+ * front of upstream listeners that zcsoak itself holds, and keeps --conns
  * sessions open through it (default 9000: 18000 sockets here, as many
  * in the daemon) for --secs seconds.
  * Sessions keep ending and new ones start: each client connects, stays
@@ -251,6 +251,7 @@ static const struct path paths[] = {
         {"epoll+copy", "epoll", "copy"},
         {"uring+splice", "uring", "splice"},
         {"uring+copy", "uring", "copy"},
+        {"uring+auto", "uring", "auto"},
         {"uring+ring", "uring", "ring"},
         {"uring+uring-splice", "uring", "uring-splice"},
 };
