@@ -25,6 +25,9 @@ Environment (defaults in brackets):
                  SEND_ZC from 16 KiB;
                  uring-splice is the daemon's own --mover uring-splice;
                  BUSYPOLL is passed to --busy-poll: off, auto or US)
+  ZCRELAY_BASE   a second build (say, main before a change): each ZC_VARIANTS
+                 row runs on it too, labelled "zcrelay base ...", in the same
+                 passes, for an A/B of two builds in one run [none]
   ZC_NONROOT     ENGINE:MOVER for the non-root row, empty to skip [auto:splice]
   BENCH_TIME     iperf3 -t seconds [5; quick 1]
   BENCH_SHORT    seconds for sockperf / connrate / wrk [BENCH_TIME]
@@ -63,6 +66,7 @@ ROOT=$(dirname "$HERE")
 cd "$ROOT"
 
 ZCRELAY=${ZCRELAY:-./build/zcrelay}
+ZCRELAY_BASE=${ZCRELAY_BASE:-}
 ZC_VARIANTS=${ZC_VARIANTS-auto:splice auto:copy auto:auto:auto}
 ZC_NONROOT=${ZC_NONROOT-auto:splice}
 if ((QUICK)); then
@@ -341,6 +345,7 @@ for v in $ZC_VARIANTS; do
 	e=${v%%:*} m=${v#*:} bp=
 	[[ $m == *:* ]] && bp=" busy-poll ${m#*:}" m=${m%%:*}
 	if [[ $e == auto ]]; then ROWS+=("zcrelay $m$bp|zcrelay|$v"); else ROWS+=("zcrelay $e/$m$bp|zcrelay|$v"); fi
+	[[ -n $ZCRELAY_BASE ]] && ROWS+=("zcrelay base $e/$m$bp|zcbase|$v")
 done
 ROWS+=(
 	"haproxy tcp|haproxy|tcp"
@@ -360,7 +365,7 @@ row_label() { echo "${1%%|*}"; }
 row_kind() { local r=${1#*|}; echo "${r%%|*}"; }
 row_arg() { echo "${1##*|}"; }
 is_peer() { case $1 in haproxy | nginx | socat | gorelay) return 0 ;; *) return 1 ;; esac; }
-is_zc() { case $1 in zcrelay | zcnonroot) return 0 ;; *) return 1 ;; esac; }
+is_zc() { case $1 in zcrelay | zcnonroot | zcbase) return 0 ;; *) return 1 ;; esac; }
 
 # Run a snapshot of the binary, so a rebuild during the run changes nothing;
 # it sits in the world-readable temp dir, so the non-root row can run it too.
@@ -372,6 +377,13 @@ if ((ZC_OK)); then
 		ZC_BIN=$TMPD/zcrelay
 	fi
 	log "zcrelay: $("$ZC_BIN" --version 2>&1 | head -n 1) ($ZC_BIN)"
+fi
+BASE_BIN=
+if [[ -n $ZCRELAY_BASE ]]; then
+	cp "$ZCRELAY_BASE" "$TMPD/zcrelay-base" && chmod 755 "$TMPD/zcrelay-base" || die "ZCRELAY_BASE '$ZCRELAY_BASE' cannot be copied"
+	BASE_BIN=$TMPD/zcrelay-base
+	"$BASE_BIN" --version >/dev/null 2>&1 || die "ZCRELAY_BASE '$ZCRELAY_BASE' does not run"
+	log "zcrelay base: $("$BASE_BIN" --version 2>&1 | head -n 1) ($ZCRELAY_BASE)"
 fi
 
 # start_relay KIND ARG LISTEN_PORT UPSTREAM_PORT TAG: sets RELAY_PID (empty
@@ -385,11 +397,12 @@ start_relay() {
 	RELAY_PORT=$lp
 	case $kind in
 	direct) RELAY_PORT=$up; return 0 ;;
-	zcrelay | zcnonroot)
+	zcrelay | zcnonroot | zcbase)
 		((ZC_OK)) || return 1
 		local e=${arg%%:*} m=${arg#*:} bp=off
 		[[ $m == *:* ]] && bp=${m#*:} m=${m%%:*}
 		local -a cmd=("$ZC_BIN")
+		[[ $kind == zcbase ]] && cmd=("$BASE_BIN")
 		[[ $kind == zcnonroot ]] && cmd=(setpriv --reuid=65534 --regid=65534 --clear-groups "$ZC_BIN")
 		# ring-zc: the ring mover with SEND_ZC for sends from 16 KiB.
 		[[ $m == ring-zc ]] && cmd=(env ZC_RING_ZC=16384 "${cmd[@]}") m=ring
